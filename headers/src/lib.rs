@@ -1,0 +1,1 @@
+//! portcullis-headers (being written).

@@ -1,0 +1,1 @@
+//! portcullis-session (being written).
