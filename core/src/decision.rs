@@ -148,7 +148,11 @@ mod tests {
             (req(Bypass, false), AuthOutcome::failed_header(), Allow),
             // an explicit failure is the challenge, never 403 or a redirect
             (req(Deny, false), AuthOutcome::failed_header(), Unauthorized),
-            (req(OneFactor, false), AuthOutcome::failed_header(), Unauthorized),
+            (
+                req(OneFactor, false),
+                AuthOutcome::failed_header(),
+                Unauthorized,
+            ),
             // deny: authenticated or rule without subject -> 403
             (req(Deny, false), cookie(L0), Forbidden),
             (req(Deny, false), cookie(L2), Forbidden),
@@ -163,7 +167,11 @@ mod tests {
             (req(TwoFactor, false), cookie(L2), Allow),
             (req(TwoFactor, false), cookie(L1), Redirect),
             // header strategy too weak -> challenge, not redirect
-            (req(TwoFactor, false), AuthOutcome::authenticated(L1, true), Unauthorized),
+            (
+                req(TwoFactor, false),
+                AuthOutcome::authenticated(L1, true),
+                Unauthorized,
+            ),
             (
                 req(OneFactor, false),
                 AuthOutcome {
@@ -175,7 +183,11 @@ mod tests {
             ),
         ];
         for (required, outcome, expected) in cases {
-            assert_eq!(decide(required, outcome), expected, "{required:?} {outcome:?}");
+            assert_eq!(
+                decide(required, outcome),
+                expected,
+                "{required:?} {outcome:?}"
+            );
         }
     }
 }

@@ -71,7 +71,11 @@ mod tests {
             ("ex\u{e4}mple.com", "mple.com", false),
         ];
         for (host, domain, expected) in cases {
-            assert_eq!(host_is_under(host, domain), expected, "{host} under {domain}");
+            assert_eq!(
+                host_is_under(host, domain),
+                expected,
+                "{host} under {domain}"
+            );
         }
     }
 

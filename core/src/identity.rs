@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// How strongly the requester is authenticated (Authelia's levels 0, 1 and 2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[non_exhaustive]
 pub enum AuthLevel {
     /// Anonymous.
@@ -168,6 +170,9 @@ mod tests {
         let alice = Identity::user("alice", AuthLevel::OneFactor).with_groups(["Admins"]);
         assert!(!alice.is_anonymous());
         assert!(alice.in_group("Admins"));
-        assert!(!alice.in_group("admins"), "group membership is case-sensitive");
+        assert!(
+            !alice.in_group("admins"),
+            "group membership is case-sensitive"
+        );
     }
 }

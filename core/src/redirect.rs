@@ -12,7 +12,9 @@ pub fn query_escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + value.len() / 2);
     for &b in value.as_bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             _ => {
                 const HEX: &[u8; 16] = b"0123456789ABCDEF";
@@ -66,7 +68,10 @@ fn with_root_path(base: &str) -> String {
 /// True when the client asks for a page rather than data (forward-auth.md §6.4): some `Accept` item is
 /// exactly `text/html`, or the first item is `*/*`.
 pub fn accepts_html(headers: &HeaderMap) -> bool {
-    let Some(accept) = headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+    let Some(accept) = headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
     accept.split(',').enumerate().any(|(i, item)| {
@@ -237,11 +242,20 @@ mod tests {
         assert_eq!(redirect_status(&html, &Method::HEAD), StatusCode::FOUND);
         assert_eq!(redirect_status(&html, &Method::OPTIONS), StatusCode::FOUND);
         assert_eq!(redirect_status(&html, &Method::POST), StatusCode::SEE_OTHER);
-        assert_eq!(redirect_status(&html, &Method::DELETE), StatusCode::SEE_OTHER);
-        assert_eq!(redirect_status(&accept(None), &Method::GET), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            redirect_status(&html, &Method::DELETE),
+            StatusCode::SEE_OTHER
+        );
+        assert_eq!(
+            redirect_status(&accept(None), &Method::GET),
+            StatusCode::UNAUTHORIZED
+        );
         let mut xhr = html.clone();
         xhr.insert("x-requested-with", "xmlhttprequest".parse().unwrap());
-        assert_eq!(redirect_status(&xhr, &Method::GET), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            redirect_status(&xhr, &Method::GET),
+            StatusCode::UNAUTHORIZED
+        );
     }
 
     #[test]
@@ -260,27 +274,30 @@ mod tests {
     fn open_redirect_classes_are_rejected() {
         let domains = ["example.com"];
         let unsafe_targets = [
-            "http://app.example.com/",                  // scheme
-            "javascript:alert(1)",                      // scheme
-            "//evil.net/",                              // scheme-relative
-            "/\\evil.net/",                             // relative with backslash
-            "https://evil.net/",                        // foreign host
-            "https://notexample.com/",                  // no label boundary
-            "https://example.com.evil.net/",            // suffix trick
-            "https://app.example.com@evil.net/",        // userinfo
-            "https://evil.net\\@app.example.com/",      // backslash
-            "https://evil.net\\.example.com/",          // backslash in host
-            "https://app.example.com\r\n.evil.net/",    // CR/LF
-            "https://app.example.com\t/",               // tab
-            "https://%65vil.net/",                      // encoded host
-            "https://evil.net%2f.example.com/",         // encoded slash in host
-            " https://app.example.com/",                // leading space
-            "https:/app.example.com/",                  // one slash
-            "https:app.example.com",                    // no slashes
+            "http://app.example.com/",               // scheme
+            "javascript:alert(1)",                   // scheme
+            "//evil.net/",                           // scheme-relative
+            "/\\evil.net/",                          // relative with backslash
+            "https://evil.net/",                     // foreign host
+            "https://notexample.com/",               // no label boundary
+            "https://example.com.evil.net/",         // suffix trick
+            "https://app.example.com@evil.net/",     // userinfo
+            "https://evil.net\\@app.example.com/",   // backslash
+            "https://evil.net\\.example.com/",       // backslash in host
+            "https://app.example.com\r\n.evil.net/", // CR/LF
+            "https://app.example.com\t/",            // tab
+            "https://%65vil.net/",                   // encoded host
+            "https://evil.net%2f.example.com/",      // encoded slash in host
+            " https://app.example.com/",             // leading space
+            "https:/app.example.com/",               // one slash
+            "https:app.example.com",                 // no slashes
             "",
         ];
         for target in unsafe_targets {
-            assert!(!is_safe_redirect(target, &domains), "{target:?} must be unsafe");
+            assert!(
+                !is_safe_redirect(target, &domains),
+                "{target:?} must be unsafe"
+            );
         }
         let safe_targets = [
             "https://example.com",
@@ -289,7 +306,10 @@ mod tests {
             "https://a.b.example.com:8443/",
         ];
         for target in safe_targets {
-            assert!(is_safe_redirect(target, &domains), "{target:?} must be safe");
+            assert!(
+                is_safe_redirect(target, &domains),
+                "{target:?} must be safe"
+            );
         }
     }
 

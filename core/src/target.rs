@@ -314,7 +314,10 @@ pub fn resolve(
             let host = header(headers, "host")?;
             let path = if path.is_empty() { "/" } else { path };
             let url = assemble(proto()?, host, "Host", path)?;
-            (url, checked_method(request.method.as_str(), "request method")?)
+            (
+                url,
+                checked_method(request.method.as_str(), "request method")?,
+            )
         }
         Dialect::Legacy => {
             let url = match forwarded("x-original-url")? {
@@ -371,7 +374,10 @@ pub fn resolve(
                 path_and_query
             };
             let url = assemble(proto()?, host, "Host", path)?;
-            (url, checked_method(request.method.as_str(), "request method")?)
+            (
+                url,
+                checked_method(request.method.as_str(), "request method")?,
+            )
         }
     };
     Ok(Target {
@@ -421,7 +427,10 @@ pub fn checked_method(value: &str, source: &'static str) -> Result<Method, Resol
 }
 
 fn parse_from(raw: &str, source: &'static str) -> Result<TargetUrl, ResolveError> {
-    TargetUrl::parse(raw).map_err(|reason| ResolveError::InvalidUrl { origin: source, reason })
+    TargetUrl::parse(raw).map_err(|reason| ResolveError::InvalidUrl {
+        origin: source,
+        reason,
+    })
 }
 
 /// Build `proto://host uri` from separate headers, each checked on its own so that one header cannot
@@ -472,7 +481,10 @@ fn parse_authority(authority: &str) -> Result<(String, Option<u16>), UrlError> {
         let (h, rest) = authority.split_at(end + 1);
         match rest {
             "" => (h, None),
-            _ => (h, Some(rest.strip_prefix(':').ok_or(UrlError::InvalidPort)?)),
+            _ => (
+                h,
+                Some(rest.strip_prefix(':').ok_or(UrlError::InvalidPort)?),
+            ),
         }
     } else {
         match authority.rsplit_once(':') {

@@ -79,7 +79,9 @@ impl Default for TrustedProxies {
 
 impl fmt::Debug for TrustedProxies {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.nets.iter().map(|n| n.to_string())).finish()
+        f.debug_list()
+            .entries(self.nets.iter().map(|n| n.to_string()))
+            .finish()
     }
 }
 
@@ -212,28 +214,60 @@ mod tests {
         let trusted = TrustedProxies::default();
         let cases: &[(&[&str], &str, ClientIp)] = &[
             // untrusted peer: header ignored
-            (&["1.2.3.4"], "203.0.113.7", ClientIp::Known(ip("203.0.113.7"))),
+            (
+                &["1.2.3.4"],
+                "203.0.113.7",
+                ClientIp::Known(ip("203.0.113.7")),
+            ),
             // trusted peer, no header: the peer
             (&[], "127.0.0.1", ClientIp::Known(ip("127.0.0.1"))),
             // right-most untrusted wins; spoofed left entries are ignored
-            (&["6.6.6.6, 1.2.3.4, 10.0.0.5"], "10.0.0.1", ClientIp::Known(ip("1.2.3.4"))),
+            (
+                &["6.6.6.6, 1.2.3.4, 10.0.0.5"],
+                "10.0.0.1",
+                ClientIp::Known(ip("1.2.3.4")),
+            ),
             // several header lines form one chain
-            (&["6.6.6.6", "1.2.3.4"], "10.0.0.1", ClientIp::Known(ip("1.2.3.4"))),
+            (
+                &["6.6.6.6", "1.2.3.4"],
+                "10.0.0.1",
+                ClientIp::Known(ip("1.2.3.4")),
+            ),
             // all trusted: left-most
-            (&["192.168.1.9, 10.0.0.5"], "127.0.0.1", ClientIp::Known(ip("192.168.1.9"))),
+            (
+                &["192.168.1.9, 10.0.0.5"],
+                "127.0.0.1",
+                ClientIp::Known(ip("192.168.1.9")),
+            ),
             // unparsable entry reached by the walk: unknown (CVE-2024-47070 class)
             (&["1.2.3.4, garbage"], "127.0.0.1", ClientIp::Unknown),
             (&["1.2.3.4:80"], "127.0.0.1", ClientIp::Unknown),
             // unparsable entry left of the first untrusted one is never reached
-            (&["garbage, 1.2.3.4"], "127.0.0.1", ClientIp::Known(ip("1.2.3.4"))),
+            (
+                &["garbage, 1.2.3.4"],
+                "127.0.0.1",
+                ClientIp::Known(ip("1.2.3.4")),
+            ),
             // IPv4-mapped IPv6 is canonicalised, so a mapped trusted address is still trusted
-            (&["1.2.3.4, ::ffff:10.0.0.3"], "::ffff:127.0.0.1", ClientIp::Known(ip("1.2.3.4"))),
-            (&["[2001:db8::1]"], "::1", ClientIp::Known(ip("2001:db8::1"))),
+            (
+                &["1.2.3.4, ::ffff:10.0.0.3"],
+                "::ffff:127.0.0.1",
+                ClientIp::Known(ip("1.2.3.4")),
+            ),
+            (
+                &["[2001:db8::1]"],
+                "::1",
+                ClientIp::Known(ip("2001:db8::1")),
+            ),
             // empty entries are skipped
             (&["1.2.3.4,, "], "127.0.0.1", ClientIp::Known(ip("1.2.3.4"))),
         ];
         for (xff, peer, expected) in cases {
-            assert_eq!(client_ip(&headers(xff), ip(peer), &trusted), *expected, "{xff:?} via {peer}");
+            assert_eq!(
+                client_ip(&headers(xff), ip(peer), &trusted),
+                *expected,
+                "{xff:?} via {peer}"
+            );
         }
     }
 
@@ -244,7 +278,11 @@ mod tests {
         assert!(!set.contains(ip("10.1.2.4")));
         assert!(set.contains(ip("fd12::1")));
         assert!(!set.trusts_everyone());
-        assert!(TrustedProxies::parse(&["0.0.0.0/0"]).unwrap().trusts_everyone());
+        assert!(
+            TrustedProxies::parse(&["0.0.0.0/0"])
+                .unwrap()
+                .trusts_everyone()
+        );
         assert_eq!(
             TrustedProxies::parse(&["10.0.0.0/33"]),
             Err(ParseCidrError("10.0.0.0/33".into()))
