@@ -1,0 +1,827 @@
+//! `SqliteStore`: sessions in one SQLite file, served from memory (feature `sqlite`).
+
+use std::fmt;
+use std::fs::OpenOptions;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+
+use crate::memory::DEFAULT_MAX_ENTRIES;
+use crate::{MemoryStore, Session, SessionId, SessionStore, StoreError};
+
+/// Default for [`SqliteOptions::activity_persist_interval`]: 60 seconds.
+pub const DEFAULT_ACTIVITY_PERSIST_INTERVAL: u64 = 60;
+
+/// The table holding sessions. Prefixed, because `storage.local.path` is shared with other data
+/// (and may be an existing Authelia database).
+const TABLE: &str = "portcullis_sessions";
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Settings of a [`SqliteStore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// Bound on the number of sessions (memory layer and file), see [`MemoryStore`].
+    pub max_entries: usize,
+    /// `touch` writes `last_activity` to the file only when it is at least this many seconds newer
+    /// than the value last written (0 writes every time).
+    pub activity_persist_interval: u64,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            max_entries: DEFAULT_MAX_ENTRIES,
+            activity_persist_interval: DEFAULT_ACTIVITY_PERSIST_INTERVAL,
+        }
+    }
+}
+
+/// Sessions persisted in a SQLite file (`storage.local.path`), so they survive a restart.
+///
+/// - **Reads never touch the disk.** Opening loads every unexpired session into a [`MemoryStore`];
+///   `get`, `list` and `count` are served from it.
+/// - **Writes go through.** `put`, `delete` and `delete_user` update the file (on a blocking thread,
+///   the connection behind a mutex) and the memory layer together. `touch` updates memory at once
+///   and writes `last_activity` to the file only when it moved by at least
+///   [`SqliteOptions::activity_persist_interval`] since the last write.
+/// - **Layout.** Table `portcullis_sessions`: `id` (primary key), `username` (lower-cased, indexed),
+///   `expires_at` (indexed), `last_activity`, and `data`, the [`Session`] as JSON. The id is stored
+///   as is, not hashed, because reloading must rebuild [`Session::id`]; the file is therefore
+///   created with mode `0600` on Unix and must be protected like a key file.
+/// - **Safety of existing files.** An existing file that is not a healthy SQLite database is refused
+///   with [`StoreError::Corrupt`] naming it, and is never modified, deleted or replaced.
+pub struct SqliteStore {
+    path: PathBuf,
+    memory: Arc<MemoryStore>,
+    conn: Arc<Mutex<Connection>>,
+    activity_persist_interval: u64,
+    skipped_on_load: usize,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("memory", &self.memory)
+            .field("activity_persist_interval", &self.activity_persist_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Open (or create) the store at `path` with default [`SqliteOptions`], reading the system
+    /// clock once to skip and purge expired records. This blocks: call it at startup or from
+    /// `spawn_blocking`.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_secs());
+        Self::open_with(path, SqliteOptions::default(), now)
+    }
+
+    /// Open (or create) the store at `path`, treating records expired at `now` as gone.
+    ///
+    /// Creates the parent folder and the file (mode `0600` on Unix) when missing, runs
+    /// `PRAGMA quick_check` before anything is written, switches the file to WAL, creates the table,
+    /// deletes expired records, and loads the rest into memory (the latest-expiring
+    /// `options.max_entries` of them). A record that does not decode is skipped and left in place
+    /// (see [`SqliteStore::skipped_on_load`]).
+    pub fn open_with(
+        path: &Path,
+        options: SqliteOptions,
+        now: u64,
+    ) -> Result<SqliteStore, StoreError> {
+        prepare_file(path)?;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| sql_error(path, e))?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| sql_error(path, e))?;
+        quick_check(&conn, path)?;
+        init_schema(&conn).map_err(|e| sql_error(path, e))?;
+
+        let memory = MemoryStore::with_max_entries(options.max_entries);
+        let skipped = load(&conn, &memory, now).map_err(|e| sql_error(path, e))?;
+        Ok(SqliteStore {
+            path: path.to_owned(),
+            memory: Arc::new(memory),
+            conn: Arc::new(Mutex::new(conn)),
+            activity_persist_interval: options.activity_persist_interval,
+            skipped_on_load: skipped,
+        })
+    }
+
+    /// The file this store writes.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// How many records could not be decoded when the store was opened (left in the file; worth a
+    /// warning in the log).
+    pub fn skipped_on_load(&self) -> usize {
+        self.skipped_on_load
+    }
+
+    /// The `touch` persistence threshold in seconds.
+    pub fn activity_persist_interval(&self) -> u64 {
+        self.activity_persist_interval
+    }
+
+    /// Drop every session expired at `now`, from memory and from the file; returns how many were
+    /// dropped from memory.
+    pub async fn purge_expired(&self, now: u64) -> Result<usize, StoreError> {
+        let purged = self.memory.purge_expired_ids(now).len();
+        self.blocking(move |conn, _| {
+            conn.execute(
+                &format!("DELETE FROM {TABLE} WHERE expires_at <= ?1"),
+                params![to_sql_int(now)],
+            )
+            .map(|_| ())
+        })
+        .await?;
+        Ok(purged)
+    }
+
+    /// Run `work` with the connection (and the memory layer) on a blocking thread. Outside a tokio
+    /// runtime it runs in place.
+    async fn blocking<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection, &MemoryStore) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        let memory = Arc::clone(&self.memory);
+        let path = self.path.clone();
+        let run = move || {
+            let mut guard = lock(&conn);
+            work(&mut guard, &memory).map_err(|e| sql_error(&path, e))
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => handle
+                .spawn_blocking(run)
+                .await
+                .map_err(|e| StoreError::Unavailable(format!("session store task failed: {e}")))?,
+            Err(_) => run(),
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for SqliteStore {
+    async fn get(&self, id: &SessionId, now: u64) -> Result<Option<Session>, StoreError> {
+        Ok(self.memory.fetch(id, now))
+    }
+
+    async fn put(&self, session: &Session) -> Result<(), StoreError> {
+        let data = serde_json::to_string(session).map_err(|e| StoreError::Codec(e.to_string()))?;
+        let session = session.clone();
+        self.blocking(move |conn, memory| {
+            conn.execute(
+                &format!(
+                    "INSERT OR REPLACE INTO {TABLE} (id, username, expires_at, last_activity, data) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)"
+                ),
+                params![
+                    session.id.as_str(),
+                    session.identity.username.to_lowercase(),
+                    to_sql_int(session.expires_at),
+                    to_sql_int(session.last_activity),
+                    data,
+                ],
+            )?;
+            let last_activity = session.last_activity;
+            let evicted = memory.insert(session, last_activity);
+            // Best effort: the put itself succeeded in both layers. Rows left behind are evicted
+            // again when the file is next opened (the bound applies there too) or purged once
+            // expired.
+            let _ = delete_ids(conn, &evicted);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn touch(&self, id: &SessionId, last_activity: u64) -> Result<(), StoreError> {
+        let Some(value) =
+            self.memory
+                .record_activity(id, last_activity, Some(self.activity_persist_interval))
+        else {
+            return Ok(());
+        };
+        let id = id.clone();
+        self.blocking(move |conn, _| {
+            conn.execute(
+                &format!("UPDATE {TABLE} SET last_activity = MAX(last_activity, ?1) WHERE id = ?2"),
+                params![to_sql_int(value), id.as_str()],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        // Revoke in memory at once, and again under the connection lock so that a concurrent
+        // `put` of the same id cannot bring it back.
+        self.memory.remove(id);
+        let id = id.clone();
+        self.blocking(move |conn, memory| {
+            memory.remove(&id);
+            conn.execute(
+                &format!("DELETE FROM {TABLE} WHERE id = ?1"),
+                params![id.as_str()],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn delete_user(&self, username: &str) -> Result<usize, StoreError> {
+        let first = self.memory.remove_user(username).len();
+        let key = username.to_lowercase();
+        let username = username.to_owned();
+        let second = self
+            .blocking(move |conn, memory| {
+                let removed = memory.remove_user(&username).len();
+                conn.execute(
+                    &format!("DELETE FROM {TABLE} WHERE username = ?1"),
+                    params![key],
+                )?;
+                Ok(removed)
+            })
+            .await?;
+        Ok(first + second)
+    }
+
+    async fn list(&self, username: Option<&str>, now: u64) -> Result<Vec<Session>, StoreError> {
+        Ok(self.memory.sessions(username, now))
+    }
+
+    async fn count(&self, now: u64) -> Result<usize, StoreError> {
+        Ok(self.memory.live_count(now))
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        self.blocking(|conn, _| {
+            conn.query_row(&format!("SELECT 1 FROM {TABLE} LIMIT 1"), [], |_| Ok(()))
+                .optional()
+                .map(|_| ())
+        })
+        .await
+    }
+}
+
+// Every critical section on the connection is a single SQLite call sequence that leaves no Rust
+// state half-updated, so a poisoned lock is safe to reuse.
+fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
+    conn.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Create the parent folder, and the file (mode 0600) when it does not exist. An existing path is
+/// left as it is; it must be a regular file.
+fn prepare_file(path: &Path) -> Result<(), StoreError> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+            path: parent.to_owned(),
+            source,
+        })?;
+    }
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let meta = std::fs::metadata(path).map_err(|source| StoreError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+            if meta.is_file() {
+                Ok(())
+            } else {
+                Err(StoreError::Io {
+                    path: path.to_owned(),
+                    source: io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+                })
+            }
+        }
+        Err(source) => Err(StoreError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// `PRAGMA quick_check`, before anything is written to the file.
+fn quick_check(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt {
+        path: path.to_owned(),
+        detail,
+    };
+    let mut stmt = conn
+        .prepare("PRAGMA quick_check")
+        .map_err(|e| sql_error(path, e))?;
+    let rows: Vec<String> = stmt
+        .query_map([], |row| row.get::<_, String>(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| sql_error(path, e))?;
+    match rows.as_slice() {
+        [only] if only == "ok" => Ok(()),
+        [] => Err(corrupt("quick_check returned nothing".into())),
+        problems => Err(corrupt(problems.join("; "))),
+    }
+}
+
+fn init_schema(conn: &Connection) -> rusqlite::Result<()> {
+    // `journal_mode` answers with a row, so it is queried rather than executed.
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = NORMAL;
+         CREATE TABLE IF NOT EXISTS {TABLE} (
+             id TEXT PRIMARY KEY NOT NULL,
+             username TEXT NOT NULL,
+             expires_at INTEGER NOT NULL,
+             last_activity INTEGER NOT NULL,
+             data TEXT NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS {TABLE}_username ON {TABLE} (username);
+         CREATE INDEX IF NOT EXISTS {TABLE}_expires_at ON {TABLE} (expires_at);"
+    ))
+}
+
+/// Delete expired rows, then load the rest into `memory`, soonest-expiring first so that the bound
+/// keeps the latest-expiring ones. Returns the number of undecodable rows.
+fn load(conn: &Connection, memory: &MemoryStore, now: u64) -> rusqlite::Result<usize> {
+    conn.execute(
+        &format!("DELETE FROM {TABLE} WHERE expires_at <= ?1"),
+        params![to_sql_int(now)],
+    )?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT id, last_activity, data FROM {TABLE} ORDER BY expires_at ASC, id ASC"
+    ))?;
+    let mut rows = stmt.query([])?;
+    let mut skipped = 0;
+    let mut evicted = Vec::new();
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(0)?;
+        let column_activity = from_sql_int(row.get(1)?);
+        let data: String = row.get(2)?;
+        match serde_json::from_str::<Session>(&data) {
+            Ok(mut session) if session.id.as_str() == id => {
+                session.touch(column_activity);
+                let persisted = session.last_activity;
+                evicted.extend(memory.insert(session, persisted));
+            }
+            _ => skipped += 1,
+        }
+    }
+    drop(rows);
+    drop(stmt);
+    delete_ids(conn, &evicted)?;
+    Ok(skipped)
+}
+
+fn delete_ids(conn: &Connection, ids: &[SessionId]) -> rusqlite::Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut stmt = conn.prepare_cached(&format!("DELETE FROM {TABLE} WHERE id = ?1"))?;
+    for id in ids {
+        stmt.execute(params![id.as_str()])?;
+    }
+    Ok(())
+}
+
+fn to_sql_int(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn from_sql_int(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+fn sql_error(path: &Path, err: rusqlite::Error) -> StoreError {
+    match err.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
+            path: path.to_owned(),
+            detail: err.to_string(),
+        },
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Timeout,
+        Some(
+            ErrorCode::CannotOpen
+            | ErrorCode::ReadOnly
+            | ErrorCode::PermissionDenied
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DiskFull,
+        ) => StoreError::Unavailable(format!("{}: {err}", path.display())),
+        _ => StoreError::Backend(format!("{}: {err}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Lifetime;
+    use portcullis_core::{AuthLevel, Identity};
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const T0: u64 = 1_700_000_000;
+
+    /// A scratch folder removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Self {
+            static COUNTER: AtomicUsize = AtomicUsize::new(0);
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!(
+                "portcullis-session-{}-{name}-{n}",
+                std::process::id()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            Self(dir)
+        }
+
+        fn path(&self, rel: &str) -> PathBuf {
+            self.0.join(rel)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn make(rng: &mut StdRng, user: &str, now: u64, expiration: u64) -> Session {
+        let lifetime = Lifetime {
+            expiration,
+            ..Lifetime::default()
+        };
+        Session::new(
+            SessionId::generate(rng),
+            "example.com",
+            Identity::user(user, AuthLevel::TwoFactor).with_groups(["admins"]),
+            false,
+            now,
+            &lifetime,
+        )
+    }
+
+    fn open(path: &Path, now: u64) -> SqliteStore {
+        SqliteStore::open_with(path, SqliteOptions::default(), now).unwrap()
+    }
+
+    #[tokio::test]
+    async fn sessions_survive_reopen() {
+        let dir = Scratch::new("reopen");
+        let path = dir.path("nested/folder/db.sqlite3");
+        let mut rng = StdRng::seed_from_u64(1);
+        let s = make(&mut rng, "Alice", T0, 3600);
+        let gone = make(&mut rng, "bob", T0, 3600);
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            assert_eq!(store.path(), path.as_path());
+            store.put(&s).await.unwrap();
+            store.put(&gone).await.unwrap();
+            store.delete(&gone.id).await.unwrap();
+            store.health().await.unwrap();
+        }
+        let store = open(&path, T0 + 10);
+        assert_eq!(store.get(&s.id, T0 + 10).await.unwrap(), Some(s.clone()));
+        assert_eq!(store.get(&gone.id, T0 + 10).await.unwrap(), None);
+        assert_eq!(store.count(T0 + 10).await.unwrap(), 1);
+        assert_eq!(
+            store.list(Some("alice"), T0 + 10).await.unwrap(),
+            vec![s.clone()]
+        );
+        assert_eq!(store.skipped_on_load(), 0);
+        assert_eq!(store.delete_user("ALICE").await.unwrap(), 1);
+        drop(store);
+        let store = open(&path, T0 + 10);
+        assert_eq!(
+            store.count(T0 + 10).await.unwrap(),
+            0,
+            "delete_user reached the file"
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_sessions_are_not_loaded_and_are_purged() {
+        let dir = Scratch::new("expiry");
+        let path = dir.path("db.sqlite3");
+        let mut rng = StdRng::seed_from_u64(2);
+        let short = make(&mut rng, "a", T0, 10);
+        let long = make(&mut rng, "a", T0, 1000);
+        {
+            let store = open(&path, T0);
+            store.put(&short).await.unwrap();
+            store.put(&long).await.unwrap();
+            assert_eq!(store.get(&short.id, T0 + 10).await.unwrap(), None);
+        }
+        {
+            let store = open(&path, T0 + 10);
+            assert_eq!(store.count(T0 + 10).await.unwrap(), 1);
+            assert_eq!(store.purge_expired(T0 + 1000).await.unwrap(), 1);
+        }
+        let raw = Connection::open(&path).unwrap();
+        let rows: i64 = raw
+            .query_row(&format!("SELECT count(*) FROM {TABLE}"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0);
+    }
+
+    #[tokio::test]
+    async fn touch_is_throttled_on_disk_but_immediate_in_memory() {
+        let dir = Scratch::new("touch");
+        let path = dir.path("db.sqlite3");
+        let mut rng = StdRng::seed_from_u64(3);
+        let s = make(&mut rng, "a", T0, 3600);
+        let reopened_activity = |now| {
+            let store = open(&path, now);
+            store.memory.fetch(&s.id, now).unwrap().last_activity
+        };
+        {
+            let store = open(&path, T0);
+            assert_eq!(store.activity_persist_interval(), 60);
+            store.put(&s).await.unwrap();
+            store.touch(&s.id, T0 + 59).await.unwrap();
+            assert_eq!(
+                store
+                    .get(&s.id, T0 + 59)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .last_activity,
+                T0 + 59
+            );
+        }
+        assert_eq!(
+            reopened_activity(T0 + 100),
+            T0,
+            "under the threshold: not written"
+        );
+        {
+            let store = open(&path, T0);
+            store.touch(&s.id, T0 + 60).await.unwrap();
+            store.touch(&s.id, T0 + 90).await.unwrap();
+            assert_eq!(
+                store.get(&s.id, T0).await.unwrap().unwrap().last_activity,
+                T0 + 90
+            );
+        }
+        assert_eq!(
+            reopened_activity(T0 + 100),
+            T0 + 60,
+            "past the threshold: written"
+        );
+        {
+            let options = SqliteOptions {
+                activity_persist_interval: 0,
+                ..SqliteOptions::default()
+            };
+            let store = SqliteStore::open_with(&path, options, T0).unwrap();
+            store.touch(&s.id, T0 + 61).await.unwrap();
+            // A missing session is a no-op.
+            store
+                .touch(&SessionId::generate(&mut rng), T0)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            reopened_activity(T0 + 100),
+            T0 + 61,
+            "interval 0 writes every time"
+        );
+    }
+
+    #[test]
+    fn corrupt_file_is_refused_and_left_untouched() {
+        let dir = Scratch::new("corrupt");
+        let path = dir.path("db.sqlite3");
+        let garbage: Vec<u8> = b"this is not a database, it is a text file\n".repeat(200);
+        std::fs::write(&path, &garbage).unwrap();
+        let err = SqliteStore::open(&path).unwrap_err();
+        match &err {
+            StoreError::Corrupt { path: p, .. } => assert_eq!(p, &path),
+            other => panic!("expected Corrupt, got {other:?}"),
+        }
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), garbage, "file unchanged");
+        let mut names: Vec<_> = std::fs::read_dir(&dir.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("db.sqlite3")],
+            "no side files"
+        );
+    }
+
+    #[test]
+    fn damaged_database_pages_are_refused() {
+        let dir = Scratch::new("damaged");
+        let path = dir.path("db.sqlite3");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "PRAGMA page_size = 1024; CREATE TABLE t (x TEXT); CREATE INDEX t_x ON t (x);",
+            )
+            .unwrap();
+            for i in 0..500 {
+                conn.execute("INSERT INTO t VALUES (?1)", params![format!("row {i:05}")])
+                    .unwrap();
+            }
+        }
+        // Keep the header, scribble over later pages.
+        let mut bytes = std::fs::read(&path).unwrap();
+        assert!(bytes.len() > 8 * 1024);
+        for b in &mut bytes[2048..6144] {
+            *b = 0xA5;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let err = SqliteStore::open(&path).unwrap_err();
+        assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "file unchanged");
+    }
+
+    #[test]
+    fn unwritable_and_odd_paths_are_errors() {
+        let dir = Scratch::new("unwritable");
+        let file = dir.path("plain-file");
+        std::fs::write(&file, b"x").unwrap();
+        let under_file = file.join("sub/db.sqlite3");
+        let err = SqliteStore::open(&under_file).unwrap_err();
+        assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
+        assert_eq!(std::fs::read(&file).unwrap(), b"x");
+
+        let folder = dir.path("a-folder");
+        std::fs::create_dir(&folder).unwrap();
+        let err = SqliteStore::open(&folder).unwrap_err();
+        assert!(matches!(err, StoreError::Io { .. }), "{err:?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn new_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = Scratch::new("mode");
+        let path = dir.path("db.sqlite3");
+        let _store = SqliteStore::open(&path).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[tokio::test]
+    async fn existing_database_of_another_application_is_shared() {
+        let dir = Scratch::new("shared");
+        let path = dir.path("db.sqlite3");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch("CREATE TABLE other (x INTEGER); INSERT INTO other VALUES (7);")
+                .unwrap();
+        }
+        let mut rng = StdRng::seed_from_u64(4);
+        let s = make(&mut rng, "a", T0, 3600);
+        {
+            let store = open(&path, T0);
+            store.put(&s).await.unwrap();
+        }
+        let conn = Connection::open(&path).unwrap();
+        let x: i64 = conn
+            .query_row("SELECT x FROM other", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(x, 7);
+    }
+
+    #[tokio::test]
+    async fn undecodable_rows_are_skipped_not_deleted() {
+        let dir = Scratch::new("skipped");
+        let path = dir.path("db.sqlite3");
+        let mut rng = StdRng::seed_from_u64(5);
+        let s = make(&mut rng, "a", T0, 3600);
+        let other_id = SessionId::generate(&mut rng);
+        {
+            let store = open(&path, T0);
+            store.put(&s).await.unwrap();
+        }
+        {
+            let conn = Connection::open(&path).unwrap();
+            let insert = format!("INSERT INTO {TABLE} VALUES (?1, 'a', ?2, 0, ?3)");
+            conn.execute(&insert, params!["bad", to_sql_int(T0 + 3600), "{not json"])
+                .unwrap();
+            // Valid JSON filed under another id: not trusted.
+            let json = serde_json::to_string(&s).unwrap();
+            conn.execute(
+                &insert,
+                params![other_id.as_str(), to_sql_int(T0 + 3600), json],
+            )
+            .unwrap();
+        }
+        let store = open(&path, T0);
+        assert_eq!(store.skipped_on_load(), 2);
+        assert_eq!(store.count(T0).await.unwrap(), 1);
+        assert_eq!(store.get(&other_id, T0).await.unwrap(), None);
+        drop(store);
+        let conn = Connection::open(&path).unwrap();
+        let rows: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM {TABLE}"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 3);
+    }
+
+    #[tokio::test]
+    async fn bound_applies_to_memory_and_file() {
+        let dir = Scratch::new("bound");
+        let path = dir.path("db.sqlite3");
+        let mut rng = StdRng::seed_from_u64(6);
+        let sessions: Vec<Session> = (0..5).map(|i| make(&mut rng, "u", T0, 1000 + i)).collect();
+        {
+            let store = open(&path, T0);
+            for s in &sessions {
+                store.put(s).await.unwrap();
+            }
+        }
+        let options = SqliteOptions {
+            max_entries: 2,
+            ..SqliteOptions::default()
+        };
+        {
+            let store = SqliteStore::open_with(&path, options, T0).unwrap();
+            let kept: Vec<SessionId> = store
+                .list(None, T0)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|s| s.id)
+                .collect();
+            assert_eq!(kept.len(), 2);
+            assert!(kept.contains(&sessions[3].id) && kept.contains(&sessions[4].id));
+            store.put(&make(&mut rng, "u", T0, 5000)).await.unwrap();
+            assert_eq!(store.count(T0).await.unwrap(), 2);
+        }
+        let conn = Connection::open(&path).unwrap();
+        let rows: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM {TABLE}"), [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 2);
+    }
+
+    #[tokio::test]
+    async fn concurrent_writers_through_a_trait_object() {
+        let dir = Scratch::new("concurrent");
+        let path = dir.path("db.sqlite3");
+        let store: Arc<dyn SessionStore> = Arc::new(open(&path, T0));
+        let mut rng = StdRng::seed_from_u64(7);
+        let sessions: Vec<Session> = (0..32)
+            .map(|i| make(&mut rng, &format!("u{}", i % 4), T0, 3600))
+            .collect();
+        let mut tasks = Vec::new();
+        for s in sessions.clone() {
+            let store = Arc::clone(&store);
+            tasks.push(tokio::spawn(async move { store.put(&s).await }));
+        }
+        for t in tasks {
+            t.await.unwrap().unwrap();
+        }
+        assert_eq!(store.count(T0).await.unwrap(), 32);
+        assert_eq!(store.delete_user("U1").await.unwrap(), 8);
+        drop(store);
+        let store = open(&path, T0);
+        assert_eq!(store.count(T0).await.unwrap(), 24);
+    }
+
+    #[test]
+    fn works_outside_a_runtime() {
+        let dir = Scratch::new("no-runtime");
+        let path = dir.path("db.sqlite3");
+        let store = open(&path, T0);
+        let mut rng = StdRng::seed_from_u64(8);
+        let s = make(&mut rng, "a", T0, 3600);
+        // No tokio runtime here: the blocking work runs in place, so one poll completes it.
+        let mut put = std::pin::pin!(store.put(&s));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(matches!(
+            put.as_mut().poll(&mut cx),
+            std::task::Poll::Ready(Ok(()))
+        ));
+        assert_eq!(store.memory.fetch(&s.id, T0), Some(s.clone()));
+    }
+}
