@@ -1,0 +1,267 @@
+//! The YAML shape of Authelia's `configuration.yml`, plus the `portcullis:` section.
+//!
+//! Supported keys are typed fields; keys Authelia documents but Portcullis does not implement are
+//! `Option<IgnoredAny>` fields, reported as warnings; anything else is rejected by
+//! `deny_unknown_fields`, which names the key and line.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+/// A duration as written: an integer (seconds) or a string in Authelia's forms.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawDuration(pub String);
+
+impl<'de> Deserialize<'de> for RawDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Int(i64),
+            Text(String),
+        }
+        Ok(match Either::deserialize(d)? {
+            Either::Int(i) => RawDuration(i.to_string()),
+            Either::Text(t) => RawDuration(t),
+        })
+    }
+}
+
+/// One string or a list of strings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OneOrMany(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            One(String),
+            Many(Vec<String>),
+        }
+        Ok(match Either::deserialize(d)? {
+            Either::One(s) => OneOrMany(vec![s]),
+            Either::Many(v) => OneOrMany(v),
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub server: RawServer,
+    #[serde(default)]
+    pub log: RawLog,
+    #[serde(default)]
+    pub authentication_backend: RawAuthBackend,
+    #[serde(default)]
+    pub access_control: Option<portcullis_policy::AccessControlConfig>,
+    #[serde(default)]
+    pub session: RawSession,
+    #[serde(default)]
+    pub regulation: RawRegulation,
+    #[serde(default)]
+    pub storage: RawStorage,
+    #[serde(default)]
+    pub telemetry: RawTelemetry,
+    #[serde(default)]
+    pub definitions: RawDefinitions,
+    #[serde(default)]
+    pub portcullis: RawPortcullis,
+    // Authelia sections Portcullis does not implement.
+    pub theme: Option<IgnoredAny>,
+    pub certificates_directory: Option<IgnoredAny>,
+    pub jwt_secret: Option<IgnoredAny>,
+    pub default_redirection_url: Option<IgnoredAny>,
+    pub default_2fa_method: Option<IgnoredAny>,
+    pub identity_validation: Option<IgnoredAny>,
+    pub identity_providers: Option<IgnoredAny>,
+    pub notifier: Option<IgnoredAny>,
+    pub totp: Option<IgnoredAny>,
+    pub webauthn: Option<IgnoredAny>,
+    pub duo_api: Option<IgnoredAny>,
+    pub ntp: Option<IgnoredAny>,
+    pub password_policy: Option<IgnoredAny>,
+    pub privacy_policy: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub address: Option<String>,
+    #[serde(default)]
+    pub tls: RawTls,
+    #[serde(default)]
+    pub endpoints: RawEndpoints,
+    pub path: Option<IgnoredAny>,
+    pub asset_path: Option<IgnoredAny>,
+    pub disable_healthcheck: Option<IgnoredAny>,
+    pub buffers: Option<IgnoredAny>,
+    pub timeouts: Option<IgnoredAny>,
+    pub headers: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub certificate: Option<String>,
+    pub key: Option<String>,
+    pub client_certificates: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoints {
+    #[serde(default)]
+    pub authz: BTreeMap<String, RawAuthzEndpoint>,
+    pub enable_pprof: Option<IgnoredAny>,
+    pub enable_expvars: Option<IgnoredAny>,
+    pub rate_limits: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthzEndpoint {
+    pub implementation: String,
+    #[serde(default)]
+    pub authn_strategies: Option<Vec<RawStrategy>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStrategy {
+    pub name: String,
+    #[serde(default)]
+    pub schemes: Option<Vec<String>>,
+    pub scheme_basic_cache_lifespan: Option<RawDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLog {
+    pub level: Option<String>,
+    pub format: Option<String>,
+    pub file_path: Option<IgnoredAny>,
+    pub keep_stdout: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthBackend {
+    pub refresh_interval: Option<RawDuration>,
+    pub file: Option<RawFileBackend>,
+    pub ldap: Option<IgnoredAny>,
+    pub password_reset: Option<IgnoredAny>,
+    pub password_change: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFileBackend {
+    pub path: Option<String>,
+    #[serde(default)]
+    pub watch: bool,
+    #[serde(default)]
+    pub search: RawSearch,
+    pub password: Option<IgnoredAny>,
+    pub extra_attributes: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSearch {
+    #[serde(default)]
+    pub email: bool,
+    #[serde(default)]
+    pub case_insensitive: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSession {
+    pub secret: Option<String>,
+    pub name: Option<String>,
+    pub same_site: Option<String>,
+    pub expiration: Option<RawDuration>,
+    pub inactivity: Option<RawDuration>,
+    pub remember_me: Option<RawDuration>,
+    /// Authelia's legacy single-domain form.
+    pub domain: Option<String>,
+    #[serde(default)]
+    pub cookies: Vec<RawCookie>,
+    pub redis: Option<IgnoredAny>,
+    pub remember_me_duration: Option<RawDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCookie {
+    pub domain: Option<String>,
+    pub authelia_url: Option<String>,
+    pub default_redirection_url: Option<String>,
+    pub name: Option<String>,
+    pub same_site: Option<String>,
+    pub expiration: Option<RawDuration>,
+    pub inactivity: Option<RawDuration>,
+    pub remember_me: Option<RawDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegulation {
+    pub max_retries: Option<u32>,
+    pub find_time: Option<RawDuration>,
+    pub ban_time: Option<RawDuration>,
+    pub modes: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorage {
+    pub local: Option<RawLocalStorage>,
+    pub encryption_key: Option<IgnoredAny>,
+    pub mysql: Option<IgnoredAny>,
+    pub postgres: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLocalStorage {
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelemetry {
+    #[serde(default)]
+    pub metrics: RawMetrics,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMetrics {
+    #[serde(default)]
+    pub enabled: bool,
+    pub address: Option<String>,
+    pub buffers: Option<IgnoredAny>,
+    pub timeouts: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefinitions {
+    #[serde(default)]
+    pub network: BTreeMap<String, OneOrMany>,
+    pub user_attributes: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPortcullis {
+    pub trusted_proxies: Option<Vec<String>>,
+    #[serde(default)]
+    pub headers: Option<portcullis_headers::ProfileConfig>,
+    pub basic_auth_cache: Option<RawDuration>,
+}

@@ -1,0 +1,151 @@
+use super::*;
+
+const BASE: &str = "\
+authentication_backend:
+  file:
+    path: users.yml
+access_control:
+  default_policy: one_factor
+session:
+  secret: a-long-enough-secret
+  cookies:
+    - domain: example.com
+      authelia_url: https://auth.example.com
+";
+
+fn load(text: &str) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
+    parse(Path::new("/srv/configuration.yml"), text, &SecretSources::default())
+}
+
+fn error(text: &str) -> ConfigError {
+    match load(text) {
+        Ok(_) => panic!("expected an error for:\n{text}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn minimal_file_gets_authelia_defaults() {
+    let (c, warnings) = load(BASE).unwrap();
+    assert!(warnings.is_empty());
+    assert_eq!(c.listen, "[::]:9091".parse().unwrap());
+    assert_eq!(c.endpoints.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(), [
+        "/api/authz/forward-auth",
+        "/api/authz/auth-request",
+        "/api/authz/ext-authz",
+        "/api/verify"
+    ]);
+    assert_eq!(c.users_path, PathBuf::from("/srv/users.yml"), "relative to the configuration file");
+    let cookie = &c.cookies[0];
+    assert_eq!(cookie.cookie.name, "authelia_session");
+    assert_eq!(cookie.lifetime.expiration, 3600);
+    assert_eq!(cookie.lifetime.inactivity, 300);
+    assert_eq!(c.regulation, RegulationConfig { max_retries: 3, find_time: 120, ban_time: 300, by_user: true, by_ip: false });
+    assert_eq!(c.basic_auth_cache, 300);
+    assert_eq!(c.refresh, Refresh::Always);
+    assert!(c.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
+    assert!(c.metrics.is_none());
+}
+
+#[test]
+fn unknown_keys_name_the_path_and_line() {
+    let text = BASE.replace("  cookies:", "  cokies: []\n  cookies:");
+    let e = error(&text);
+    assert_eq!(e.line, Some(8));
+    assert!(e.message.contains("unknown field `cokies`"), "{e}");
+    assert!(e.to_string().starts_with("/srv/configuration.yml:8: session"), "{e}");
+    let e = error(&format!("{BASE}typo_section: 1\n"));
+    assert!(e.message.contains("typo_section"), "{e}");
+    assert_eq!(e.line, Some(11));
+}
+
+#[test]
+fn authelia_sections_warn_once_each() {
+    let text = format!(
+        "{BASE}notifier:\n  filesystem:\n    filename: /tmp/n.txt\ntotp:\n  issuer: x\nidentity_providers:\n  oidc: {{}}\nstorage:\n  encryption_key: 0123456789012345678901\n  local:\n    path: /tmp/db.sqlite3\nserver:\n  buffers:\n    read: 8192\n"
+    );
+    let (c, warnings) = load(&text).unwrap();
+    let keys: Vec<&str> = warnings.iter().map(|w| w.key.as_str()).collect();
+    assert_eq!(keys, ["identity_providers", "notifier", "totp", "server.buffers", "storage.encryption_key"]);
+    assert!(warnings.iter().find(|w| w.key == "totp").unwrap().message.contains("two_factor"));
+    assert_eq!(warnings.iter().find(|w| w.key == "notifier").unwrap().line, Some(11));
+    assert_eq!(c.storage_path, PathBuf::from("/tmp/db.sqlite3"));
+}
+
+#[test]
+fn validation_errors() {
+    let cases: Vec<(String, &str, &str)> = vec![
+        (BASE.replace("domain: example.com", "domain: localhost"), "session.cookies[0].domain", "must contain a dot"),
+        (BASE.replace("domain: example.com", "domain: 192.168.1.1"), "session.cookies[0].domain", "IP address"),
+        (BASE.replace("domain: example.com", "domain: co.uk").replace("auth.example.com", "auth.co.uk"), "session.cookies[0].domain", "public suffix"),
+        (BASE.replace("https://auth.example.com", "http://auth.example.com"), "session.cookies[0].authelia_url", "https"),
+        (BASE.replace("https://auth.example.com", "https://auth.example.net"), "session.cookies[0].authelia_url", "not within"),
+        (BASE.replace("      authelia_url: https://auth.example.com\n", ""), "session.cookies[0]", "authelia_url is required"),
+        (
+            format!("{BASE}    - domain: app.example.com\n      authelia_url: https://auth.app.example.com\n"),
+            "session.cookies[1].domain",
+            "shares a scope",
+        ),
+        (BASE.replace("secret: a-long-enough-secret", "name: x"), "session.secret", "required"),
+        (BASE.replace("session:", "regulation:\n  modes: [user, device]\nsession:"), "regulation.modes", "unknown mode"),
+        (BASE.replace("session:", "regulation:\n  find_time: 5 fortnights\nsession:"), "regulation.find_time", "unknown unit"),
+        (BASE.replace("session:", "portcullis:\n  trusted_proxies: [10.0.0.0/33]\nsession:"), "portcullis.trusted_proxies", "invalid network"),
+        (BASE.replace("session:", "log:\n  level: loud\nsession:"), "log.level", "unknown level"),
+        (
+            BASE.replace("default_policy: one_factor", "default_policy: one_factor\n  rules:\n    - domain: a.example.com\n      policy: bypass\n      subject: 'user:x'"),
+            "access_control.rules[0]",
+            "",
+        ),
+        (
+            BASE.replace("default_policy: one_factor", "default_policy: one_factor\n  rules:\n    - domain: a.example.com\n      policy: one_factor\n      resources: ['^/(']"),
+            "access_control.rules[0].resources",
+            "",
+        ),
+        (BASE.replace("default_policy: one_factor", "default_policy: allow"), "access_control", ""),
+        (
+            BASE.replace("authentication_backend:\n  file:\n    path: users.yml", "authentication_backend:\n  ldap:\n    address: ldap://x"),
+            "authentication_backend.ldap",
+            "not supported",
+        ),
+        (
+            BASE.replace("session:", "server:\n  endpoints:\n    authz:\n      x:\n        implementation: Magic\nsession:"),
+            "server.endpoints.authz.x.implementation",
+            "unknown implementation",
+        ),
+    ];
+    for (text, key, fragment) in cases {
+        let e = error(&text);
+        assert!(e.key.starts_with(key), "expected key {key}, got {e}");
+        assert!(e.message.contains(fragment), "expected {fragment:?} in {e}");
+        assert!(e.line.is_some(), "no line for {e}");
+    }
+}
+
+#[test]
+fn legacy_single_domain_and_secret_files() {
+    let text = "authentication_backend: {file: {path: u.yml}}\naccess_control: {default_policy: two_factor}\nsession:\n  domain: Example.COM\n  name: legacy\n  same_site: strict\n  remember_me: -1\n";
+    let secrets = SecretSources { session_secret: Some(Secret::new("from-file")) };
+    let (c, _) = parse(Path::new("c.yml"), text, &secrets).unwrap();
+    assert_eq!(c.cookies.len(), 1);
+    assert_eq!(c.cookies[0].domain, "example.com");
+    assert_eq!(c.cookies[0].authelia_url, None);
+    assert_eq!(c.cookies[0].cookie.same_site, SameSite::Strict);
+    assert_eq!(c.cookies[0].lifetime.remember_me, None);
+    assert_eq!(c.session_secret.expose(), "from-file");
+}
+
+#[test]
+fn portal_urls_are_normalised_and_endpoints_configurable() {
+    let text = BASE.replace("https://auth.example.com", "https://example.com/auth").replace(
+        "session:",
+        "server:\n  address: tcp://127.0.0.1:8080/\n  endpoints:\n    authz:\n      legacy:\n        implementation: Legacy\n      my/proxy:\n        implementation: ForwardAuth\n        authn_strategies:\n          - name: HeaderProxyAuthorization\n            schemes: [basic]\n            scheme_basic_cache_lifespan: 1m\n          - name: CookieSession\ntelemetry:\n  metrics:\n    enabled: true\n    address: tcp://127.0.0.1:9959/m\nsession:",
+    );
+    let (c, _) = load(&text).unwrap();
+    assert_eq!(c.cookies[0].authelia_url.as_deref(), Some("https://example.com/auth/"));
+    assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+    let paths: Vec<&str> = c.endpoints.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["/api/verify", "/api/authz/my/proxy"]);
+    assert_eq!(c.endpoints[1].strategies[0].kind, StrategyKind::HeaderProxyAuthorization);
+    assert_eq!(c.endpoints[1].strategies[0].basic_cache, Some(60));
+    assert_eq!(c.metrics, Some(("127.0.0.1:9959".parse().unwrap(), "/m".to_owned())));
+}

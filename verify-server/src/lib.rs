@@ -1,0 +1,109 @@
+//! `portcullis-verify`: the Authelia-compatible forward-auth server.
+//!
+//! A reverse proxy asks, for each request, whether it may pass; this crate answers on Authelia's
+//! endpoints (`/api/authz/forward-auth`, `/api/authz/auth-request`, `/api/authz/ext-authz`,
+//! `/api/verify`) and serves the login portal (`/`, `/api/firstfactor`, `/api/state`, `/api/logout`).
+//! It reads Authelia's `configuration.yml` and `users_database.yml`.
+//!
+//! The library exposes [`router`], so another service can mount the endpoints; give it connection
+//! info (`into_make_service_with_connect_info::<SocketAddr>()`), otherwise every peer is untrusted
+//! and forwarded headers are ignored.
+//!
+//! ```
+//! use portcullis_verify_server::config::{parse, SecretSources};
+//! let yaml = r#"
+//! authentication_backend: { file: { path: users.yml } }
+//! access_control: { default_policy: one_factor }
+//! session:
+//!   secret: a-very-long-random-secret
+//!   cookies: [{ domain: example.com, authelia_url: "https://auth.example.com" }]
+//! "#;
+//! let (config, warnings) = parse("configuration.yml".as_ref(), yaml, &SecretSources::default()).unwrap();
+//! assert!(warnings.is_empty());
+//! assert_eq!(config.endpoints.len(), 4);
+//! ```
+
+pub mod authz;
+pub mod config;
+mod metrics;
+mod portal;
+pub mod regulation;
+pub mod server;
+pub mod state;
+pub mod users;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, any, get, post};
+use http::{HeaderValue, StatusCode};
+
+use crate::config::Implementation;
+pub use crate::state::{AppState, Clock, Tuning, system_clock};
+
+/// Build the router for every authz endpoint and the portal.
+pub fn router(state: AppState) -> Router {
+    let mut router = Router::new();
+    for endpoint in &state.config().endpoints {
+        let endpoint = Arc::new(endpoint.clone());
+        let handler = {
+            let endpoint = endpoint.clone();
+            move |state: State<AppState>, request: Request| authz::handle(state, endpoint.clone(), request)
+        };
+        match endpoint.implementation {
+            Implementation::ForwardAuth | Implementation::AuthRequest => {
+                let route: MethodRouter<AppState> = get(handler.clone())
+                    .head(handler)
+                    .fallback(|| async { authz::plain(StatusCode::METHOD_NOT_ALLOWED, false) });
+                router = router.route(&endpoint.path, route);
+            }
+            Implementation::ExtAuthz | Implementation::Legacy => {
+                router = router
+                    .route(&endpoint.path, any(handler.clone()))
+                    .route(&format!("{}/{{*rest}}", endpoint.path), any(handler));
+            }
+        }
+    }
+    let portal = Router::new()
+        .route("/", get(portal::login_page))
+        .route("/login", post(portal::login_form))
+        .route("/logout", post(portal::logout_form))
+        .route("/api/firstfactor", post(portal::first_factor))
+        .route("/api/state", get(portal::user_state))
+        .route("/api/logout", post(portal::logout))
+        .route("/api/health", get(portal::health))
+        .route("/api/checks/safe-redirection", post(portal::safe_redirection))
+        .layer(axum::middleware::map_response(security_headers));
+    router.merge(portal).with_state(state)
+}
+
+async fn security_headers(mut response: Response) -> Response {
+    let h = response.headers_mut();
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("strict-origin-when-cross-origin"));
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    );
+    response
+}
+
+/// The metrics router (`telemetry.metrics.address`).
+pub fn metrics_router(state: AppState, path: &str) -> Router {
+    Router::new()
+        .route(
+            path,
+            get(|State(state): State<AppState>| async move {
+                let mut r = state.render_metrics().await.into_response();
+                r.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                );
+                r
+            }),
+        )
+        .with_state(state)
+}
