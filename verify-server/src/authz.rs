@@ -7,15 +7,15 @@ use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use base64::Engine;
 use http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use portcullis_core::domain::{host_is_under, match_cookie_domain};
 use portcullis_core::redirect::{anchor_body, portal_redirect_url, redirect_status};
 use portcullis_core::{
-    AuthLevel, AuthOutcome, Connection, Decision, Dialect, Identity, RequestHead, Target, TargetUrl, decide,
-    resolve,
+    AuthLevel, AuthOutcome, Connection, Decision, Dialect, Identity, RequestHead, Target,
+    TargetUrl, decide, resolve,
 };
 use portcullis_session::{Validity, find_session_cookie};
 
@@ -42,11 +42,17 @@ pub(crate) fn plain(status: StatusCode, head: bool) -> Response {
     let body = if head {
         Body::empty()
     } else {
-        Body::from(format!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or("")))
+        Body::from(format!(
+            "{} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        ))
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(TEXT_PLAIN));
     response
 }
 
@@ -58,10 +64,17 @@ fn bad(implementation: Implementation, head: bool) -> Response {
 }
 
 /// The handler shared by every authz endpoint.
-pub(crate) async fn handle(State(state): State<AppState>, endpoint: Arc<Endpoint>, request: Request) -> Response {
+pub(crate) async fn handle(
+    State(state): State<AppState>,
+    endpoint: Arc<Endpoint>,
+    request: Request,
+) -> Response {
     let started = Instant::now();
     let (response, decision) = check(&state, &endpoint, request).await;
-    state.0.metrics.check(&endpoint.name, decision, started.elapsed().as_secs_f64());
+    state
+        .0
+        .metrics
+        .check(&endpoint.name, decision, started.elapsed().as_secs_f64());
     response
 }
 
@@ -77,7 +90,11 @@ struct Authn {
     pad_failure: bool,
 }
 
-async fn check(state: &AppState, endpoint: &Endpoint, request: Request) -> (Response, &'static str) {
+async fn check(
+    state: &AppState,
+    endpoint: &Endpoint,
+    request: Request,
+) -> (Response, &'static str) {
     let implementation = endpoint.implementation;
     let head = request.method() == Method::HEAD;
     let peer = peer_of(&request);
@@ -92,14 +109,23 @@ async fn check(state: &AppState, endpoint: &Endpoint, request: Request) -> (Resp
         Implementation::AuthRequest => Dialect::AuthRequest,
         Implementation::Legacy => Dialect::Legacy,
         Implementation::ExtAuthz => {
-            ext_path = parts.uri.path().strip_prefix(endpoint.path.as_str()).unwrap_or("").to_owned();
+            ext_path = parts
+                .uri
+                .path()
+                .strip_prefix(endpoint.path.as_str())
+                .unwrap_or("")
+                .to_owned();
             if !ext_path.is_empty() && !ext_path.starts_with('/') {
                 return (bad(implementation, head), "bad_request");
             }
             Dialect::ExtAuthz { path: &ext_path }
         }
     };
-    let conn = Connection { peer, trusted: &config.trusted_proxies, own_scheme: state.0.own_scheme };
+    let conn = Connection {
+        peer,
+        trusted: &config.trusted_proxies,
+        own_scheme: state.0.own_scheme,
+    };
     let target = match resolve(dialect, RequestHead::from(&parts), conn) {
         Ok(t) => t,
         Err(e) => {
@@ -115,13 +141,17 @@ async fn check(state: &AppState, endpoint: &Endpoint, request: Request) -> (Resp
     // 3. Cookie domain.
     let domains: Vec<&str> = config.cookies.iter().map(|c| c.domain.as_str()).collect();
     let Some(cookie_index) = match_cookie_domain(target.url.host(), &domains) else {
-        tracing::info!(host = target.url.host(), "target has no relevant session-cookie configuration");
+        tracing::info!(
+            host = target.url.host(),
+            "target has no relevant session-cookie configuration"
+        );
         return (bad(implementation, head), "bad_request");
     };
     let cookie = &config.cookies[cookie_index];
     // 4. Portal URL.
     let query = parse_query(parts.uri.query());
-    let auth_basic = implementation == Implementation::Legacy && query_value(&query, "auth").as_deref() == Some("basic");
+    let auth_basic = implementation == Implementation::Legacy
+        && query_value(&query, "auth").as_deref() == Some("basic");
     let peer_trusted = config.trusted_proxies.contains(peer);
     let portal = match portal_url(implementation, &query, &parts.headers, peer_trusted, cookie) {
         Ok(p) => p,
@@ -132,7 +162,16 @@ async fn check(state: &AppState, endpoint: &Endpoint, request: Request) -> (Resp
     };
     // 5. Authenticate.
     let started = tokio::time::Instant::now();
-    let authn = authenticate(state, endpoint, &parts.headers, &target, cookie_index, auth_basic, now).await;
+    let authn = authenticate(
+        state,
+        endpoint,
+        &parts.headers,
+        &target,
+        cookie_index,
+        auth_basic,
+        now,
+    )
+    .await;
     // 6. Required level.
     let evaluation = config.policy.evaluate(&target, &authn.identity);
     // 7. Decide.
@@ -162,10 +201,16 @@ async fn check(state: &AppState, endpoint: &Endpoint, request: Request) -> (Resp
                 (challenge(strategy, head), "challenge")
             } else {
                 match (implementation, portal) {
-                    (Implementation::Legacy, None) => (plain(StatusCode::UNAUTHORIZED, head), "unauthorized"),
+                    (Implementation::Legacy, None) => {
+                        (plain(StatusCode::UNAUTHORIZED, head), "unauthorized")
+                    }
                     (_, None) => (bad(implementation, head), "bad_request"),
                     (_, Some(portal)) => {
-                        let location = portal_redirect_url(&portal, &target.url.to_string(), target.method.as_str());
+                        let location = portal_redirect_url(
+                            &portal,
+                            &target.url.to_string(),
+                            target.method.as_str(),
+                        );
                         let status = if implementation == Implementation::AuthRequest {
                             StatusCode::UNAUTHORIZED
                         } else {
@@ -178,7 +223,10 @@ async fn check(state: &AppState, endpoint: &Endpoint, request: Request) -> (Resp
         }
         _ => (plain(StatusCode::FORBIDDEN, head), "forbidden"),
     };
-    if let Some(cookie) = authn.set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+    if let Some(cookie) = authn
+        .set_cookie
+        .and_then(|c| HeaderValue::from_str(&c).ok())
+    {
         response.headers_mut().append(SET_COOKIE, cookie);
     }
     (response, label)
@@ -195,10 +243,16 @@ fn allowed(state: &AppState, identity: &Identity, head: bool) -> Response {
 }
 
 fn redirect(status: StatusCode, location: &str, head: bool) -> Response {
-    let body = if head { Body::empty() } else { Body::from(anchor_body(location, status)) };
+    let body = if head {
+        Body::empty()
+    } else {
+        Body::from(anchor_body(location, status))
+    };
     let mut response = Response::new(body);
     *response.status_mut() = status;
-    response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(TEXT_HTML));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(TEXT_HTML));
     match HeaderValue::from_str(location) {
         Ok(v) => {
             response.headers_mut().insert(LOCATION, v);
@@ -214,11 +268,17 @@ fn challenge(strategy: Option<&Strategy>, head: bool) -> Response {
     let proxy = strategy.is_some_and(|s| s.kind == StrategyKind::HeaderProxyAuthorization);
     if proxy {
         let mut r = plain(StatusCode::PROXY_AUTHENTICATION_REQUIRED, head);
-        r.headers_mut().insert(http::header::PROXY_AUTHENTICATE, HeaderValue::from_static(BASIC_REALM));
+        r.headers_mut().insert(
+            http::header::PROXY_AUTHENTICATE,
+            HeaderValue::from_static(BASIC_REALM),
+        );
         r
     } else {
         let mut r = plain(StatusCode::UNAUTHORIZED, head);
-        r.headers_mut().insert(http::header::WWW_AUTHENTICATE, HeaderValue::from_static(BASIC_REALM));
+        r.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(BASIC_REALM),
+        );
         r
     }
 }
@@ -248,11 +308,16 @@ fn portal_url(
         }
         match headers.get("x-authelia-url") {
             None => Ok(None),
-            Some(v) => v.to_str().map(|s| Some(s.to_owned())).map_err(|_| "X-Authelia-URL is not ASCII"),
+            Some(v) => v
+                .to_str()
+                .map(|s| Some(s.to_owned()))
+                .map_err(|_| "X-Authelia-URL is not ASCII"),
         }
     };
     let override_value = match implementation {
-        Implementation::ForwardAuth | Implementation::AuthRequest => query_value(query, "authelia_url"),
+        Implementation::ForwardAuth | Implementation::AuthRequest => {
+            query_value(query, "authelia_url")
+        }
         Implementation::ExtAuthz => header_override()?,
         Implementation::Legacy => match query_value(query, "rd") {
             Some(rd) => Some(rd),
@@ -264,14 +329,19 @@ fn portal_url(
             if value.is_empty() {
                 return Err("empty portal URL override");
             }
-            let url = TargetUrl::parse(&value).map_err(|_| "portal URL override is not an absolute URL")?;
+            let url = TargetUrl::parse(&value)
+                .map_err(|_| "portal URL override is not an absolute URL")?;
             if !host_is_under(url.host(), &cookie.domain) {
                 return Err("portal URL override is outside the cookie domain");
             }
             Ok(Some(value))
         }
         None if implementation == Implementation::Legacy => Ok(None),
-        None => cookie.authelia_url.clone().map(Some).ok_or("no portal URL is configured for the cookie domain"),
+        None => cookie
+            .authelia_url
+            .clone()
+            .map(Some)
+            .ok_or("no portal URL is configured for the cookie domain"),
     }
 }
 
@@ -279,7 +349,8 @@ fn portal_url(
 fn credential_header(kind: StrategyKind, auth_basic: bool) -> Option<http::HeaderName> {
     match kind {
         StrategyKind::HeaderAuthorization => Some(http::header::AUTHORIZATION),
-        StrategyKind::HeaderProxyAuthorization | StrategyKind::HeaderAuthRequestProxyAuthorization => {
+        StrategyKind::HeaderProxyAuthorization
+        | StrategyKind::HeaderAuthRequestProxyAuthorization => {
             Some(http::header::PROXY_AUTHORIZATION)
         }
         StrategyKind::HeaderLegacy if auth_basic => Some(http::header::AUTHORIZATION),
@@ -303,12 +374,18 @@ pub(crate) enum Credential {
 
 /// forward-auth.md §4.3.
 pub(crate) fn parse_credential(value: Option<&HeaderValue>) -> Credential {
-    let Some(value) = value else { return Credential::Absent };
+    let Some(value) = value else {
+        return Credential::Absent;
+    };
     if value.is_empty() {
         return Credential::Absent;
     }
-    let Ok(text) = value.to_str() else { return Credential::Invalid("non-ASCII credential header") };
-    let Some((scheme, rest)) = text.split_once(' ') else { return Credential::Invalid("missing space after scheme") };
+    let Ok(text) = value.to_str() else {
+        return Credential::Invalid("non-ASCII credential header");
+    };
+    let Some((scheme, rest)) = text.split_once(' ') else {
+        return Credential::Invalid("missing space after scheme");
+    };
     if scheme.eq_ignore_ascii_case("bearer") {
         return Credential::Bearer;
     }
@@ -318,8 +395,12 @@ pub(crate) fn parse_credential(value: Option<&HeaderValue>) -> Credential {
     let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(rest) else {
         return Credential::Invalid("invalid base64");
     };
-    let Ok(decoded) = String::from_utf8(decoded) else { return Credential::Invalid("credentials are not UTF-8") };
-    let Some((user, password)) = decoded.split_once(':') else { return Credential::Invalid("no ':' in credentials") };
+    let Ok(decoded) = String::from_utf8(decoded) else {
+        return Credential::Invalid("credentials are not UTF-8");
+    };
+    let Some((user, password)) = decoded.split_once(':') else {
+        return Credential::Invalid("no ':' in credentials");
+    };
     if user.is_empty() || password.is_empty() {
         return Credential::Invalid("empty username or password");
     }
@@ -338,7 +419,6 @@ async fn authenticate(
     let last = endpoint.strategies.len().saturating_sub(1);
     let mut set_cookie = None;
     for (index, strategy) in endpoint.strategies.iter().enumerate() {
-        let header_strategy = strategy.kind != StrategyKind::CookieSession;
         let failed = |pad_failure: bool, set_cookie: Option<String>| Authn {
             identity: Identity::anonymous(),
             outcome: AuthOutcome::failed_header(),
@@ -363,7 +443,9 @@ async fn authenticate(
                     return failed(false, set_cookie);
                 }
                 Credential::Basic(user, password) => {
-                    return match basic(state, endpoint, strategy, &user, &password, target, now).await {
+                    return match basic(state, endpoint, strategy, &user, &password, target, now)
+                        .await
+                    {
                         Some(identity) => Authn {
                             identity,
                             outcome: AuthOutcome::authenticated(AuthLevel::OneFactor, true),
@@ -376,7 +458,6 @@ async fn authenticate(
                 }
             }
         }
-        let _ = header_strategy;
         // CookieSession
         let cookie = &state.config().cookies[cookie_index];
         match cookie_session(state, headers, cookie, now).await {
@@ -388,7 +469,7 @@ async fn authenticate(
             CookieResult::Valid(identity) => {
                 let level = identity.level;
                 return Authn {
-                    identity,
+                    identity: *identity,
                     outcome: AuthOutcome::authenticated(level, false),
                     deciding: index,
                     set_cookie,
@@ -397,10 +478,17 @@ async fn authenticate(
             }
         }
     }
-    let header_strategy = endpoint.strategies.get(last).is_some_and(|s| s.kind != StrategyKind::CookieSession);
+    let header_strategy = endpoint
+        .strategies
+        .get(last)
+        .is_some_and(|s| s.kind != StrategyKind::CookieSession);
     Authn {
         identity: Identity::anonymous(),
-        outcome: AuthOutcome { level: AuthLevel::None, failed: false, header_strategy },
+        outcome: AuthOutcome {
+            level: AuthLevel::None,
+            failed: false,
+            header_strategy,
+        },
         deciding: last,
         set_cookie,
         pad_failure: false,
@@ -428,16 +516,27 @@ async fn basic(
         tracing::info!(endpoint = %endpoint.name, "basic authentication failed: unknown user");
         return None;
     };
-    if state.0.regulator.is_banned(Some(&user.username), client, now) {
+    if state
+        .0
+        .regulator
+        .is_banned(Some(&user.username), client, now)
+    {
         tracing::info!(endpoint = %endpoint.name, user = %user.username, "basic authentication refused: banned");
         return None;
     }
-    let lifespan = strategy.basic_cache.unwrap_or(state.config().basic_auth_cache);
+    let lifespan = strategy
+        .basic_cache
+        .unwrap_or(state.config().basic_auth_cache);
     if lifespan > 0 && state.0.basic_cache.hit(&user.username, password, now) {
         return Some(user.identity(AuthLevel::OneFactor, now));
     }
     let started = std::time::Instant::now();
-    let ok = match state.0.hasher.verify(user.digest.clone(), password.to_owned()).await {
+    let ok = match state
+        .0
+        .hasher
+        .verify(user.digest.clone(), password.to_owned())
+        .await
+    {
         Ok(ok) => ok,
         Err(e) => {
             tracing::warn!(error = %e, "basic authentication not checked");
@@ -451,7 +550,10 @@ async fn basic(
     }
     state.0.delays.record_success(started.elapsed());
     if lifespan > 0 {
-        state.0.basic_cache.insert(&user.username, password, now + lifespan);
+        state
+            .0
+            .basic_cache
+            .insert(&user.username, password, now + lifespan);
     }
     Some(user.identity(AuthLevel::OneFactor, now))
 }
@@ -460,11 +562,16 @@ pub(crate) enum CookieResult {
     Absent,
     /// The session was invalid and destroyed: send this clearing `Set-Cookie`.
     Destroyed(String),
-    Valid(Identity),
+    Valid(Box<Identity>),
 }
 
 /// forward-auth.md §4.6.
-pub(crate) async fn cookie_session(state: &AppState, headers: &HeaderMap, cookie: &CookieDomain, now: u64) -> CookieResult {
+pub(crate) async fn cookie_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    cookie: &CookieDomain,
+    now: u64,
+) -> CookieResult {
     let Some(id) = find_session_cookie(headers, &cookie.cookie.name) else {
         return CookieResult::Absent;
     };
@@ -495,7 +602,9 @@ pub(crate) async fn cookie_session(state: &AppState, headers: &HeaderMap, cookie
     let refresh = match state.config().refresh {
         Refresh::Always => true,
         Refresh::Never => false,
-        Refresh::Every(secs) => now.saturating_sub(session.identity.authenticated_at.unwrap_or(0)) >= secs,
+        Refresh::Every(secs) => {
+            now.saturating_sub(session.identity.authenticated_at.unwrap_or(0)) >= secs
+        }
     };
     let mut changed = false;
     if refresh && !session.identity.username.is_empty() {
@@ -503,7 +612,10 @@ pub(crate) async fn cookie_session(state: &AppState, headers: &HeaderMap, cookie
             None => return destroy("user removed or disabled").await,
             Some(user) => {
                 let identity = &mut session.identity;
-                if identity.groups != user.groups || identity.emails != user.emails || identity.display_name != user.display_name {
+                if identity.groups != user.groups
+                    || identity.emails != user.emails
+                    || identity.display_name != user.display_name
+                {
                     identity.groups = user.groups.clone();
                     identity.emails = user.emails.clone();
                     identity.display_name = user.display_name.clone();
@@ -522,7 +634,11 @@ pub(crate) async fn cookie_session(state: &AppState, headers: &HeaderMap, cookie
     }
     if !session.remember_me {
         session.touch(now);
-        let result = if changed { store.put(&session).await } else { store.touch(&session.id, now).await };
+        let result = if changed {
+            store.put(&session).await
+        } else {
+            store.touch(&session.id, now).await
+        };
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not record session activity");
         }
@@ -531,11 +647,5 @@ pub(crate) async fn cookie_session(state: &AppState, headers: &HeaderMap, cookie
             tracing::warn!(error = %e, "could not save refreshed user details");
         }
     }
-    CookieResult::Valid(session.identity)
-}
-
-impl IntoResponse for CookieResult {
-    fn into_response(self) -> Response {
-        StatusCode::INTERNAL_SERVER_ERROR.into_response()
-    }
+    CookieResult::Valid(Box::new(session.identity))
 }

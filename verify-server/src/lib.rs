@@ -50,7 +50,9 @@ pub fn router(state: AppState) -> Router {
         let endpoint = Arc::new(endpoint.clone());
         let handler = {
             let endpoint = endpoint.clone();
-            move |state: State<AppState>, request: Request| authz::handle(state, endpoint.clone(), request)
+            move |state: State<AppState>, request: Request| {
+                authz::handle(state, endpoint.clone(), request)
+            }
         };
         match endpoint.implementation {
             Implementation::ForwardAuth | Implementation::AuthRequest => {
@@ -74,16 +76,25 @@ pub fn router(state: AppState) -> Router {
         .route("/api/state", get(portal::user_state))
         .route("/api/logout", post(portal::logout))
         .route("/api/health", get(portal::health))
-        .route("/api/checks/safe-redirection", post(portal::safe_redirection))
+        .route(
+            "/api/checks/safe-redirection",
+            post(portal::safe_redirection),
+        )
         .layer(axum::middleware::map_response(security_headers));
     router.merge(portal).with_state(state)
 }
 
 async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("referrer-policy", HeaderValue::from_static("strict-origin-when-cross-origin"));
+    h.insert(
+        "referrer-policy",
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
     h.insert(
         "content-security-policy",
         HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
@@ -100,7 +111,9 @@ pub fn metrics_router(state: AppState, path: &str) -> Router {
                 let mut r = state.render_metrics().await.into_response();
                 r.headers_mut().insert(
                     http::header::CONTENT_TYPE,
-                    HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                    HeaderValue::from_static(
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    ),
                 );
                 r
             }),

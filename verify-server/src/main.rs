@@ -12,10 +12,19 @@ use portcullis_verify_server::{AppState, Tuning, router, server, system_clock};
 
 /// The Authelia-compatible forward-auth server.
 #[derive(Parser, Debug)]
-#[command(version, about, after_help = "Example:\n  portcullis-verify --config examples/quickstart/configuration.yml")]
+#[command(
+    version,
+    about,
+    after_help = "Example:\n  portcullis-verify --config examples/quickstart/configuration.yml"
+)]
 struct Args {
     /// Authelia-style configuration file.
-    #[arg(short, long, env = "PORTCULLIS_CONFIG", default_value = "configuration.yml")]
+    #[arg(
+        short,
+        long,
+        env = "PORTCULLIS_CONFIG",
+        default_value = "configuration.yml"
+    )]
     config: PathBuf,
 }
 
@@ -35,16 +44,26 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("portcullis={0},portcullis_verify_server={0},portcullis_verify={0}", config.log_level)));
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "portcullis={0},portcullis_verify_server={0},portcullis_verify={0}",
+            config.log_level
+        ))
+    });
     match config.log_format {
-        LogFormat::Json => tracing_subscriber::fmt().json().with_env_filter(filter).init(),
+        LogFormat::Json => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init(),
         LogFormat::Text => tracing_subscriber::fmt().with_env_filter(filter).init(),
     }
     for w in &warnings {
         tracing::warn!(file = %args.config.display(), "{w}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -63,23 +82,42 @@ fn main() -> ExitCode {
 
 async fn run(config: config::Config) -> Result<(), String> {
     let started = std::time::Instant::now();
-    let users = UserDatabase::load(&config.users_path, config.case_insensitive, config.search_email).map_err(|e| e.to_string())?;
+    let users = UserDatabase::load(
+        &config.users_path,
+        config.case_insensitive,
+        config.search_email,
+    )
+    .map_err(|e| e.to_string())?;
     let clock = system_clock();
     let now = clock();
-    let store = portcullis_session::SqliteStore::open(&config.storage_path).map_err(|e| e.to_string())?;
-    let regulator = Regulator::open(config.regulation, &config.storage_path, now).map_err(|e| e.to_string())?;
+    let store =
+        portcullis_session::SqliteStore::open(&config.storage_path).map_err(|e| e.to_string())?;
+    let regulator =
+        Regulator::open(config.regulation, &config.storage_path, now).map_err(|e| e.to_string())?;
     let tls = match &config.tls {
         Some((cert, key)) => Some(server::tls_acceptor(cert, key).map_err(|e| e.to_string())?),
         None => None,
     };
-    let listener = server::bind(config.listen).await.map_err(|e| e.to_string())?;
+    let listener = server::bind(config.listen)
+        .await
+        .map_err(|e| e.to_string())?;
     let metrics = match &config.metrics {
-        Some((addr, path)) => Some((server::bind(*addr).await.map_err(|e| e.to_string())?, path.clone())),
+        Some((addr, path)) => Some((
+            server::bind(*addr).await.map_err(|e| e.to_string())?,
+            path.clone(),
+        )),
         None => None,
     };
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let (user_count, rules, watch) = (users.len(), config.policy.rule_count(), config.users_watch);
-    let state = AppState::new(config, users, Arc::new(store), regulator, clock, Tuning::default());
+    let state = AppState::new(
+        config,
+        users,
+        Arc::new(store),
+        regulator,
+        clock,
+        Tuning::default(),
+    );
     if watch {
         server::watch_users(state.clone());
     }

@@ -24,32 +24,57 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("portcullis");
         let checks = Family::<Labels, Counter>::default();
-        registry.register("authz_checks", "Forward-auth checks by endpoint and decision", checks.clone());
+        registry.register(
+            "authz_checks",
+            "Forward-auth checks by endpoint and decision",
+            checks.clone(),
+        );
         let latency = Histogram::new(exponential_buckets(0.000_05, 2.0, 18));
-        registry.register("authz_check_duration_seconds", "Time to answer a forward-auth check", latency.clone());
+        registry.register(
+            "authz_check_duration_seconds",
+            "Time to answer a forward-auth check",
+            latency.clone(),
+        );
         let logins = Family::<Labels, Counter>::default();
         registry.register("logins", "Portal logins by outcome", logins.clone());
         let bans = Gauge::default();
-        registry.register("regulation_active_bans", "Users and IPs banned now", bans.clone());
+        registry.register(
+            "regulation_active_bans",
+            "Users and IPs banned now",
+            bans.clone(),
+        );
         let sessions = Gauge::default();
         registry.register("sessions", "Sessions stored", sessions.clone());
-        Self { registry, checks, latency, logins, bans, sessions }
+        Self {
+            registry,
+            checks,
+            latency,
+            logins,
+            bans,
+            sessions,
+        }
     }
 
     pub fn check(&self, endpoint: &str, decision: &'static str, seconds: f64) {
         self.checks
-            .get_or_create(&vec![("endpoint", endpoint.to_owned()), ("decision", decision.to_owned())])
+            .get_or_create(&vec![
+                ("endpoint", endpoint.to_owned()),
+                ("decision", decision.to_owned()),
+            ])
             .inc();
         self.latency.observe(seconds);
     }
 
     pub fn login(&self, outcome: &'static str) {
-        self.logins.get_or_create(&vec![("outcome", outcome.to_owned())]).inc();
+        self.logins
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .inc();
     }
 
     pub fn render(&self, bans: usize, sessions: usize) -> String {
         self.bans.set(i64::try_from(bans).unwrap_or(i64::MAX));
-        self.sessions.set(i64::try_from(sessions).unwrap_or(i64::MAX));
+        self.sessions
+            .set(i64::try_from(sessions).unwrap_or(i64::MAX));
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.clear();

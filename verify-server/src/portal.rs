@@ -30,7 +30,8 @@ const CSRF_COOKIE: &str = "portcullis_csrf";
 
 fn json_response(status: StatusCode, body: Value) -> Response {
     let mut r = (status, body.to_string()).into_response();
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
     r
 }
 
@@ -51,20 +52,29 @@ fn request_host(state: &AppState, parts: &Parts, peer: IpAddr) -> Option<String>
     let value = trusted
         .then(|| parts.headers.get("x-forwarded-host"))
         .flatten()
-        .or_else(|| parts.headers.get(http::header::HOST))
-        .or_else(|| None)?;
+        .or_else(|| parts.headers.get(http::header::HOST))?;
     let text = value.to_str().ok()?;
     let url = TargetUrl::parse(&format!("https://{text}/")).ok()?;
     Some(url.host().to_owned())
 }
 
 fn domain_index_for_host(state: &AppState, host: &str) -> Option<usize> {
-    let domains: Vec<&str> = state.config().cookies.iter().map(|c| c.domain.as_str()).collect();
+    let domains: Vec<&str> = state
+        .config()
+        .cookies
+        .iter()
+        .map(|c| c.domain.as_str())
+        .collect();
     match_cookie_domain(host, &domains)
 }
 
 /// The cookie domain of a portal request: from the target when it names one, else from the host.
-fn portal_domain(state: &AppState, parts: &Parts, peer: IpAddr, target: Option<&str>) -> Option<usize> {
+fn portal_domain(
+    state: &AppState,
+    parts: &Parts,
+    peer: IpAddr,
+    target: Option<&str>,
+) -> Option<usize> {
     target
         .and_then(|t| TargetUrl::parse(t).ok())
         .and_then(|t| domain_index_for_host(state, t.host()))
@@ -72,7 +82,12 @@ fn portal_domain(state: &AppState, parts: &Parts, peer: IpAddr, target: Option<&
 }
 
 fn all_domains(state: &AppState) -> Vec<&str> {
-    state.config().cookies.iter().map(|c| c.domain.as_str()).collect()
+    state
+        .config()
+        .cookies
+        .iter()
+        .map(|c| c.domain.as_str())
+        .collect()
 }
 
 fn client_of(state: &AppState, parts: &Parts, peer: IpAddr) -> ClientIp {
@@ -134,7 +149,14 @@ async fn login(
     }
     let identity = user.identity(AuthLevel::OneFactor, now);
     let id = SessionId::generate(&mut rand::rng());
-    let session = Session::new(id, cookie.domain.clone(), identity.clone(), remember, now, &cookie.lifetime);
+    let session = Session::new(
+        id,
+        cookie.domain.clone(),
+        identity.clone(),
+        remember,
+        now,
+        &cookie.lifetime,
+    );
     state.sessions().put(&session).await.map_err(|e| {
         tracing::error!(error = %e, "could not store the new session: login refused");
         LoginFailure::Store
@@ -144,7 +166,9 @@ async fn login(
 }
 
 fn session_cookie_header(cookie: &CookieDomain, session: &Session) -> Option<HeaderValue> {
-    let max_age = session.remember_me.then(|| session.expires_at.saturating_sub(session.created_at));
+    let max_age = session
+        .remember_me
+        .then(|| session.expires_at.saturating_sub(session.created_at));
     HeaderValue::from_str(&cookie.cookie.set_cookie(&session.id, max_age)).ok()
 }
 
@@ -158,13 +182,24 @@ fn redirect_after_login(
     client: ClientIp,
 ) -> Option<String> {
     let policy = &state.config().policy;
-    let default = || cookie.default_redirection_url.clone().filter(|_| !policy.has_two_factor());
-    let Some(target) = target.filter(|t| !t.is_empty()) else { return default() };
+    let default = || {
+        cookie
+            .default_redirection_url
+            .clone()
+            .filter(|_| !policy.has_two_factor())
+    };
+    let Some(target) = target.filter(|t| !t.is_empty()) else {
+        return default();
+    };
     if let Ok(url) = TargetUrl::parse(target) {
         let method = method
             .and_then(|m| portcullis_core::checked_method(m, "requestMethod").ok())
             .unwrap_or(Method::GET);
-        let t = Target { url, method, client_ip: client };
+        let t = Target {
+            url,
+            method,
+            client_ip: client,
+        };
         if policy.evaluate(&t, identity).requirement.level == RequiredLevel::TwoFactor {
             return None;
         }
@@ -179,7 +214,11 @@ fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")))
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        })
 }
 
 #[derive(Deserialize)]
@@ -228,7 +267,17 @@ pub(crate) async fn first_factor(State(state): State<AppState>, request: Request
     let cookie = &state.config().cookies[index];
     let client = client_of(&state, &parts, peer);
     let remember = body.keep_me_logged_in.unwrap_or(false);
-    match login(&state, &parts.headers, cookie, &body.username, &body.password, remember, client).await {
+    match login(
+        &state,
+        &parts.headers,
+        cookie,
+        &body.username,
+        &body.password,
+        remember,
+        client,
+    )
+    .await
+    {
         Ok((session, identity)) => {
             state.0.metrics.login("success");
             let redirect = redirect_after_login(
@@ -254,13 +303,17 @@ pub(crate) async fn first_factor(State(state): State<AppState>, request: Request
 }
 
 /// The session identity for a portal request (anonymous when none), plus a clearing cookie.
-async fn portal_identity(state: &AppState, parts: &Parts, peer: IpAddr) -> (Option<usize>, Identity, Option<String>) {
+async fn portal_identity(
+    state: &AppState,
+    parts: &Parts,
+    peer: IpAddr,
+) -> (Option<usize>, Identity, Option<String>) {
     let Some(index) = portal_domain(state, parts, peer, None) else {
         return (None, Identity::anonymous(), None);
     };
     let cookie = &state.config().cookies[index];
     match cookie_session(state, &parts.headers, cookie, state.now()).await {
-        CookieResult::Valid(identity) => (Some(index), identity, None),
+        CookieResult::Valid(identity) => (Some(index), *identity, None),
         CookieResult::Destroyed(clear) => (Some(index), Identity::anonymous(), Some(clear)),
         CookieResult::Absent => (Some(index), Identity::anonymous(), None),
     }
@@ -283,7 +336,8 @@ pub(crate) async fn user_state(State(state): State<AppState>, request: Request) 
         "authentication_level": identity.level.as_u8(),
         "factor_knowledge": identity.level >= AuthLevel::OneFactor,
     });
-    if let Some(url) = index.and_then(|i| state.config().cookies[i].default_redirection_url.clone()) {
+    if let Some(url) = index.and_then(|i| state.config().cookies[i].default_redirection_url.clone())
+    {
         data["default_redirection_url"] = Value::String(url);
     }
     with_cookie(ok(Some(data)), clear)
@@ -299,7 +353,9 @@ struct LogoutBody {
 pub(crate) async fn logout(State(state): State<AppState>, request: Request) -> Response {
     let peer = peer_of(&request);
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
     let body: LogoutBody = if bytes.is_empty() {
         LogoutBody::default()
     } else {
@@ -309,12 +365,21 @@ pub(crate) async fn logout(State(state): State<AppState>, request: Request) -> R
         }
     };
     let Some(index) = portal_domain(&state, &parts, peer, None) else {
-        return ko(StatusCode::UNAUTHORIZED, "Unable to determine the session domain.");
+        return ko(
+            StatusCode::UNAUTHORIZED,
+            "Unable to determine the session domain.",
+        );
     };
     let cookie = &state.config().cookies[index];
     destroy_session(&state, &parts.headers, cookie).await;
-    let safe = body.target_url.as_deref().is_some_and(|t| is_safe_redirect(t, &all_domains(&state)));
-    with_cookie(ok(Some(json!({"safeTargetURL": safe}))), Some(cookie.cookie.clear_cookie()))
+    let safe = body
+        .target_url
+        .as_deref()
+        .is_some_and(|t| is_safe_redirect(t, &all_domains(&state)));
+    with_cookie(
+        ok(Some(json!({"safeTargetURL": safe}))),
+        Some(cookie.cookie.clear_cookie()),
+    )
 }
 
 async fn destroy_session(state: &AppState, headers: &HeaderMap, cookie: &CookieDomain) {
@@ -352,11 +417,15 @@ pub(crate) async fn safe_redirection(State(state): State<AppState>, request: Req
     if identity.is_anonymous() {
         return with_cookie(ko(StatusCode::UNAUTHORIZED, "Unauthorized."), clear);
     }
-    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
     let Ok(body) = serde_json::from_slice::<SafeRedirectBody>(&bytes) else {
         return ko(StatusCode::BAD_REQUEST, "Malformed request body.");
     };
-    ok(Some(json!({"ok": is_safe_redirect(&body.uri, &all_domains(&state))})))
+    ok(Some(
+        json!({"ok": is_safe_redirect(&body.uri, &all_domains(&state))}),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -375,7 +444,11 @@ fn csrf_nonce(headers: &HeaderMap) -> Option<String> {
         let Ok(text) = value.to_str() else { continue };
         for pair in text.split(';') {
             if let Some((k, v)) = pair.trim().split_once('=') {
-                if k == CSRF_COOKIE && v.len() == 22 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+                if k == CSRF_COOKIE
+                    && v.len() == 22
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                {
                     return Some(v.to_owned());
                 }
             }
@@ -385,7 +458,9 @@ fn csrf_nonce(headers: &HeaderMap) -> Option<String> {
 }
 
 fn csrf_valid(state: &AppState, headers: &HeaderMap, submitted: &str) -> bool {
-    let Some(nonce) = csrf_nonce(headers) else { return false };
+    let Some(nonce) = csrf_nonce(headers) else {
+        return false;
+    };
     let expected = csrf_token(state, &nonce);
     portcullis_core::secret::constant_time_eq(expected.as_bytes(), submitted.as_bytes())
 }
@@ -399,7 +474,12 @@ struct Page<'a> {
     continue_url: Option<&'a str>,
 }
 
-fn render_page(state: &AppState, headers: &HeaderMap, status: StatusCode, page: Page<'_>) -> Response {
+fn render_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    page: Page<'_>,
+) -> Response {
     let (nonce, new_cookie) = match csrf_nonce(headers) {
         Some(n) => (n, None),
         None => {
@@ -430,13 +510,23 @@ fn render_page(state: &AppState, headers: &HeaderMap, status: StatusCode, page: 
         Ok(h) => h,
         Err(e) => {
             tracing::error!(error = %e, "login page template failed");
-            return (StatusCode::INTERNAL_SERVER_ERROR, "500 Internal Server Error").into_response();
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "500 Internal Server Error",
+            )
+                .into_response();
         }
     };
     let mut response = (status, html).into_response();
     let h = response.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    h.insert(http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
     if let Some(v) = new_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         h.append(SET_COOKIE, v);
     }
@@ -458,7 +548,7 @@ pub(crate) async fn login_page(State(state): State<AppState>, request: Request) 
     let query: PageQuery = parts
         .uri
         .query()
-        .and_then(|q| serde_urlencoded_query(q))
+        .and_then(serde_urlencoded_query)
         .unwrap_or_default();
     let (_, identity, clear) = portal_identity(&state, &parts, peer).await;
     let rd = query.rd.unwrap_or_default();
@@ -467,11 +557,22 @@ pub(crate) async fn login_page(State(state): State<AppState>, request: Request) 
         identity: &identity,
         error: None,
         rd: safe_rd.unwrap_or(""),
-        rm: query.rm.as_deref().filter(|m| portcullis_core::checked_method(m, "rm").is_ok()).unwrap_or(""),
+        rm: query
+            .rm
+            .as_deref()
+            .filter(|m| portcullis_core::checked_method(m, "rm").is_ok())
+            .unwrap_or(""),
         typed_username: "",
-        continue_url: if identity.is_anonymous() { None } else { safe_rd },
+        continue_url: if identity.is_anonymous() {
+            None
+        } else {
+            safe_rd
+        },
     };
-    with_cookie(render_page(&state, &parts.headers, StatusCode::OK, page), clear)
+    with_cookie(
+        render_page(&state, &parts.headers, StatusCode::OK, page),
+        clear,
+    )
 }
 
 fn serde_urlencoded_query(q: &str) -> Option<PageQuery> {
@@ -531,27 +632,48 @@ pub(crate) async fn login_form(State(state): State<AppState>, request: Request) 
     let started = tokio::time::Instant::now();
     let peer = peer_of(&request);
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
     let Some(form) = form_body(&bytes) else {
         return (StatusCode::BAD_REQUEST, "400 Bad Request").into_response();
     };
     if !csrf_valid(&state, &parts.headers, &form.csrf) {
         tracing::info!("login form refused: CSRF token missing or wrong");
-        return (StatusCode::FORBIDDEN, "403 Forbidden: the form expired, reload the page").into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            "403 Forbidden: the form expired, reload the page",
+        )
+            .into_response();
     }
     let domains = all_domains(&state);
     let rd = is_safe_redirect(&form.rd, &domains).then_some(form.rd.as_str());
     let Some(index) = portal_domain(&state, &parts, peer, rd) else {
-        return (StatusCode::BAD_REQUEST, "400 Bad Request: no cookie domain for this host").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "400 Bad Request: no cookie domain for this host",
+        )
+            .into_response();
     };
     let cookie = &state.config().cookies[index];
     let client = client_of(&state, &parts, peer);
     let remember = form.remember.is_some();
-    match login(&state, &parts.headers, cookie, &form.username, &form.password, remember, client).await {
+    match login(
+        &state,
+        &parts.headers,
+        cookie,
+        &form.username,
+        &form.password,
+        remember,
+        client,
+    )
+    .await
+    {
         Ok((session, identity)) => {
             state.0.metrics.login("success");
             let rm = (!form.rm.is_empty()).then_some(form.rm.as_str());
-            let next = redirect_after_login(&state, cookie, &identity, rd, rm, client).unwrap_or_else(|| "/".to_owned());
+            let next = redirect_after_login(&state, cookie, &identity, rd, rm, client)
+                .unwrap_or_else(|| "/".to_owned());
             let mut response = StatusCode::SEE_OTHER.into_response();
             if let Ok(v) = HeaderValue::from_str(&next) {
                 response.headers_mut().insert(LOCATION, v);
@@ -563,20 +685,31 @@ pub(crate) async fn login_form(State(state): State<AppState>, request: Request) 
         }
         Err(failure) => {
             let overloaded = matches!(failure, LoginFailure::Overloaded);
-            state.0.metrics.login(if overloaded { "overloaded" } else { "failure" });
+            state
+                .0
+                .metrics
+                .login(if overloaded { "overloaded" } else { "failure" });
             if !overloaded {
                 state.0.delays.pad(started).await;
             }
             let anonymous = Identity::anonymous();
             let page = Page {
                 identity: &anonymous,
-                error: Some(if overloaded { "The server is busy. Try again in a moment." } else { "Incorrect username or password." }),
+                error: Some(if overloaded {
+                    "The server is busy. Try again in a moment."
+                } else {
+                    "Incorrect username or password."
+                }),
                 rd: rd.unwrap_or(""),
                 rm: &form.rm,
                 typed_username: &form.username,
                 continue_url: None,
             };
-            let status = if overloaded { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::UNAUTHORIZED };
+            let status = if overloaded {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
             render_page(&state, &parts.headers, status, page)
         }
     }
@@ -586,18 +719,33 @@ pub(crate) async fn login_form(State(state): State<AppState>, request: Request) 
 pub(crate) async fn logout_form(State(state): State<AppState>, request: Request) -> Response {
     let peer = peer_of(&request);
     let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, 16 * 1024).await.unwrap_or_default();
-    let csrf = form_urlencoded::parse(&bytes).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned()).unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .unwrap_or_default();
+    let csrf = form_urlencoded::parse(&bytes)
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
     if !csrf_valid(&state, &parts.headers, &csrf) {
-        return (StatusCode::FORBIDDEN, "403 Forbidden: the form expired, reload the page").into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            "403 Forbidden: the form expired, reload the page",
+        )
+            .into_response();
     }
     let Some(index) = portal_domain(&state, &parts, peer, None) else {
-        return (StatusCode::BAD_REQUEST, "400 Bad Request: no cookie domain for this host").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "400 Bad Request: no cookie domain for this host",
+        )
+            .into_response();
     };
     let cookie = &state.config().cookies[index];
     destroy_session(&state, &parts.headers, cookie).await;
     let mut response = StatusCode::SEE_OTHER.into_response();
-    response.headers_mut().insert(LOCATION, HeaderValue::from_static("/"));
+    response
+        .headers_mut()
+        .insert(LOCATION, HeaderValue::from_static("/"));
     if let Ok(v) = HeaderValue::from_str(&cookie.cookie.clear_cookie()) {
         response.headers_mut().append(SET_COOKIE, v);
     }

@@ -38,7 +38,9 @@ pub struct Regulator {
 
 impl std::fmt::Debug for Regulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Regulator").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Regulator")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -50,13 +52,20 @@ const MAX_SUBJECTS: usize = 100_000;
 impl Regulator {
     /// A regulator with no persistence (tests, embedding).
     pub fn in_memory(config: RegulationConfig) -> Self {
-        Self { config, memory: Arc::default(), db: None }
+        Self {
+            config,
+            memory: Arc::default(),
+            db: None,
+        }
     }
 
     /// A regulator persisted in the SQLite file at `path` (tables `authentication_logs`, `bans`).
     /// Unexpired bans and recent attempts are loaded.
     pub fn open(config: RegulationConfig, path: &Path, now: u64) -> Result<Self, RegulationError> {
-        let err = |e: rusqlite::Error| RegulationError { path: path.display().to_string(), message: e.to_string() };
+        let err = |e: rusqlite::Error| RegulationError {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
         let conn = Connection::open(path).map_err(err)?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
@@ -69,9 +78,17 @@ impl Regulator {
         .map_err(err)?;
         let mut memory = Memory::default();
         {
-            let mut stmt = conn.prepare("SELECT kind, value, expires FROM bans WHERE expires > ?1").map_err(err)?;
+            let mut stmt = conn
+                .prepare("SELECT kind, value, expires FROM bans WHERE expires > ?1")
+                .map_err(err)?;
             let rows = stmt
-                .query_map(params![now as i64], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
+                .query_map(params![now as i64], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                })
                 .map_err(err)?;
             for row in rows {
                 let (kind, value, expires) = row.map_err(err)?;
@@ -94,7 +111,12 @@ impl Regulator {
                 .map_err(err)?;
             let rows = stmt
                 .query_map(params![since], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, bool>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                    ))
                 })
                 .map_err(err)?;
             for row in rows {
@@ -108,15 +130,23 @@ impl Regulator {
                 }
             }
         }
-        Ok(Self { config, memory: Arc::new(Mutex::new(memory)), db: Some(Arc::new(Mutex::new(conn))) })
+        Ok(Self {
+            config,
+            memory: Arc::new(Mutex::new(memory)),
+            db: Some(Arc::new(Mutex::new(conn))),
+        })
     }
 
     /// True when the IP or the canonical username is banned at `now`. Stored bans are enforced
     /// whatever `modes` says.
     pub fn is_banned(&self, username: Option<&str>, ip: Option<IpAddr>, now: u64) -> bool {
         let memory = lock(&self.memory);
-        let ip_banned = ip.and_then(|ip| memory.ip_bans.get(&ip)).is_some_and(|&until| until > now);
-        let user_banned = username.and_then(|u| memory.user_bans.get(u)).is_some_and(|&until| until > now);
+        let ip_banned = ip
+            .and_then(|ip| memory.ip_bans.get(&ip))
+            .is_some_and(|&until| until > now);
+        let user_banned = username
+            .and_then(|u| memory.user_bans.get(u))
+            .is_some_and(|&until| until > now);
         ip_banned || user_banned
     }
 
@@ -133,21 +163,38 @@ impl Regulator {
                 memory.attempts_by_ip.clear();
             }
             if !username.is_empty() {
-                push(memory.attempts_by_user.entry(username.to_owned()).or_default(), (now, success));
+                push(
+                    memory
+                        .attempts_by_user
+                        .entry(username.to_owned())
+                        .or_default(),
+                    (now, success),
+                );
             }
             if let Some(ip) = ip {
                 push(memory.attempts_by_ip.entry(ip).or_default(), (now, success));
             }
             if !success && cfg.max_retries > 0 {
-                if cfg.by_user && !username.is_empty() && !memory.user_bans.get(username).is_some_and(|&u| u > now) {
-                    if let Some(until) = memory.attempts_by_user.get(username).and_then(|a| ban_until(a, cfg, now)) {
+                if cfg.by_user
+                    && !username.is_empty()
+                    && memory.user_bans.get(username).is_none_or(|&u| u <= now)
+                {
+                    if let Some(until) = memory
+                        .attempts_by_user
+                        .get(username)
+                        .and_then(|a| ban_until(a, cfg, now))
+                    {
                         memory.user_bans.insert(username.to_owned(), until);
                         new_bans.push(("user", username.to_owned(), until));
                     }
                 }
                 if let Some(ip) = ip.filter(|_| cfg.by_ip) {
-                    if !memory.ip_bans.get(&ip).is_some_and(|&u| u > now) {
-                        if let Some(until) = memory.attempts_by_ip.get(&ip).and_then(|a| ban_until(a, cfg, now)) {
+                    if memory.ip_bans.get(&ip).is_none_or(|&u| u <= now) {
+                        if let Some(until) = memory
+                            .attempts_by_ip
+                            .get(&ip)
+                            .and_then(|a| ban_until(a, cfg, now))
+                        {
                             memory.ip_bans.insert(ip, until);
                             new_bans.push(("ip", ip.to_string(), until));
                         }
@@ -187,7 +234,8 @@ impl Regulator {
     /// Number of active bans (metrics).
     pub fn active_bans(&self, now: u64) -> usize {
         let memory = lock(&self.memory);
-        memory.user_bans.values().filter(|&&u| u > now).count() + memory.ip_bans.values().filter(|&&u| u > now).count()
+        memory.user_bans.values().filter(|&&u| u > now).count()
+            + memory.ip_bans.values().filter(|&&u| u > now).count()
     }
 }
 
@@ -227,7 +275,13 @@ mod tests {
     use super::*;
 
     fn cfg(by_user: bool, by_ip: bool) -> RegulationConfig {
-        RegulationConfig { max_retries: 3, find_time: 120, ban_time: 300, by_user, by_ip }
+        RegulationConfig {
+            max_retries: 3,
+            find_time: 120,
+            ban_time: 300,
+            by_user,
+            by_ip,
+        }
     }
 
     const IP: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 4)));
@@ -242,7 +296,10 @@ mod tests {
         assert!(r.is_banned(Some("alice"), None, 1021));
         assert!(!r.is_banned(None, IP, 1021), "ip mode is off");
         assert!(r.is_banned(Some("alice"), None, 1319));
-        assert!(!r.is_banned(Some("alice"), None, 1320), "expires at last failure + ban_time");
+        assert!(
+            !r.is_banned(Some("alice"), None, 1320),
+            "expires at last failure + ban_time"
+        );
         assert_eq!(r.active_bans(1021), 1);
     }
 
@@ -269,11 +326,17 @@ mod tests {
             r.record("", IP, false, 10 + t);
         }
         assert!(r.is_banned(Some("anyone"), IP, 20));
-        let zero = Regulator::in_memory(RegulationConfig { max_retries: 0, ..cfg(true, true) });
+        let zero = Regulator::in_memory(RegulationConfig {
+            max_retries: 0,
+            ..cfg(true, true)
+        });
         for t in 0..10 {
             zero.record("x", IP, false, t);
         }
-        assert!(!zero.is_banned(Some("x"), IP, 11), "max_retries 0 disables regulation");
+        assert!(
+            !zero.is_banned(Some("x"), IP, 11),
+            "max_retries 0 disables regulation"
+        );
     }
 
     #[test]

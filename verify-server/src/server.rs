@@ -55,9 +55,13 @@ pub fn tls_acceptor(certificate: &Path, key: &Path) -> Result<TlsAcceptor, Serve
         .collect::<Result<_, _>>()
         .map_err(|e| ServeError::Tls(format!("{}: {e}", certificate.display())))?;
     if certs.is_empty() {
-        return Err(ServeError::Tls(format!("{}: no certificate found", certificate.display())));
+        return Err(ServeError::Tls(format!(
+            "{}: no certificate found",
+            certificate.display()
+        )));
     }
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| ServeError::Tls(format!("{}: {e}", key.display())))?;
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| ServeError::Tls(format!("{}: {e}", key.display())))?;
     let mut config = tokio_rustls::rustls::ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(certs, key)
@@ -68,12 +72,19 @@ pub fn tls_acceptor(certificate: &Path, key: &Path) -> Result<TlsAcceptor, Serve
 
 /// Bind a listener.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
-    TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })
 }
 
 /// Serve `router` on `listener` until `shutdown` turns true; then stop accepting and give open
 /// connections up to 10 s to finish.
-pub async fn serve(listener: TcpListener, router: Router, tls: Option<TlsAcceptor>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
@@ -93,11 +104,14 @@ pub async fn serve(listener: TcpListener, router: Router, tls: Option<TlsAccepto
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = router.clone().map_request(move |request: http::Request<hyper::body::Incoming>| {
-            let mut request = request.map(axum::body::Body::new);
-            request.extensions_mut().insert(ConnectInfo(peer));
-            request
-        });
+        let service =
+            router
+                .clone()
+                .map_request(move |request: http::Request<hyper::body::Incoming>| {
+                    let mut request = request.map(axum::body::Body::new);
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request
+                });
         let service = TowerToHyperService::new(service);
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
@@ -118,7 +132,9 @@ pub async fn serve(listener: TcpListener, router: Router, tls: Option<TlsAccepto
                 let acceptor = acceptor.clone();
                 let graceful_watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    let Ok(Ok(stream)) = tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await else {
+                    let Ok(Ok(stream)) =
+                        tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await
+                    else {
                         return;
                     };
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
@@ -187,7 +203,9 @@ pub fn watch_users(state: AppState) {
                     tracing::info!(users = users.len(), file = %path.display(), "users file reloaded");
                     state.replace_users(users);
                 }
-                Ok(Err(e)) => tracing::error!(error = %e, "users file not reloaded: keeping the previous users"),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "users file not reloaded: keeping the previous users")
+                }
                 Err(e) => tracing::error!(error = %e, "users reload task failed"),
             }
         }

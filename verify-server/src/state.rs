@@ -62,7 +62,9 @@ pub struct AppState(pub(crate) Arc<Inner>);
 
 impl std::fmt::Debug for AppState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").field("config", &self.0.config.file).finish_non_exhaustive()
+        f.debug_struct("AppState")
+            .field("config", &self.0.config.file)
+            .finish_non_exhaustive()
     }
 }
 
@@ -92,7 +94,11 @@ impl AppState {
         clock: Clock,
         tuning: Tuning,
     ) -> Self {
-        let own_scheme = if config.tls.is_some() { "https" } else { "http" };
+        let own_scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         let mut csrf_key = [0u8; 32];
         rand::rng().fill_bytes(&mut csrf_key);
         let hasher = Hasher::new(tuning.max_concurrent_hashes, tuning.hash_queue_timeout);
@@ -121,12 +127,20 @@ impl AppState {
 
     /// Current users.
     pub fn users(&self) -> Arc<UserDatabase> {
-        self.0.users.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.0
+            .users
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Replace the users (file reload): clears the Basic credential cache.
     pub fn replace_users(&self, users: UserDatabase) {
-        *self.0.users.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(users);
+        *self
+            .0
+            .users
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(users);
         self.0.users_generation.fetch_add(1, Ordering::SeqCst);
         self.0.basic_cache.clear();
     }
@@ -145,7 +159,9 @@ impl AppState {
     pub async fn render_metrics(&self) -> String {
         let now = self.now();
         let sessions = self.0.sessions.count(now).await.unwrap_or(0);
-        self.0.metrics.render(self.0.regulator.active_bans(now), sessions)
+        self.0
+            .metrics
+            .render(self.0.regulator.active_bans(now), sessions)
     }
 }
 
@@ -166,7 +182,10 @@ pub(crate) struct Hasher {
 
 impl Hasher {
     fn new(slots: usize, queue_timeout: Duration) -> Self {
-        Self { slots: Arc::new(Semaphore::new(slots.max(1))), queue_timeout }
+        Self {
+            slots: Arc::new(Semaphore::new(slots.max(1))),
+            queue_timeout,
+        }
     }
 
     pub async fn verify(&self, digest: Digest, password: String) -> Result<bool, HashError> {
@@ -197,7 +216,10 @@ impl BasicCache {
     fn new() -> Self {
         let mut key = [0u8; 32];
         rand::rng().fill_bytes(&mut key);
-        Self { key, entries: Mutex::new(HashMap::new()) }
+        Self {
+            key,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     fn digest(&self, username: &str, password: &str) -> [u8; 32] {
@@ -213,14 +235,20 @@ impl BasicCache {
 
     pub fn hit(&self, username: &str, password: &str, now: u64) -> bool {
         let digest = self.digest(username, password);
-        let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // The map is keyed by a MAC: a lookup reveals nothing about near misses.
         entries.get(&digest).is_some_and(|&expires| expires > now)
     }
 
     pub fn insert(&self, username: &str, password: &str, expires: u64) {
         let digest = self.digest(username, password);
-        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if entries.len() >= BASIC_CACHE_MAX {
             entries.clear();
         }
@@ -228,7 +256,10 @@ impl BasicCache {
     }
 
     pub fn clear(&self) {
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 }
 
@@ -242,11 +273,18 @@ pub(crate) struct FailureDelay {
 
 impl FailureDelay {
     fn new(minimum: Duration, jitter_ms: u64) -> Self {
-        Self { minimum, jitter_ms, successes: Mutex::new(VecDeque::new()) }
+        Self {
+            minimum,
+            jitter_ms,
+            successes: Mutex::new(VecDeque::new()),
+        }
     }
 
     pub fn record_success(&self, took: Duration) {
-        let mut s = self.successes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut s = self
+            .successes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         s.push_back(took);
         while s.len() > 50 {
             s.pop_front();
@@ -254,13 +292,20 @@ impl FailureDelay {
     }
 
     pub fn target(&self) -> Duration {
-        let s = self.successes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let s = self
+            .successes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let average = if s.is_empty() {
             Duration::ZERO
         } else {
             s.iter().sum::<Duration>() / s.len() as u32
         };
-        let jitter = if self.jitter_ms == 0 { 0 } else { rand::rng().next_u64() % (self.jitter_ms + 1) };
+        let jitter = if self.jitter_ms == 0 {
+            0
+        } else {
+            rand::rng().next_u64() % (self.jitter_ms + 1)
+        };
         self.minimum.max(average) + Duration::from_millis(jitter)
     }
 

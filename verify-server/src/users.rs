@@ -46,7 +46,10 @@ impl std::fmt::Debug for Digest {
 impl Digest {
     /// Recognise a digest's family and check its syntax.
     pub fn parse(text: &str) -> Result<Self, String> {
-        if text.starts_with("$argon2id$") || text.starts_with("$argon2i$") || text.starts_with("$argon2d$") {
+        if text.starts_with("$argon2id$")
+            || text.starts_with("$argon2i$")
+            || text.starts_with("$argon2d$")
+        {
             argon2::PasswordHash::new(text).map_err(|e| format!("malformed argon2 digest: {e}"))?;
             return Ok(Digest::Argon2(text.to_owned()));
         }
@@ -61,9 +64,12 @@ impl Digest {
         }
         let family = text.split('$').nth(1).unwrap_or("");
         Err(if family.is_empty() {
-            "the password is not a crypt-style digest (hash it with `portcullis hash-password`)".to_owned()
+            "the password is not a crypt-style digest (hash it with `portcullis hash-password`)"
+                .to_owned()
         } else {
-            format!("unsupported digest family ${family}$: supported are argon2id, argon2i, argon2d, bcrypt ($2b$/$2y$) and sha512crypt ($6$)")
+            format!(
+                "unsupported digest family ${family}$: supported are argon2id, argon2i, argon2d, bcrypt ($2b$/$2y$) and sha512crypt ($6$)"
+            )
         })
     }
 
@@ -71,7 +77,9 @@ impl Digest {
     pub fn verify(&self, password: &str) -> bool {
         match self {
             Digest::Argon2(phc) => match argon2::PasswordHash::new(phc) {
-                Ok(hash) => argon2::Argon2::default().verify_password(password.as_bytes(), &hash).is_ok(),
+                Ok(hash) => argon2::Argon2::default()
+                    .verify_password(password.as_bytes(), &hash)
+                    .is_ok(),
                 Err(_) => false,
             },
             Digest::Bcrypt(hash) => bcrypt::verify(password, hash).unwrap_or(false),
@@ -148,7 +156,11 @@ pub struct UserDatabase {
 
 impl UserDatabase {
     /// Load and check a users file.
-    pub fn load(path: &Path, case_insensitive: bool, search_email: bool) -> Result<Self, UsersError> {
+    pub fn load(
+        path: &Path,
+        case_insensitive: bool,
+        search_email: bool,
+    ) -> Result<Self, UsersError> {
         let text = std::fs::read_to_string(path).map_err(|e| UsersError {
             file: path.to_owned(),
             line: None,
@@ -158,14 +170,34 @@ impl UserDatabase {
     }
 
     /// Check users-file text.
-    pub fn parse(path: &Path, text: &str, case_insensitive: bool, search_email: bool) -> Result<Self, UsersError> {
-        let err = |line: Option<usize>, message: String| UsersError { file: path.to_owned(), line, message };
+    pub fn parse(
+        path: &Path,
+        text: &str,
+        case_insensitive: bool,
+        search_email: bool,
+    ) -> Result<Self, UsersError> {
+        let err = |line: Option<usize>, message: String| UsersError {
+            file: path.to_owned(),
+            line,
+            message,
+        };
         let raw: RawFile = serde_yaml_ng::from_str(text).map_err(|e| {
             let line = e.location().map(|l| l.line());
             let message = e.to_string();
-            err(line, message.split(" at line ").next().unwrap_or(&message).to_owned())
+            err(
+                line,
+                message
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or(&message)
+                    .to_owned(),
+            )
         })?;
-        let mut db = UserDatabase { case_insensitive, search_email, ..Default::default() };
+        let mut db = UserDatabase {
+            case_insensitive,
+            search_email,
+            ..Default::default()
+        };
         let mut names: Vec<_> = raw.users.unwrap_or_default().into_iter().collect();
         names.sort_by(|a, b| a.0.cmp(&b.0));
         for (name, user) in names {
@@ -174,11 +206,21 @@ impl UserDatabase {
                 return Err(err(at(), "a username is empty".into()));
             }
             if case_insensitive && name != name.to_lowercase() {
-                return Err(err(at(), format!("user {name:?}: usernames must be lower-case when search.case_insensitive is on")));
+                return Err(err(
+                    at(),
+                    format!(
+                        "user {name:?}: usernames must be lower-case when search.case_insensitive is on"
+                    ),
+                ));
             }
-            let password = user.password.ok_or_else(|| err(at(), format!("user {name:?}: password is required")))?;
-            let digest = Digest::parse(&password).map_err(|e| err(at(), format!("user {name:?}: {e}")))?;
-            let display_name = user.displayname.ok_or_else(|| err(at(), format!("user {name:?}: displayname is required")))?;
+            let password = user
+                .password
+                .ok_or_else(|| err(at(), format!("user {name:?}: password is required")))?;
+            let digest =
+                Digest::parse(&password).map_err(|e| err(at(), format!("user {name:?}: {e}")))?;
+            let display_name = user
+                .displayname
+                .ok_or_else(|| err(at(), format!("user {name:?}: displayname is required")))?;
             if user.disabled {
                 // A disabled user is treated as not found by every operation.
                 continue;
@@ -191,7 +233,10 @@ impl UserDatabase {
             if search_email {
                 for email in &emails {
                     if let Some(other) = db.by_email.insert(email.to_lowercase(), name.clone()) {
-                        return Err(err(at(), format!("users {other:?} and {name:?} share the email {email:?}")));
+                        return Err(err(
+                            at(),
+                            format!("users {other:?} and {name:?} share the email {email:?}"),
+                        ));
                     }
                 }
             }
@@ -200,7 +245,13 @@ impl UserDatabase {
             }
             db.users.insert(
                 name.clone(),
-                Arc::new(User { username: name, display_name, emails, groups: user.groups, digest }),
+                Arc::new(User {
+                    username: name,
+                    display_name,
+                    emails,
+                    groups: user.groups,
+                    digest,
+                }),
             );
         }
         Ok(db)
@@ -208,7 +259,11 @@ impl UserDatabase {
 
     /// Find a user by the name typed at login (or in a Basic header). Returns the canonical record.
     pub fn lookup(&self, login: &str) -> Option<Arc<User>> {
-        let key = if self.case_insensitive { login.to_lowercase() } else { login.to_owned() };
+        let key = if self.case_insensitive {
+            login.to_lowercase()
+        } else {
+            login.to_owned()
+        };
         if let Some(user) = self.users.get(&key) {
             return Some(user.clone());
         }
@@ -261,7 +316,12 @@ mod tests {
         assert!(e.message.contains("pbkdf2"), "{e}");
         assert_eq!(e.line, Some(2));
         let text = "users:\n  bob:\n    displayname: Bob\n    password: plaintext\n";
-        assert!(db(text, false, false).unwrap_err().message.contains("not a crypt-style digest"));
+        assert!(
+            db(text, false, false)
+                .unwrap_err()
+                .message
+                .contains("not a crypt-style digest")
+        );
     }
 
     #[test]
@@ -273,17 +333,28 @@ mod tests {
         assert!(plain.lookup("alice").is_some());
         assert!(plain.lookup("Alice").is_none());
         assert!(plain.lookup("alice@example.com").is_none());
-        assert!(plain.lookup("carol").is_none(), "disabled users are unknown");
+        assert!(
+            plain.lookup("carol").is_none(),
+            "disabled users are unknown"
+        );
         let flexible = db(&text, true, true).unwrap();
         assert_eq!(flexible.lookup("ALICE").unwrap().username, "alice");
-        assert_eq!(flexible.lookup("alice@EXAMPLE.com").unwrap().username, "alice");
+        assert_eq!(
+            flexible.lookup("alice@EXAMPLE.com").unwrap().username,
+            "alice"
+        );
         assert_eq!(flexible.len(), 1);
     }
 
     #[test]
     fn case_insensitive_requires_lower_case_names() {
         let text = format!("users:\n  Alice:\n    displayname: A\n    password: \"{ARGON2ID}\"\n");
-        assert!(db(&text, true, false).unwrap_err().message.contains("lower-case"));
+        assert!(
+            db(&text, true, false)
+                .unwrap_err()
+                .message
+                .contains("lower-case")
+        );
     }
 
     #[test]
@@ -291,7 +362,9 @@ mod tests {
         let argon = Digest::parse(ARGON2ID).unwrap();
         assert!(argon.verify("password"));
         assert!(!argon.verify("Password"));
-        let bcrypt_digest = bcrypt::hash_with_salt("password", 4, [7u8; 16]).unwrap().format_for_version(bcrypt::Version::TwoB);
+        let bcrypt_digest = bcrypt::hash_with_salt("password", 4, [7u8; 16])
+            .unwrap()
+            .format_for_version(bcrypt::Version::TwoB);
         let bcrypt = Digest::parse(&bcrypt_digest).unwrap();
         assert!(bcrypt.verify("password"));
         assert!(!bcrypt.verify("wrong"));
@@ -301,6 +374,10 @@ mod tests {
         let sha = Digest::parse("$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1").unwrap();
         assert!(sha.verify("Hello world!"));
         assert!(!sha.verify("Hello world"));
-        assert_eq!(format!("{sha:?}"), "Digest(sha512crypt)", "Debug never shows the digest");
+        assert_eq!(
+            format!("{sha:?}"),
+            "Digest(sha512crypt)",
+            "Debug never shows the digest"
+        );
     }
 }

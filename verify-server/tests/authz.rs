@@ -1,22 +1,42 @@
 //! Router tests for the forward-auth endpoints, one row of forward-auth.md per test.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use axum::body::Body;
 use common::*;
 use http::{Request, StatusCode};
 
-const REMOTE: [&str; 4] = ["remote-user", "remote-groups", "remote-name", "remote-email"];
+const REMOTE: [&str; 4] = [
+    "remote-user",
+    "remote-groups",
+    "remote-name",
+    "remote-email",
+];
 
 #[tokio::test]
 async fn auth_request_anonymous_gets_401_with_location_and_anchor() {
     let h = Harness::new();
-    let r = h.send(auth_request("https://app.example.com/dashboard?x=1", "GET").body(Body::empty()).unwrap()).await;
+    let r = h
+        .send(
+            auth_request("https://app.example.com/dashboard?x=1", "GET")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let location = "https://auth.example.com/?rd=https%3A%2F%2Fapp.example.com%2Fdashboard%3Fx%3D1&rm=GET";
+    let location =
+        "https://auth.example.com/?rd=https%3A%2F%2Fapp.example.com%2Fdashboard%3Fx%3D1&rm=GET";
     assert_eq!(r.header("location"), Some(location));
     assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
-    assert_eq!(r.body, format!("<a href=\"{}\">401 Unauthorized</a>", location.replace('&', "&amp;")));
+    assert_eq!(
+        r.body,
+        format!(
+            "<a href=\"{}\">401 Unauthorized</a>",
+            location.replace('&', "&amp;")
+        )
+    );
     assert!(r.header("www-authenticate").is_none());
 }
 
@@ -27,11 +47,26 @@ async fn forward_auth_status_depends_on_accept_xhr_and_method() {
         (Some("text/html"), None, "GET", StatusCode::FOUND),
         (Some("text/html"), None, "HEAD", StatusCode::FOUND),
         (Some("text/html"), None, "OPTIONS", StatusCode::FOUND),
-        (Some("text/html,application/xhtml+xml"), None, "POST", StatusCode::SEE_OTHER),
+        (
+            Some("text/html,application/xhtml+xml"),
+            None,
+            "POST",
+            StatusCode::SEE_OTHER,
+        ),
         (Some("*/*"), None, "DELETE", StatusCode::SEE_OTHER),
-        (Some("application/json, */*"), None, "GET", StatusCode::UNAUTHORIZED),
+        (
+            Some("application/json, */*"),
+            None,
+            "GET",
+            StatusCode::UNAUTHORIZED,
+        ),
         (None, None, "GET", StatusCode::UNAUTHORIZED),
-        (Some("text/html"), Some("XMLHttpRequest"), "GET", StatusCode::UNAUTHORIZED),
+        (
+            Some("text/html"),
+            Some("XMLHttpRequest"),
+            "GET",
+            StatusCode::UNAUTHORIZED,
+        ),
     ];
     for (accept, xhr, method, expected) in cases {
         let mut b = forward_auth("https", "app.example.com", "/x", method);
@@ -43,10 +78,16 @@ async fn forward_auth_status_depends_on_accept_xhr_and_method() {
         }
         let r = h.send(b.body(Body::empty()).unwrap()).await;
         assert_eq!(r.status, expected, "{accept:?} {xhr:?} {method}");
-        let location = format!("https://auth.example.com/?rd=https%3A%2F%2Fapp.example.com%2Fx&rm={method}");
+        let location =
+            format!("https://auth.example.com/?rd=https%3A%2F%2Fapp.example.com%2Fx&rm={method}");
         assert_eq!(r.header("location"), Some(location.as_str()));
         let reason = expected.canonical_reason().unwrap();
-        assert!(r.body.ends_with(&format!(">{} {reason}</a>", expected.as_u16())), "{}", r.body);
+        assert!(
+            r.body
+                .ends_with(&format!(">{} {reason}</a>", expected.as_u16())),
+            "{}",
+            r.body
+        );
     }
 }
 
@@ -55,16 +96,35 @@ async fn malformed_requests_are_bad_requests_never_allowed() {
     let h = Harness::new();
     let bad = vec![
         // AR without headers, with the wrong family, with bad values
-        Request::get("/api/authz/auth-request").body(Body::empty()).unwrap(),
-        auth_request("https://public.example.com/", "get").body(Body::empty()).unwrap(),
-        auth_request("/relative", "GET").body(Body::empty()).unwrap(),
-        auth_request("https://public.example.com/%zz", "GET").body(Body::empty()).unwrap(),
-        auth_request("https://u:p@public.example.com/", "GET").body(Body::empty()).unwrap(),
-        forward_auth("https", "public.example.com", "/", "GET").uri("/api/authz/auth-request").body(Body::empty()).unwrap(),
+        Request::get("/api/authz/auth-request")
+            .body(Body::empty())
+            .unwrap(),
+        auth_request("https://public.example.com/", "get")
+            .body(Body::empty())
+            .unwrap(),
+        auth_request("/relative", "GET")
+            .body(Body::empty())
+            .unwrap(),
+        auth_request("https://public.example.com/%zz", "GET")
+            .body(Body::empty())
+            .unwrap(),
+        auth_request("https://u:p@public.example.com/", "GET")
+            .body(Body::empty())
+            .unwrap(),
+        forward_auth("https", "public.example.com", "/", "GET")
+            .uri("/api/authz/auth-request")
+            .body(Body::empty())
+            .unwrap(),
         // plain http and unknown domains, even for bypass routes
-        auth_request("http://public.example.com/", "GET").body(Body::empty()).unwrap(),
-        auth_request("https://public.example.net/", "GET").body(Body::empty()).unwrap(),
-        auth_request("https://notexample.com/", "GET").body(Body::empty()).unwrap(),
+        auth_request("http://public.example.com/", "GET")
+            .body(Body::empty())
+            .unwrap(),
+        auth_request("https://public.example.net/", "GET")
+            .body(Body::empty())
+            .unwrap(),
+        auth_request("https://notexample.com/", "GET")
+            .body(Body::empty())
+            .unwrap(),
         // FA: missing host, invalid method, proto missing (falls back to http)
         Request::get("/api/authz/forward-auth")
             .header("X-Forwarded-Proto", "https")
@@ -72,16 +132,27 @@ async fn malformed_requests_are_bad_requests_never_allowed() {
             .header("X-Forwarded-Method", "GET")
             .body(Body::empty())
             .unwrap(),
-        forward_auth("https", "public.example.com", "/", "G3T").body(Body::empty()).unwrap(),
+        forward_auth("https", "public.example.com", "/", "G3T")
+            .body(Body::empty())
+            .unwrap(),
         Request::get("/api/authz/forward-auth")
             .header("X-Forwarded-Host", "public.example.com")
             .header("X-Forwarded-Method", "GET")
             .body(Body::empty())
             .unwrap(),
         // invalid portal override
-        auth_request("https://public.example.com/", "GET").uri("/api/authz/auth-request?authelia_url=https://evil.net/").body(Body::empty()).unwrap(),
-        auth_request("https://public.example.com/", "GET").uri("/api/authz/auth-request?authelia_url=").body(Body::empty()).unwrap(),
-        auth_request("https://public.example.com/", "GET").uri("/api/authz/auth-request?authelia_url=/portal").body(Body::empty()).unwrap(),
+        auth_request("https://public.example.com/", "GET")
+            .uri("/api/authz/auth-request?authelia_url=https://evil.net/")
+            .body(Body::empty())
+            .unwrap(),
+        auth_request("https://public.example.com/", "GET")
+            .uri("/api/authz/auth-request?authelia_url=")
+            .body(Body::empty())
+            .unwrap(),
+        auth_request("https://public.example.com/", "GET")
+            .uri("/api/authz/auth-request?authelia_url=/portal")
+            .body(Body::empty())
+            .unwrap(),
     ];
     for request in bad {
         let description = format!("{:?} {:?}", request.uri(), request.headers());
@@ -93,7 +164,12 @@ async fn malformed_requests_are_bad_requests_never_allowed() {
     }
     // The same on the legacy endpoint is a 401.
     let r = h
-        .send(Request::get("/api/verify").header("X-Original-URL", "http://public.example.com/").body(Body::empty()).unwrap())
+        .send(
+            Request::get("/api/verify")
+                .header("X-Original-URL", "http://public.example.com/")
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body, "401 Unauthorized");
@@ -103,11 +179,25 @@ async fn malformed_requests_are_bad_requests_never_allowed() {
 async fn forwarded_headers_from_untrusted_peers_are_ignored() {
     let h = Harness::new();
     let r = h
-        .send_from("203.0.113.9:5555", auth_request("https://public.example.com/", "GET").body(Body::empty()).unwrap())
+        .send_from(
+            "203.0.113.9:5555",
+            auth_request("https://public.example.com/", "GET")
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await;
-    assert_eq!(r.status, StatusCode::BAD_REQUEST, "bypass target from an untrusted peer must not be allowed");
+    assert_eq!(
+        r.status,
+        StatusCode::BAD_REQUEST,
+        "bypass target from an untrusted peer must not be allowed"
+    );
     let r = h
-        .send_from("203.0.113.9:5555", forward_auth("https", "public.example.com", "/", "GET").body(Body::empty()).unwrap())
+        .send_from(
+            "203.0.113.9:5555",
+            forward_auth("https", "public.example.com", "/", "GET")
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 }
@@ -116,7 +206,9 @@ async fn forwarded_headers_from_untrusted_peers_are_ignored() {
 async fn other_methods_get_405_on_get_only_endpoints() {
     let h = Harness::new();
     for path in ["/api/authz/forward-auth", "/api/authz/auth-request"] {
-        let r = h.send(Request::post(path).body(Body::empty()).unwrap()).await;
+        let r = h
+            .send(Request::post(path).body(Body::empty()).unwrap())
+            .await;
         assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
         assert_eq!(r.body, "405 Method Not Allowed");
     }
@@ -125,7 +217,13 @@ async fn other_methods_get_405_on_get_only_endpoints() {
 #[tokio::test]
 async fn bypass_answers_200_with_empty_identity_headers() {
     let h = Harness::new();
-    let r = h.send(auth_request("https://public.example.com/anything", "POST").body(Body::empty()).unwrap()).await;
+    let r = h
+        .send(
+            auth_request("https://public.example.com/anything", "POST")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body, "200 OK");
     for name in REMOTE {
@@ -155,34 +253,79 @@ async fn session_cookie_lets_the_user_through_with_identity_headers() {
     let h = Harness::new();
     let cookie = h.login("auth.example.com", "ALICE", ALICE_PASSWORD).await;
     assert!(cookie.starts_with("authelia_session="));
-    let r = h.send(auth_request("https://app.example.com/", "GET").header("cookie", &cookie).body(Body::empty()).unwrap()).await;
+    let r = h
+        .send(
+            auth_request("https://app.example.com/", "GET")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.header("remote-user"), Some("alice"), "canonical username");
     assert_eq!(r.header("remote-groups"), Some("admins,dev"));
     assert_eq!(r.header("remote-name"), Some("Alice Liddell"));
     assert_eq!(r.header("remote-email"), Some("alice@example.com"));
     // The cookie of one domain means nothing on another.
-    let r = h.send(auth_request("https://app.example.org/", "GET").header("cookie", &cookie).body(Body::empty()).unwrap()).await;
+    let r = h
+        .send(
+            auth_request("https://app.example.org/", "GET")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    assert!(r.header("location").unwrap().starts_with("https://auth.example.org/portal/?rd="));
+    assert!(
+        r.header("location")
+            .unwrap()
+            .starts_with("https://auth.example.org/portal/?rd=")
+    );
 }
 
 #[tokio::test]
 async fn deny_subject_rules_and_groups() {
     let h = Harness::new();
     let alice = h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
-    let bob = h.login("auth.example.com", "bob@example.com", BOB_PASSWORD).await;
-    let admin = |cookie: &str| auth_request("https://app.example.com/admin/users", "GET").header("cookie", cookie).body(Body::empty()).unwrap();
-    assert_eq!(h.send(admin(&alice)).await.status, StatusCode::OK, "group rule admits admins");
+    let bob = h
+        .login("auth.example.com", "bob@example.com", BOB_PASSWORD)
+        .await;
+    let admin = |cookie: &str| {
+        auth_request("https://app.example.com/admin/users", "GET")
+            .header("cookie", cookie)
+            .body(Body::empty())
+            .unwrap()
+    };
+    assert_eq!(
+        h.send(admin(&alice)).await.status,
+        StatusCode::OK,
+        "group rule admits admins"
+    );
     let r = h.send(admin(&bob)).await;
-    assert_eq!(r.status, StatusCode::FORBIDDEN, "bob falls through to the deny rule");
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "bob falls through to the deny rule"
+    );
     assert_eq!(r.body, "403 Forbidden");
     // Anonymous on a rule with a subject: sent to log in, not 403.
-    let r = h.send(auth_request("https://app.example.com/admin", "GET").body(Body::empty()).unwrap()).await;
+    let r = h
+        .send(
+            auth_request("https://app.example.com/admin", "GET")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.header("location").is_some());
     // Default deny without subject: 403 even for anonymous.
-    let r = h.send(auth_request("https://unlisted.example.com/", "GET").body(Body::empty()).unwrap()).await;
+    let r = h
+        .send(
+            auth_request("https://unlisted.example.com/", "GET")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
@@ -190,11 +333,27 @@ async fn deny_subject_rules_and_groups() {
 async fn path_tricks_do_not_reach_admin_through_the_bypass_prefix() {
     let h = Harness::new();
     let bob = h.login("auth.example.com", "bob", BOB_PASSWORD).await;
-    for path in ["/public/../admin", "/public/%2e%2e/admin", "/public/%2E%2E/admin", "/public/..%2fadmin", "//admin", "/public/./../admin"] {
+    for path in [
+        "/public/../admin",
+        "/public/%2e%2e/admin",
+        "/public/%2E%2E/admin",
+        "/public/..%2fadmin",
+        "//admin",
+        "/public/./../admin",
+    ] {
         let url = format!("https://app.example.com{path}");
-        let anon = h.send(auth_request(&url, "GET").body(Body::empty()).unwrap()).await;
+        let anon = h
+            .send(auth_request(&url, "GET").body(Body::empty()).unwrap())
+            .await;
         assert_ne!(anon.status, StatusCode::OK, "{path} anonymous");
-        let r = h.send(auth_request(&url, "GET").header("cookie", &bob).body(Body::empty()).unwrap()).await;
+        let r = h
+            .send(
+                auth_request(&url, "GET")
+                    .header("cookie", &bob)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{path} as bob");
     }
 }
@@ -203,11 +362,20 @@ async fn path_tricks_do_not_reach_admin_through_the_bypass_prefix() {
 async fn basic_credentials() {
     let h = Harness::new();
     let ok = h
-        .send(auth_request("https://app.example.com/", "GET").header("authorization", basic("bob", BOB_PASSWORD)).body(Body::empty()).unwrap())
+        .send(
+            auth_request("https://app.example.com/", "GET")
+                .header("authorization", basic("bob", BOB_PASSWORD))
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await;
     assert_eq!(ok.status, StatusCode::OK);
     assert_eq!(ok.header("remote-user"), Some("bob"));
-    assert_eq!(ok.header("remote-email"), Some("bob@example.com"), "first email only");
+    assert_eq!(
+        ok.header("remote-email"),
+        Some("bob@example.com"),
+        "first email only"
+    );
     let cases = [
         basic("bob", "wrong"),
         basic("nobody", "x"),
@@ -220,10 +388,19 @@ async fn basic_credentials() {
     ];
     for header in cases {
         let r = h
-            .send(auth_request("https://app.example.com/", "GET").header("authorization", &header).body(Body::empty()).unwrap())
+            .send(
+                auth_request("https://app.example.com/", "GET")
+                    .header("authorization", &header)
+                    .body(Body::empty())
+                    .unwrap(),
+            )
             .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{header}");
-        assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"Authorization Required\""), "{header}");
+        assert_eq!(
+            r.header("www-authenticate"),
+            Some("Basic realm=\"Authorization Required\""),
+            "{header}"
+        );
         assert_eq!(r.body, "401 Unauthorized");
         assert!(r.header("location").is_none());
         assert!(r.header("proxy-authenticate").is_none());
@@ -253,7 +430,12 @@ async fn basic_credentials() {
     assert_eq!(r.status, StatusCode::OK);
     // Bypass wins over a failed credential.
     let r = h
-        .send(auth_request("https://public.example.com/", "GET").header("authorization", basic("bob", "wrong")).body(Body::empty()).unwrap())
+        .send(
+            auth_request("https://public.example.com/", "GET")
+                .header("authorization", basic("bob", "wrong"))
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK);
 }
@@ -267,14 +449,26 @@ fn base64_of(s: &str) -> String {
 async fn basic_is_one_factor_so_two_factor_routes_challenge() {
     let h = Harness::new();
     let r = h
-        .send(auth_request("https://secure.example.com/", "GET").header("authorization", basic("bob", BOB_PASSWORD)).body(Body::empty()).unwrap())
+        .send(
+            auth_request("https://secure.example.com/", "GET")
+                .header("authorization", basic("bob", BOB_PASSWORD))
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.header("www-authenticate").is_some());
     assert!(r.header("location").is_none());
     // A one-factor session is sent to the portal instead.
     let cookie = h.login("auth.example.com", "bob", BOB_PASSWORD).await;
-    let r = h.send(auth_request("https://secure.example.com/", "GET").header("cookie", &cookie).body(Body::empty()).unwrap()).await;
+    let r = h
+        .send(
+            auth_request("https://secure.example.com/", "GET")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert!(r.header("location").is_some());
 }
@@ -284,13 +478,23 @@ async fn repeated_failures_ban_the_canonical_user_across_identifiers() {
     let h = Harness::new();
     for login in ["bob", "BOB", "bob@example.org"] {
         let r = h
-            .send(auth_request("https://app.example.com/", "GET").header("authorization", basic(login, "wrong")).body(Body::empty()).unwrap())
+            .send(
+                auth_request("https://app.example.com/", "GET")
+                    .header("authorization", basic(login, "wrong"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
             .await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
     // Banned: the right password is answered exactly like a wrong one.
     let r = h
-        .send(auth_request("https://app.example.com/", "GET").header("authorization", basic("bob", BOB_PASSWORD)).body(Body::empty()).unwrap())
+        .send(
+            auth_request("https://app.example.com/", "GET")
+                .header("authorization", basic("bob", BOB_PASSWORD))
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body, "401 Unauthorized");
@@ -308,7 +512,12 @@ async fn repeated_failures_ban_the_canonical_user_across_identifiers() {
     // After ban_time the user gets in again.
     h.advance(301);
     let r = h
-        .send(auth_request("https://app.example.com/", "GET").header("authorization", basic("bob", BOB_PASSWORD)).body(Body::empty()).unwrap())
+        .send(
+            auth_request("https://app.example.com/", "GET")
+                .header("authorization", basic("bob", BOB_PASSWORD))
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK);
 }
@@ -317,7 +526,14 @@ async fn repeated_failures_ban_the_canonical_user_across_identifiers() {
 async fn legacy_endpoint_rules() {
     let h = Harness::new();
     // No portal URL: plain 401.
-    let r = h.send(Request::get("/api/verify").header("X-Original-URL", "https://app.example.com/").body(Body::empty()).unwrap()).await;
+    let r = h
+        .send(
+            Request::get("/api/verify")
+                .header("X-Original-URL", "https://app.example.com/")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body, "401 Unauthorized");
     assert!(r.header("location").is_none());
@@ -332,7 +548,10 @@ async fn legacy_endpoint_rules() {
         )
         .await;
     assert_eq!(r.status, StatusCode::FOUND);
-    assert_eq!(r.header("location"), Some("https://auth.example.com/?rd=https%3A%2F%2Fapp.example.com%2F&rm=GET"));
+    assert_eq!(
+        r.header("location"),
+        Some("https://auth.example.com/?rd=https%3A%2F%2Fapp.example.com%2F&rm=GET")
+    );
     // auth=basic: the challenge.
     let r = h
         .send(
@@ -380,7 +599,12 @@ async fn legacy_endpoint_rules() {
     assert!(r.header("www-authenticate").is_some());
     // Sub-paths and any method are routed.
     let r = h
-        .send(Request::post("/api/verify/anything").header("X-Original-URL", "https://public.example.com/").body(Body::empty()).unwrap())
+        .send(
+            Request::post("/api/verify/anything")
+                .header("X-Original-URL", "https://public.example.com/")
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK);
 }
@@ -409,7 +633,10 @@ async fn ext_authz_builds_the_target_from_host_and_path() {
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
-    assert_eq!(r.header("location"), Some("https://auth.example.com/?rd=https%3A%2F%2Fapp.example.com%2Fprivate&rm=PUT"));
+    assert_eq!(
+        r.header("location"),
+        Some("https://auth.example.com/?rd=https%3A%2F%2Fapp.example.com%2Fprivate&rm=PUT")
+    );
     // X-Authelia-URL overrides the portal and is validated.
     let r = h
         .send(
@@ -438,43 +665,82 @@ async fn portal_override_keeps_its_query() {
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
         r.header("location"),
-        Some("https://login.example.com/sso?rd=https%3A%2F%2Fapp.example.com%2Fa&rm=GET&theme=dark")
+        Some(
+            "https://login.example.com/sso?rd=https%3A%2F%2Fapp.example.com%2Fa&rm=GET&theme=dark"
+        )
     );
 }
 
 #[tokio::test]
 async fn networks_rules_use_the_trusted_client_ip() {
     let h = Harness::new();
-    let office = |xff: &str| auth_request("https://office.example.com/", "GET").header("x-forwarded-for", xff).body(Body::empty()).unwrap();
+    let office = |xff: &str| {
+        auth_request("https://office.example.com/", "GET")
+            .header("x-forwarded-for", xff)
+            .body(Body::empty())
+            .unwrap()
+    };
     assert_eq!(h.send(office("198.51.100.7")).await.status, StatusCode::OK);
     // A spoofed left-most entry does not count: the right-most untrusted one is the client.
-    assert_eq!(h.send(office("198.51.100.7, 203.0.113.1")).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        h.send(office("198.51.100.7, 203.0.113.1")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
     // Unparsable: unknown client, no network rule applies.
-    assert_eq!(h.send(office("198.51.100.7, bogus")).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        h.send(office("198.51.100.7, bogus")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }
 
 #[tokio::test]
 async fn session_lifetime_inactivity_and_logout() {
     let h = Harness::new();
     let cookie = h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
-    let check = || auth_request("https://app.example.com/", "GET").header("cookie", &cookie).body(Body::empty()).unwrap();
+    let check = || {
+        auth_request("https://app.example.com/", "GET")
+            .header("cookie", &cookie)
+            .body(Body::empty())
+            .unwrap()
+    };
     assert_eq!(h.send(check()).await.status, StatusCode::OK);
     h.advance(299);
-    assert_eq!(h.send(check()).await.status, StatusCode::OK, "activity refreshes the idle timer");
+    assert_eq!(
+        h.send(check()).await.status,
+        StatusCode::OK,
+        "activity refreshes the idle timer"
+    );
     h.advance(299);
     assert_eq!(h.send(check()).await.status, StatusCode::OK);
     h.advance(301);
     let r = h.send(check()).await;
-    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "idle longer than inactivity");
+    assert_eq!(
+        r.status,
+        StatusCode::UNAUTHORIZED,
+        "idle longer than inactivity"
+    );
     assert!(r.clears_cookie());
-    assert_eq!(h.send(check()).await.status, StatusCode::UNAUTHORIZED, "the session is gone");
+    assert_eq!(
+        h.send(check()).await.status,
+        StatusCode::UNAUTHORIZED,
+        "the session is gone"
+    );
 
     // Expiration: active all along, still ends after 1 h.
     let cookie = h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
-    let check = || auth_request("https://app.example.com/", "GET").header("cookie", &cookie).body(Body::empty()).unwrap();
+    let check = || {
+        auth_request("https://app.example.com/", "GET")
+            .header("cookie", &cookie)
+            .body(Body::empty())
+            .unwrap()
+    };
     for _ in 0..12 {
         h.advance(290);
-        assert_eq!(h.send(check()).await.status, StatusCode::OK, "active, under 1 h");
+        assert_eq!(
+            h.send(check()).await.status,
+            StatusCode::OK,
+            "active, under 1 h"
+        );
     }
     h.advance(200);
     assert_eq!(h.send(check()).await.status, StatusCode::UNAUTHORIZED);
@@ -494,7 +760,14 @@ async fn session_lifetime_inactivity_and_logout() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body, r#"{"data":{"safeTargetURL":true},"status":"OK"}"#);
     assert!(r.clears_cookie());
-    let r = h.send(auth_request("https://app.example.com/", "GET").header("cookie", &cookie).body(Body::empty()).unwrap()).await;
+    let r = h
+        .send(
+            auth_request("https://app.example.com/", "GET")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
 
@@ -506,7 +779,9 @@ async fn remember_me_skips_inactivity() {
             Request::post("/api/firstfactor")
                 .header("host", "auth.example.com")
                 .header("content-type", "application/json")
-                .body(Body::from(r#"{"username":"alice","password":"password","keepMeLoggedIn":true}"#))
+                .body(Body::from(
+                    r#"{"username":"alice","password":"password","keepMeLoggedIn":true}"#,
+                ))
                 .unwrap(),
         )
         .await;
@@ -514,7 +789,14 @@ async fn remember_me_skips_inactivity() {
     assert!(set_cookie.contains("Max-Age="), "{set_cookie}");
     let cookie = r.cookie_pair().unwrap();
     h.advance(3 * 3600);
-    let r = h.send(auth_request("https://app.example.com/", "GET").header("cookie", &cookie).body(Body::empty()).unwrap()).await;
+    let r = h
+        .send(
+            auth_request("https://app.example.com/", "GET")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
 }
 
@@ -547,9 +829,26 @@ async fn hijack_header_and_removed_users_destroy_the_session() {
     let alice = h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
     let users = users_yaml().replace("groups: [admins, dev]", "groups: [dev]");
     let users = users.replace("  bob:\n", "  bob:\n    disabled: true\n");
-    h.state.replace_users(portcullis_verify_server::users::UserDatabase::parse("u.yml".as_ref(), &users, true, true).unwrap());
-    let r = h.send(auth_request("https://app.example.com/", "GET").header("cookie", &bob).body(Body::empty()).unwrap()).await;
+    h.state.replace_users(
+        portcullis_verify_server::users::UserDatabase::parse("u.yml".as_ref(), &users, true, true)
+            .unwrap(),
+    );
+    let r = h
+        .send(
+            auth_request("https://app.example.com/", "GET")
+                .header("cookie", &bob)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-    let r = h.send(auth_request("https://app.example.com/admin", "GET").header("cookie", &alice).body(Body::empty()).unwrap()).await;
+    let r = h
+        .send(
+            auth_request("https://app.example.com/admin", "GET")
+                .header("cookie", &alice)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "alice left admins");
 }

@@ -1,6 +1,8 @@
 //! Tests over real sockets and real processes: header limits, restart survival on SQLite, users-file
 //! reload, configuration errors and graceful shutdown of the binary.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::io::{BufRead, BufReader};
@@ -43,10 +45,22 @@ async fn oversized_header_blocks_get_431_and_real_peers_are_resolved() {
         &format!("GET /api/authz/auth-request HTTP/1.1\r\nHost: verify\r\nX-Original-URL: https://app.example.com/\r\nX-Original-Method: GET\r\nCookie: big={big}\r\nConnection: close\r\n\r\n"),
     )
     .await;
-    assert!(response.starts_with("HTTP/1.1 431"), "{}", &response[..response.len().min(200)]);
+    assert!(
+        response.starts_with("HTTP/1.1 431"),
+        "{}",
+        &response[..response.len().min(200)]
+    );
     let many: String = (0..150).map(|i| format!("X-H{i}: v\r\n")).collect();
-    let response = raw_request(addr, &format!("GET /api/health HTTP/1.1\r\nHost: verify\r\n{many}Connection: close\r\n\r\n")).await;
-    assert!(response.starts_with("HTTP/1.1 431"), "{}", &response[..response.len().min(200)]);
+    let response = raw_request(
+        addr,
+        &format!("GET /api/health HTTP/1.1\r\nHost: verify\r\n{many}Connection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(
+        response.starts_with("HTTP/1.1 431"),
+        "{}",
+        &response[..response.len().min(200)]
+    );
     // A normal check over the socket: the loopback peer is trusted.
     let response = raw_request(
         addr,
@@ -54,7 +68,10 @@ async fn oversized_header_blocks_get_431_and_real_peers_are_resolved() {
     )
     .await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert!(response.to_ascii_lowercase().contains("remote-user: \r\n"), "{response}");
+    assert!(
+        response.to_ascii_lowercase().contains("remote-user: \r\n"),
+        "{response}"
+    );
 }
 
 #[tokio::test]
@@ -69,7 +86,14 @@ async fn sessions_survive_a_restart_on_sqlite() {
     // A new process would open the same file.
     let store = SqliteStore::open_with(&db, Default::default(), 1_700_000_000).unwrap();
     let h = Harness::with(CONFIG, Arc::new(store));
-    let r = h.send(auth_request("https://app.example.com/", "GET").header("cookie", &cookie).body(Body::empty()).unwrap()).await;
+    let r = h
+        .send(
+            auth_request("https://app.example.com/", "GET")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.header("remote-user"), Some("alice"));
 }
@@ -93,13 +117,23 @@ async fn users_file_reloads_and_a_broken_file_keeps_the_old_users() {
     let dir = tempfile::tempdir().unwrap();
     let users_path = dir.path().join("users.yml");
     std::fs::write(&users_path, users_yaml()).unwrap();
-    let yaml = CONFIG.replace("path: users.yml", &format!("path: {}\n    watch: true", users_path.display()));
+    let yaml = CONFIG.replace(
+        "path: users.yml",
+        &format!("path: {}\n    watch: true", users_path.display()),
+    );
     let config = config(&yaml);
     let users = UserDatabase::load(&users_path, true, true).unwrap();
     let regulator = Regulator::in_memory(config.regulation);
     let mut t = tuning();
     t.users_poll_interval = Duration::from_millis(20);
-    let state = AppState::new(config, users, Arc::new(portcullis_session::MemoryStore::new()), regulator, portcullis_verify_server::system_clock(), t);
+    let state = AppState::new(
+        config,
+        users,
+        Arc::new(portcullis_session::MemoryStore::new()),
+        regulator,
+        portcullis_verify_server::system_clock(),
+        t,
+    );
     server::watch_users(state.clone());
     let alice_ok = |state: &AppState| state.users().lookup("alice").is_some();
     assert!(alice_ok(&state));
@@ -131,8 +165,15 @@ fn configuration_errors_exit_2_naming_file_line_and_key() {
     let out = binary().arg("--config").arg(&path).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let line = CONFIG.lines().position(|l| l == "  expiration: 1h").unwrap() + 1;
-    assert!(stderr.contains(&format!("{}:{line}: session", path.display())), "{stderr}");
+    let line = CONFIG
+        .lines()
+        .position(|l| l == "  expiration: 1h")
+        .unwrap()
+        + 1;
+    assert!(
+        stderr.contains(&format!("{}:{line}: session", path.display())),
+        "{stderr}"
+    );
     assert!(stderr.contains("expiraton"), "{stderr}");
 }
 
@@ -140,10 +181,18 @@ fn configuration_errors_exit_2_naming_file_line_and_key() {
 fn starts_stops_on_sigterm_and_refuses_a_corrupt_database() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("users.yml"), users_yaml()).unwrap();
-    let yaml = CONFIG.replace("tcp://127.0.0.1:9091/", "tcp://127.0.0.1:0/") + "storage:\n  local:\n    path: db/portcullis.sqlite3\n";
+    let yaml = CONFIG.replace("tcp://127.0.0.1:9091/", "tcp://127.0.0.1:0/")
+        + "storage:\n  local:\n    path: db/portcullis.sqlite3\n";
     let path = dir.path().join("configuration.yml");
     std::fs::write(&path, &yaml).unwrap();
-    let mut child = binary().arg("--config").arg(&path).env("RUST_LOG", "info").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = binary()
+        .arg("--config")
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
     let mut ready = None;
     for line in stdout.lines() {
@@ -154,9 +203,19 @@ fn starts_stops_on_sigterm_and_refuses_a_corrupt_database() {
         }
     }
     let ready = ready.expect("ready line");
-    assert!(ready.contains("users=2") || ready.contains("users\u{1b}[0m\u{1b}[2m=\u{1b}[0m2"), "{ready}");
-    assert!(dir.path().join("db").join("portcullis.sqlite3").exists(), "database created with its folder");
-    let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(
+        ready.contains("users=2") || ready.contains("users\u{1b}[0m\u{1b}[2m=\u{1b}[0m2"),
+        "{ready}"
+    );
+    assert!(
+        dir.path().join("db").join("portcullis.sqlite3").exists(),
+        "database created with its folder"
+    );
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
     let deadline = Instant::now() + Duration::from_secs(15);
     let code = loop {
@@ -172,21 +231,46 @@ fn starts_stops_on_sigterm_and_refuses_a_corrupt_database() {
     let db = dir.path().join("db").join("portcullis.sqlite3");
     let _ = std::fs::remove_file(dir.path().join("db").join("portcullis.sqlite3-wal"));
     let _ = std::fs::remove_file(dir.path().join("db").join("portcullis.sqlite3-shm"));
-    std::fs::write(&db, b"this is not a database, it is a text file that must not be overwritten").unwrap();
+    std::fs::write(
+        &db,
+        b"this is not a database, it is a text file that must not be overwritten",
+    )
+    .unwrap();
     let out = binary().arg("--config").arg(&path).output().unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("portcullis.sqlite3"), "{stderr}");
-    assert_eq!(std::fs::read(&db).unwrap(), b"this is not a database, it is a text file that must not be overwritten");
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        b"this is not a database, it is a text file that must not be overwritten"
+    );
 }
 
 #[test]
 fn quickstart_configuration_is_valid() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("examples").join("quickstart");
-    let (config, warnings) = portcullis_verify_server::config::load(&root.join("configuration.yml"), &Default::default()).unwrap();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("examples")
+        .join("quickstart");
+    let (config, warnings) = portcullis_verify_server::config::load(
+        &root.join("configuration.yml"),
+        &Default::default(),
+    )
+    .unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
-    let users = UserDatabase::load(&config.users_path, config.case_insensitive, config.search_email).unwrap();
+    let users = UserDatabase::load(
+        &config.users_path,
+        config.case_insensitive,
+        config.search_email,
+    )
+    .unwrap();
     assert_eq!(users.len(), 2);
-    assert!(users.lookup("alice").unwrap().digest.verify("alice-portcullis"));
+    assert!(
+        users
+            .lookup("alice")
+            .unwrap()
+            .digest
+            .verify("alice-portcullis")
+    );
     assert!(users.lookup("bob").unwrap().digest.verify("bob-portcullis"));
 }

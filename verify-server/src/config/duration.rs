@@ -19,7 +19,9 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
     let mut total: u64 = 0;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(format!("invalid duration {text:?}: expected a number"));
         }
@@ -40,7 +42,11 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
             "w" | "week" | "weeks" => 7 * DAY,
             "M" | "month" | "months" => MONTH,
             "y" | "year" | "years" => YEAR,
-            "" => return Err(format!("invalid duration {text:?}: missing unit after {number}")),
+            "" => {
+                return Err(format!(
+                    "invalid duration {text:?}: missing unit after {number}"
+                ));
+            }
             other => return Err(format!("invalid duration {text:?}: unknown unit {other:?}")),
         };
         total = number

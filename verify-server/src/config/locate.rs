@@ -21,7 +21,9 @@ pub fn parse_path(path: &str) -> Vec<Segment> {
             }
             rest = &rest[open..];
             while let Some(stripped) = rest.strip_prefix('[') {
-                let Some(close) = stripped.find(']') else { break };
+                let Some(close) = stripped.find(']') else {
+                    break;
+                };
                 if let Ok(i) = stripped[..close].parse() {
                     out.push(Segment::Index(i));
                 }
@@ -49,15 +51,33 @@ fn lines(source: &str) -> Vec<Line<'_>> {
             continue;
         }
         let indent = raw.len() - trimmed.len();
-        if let Some(after) = trimmed.strip_prefix('-').filter(|a| a.is_empty() || a.starts_with(' ')) {
+        if let Some(after) = trimmed
+            .strip_prefix('-')
+            .filter(|a| a.is_empty() || a.starts_with(' '))
+        {
             let inner = after.trim_start();
             let inner_indent = indent + 1 + (after.len() - inner.len());
-            out.push(Line { number: i + 1, indent, item: true, content: "" });
+            out.push(Line {
+                number: i + 1,
+                indent,
+                item: true,
+                content: "",
+            });
             if !inner.is_empty() {
-                out.push(Line { number: i + 1, indent: inner_indent, item: false, content: inner });
+                out.push(Line {
+                    number: i + 1,
+                    indent: inner_indent,
+                    item: false,
+                    content: inner,
+                });
             }
         } else {
-            out.push(Line { number: i + 1, indent, item: false, content: trimmed });
+            out.push(Line {
+                number: i + 1,
+                indent,
+                item: false,
+                content: trimmed,
+            });
         }
     }
     out
@@ -91,7 +111,10 @@ pub fn locate(source: &str, path: &str) -> Option<usize> {
         let begin = start + pos + 1;
         let stop = all[begin..end]
             .iter()
-            .position(|l| l.indent <= line.indent && !(matches!(segment, Segment::Key(_)) && l.item && l.indent == line.indent))
+            .position(|l| {
+                l.indent <= line.indent
+                    && !(matches!(segment, Segment::Key(_)) && l.item && l.indent == line.indent)
+            })
             .map_or(end, |p| begin + p);
         start = begin;
         end = stop;

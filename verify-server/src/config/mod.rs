@@ -224,7 +224,10 @@ impl SecretSources {
     /// Read the secret files named by the environment.
     pub fn from_env() -> Result<Self, String> {
         let mut out = Self::default();
-        for var in ["PORTCULLIS_SESSION_SECRET_FILE", "AUTHELIA_SESSION_SECRET_FILE"] {
+        for var in [
+            "PORTCULLIS_SESSION_SECRET_FILE",
+            "AUTHELIA_SESSION_SECRET_FILE",
+        ] {
             if let Some(path) = std::env::var_os(var) {
                 let text = std::fs::read_to_string(&path)
                     .map_err(|e| format!("{var}={}: {e}", PathBuf::from(&path).display()))?;
@@ -237,7 +240,10 @@ impl SecretSources {
 }
 
 /// Read and validate a configuration file.
-pub fn load(path: &Path, secrets: &SecretSources) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
+pub fn load(
+    path: &Path,
+    secrets: &SecretSources,
+) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
     let source = std::fs::read_to_string(path).map_err(|e| ConfigError {
         file: path.to_owned(),
         line: None,
@@ -248,7 +254,11 @@ pub fn load(path: &Path, secrets: &SecretSources) -> Result<(Config, Vec<ConfigW
 }
 
 /// Validate configuration text (`path` names it in errors and anchors relative paths).
-pub fn parse(path: &Path, source: &str, secrets: &SecretSources) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
+pub fn parse(
+    path: &Path,
+    source: &str,
+    secrets: &SecretSources,
+) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
     let deserializer = serde_yaml_ng::Deserializer::from_str(source);
     let raw: raw::RawConfig = match serde_path_to_error::deserialize(deserializer) {
         Ok(raw) => raw,
@@ -262,14 +272,22 @@ pub fn parse(path: &Path, source: &str, secrets: &SecretSources) -> Result<(Conf
                 .strip_prefix("unknown field `")
                 .and_then(|rest| rest.split('`').next())
                 .and_then(|field| {
-                    let full = if key == "." || key.is_empty() { field.to_owned() } else { format!("{key}.{field}") };
+                    let full = if key == "." || key.is_empty() {
+                        field.to_owned()
+                    } else {
+                        format!("{key}.{field}")
+                    };
                     locate(source, &full)
                 });
             let line = unknown_key_line
                 .or_else(|| inner.location().map(|l| l.line()))
                 .or_else(|| locate(source, &key));
             // serde_yaml appends " at line N column M"; the line is reported separately.
-            let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_owned();
             return Err(ConfigError {
                 file: path.to_owned(),
                 line,
@@ -329,7 +347,12 @@ impl Validator<'_> {
         }
     }
 
-    fn duration(&self, key: &str, raw: &Option<raw::RawDuration>, default: u64) -> Result<u64, ConfigError> {
+    fn duration(
+        &self,
+        key: &str,
+        raw: &Option<raw::RawDuration>,
+        default: u64,
+    ) -> Result<u64, ConfigError> {
         match raw {
             None => Ok(default),
             Some(d) => parse_duration(&d.0).map_err(|e| self.error(key, e)),
@@ -338,37 +361,71 @@ impl Validator<'_> {
 
     fn path(&self, p: &str) -> PathBuf {
         let p = PathBuf::from(p);
-        if p.is_absolute() { p } else { self.base.join(p) }
+        if p.is_absolute() {
+            p
+        } else {
+            self.base.join(p)
+        }
     }
 
-    fn build(&mut self, raw: raw::RawConfig, secrets: &SecretSources) -> Result<Config, ConfigError> {
+    fn build(
+        &mut self,
+        raw: raw::RawConfig,
+        secrets: &SecretSources,
+    ) -> Result<Config, ConfigError> {
         self.warn_unimplemented(&raw);
-        let (listen, _) = self.address("server.address", raw.server.address.as_deref().unwrap_or("tcp://:9091/"), 9091)?;
+        let (listen, _) = self.address(
+            "server.address",
+            raw.server.address.as_deref().unwrap_or("tcp://:9091/"),
+            9091,
+        )?;
         let tls = match (&raw.server.tls.certificate, &raw.server.tls.key) {
             (Some(c), Some(k)) => Some((self.path(c), self.path(k))),
             (None, None) => None,
-            (Some(_), None) => return Err(self.error("server.tls", "certificate is set but key is not")),
-            (None, Some(_)) => return Err(self.error("server.tls", "key is set but certificate is not")),
+            (Some(_), None) => {
+                return Err(self.error("server.tls", "certificate is set but key is not"));
+            }
+            (None, Some(_)) => {
+                return Err(self.error("server.tls", "key is set but certificate is not"));
+            }
         };
         let endpoints = self.endpoints(&raw.server.endpoints)?;
-        let log_level = raw.log.level.clone().unwrap_or_else(|| "info".into()).to_ascii_lowercase();
+        let log_level = raw
+            .log
+            .level
+            .clone()
+            .unwrap_or_else(|| "info".into())
+            .to_ascii_lowercase();
         if !["trace", "debug", "info", "warn", "error"].contains(&log_level.as_str()) {
-            return Err(self.error("log.level", format!("unknown level {log_level:?}: use trace, debug, info, warn or error")));
+            return Err(self.error(
+                "log.level",
+                format!("unknown level {log_level:?}: use trace, debug, info, warn or error"),
+            ));
         }
         let log_format = match raw.log.format.as_deref().unwrap_or("text") {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
-            other => return Err(self.error("log.format", format!("unknown format {other:?}: use text or json"))),
+            other => {
+                return Err(self.error(
+                    "log.format",
+                    format!("unknown format {other:?}: use text or json"),
+                ));
+            }
         };
 
         let backend = &raw.authentication_backend;
         if backend.ldap.is_some() && backend.file.is_none() {
-            return Err(self.error("authentication_backend.ldap", "the LDAP backend is not supported; use authentication_backend.file"));
+            return Err(self.error(
+                "authentication_backend.ldap",
+                "the LDAP backend is not supported; use authentication_backend.file",
+            ));
         }
-        let file = backend
-            .file
-            .as_ref()
-            .ok_or_else(|| self.error("authentication_backend", "authentication_backend.file is required"))?;
+        let file = backend.file.as_ref().ok_or_else(|| {
+            self.error(
+                "authentication_backend",
+                "authentication_backend.file is required",
+            )
+        })?;
         let users_path = file
             .path
             .as_deref()
@@ -399,13 +456,22 @@ impl Validator<'_> {
             self.error(&key, e.to_string())
         })?;
         for warning in policy.warnings() {
-            self.warnings.push(ConfigWarning { line: locate(self.source, "access_control"), key: "access_control".into(), message: warning });
+            self.warnings.push(ConfigWarning {
+                line: locate(self.source, "access_control"),
+                key: "access_control".into(),
+                message: warning,
+            });
         }
 
         let session_secret = match (&secrets.session_secret, &raw.session.secret) {
             (Some(s), _) => s.clone(),
             (None, Some(s)) if !s.is_empty() => Secret::new(s.clone()),
-            _ => return Err(self.error("session.secret", "a session secret is required (or PORTCULLIS_SESSION_SECRET_FILE)")),
+            _ => {
+                return Err(self.error(
+                    "session.secret",
+                    "a session secret is required (or PORTCULLIS_SESSION_SECRET_FILE)",
+                ));
+            }
         };
         let cookies = self.cookies(&raw.session)?;
 
@@ -422,7 +488,12 @@ impl Validator<'_> {
             match mode.as_str() {
                 "user" => regulation.by_user = true,
                 "ip" => regulation.by_ip = true,
-                other => return Err(self.error("regulation.modes", format!("unknown mode {other:?}: use user or ip"))),
+                other => {
+                    return Err(self.error(
+                        "regulation.modes",
+                        format!("unknown mode {other:?}: use user or ip"),
+                    ));
+                }
             }
         }
 
@@ -435,16 +506,29 @@ impl Validator<'_> {
             .unwrap_or_else(|| PathBuf::from("./data/portcullis.sqlite3"));
 
         let metrics = if raw.telemetry.metrics.enabled {
-            let text = raw.telemetry.metrics.address.as_deref().unwrap_or("tcp://:9959/metrics");
+            let text = raw
+                .telemetry
+                .metrics
+                .address
+                .as_deref()
+                .unwrap_or("tcp://:9959/metrics");
             let (addr, path) = self.address("telemetry.metrics.address", text, 9959)?;
-            Some((addr, if path == "/" { "/metrics".to_owned() } else { path }))
+            Some((
+                addr,
+                if path == "/" {
+                    "/metrics".to_owned()
+                } else {
+                    path
+                },
+            ))
         } else {
             None
         };
 
         let trusted_proxies = match &raw.portcullis.trusted_proxies {
             None => TrustedProxies::default(),
-            Some(list) => TrustedProxies::parse(list).map_err(|e| self.error("portcullis.trusted_proxies", e.to_string()))?,
+            Some(list) => TrustedProxies::parse(list)
+                .map_err(|e| self.error("portcullis.trusted_proxies", e.to_string()))?,
         };
         if trusted_proxies.trusts_everyone() {
             self.warnings.push(ConfigWarning {
@@ -455,9 +539,14 @@ impl Validator<'_> {
         }
         let headers = match raw.portcullis.headers {
             None => portcullis_headers::Profile::Authelia,
-            Some(p) => portcullis_headers::Profile::try_from(p).map_err(|e| self.error("portcullis.headers", e.to_string()))?,
+            Some(p) => portcullis_headers::Profile::try_from(p)
+                .map_err(|e| self.error("portcullis.headers", e.to_string()))?,
         };
-        let basic_auth_cache = self.duration("portcullis.basic_auth_cache", &raw.portcullis.basic_auth_cache, 300)?;
+        let basic_auth_cache = self.duration(
+            "portcullis.basic_auth_cache",
+            &raw.portcullis.basic_auth_cache,
+            300,
+        )?;
 
         Ok(Config {
             file: self.file.to_owned(),
@@ -486,18 +575,54 @@ impl Validator<'_> {
     fn warn_unimplemented(&mut self, raw: &raw::RawConfig) {
         let top: [(&str, bool, &str); 14] = [
             ("theme", raw.theme.is_some(), ""),
-            ("certificates_directory", raw.certificates_directory.is_some(), ""),
+            (
+                "certificates_directory",
+                raw.certificates_directory.is_some(),
+                "",
+            ),
             ("jwt_secret", raw.jwt_secret.is_some(), ""),
-            ("default_redirection_url", raw.default_redirection_url.is_some(), "set session.cookies[].default_redirection_url instead"),
+            (
+                "default_redirection_url",
+                raw.default_redirection_url.is_some(),
+                "set session.cookies[].default_redirection_url instead",
+            ),
             ("default_2fa_method", raw.default_2fa_method.is_some(), ""),
-            ("identity_validation", raw.identity_validation.is_some(), "password reset and elevation are not available"),
-            ("identity_providers", raw.identity_providers.is_some(), "Portcullis is not an OpenID Connect provider yet"),
+            (
+                "identity_validation",
+                raw.identity_validation.is_some(),
+                "password reset and elevation are not available",
+            ),
+            (
+                "identity_providers",
+                raw.identity_providers.is_some(),
+                "Portcullis is not an OpenID Connect provider yet",
+            ),
             ("notifier", raw.notifier.is_some(), ""),
-            ("totp", raw.totp.is_some(), "no second factor is available: two_factor rules cannot be satisfied"),
-            ("webauthn", raw.webauthn.is_some(), "no second factor is available: two_factor rules cannot be satisfied"),
-            ("duo_api", raw.duo_api.is_some(), "no second factor is available: two_factor rules cannot be satisfied"),
-            ("ntp", raw.ntp.is_some(), "the clock is not checked against NTP"),
-            ("password_policy", raw.password_policy.is_some(), "NOT ENFORCED: Portcullis does not change passwords"),
+            (
+                "totp",
+                raw.totp.is_some(),
+                "no second factor is available: two_factor rules cannot be satisfied",
+            ),
+            (
+                "webauthn",
+                raw.webauthn.is_some(),
+                "no second factor is available: two_factor rules cannot be satisfied",
+            ),
+            (
+                "duo_api",
+                raw.duo_api.is_some(),
+                "no second factor is available: two_factor rules cannot be satisfied",
+            ),
+            (
+                "ntp",
+                raw.ntp.is_some(),
+                "the clock is not checked against NTP",
+            ),
+            (
+                "password_policy",
+                raw.password_policy.is_some(),
+                "NOT ENFORCED: Portcullis does not change passwords",
+            ),
             ("privacy_policy", raw.privacy_policy.is_some(), ""),
         ];
         for (key, present, note) in top {
@@ -506,44 +631,134 @@ impl Validator<'_> {
             }
         }
         let s = &raw.server;
-        self.ignored("server.path", &s.path, "serve Portcullis at the root of its host");
+        self.ignored(
+            "server.path",
+            &s.path,
+            "serve Portcullis at the root of its host",
+        );
         self.ignored("server.asset_path", &s.asset_path, "");
         self.ignored("server.disable_healthcheck", &s.disable_healthcheck, "");
-        self.ignored("server.buffers", &s.buffers, "Portcullis uses its own header limits (see README)");
-        self.ignored("server.timeouts", &s.timeouts, "Portcullis uses its own timeouts (see README)");
-        self.ignored("server.headers", &s.headers, "NOT ENFORCED: configure CSP on the proxy");
-        self.ignored("server.tls.client_certificates", &s.tls.client_certificates, "NOT ENFORCED: client certificates are not verified");
-        self.ignored("server.endpoints.enable_pprof", &s.endpoints.enable_pprof, "");
-        self.ignored("server.endpoints.enable_expvars", &s.endpoints.enable_expvars, "");
-        self.ignored("server.endpoints.rate_limits", &s.endpoints.rate_limits, "NOT ENFORCED: regulation still applies to logins");
-        self.ignored("log.file_path", &raw.log.file_path, "logs go to standard output");
+        self.ignored(
+            "server.buffers",
+            &s.buffers,
+            "Portcullis uses its own header limits (see README)",
+        );
+        self.ignored(
+            "server.timeouts",
+            &s.timeouts,
+            "Portcullis uses its own timeouts (see README)",
+        );
+        self.ignored(
+            "server.headers",
+            &s.headers,
+            "NOT ENFORCED: configure CSP on the proxy",
+        );
+        self.ignored(
+            "server.tls.client_certificates",
+            &s.tls.client_certificates,
+            "NOT ENFORCED: client certificates are not verified",
+        );
+        self.ignored(
+            "server.endpoints.enable_pprof",
+            &s.endpoints.enable_pprof,
+            "",
+        );
+        self.ignored(
+            "server.endpoints.enable_expvars",
+            &s.endpoints.enable_expvars,
+            "",
+        );
+        self.ignored(
+            "server.endpoints.rate_limits",
+            &s.endpoints.rate_limits,
+            "NOT ENFORCED: regulation still applies to logins",
+        );
+        self.ignored(
+            "log.file_path",
+            &raw.log.file_path,
+            "logs go to standard output",
+        );
         self.ignored("log.keep_stdout", &raw.log.keep_stdout, "");
         let b = &raw.authentication_backend;
-        self.ignored("authentication_backend.password_reset", &b.password_reset, "");
-        self.ignored("authentication_backend.password_change", &b.password_change, "");
+        self.ignored(
+            "authentication_backend.password_reset",
+            &b.password_reset,
+            "",
+        );
+        self.ignored(
+            "authentication_backend.password_change",
+            &b.password_change,
+            "",
+        );
         if b.file.is_some() {
-            self.ignored("authentication_backend.ldap", &b.ldap, "the file backend is used");
+            self.ignored(
+                "authentication_backend.ldap",
+                &b.ldap,
+                "the file backend is used",
+            );
         }
         if let Some(f) = &b.file {
-            self.ignored("authentication_backend.file.password", &f.password, "digests of any supported family are verified as written");
-            self.ignored("authentication_backend.file.extra_attributes", &f.extra_attributes, "");
+            self.ignored(
+                "authentication_backend.file.password",
+                &f.password,
+                "digests of any supported family are verified as written",
+            );
+            self.ignored(
+                "authentication_backend.file.extra_attributes",
+                &f.extra_attributes,
+                "",
+            );
         }
-        self.ignored("session.redis", &raw.session.redis, "sessions are stored in storage.local");
-        self.ignored("session.remember_me_duration", &raw.session.remember_me_duration, "use session.remember_me");
+        self.ignored(
+            "session.redis",
+            &raw.session.redis,
+            "sessions are stored in storage.local",
+        );
+        self.ignored(
+            "session.remember_me_duration",
+            &raw.session.remember_me_duration,
+            "use session.remember_me",
+        );
         self.ignored("storage.encryption_key", &raw.storage.encryption_key, "");
         self.ignored("storage.mysql", &raw.storage.mysql, "storage.local is used");
-        self.ignored("storage.postgres", &raw.storage.postgres, "storage.local is used");
-        self.ignored("telemetry.metrics.buffers", &raw.telemetry.metrics.buffers, "");
-        self.ignored("telemetry.metrics.timeouts", &raw.telemetry.metrics.timeouts, "");
-        self.ignored("definitions.user_attributes", &raw.definitions.user_attributes, "");
+        self.ignored(
+            "storage.postgres",
+            &raw.storage.postgres,
+            "storage.local is used",
+        );
+        self.ignored(
+            "telemetry.metrics.buffers",
+            &raw.telemetry.metrics.buffers,
+            "",
+        );
+        self.ignored(
+            "telemetry.metrics.timeouts",
+            &raw.telemetry.metrics.timeouts,
+            "",
+        );
+        self.ignored(
+            "definitions.user_attributes",
+            &raw.definitions.user_attributes,
+            "",
+        );
     }
 
     /// Authelia's address form `[tcp://]host:port[/path]`; `tcp://:9091/` listens on every address.
-    fn address(&self, key: &str, text: &str, default_port: u16) -> Result<(SocketAddr, String), ConfigError> {
+    fn address(
+        &self,
+        key: &str,
+        text: &str,
+        default_port: u16,
+    ) -> Result<(SocketAddr, String), ConfigError> {
         let rest = if let Some((scheme, rest)) = text.split_once("://") {
             match scheme {
                 "tcp" | "tcp4" | "tcp6" | "http" => rest,
-                other => return Err(self.error(key, format!("unsupported scheme {other:?}: use tcp://host:port/"))),
+                other => {
+                    return Err(self.error(
+                        key,
+                        format!("unsupported scheme {other:?}: use tcp://host:port/"),
+                    ));
+                }
             }
         } else {
             text
@@ -553,9 +768,11 @@ impl Validator<'_> {
             None => (rest, "/".to_owned()),
         };
         let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(':') || h.starts_with('[') => {
-                (h, p.parse::<u16>().map_err(|_| self.error(key, format!("invalid port {p:?}")))?)
-            }
+            Some((h, p)) if !h.ends_with(':') || h.starts_with('[') => (
+                h,
+                p.parse::<u16>()
+                    .map_err(|_| self.error(key, format!("invalid port {p:?}")))?,
+            ),
             _ => (authority, default_port),
         };
         let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -564,14 +781,29 @@ impl Validator<'_> {
         } else if host == "localhost" {
             IpAddr::from([127, 0, 0, 1])
         } else {
-            host.parse().map_err(|_| self.error(key, format!("invalid listen address {host:?}: use an IP address")))?
+            host.parse().map_err(|_| {
+                self.error(
+                    key,
+                    format!("invalid listen address {host:?}: use an IP address"),
+                )
+            })?
         };
         Ok((SocketAddr::new(ip, port), path))
     }
 
     fn endpoints(&self, raw: &raw::RawEndpoints) -> Result<Vec<Endpoint>, ConfigError> {
-        let basic = |kind| Strategy { kind, basic: true, bearer: false, basic_cache: None };
-        let cookie = Strategy { kind: StrategyKind::CookieSession, basic: false, bearer: false, basic_cache: None };
+        let basic = |kind| Strategy {
+            kind,
+            basic: true,
+            bearer: false,
+            basic_cache: None,
+        };
+        let cookie = Strategy {
+            kind: StrategyKind::CookieSession,
+            basic: false,
+            bearer: false,
+            basic_cache: None,
+        };
         if raw.authz.is_empty() {
             let mk = |name: &str, path: &str, implementation, header| Endpoint {
                 name: name.into(),
@@ -580,17 +812,39 @@ impl Validator<'_> {
                 strategies: vec![basic(header), cookie.clone()],
             };
             return Ok(vec![
-                mk("forward-auth", "/api/authz/forward-auth", Implementation::ForwardAuth, StrategyKind::HeaderAuthorization),
-                mk("auth-request", "/api/authz/auth-request", Implementation::AuthRequest, StrategyKind::HeaderAuthorization),
-                mk("ext-authz", "/api/authz/ext-authz", Implementation::ExtAuthz, StrategyKind::HeaderAuthorization),
-                mk("legacy", "/api/verify", Implementation::Legacy, StrategyKind::HeaderLegacy),
+                mk(
+                    "forward-auth",
+                    "/api/authz/forward-auth",
+                    Implementation::ForwardAuth,
+                    StrategyKind::HeaderAuthorization,
+                ),
+                mk(
+                    "auth-request",
+                    "/api/authz/auth-request",
+                    Implementation::AuthRequest,
+                    StrategyKind::HeaderAuthorization,
+                ),
+                mk(
+                    "ext-authz",
+                    "/api/authz/ext-authz",
+                    Implementation::ExtAuthz,
+                    StrategyKind::HeaderAuthorization,
+                ),
+                mk(
+                    "legacy",
+                    "/api/verify",
+                    Implementation::Legacy,
+                    StrategyKind::HeaderLegacy,
+                ),
             ]);
         }
         let mut out = Vec::new();
         for (name, ep) in &raw.authz {
             let key = format!("server.endpoints.authz.{name}");
             let valid_name = !name.is_empty()
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/'))
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/'))
                 && name.starts_with(|c: char| c.is_ascii_alphanumeric())
                 && name.ends_with(|c: char| c.is_ascii_alphanumeric());
             if !valid_name {
@@ -605,7 +859,11 @@ impl Validator<'_> {
             };
             let strategies = match &ep.authn_strategies {
                 None => {
-                    let header = if implementation == Implementation::Legacy { StrategyKind::HeaderLegacy } else { StrategyKind::HeaderAuthorization };
+                    let header = if implementation == Implementation::Legacy {
+                        StrategyKind::HeaderLegacy
+                    } else {
+                        StrategyKind::HeaderAuthorization
+                    };
                     vec![basic(header), cookie.clone()]
                 }
                 Some(list) => {
@@ -615,18 +873,35 @@ impl Validator<'_> {
                         let kind = match s.name.as_str() {
                             "HeaderAuthorization" => StrategyKind::HeaderAuthorization,
                             "HeaderProxyAuthorization" => StrategyKind::HeaderProxyAuthorization,
-                            "HeaderAuthRequestProxyAuthorization" => StrategyKind::HeaderAuthRequestProxyAuthorization,
+                            "HeaderAuthRequestProxyAuthorization" => {
+                                StrategyKind::HeaderAuthRequestProxyAuthorization
+                            }
                             "HeaderLegacy" => StrategyKind::HeaderLegacy,
                             "CookieSession" => StrategyKind::CookieSession,
-                            other => return Err(self.error(&format!("{skey}.name"), format!("unknown strategy {other:?}"))),
+                            other => {
+                                return Err(self.error(
+                                    &format!("{skey}.name"),
+                                    format!("unknown strategy {other:?}"),
+                                ));
+                            }
                         };
                         let schemes = s.schemes.clone().unwrap_or_else(|| vec!["Basic".into()]);
-                        let mut strategy = Strategy { kind, basic: false, bearer: false, basic_cache: None };
+                        let mut strategy = Strategy {
+                            kind,
+                            basic: false,
+                            bearer: false,
+                            basic_cache: None,
+                        };
                         for scheme in &schemes {
                             match scheme.to_ascii_lowercase().as_str() {
                                 "basic" => strategy.basic = true,
                                 "bearer" => strategy.bearer = true,
-                                _ => return Err(self.error(&format!("{skey}.schemes"), format!("unknown scheme {scheme:?}: use Basic or Bearer"))),
+                                _ => {
+                                    return Err(self.error(
+                                        &format!("{skey}.schemes"),
+                                        format!("unknown scheme {scheme:?}: use Basic or Bearer"),
+                                    ));
+                                }
                             }
                         }
                         if kind == StrategyKind::CookieSession {
@@ -634,7 +909,9 @@ impl Validator<'_> {
                             strategy.bearer = false;
                         }
                         strategy.basic_cache = match &s.scheme_basic_cache_lifespan {
-                            Some(d) => Some(parse_duration(&d.0).map_err(|e| self.error(&format!("{skey}.scheme_basic_cache_lifespan"), e))?),
+                            Some(d) => Some(parse_duration(&d.0).map_err(|e| {
+                                self.error(&format!("{skey}.scheme_basic_cache_lifespan"), e)
+                            })?),
                             None => None,
                         };
                         strategies.push(strategy);
@@ -642,8 +919,17 @@ impl Validator<'_> {
                     strategies
                 }
             };
-            let path = if name == "legacy" { "/api/verify".to_owned() } else { format!("/api/authz/{name}") };
-            out.push(Endpoint { name: name.clone(), path, implementation, strategies });
+            let path = if name == "legacy" {
+                "/api/verify".to_owned()
+            } else {
+                format!("/api/authz/{name}")
+            };
+            out.push(Endpoint {
+                name: name.clone(),
+                path,
+                implementation,
+                strategies,
+            });
         }
         Ok(out)
     }
@@ -653,13 +939,23 @@ impl Validator<'_> {
         let default_same_site = s.same_site.clone().unwrap_or_else(|| "lax".into());
         let expiration = self.duration("session.expiration", &s.expiration, 3600)?;
         let inactivity = self.duration("session.inactivity", &s.inactivity, 300)?;
-        let remember_me = self.remember_me("session.remember_me", &s.remember_me, Some(2_628_000))?;
+        let remember_me =
+            self.remember_me("session.remember_me", &s.remember_me, Some(2_628_000))?;
         let mut entries: Vec<(String, raw::RawCookie)> = Vec::new();
         if let Some(domain) = &s.domain {
             if !s.cookies.is_empty() {
-                return Err(self.error("session.domain", "use either session.domain (legacy) or session.cookies, not both"));
+                return Err(self.error(
+                    "session.domain",
+                    "use either session.domain (legacy) or session.cookies, not both",
+                ));
             }
-            entries.push(("session.domain".into(), raw::RawCookie { domain: Some(domain.clone()), ..Default::default() }));
+            entries.push((
+                "session.domain".into(),
+                raw::RawCookie {
+                    domain: Some(domain.clone()),
+                    ..Default::default()
+                },
+            ));
         }
         for (i, c) in s.cookies.iter().enumerate() {
             entries.push((
@@ -682,27 +978,52 @@ impl Validator<'_> {
         let legacy = s.domain.is_some();
         let mut out: Vec<CookieDomain> = Vec::new();
         for (key, c) in entries {
-            let domain_key = if legacy { key.clone() } else { format!("{key}.domain") };
+            let domain_key = if legacy {
+                key.clone()
+            } else {
+                format!("{key}.domain")
+            };
             let domain_raw = c.domain.as_deref().unwrap_or("");
             let domain = canonical_domain(domain_raw);
             if domain.is_empty() {
                 return Err(self.error(&domain_key, "a cookie domain is required"));
             }
             if !domain.contains('.') {
-                return Err(self.error(&domain_key, format!("cookie domain {domain:?} must contain a dot")));
+                return Err(self.error(
+                    &domain_key,
+                    format!("cookie domain {domain:?} must contain a dot"),
+                ));
             }
             if domain.parse::<IpAddr>().is_ok() || domain.starts_with('[') {
-                return Err(self.error(&domain_key, format!("cookie domain {domain:?} must not be an IP address")));
+                return Err(self.error(
+                    &domain_key,
+                    format!("cookie domain {domain:?} must not be an IP address"),
+                ));
             }
             if psl::suffix_str(&domain) == Some(domain.as_str()) {
-                return Err(self.error(&domain_key, format!("cookie domain {domain:?} is a public suffix")));
+                return Err(self.error(
+                    &domain_key,
+                    format!("cookie domain {domain:?} is a public suffix"),
+                ));
             }
-            if TargetUrl::parse(&format!("https://{domain}/")).map(|u| u.host() != domain).unwrap_or(true) {
-                return Err(self.error(&domain_key, format!("cookie domain {domain:?} is not a valid host name")));
+            if TargetUrl::parse(&format!("https://{domain}/"))
+                .map(|u| u.host() != domain)
+                .unwrap_or(true)
+            {
+                return Err(self.error(
+                    &domain_key,
+                    format!("cookie domain {domain:?} is not a valid host name"),
+                ));
             }
             for other in &out {
                 if host_is_under(&domain, &other.domain) || host_is_under(&other.domain, &domain) {
-                    return Err(self.error(&domain_key, format!("cookie domain {domain:?} shares a scope with {:?}", other.domain)));
+                    return Err(self.error(
+                        &domain_key,
+                        format!(
+                            "cookie domain {domain:?} shares a scope with {:?}",
+                            other.domain
+                        ),
+                    ));
                 }
             }
             let authelia_url = match &c.authelia_url {
@@ -713,7 +1034,9 @@ impl Validator<'_> {
             let default_redirection_url = match &c.default_redirection_url {
                 Some(url) => {
                     let rkey = format!("{key}.default_redirection_url");
-                    let parsed = TargetUrl::parse(url).map_err(|e| self.error(&rkey, format!("{url:?} is not an absolute URL: {e}")))?;
+                    let parsed = TargetUrl::parse(url).map_err(|e| {
+                        self.error(&rkey, format!("{url:?} is not an absolute URL: {e}"))
+                    })?;
                     if parsed.scheme() != "https" {
                         return Err(self.error(&rkey, "must use https"));
                     }
@@ -724,27 +1047,57 @@ impl Validator<'_> {
                 }
                 None => None,
             };
-            let same_site_text = c.same_site.clone().unwrap_or_else(|| default_same_site.clone());
+            let same_site_text = c
+                .same_site
+                .clone()
+                .unwrap_or_else(|| default_same_site.clone());
             let same_site = match same_site_text.to_ascii_lowercase().as_str() {
                 "lax" => SameSite::Lax,
                 "strict" => SameSite::Strict,
                 "none" => SameSite::None,
-                other => return Err(self.error(&format!("{key}.same_site"), format!("unknown value {other:?}: use lax, strict or none"))),
+                other => {
+                    return Err(self.error(
+                        &format!("{key}.same_site"),
+                        format!("unknown value {other:?}: use lax, strict or none"),
+                    ));
+                }
             };
             let name = c.name.clone().unwrap_or_else(|| default_name.clone());
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
-                return Err(self.error(&format!("{key}.name"), format!("invalid cookie name {name:?}")));
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+            {
+                return Err(self.error(
+                    &format!("{key}.name"),
+                    format!("invalid cookie name {name:?}"),
+                ));
             }
             let lifetime = Lifetime {
-                expiration: self.duration(&format!("{key}.expiration"), &c.expiration, expiration)?,
-                inactivity: self.duration(&format!("{key}.inactivity"), &c.inactivity, inactivity)?,
+                expiration: self.duration(
+                    &format!("{key}.expiration"),
+                    &c.expiration,
+                    expiration,
+                )?,
+                inactivity: self.duration(
+                    &format!("{key}.inactivity"),
+                    &c.inactivity,
+                    inactivity,
+                )?,
                 remember_me: match &c.remember_me {
-                    Some(_) => self.remember_me(&format!("{key}.remember_me"), &c.remember_me, None)?,
+                    Some(_) => {
+                        self.remember_me(&format!("{key}.remember_me"), &c.remember_me, None)?
+                    }
                     None => remember_me,
                 },
             };
             out.push(CookieDomain {
-                cookie: CookieSpec { name, domain: domain.clone(), same_site, secure: true },
+                cookie: CookieSpec {
+                    name,
+                    domain: domain.clone(),
+                    same_site,
+                    secure: true,
+                },
                 domain,
                 authelia_url,
                 default_redirection_url,
@@ -754,27 +1107,45 @@ impl Validator<'_> {
         Ok(out)
     }
 
-    fn remember_me(&self, key: &str, raw: &Option<raw::RawDuration>, default: Option<u64>) -> Result<Option<u64>, ConfigError> {
+    fn remember_me(
+        &self,
+        key: &str,
+        raw: &Option<raw::RawDuration>,
+        default: Option<u64>,
+    ) -> Result<Option<u64>, ConfigError> {
         match raw {
             None => Ok(default),
             Some(d) if d.0.trim() == "-1" => Ok(None),
-            Some(d) => parse_duration(&d.0).map(Some).map_err(|e| self.error(key, e)),
+            Some(d) => parse_duration(&d.0)
+                .map(Some)
+                .map_err(|e| self.error(key, e)),
         }
     }
 
     fn portal_url(&self, key: &str, url: &str, domain: &str) -> Result<String, ConfigError> {
-        let parsed = TargetUrl::parse(url).map_err(|e| self.error(key, format!("{url:?} is not an absolute URL: {e}")))?;
+        let parsed = TargetUrl::parse(url)
+            .map_err(|e| self.error(key, format!("{url:?} is not an absolute URL: {e}")))?;
         if parsed.scheme() != "https" {
             return Err(self.error(key, "must use https"));
         }
         if !host_is_under(parsed.host(), domain) {
-            return Err(self.error(key, format!("host {:?} is not within the cookie domain {domain:?}", parsed.host())));
+            return Err(self.error(
+                key,
+                format!(
+                    "host {:?} is not within the cookie domain {domain:?}",
+                    parsed.host()
+                ),
+            ));
         }
         if parsed.query().is_some() {
             return Ok(url.to_owned());
         }
         let path = parsed.path();
-        Ok(if path.len() > 1 && !path.ends_with('/') { format!("{url}/") } else { url.to_owned() })
+        Ok(if path.len() > 1 && !path.ends_with('/') {
+            format!("{url}/")
+        } else {
+            url.to_owned()
+        })
     }
 }
 

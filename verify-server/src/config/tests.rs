@@ -14,7 +14,11 @@ session:
 ";
 
 fn load(text: &str) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
-    parse(Path::new("/srv/configuration.yml"), text, &SecretSources::default())
+    parse(
+        Path::new("/srv/configuration.yml"),
+        text,
+        &SecretSources::default(),
+    )
 }
 
 fn error(text: &str) -> ConfigError {
@@ -29,18 +33,37 @@ fn minimal_file_gets_authelia_defaults() {
     let (c, warnings) = load(BASE).unwrap();
     assert!(warnings.is_empty());
     assert_eq!(c.listen, "[::]:9091".parse().unwrap());
-    assert_eq!(c.endpoints.iter().map(|e| e.path.as_str()).collect::<Vec<_>>(), [
-        "/api/authz/forward-auth",
-        "/api/authz/auth-request",
-        "/api/authz/ext-authz",
-        "/api/verify"
-    ]);
-    assert_eq!(c.users_path, PathBuf::from("/srv/users.yml"), "relative to the configuration file");
+    assert_eq!(
+        c.endpoints
+            .iter()
+            .map(|e| e.path.as_str())
+            .collect::<Vec<_>>(),
+        [
+            "/api/authz/forward-auth",
+            "/api/authz/auth-request",
+            "/api/authz/ext-authz",
+            "/api/verify"
+        ]
+    );
+    assert_eq!(
+        c.users_path,
+        PathBuf::from("/srv/users.yml"),
+        "relative to the configuration file"
+    );
     let cookie = &c.cookies[0];
     assert_eq!(cookie.cookie.name, "authelia_session");
     assert_eq!(cookie.lifetime.expiration, 3600);
     assert_eq!(cookie.lifetime.inactivity, 300);
-    assert_eq!(c.regulation, RegulationConfig { max_retries: 3, find_time: 120, ban_time: 300, by_user: true, by_ip: false });
+    assert_eq!(
+        c.regulation,
+        RegulationConfig {
+            max_retries: 3,
+            find_time: 120,
+            ban_time: 300,
+            by_user: true,
+            by_ip: false
+        }
+    );
     assert_eq!(c.basic_auth_cache, 300);
     assert_eq!(c.refresh, Refresh::Always);
     assert!(c.trusted_proxies.contains("10.1.2.3".parse().unwrap()));
@@ -53,7 +76,11 @@ fn unknown_keys_name_the_path_and_line() {
     let e = error(&text);
     assert_eq!(e.line, Some(8));
     assert!(e.message.contains("unknown field `cokies`"), "{e}");
-    assert!(e.to_string().starts_with("/srv/configuration.yml:8: session"), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("/srv/configuration.yml:8: session"),
+        "{e}"
+    );
     let e = error(&format!("{BASE}typo_section: 1\n"));
     assert!(e.message.contains("typo_section"), "{e}");
     assert_eq!(e.line, Some(11));
@@ -66,9 +93,28 @@ fn authelia_sections_warn_once_each() {
     );
     let (c, warnings) = load(&text).unwrap();
     let keys: Vec<&str> = warnings.iter().map(|w| w.key.as_str()).collect();
-    assert_eq!(keys, ["identity_providers", "notifier", "totp", "server.buffers", "storage.encryption_key"]);
-    assert!(warnings.iter().find(|w| w.key == "totp").unwrap().message.contains("two_factor"));
-    assert_eq!(warnings.iter().find(|w| w.key == "notifier").unwrap().line, Some(11));
+    assert_eq!(
+        keys,
+        [
+            "identity_providers",
+            "notifier",
+            "totp",
+            "server.buffers",
+            "storage.encryption_key"
+        ]
+    );
+    assert!(
+        warnings
+            .iter()
+            .find(|w| w.key == "totp")
+            .unwrap()
+            .message
+            .contains("two_factor")
+    );
+    assert_eq!(
+        warnings.iter().find(|w| w.key == "notifier").unwrap().line,
+        Some(11)
+    );
     assert_eq!(c.storage_path, PathBuf::from("/tmp/db.sqlite3"));
 }
 
@@ -124,7 +170,9 @@ fn validation_errors() {
 #[test]
 fn legacy_single_domain_and_secret_files() {
     let text = "authentication_backend: {file: {path: u.yml}}\naccess_control: {default_policy: two_factor}\nsession:\n  domain: Example.COM\n  name: legacy\n  same_site: strict\n  remember_me: -1\n";
-    let secrets = SecretSources { session_secret: Some(Secret::new("from-file")) };
+    let secrets = SecretSources {
+        session_secret: Some(Secret::new("from-file")),
+    };
     let (c, _) = parse(Path::new("c.yml"), text, &secrets).unwrap();
     assert_eq!(c.cookies.len(), 1);
     assert_eq!(c.cookies[0].domain, "example.com");
@@ -141,11 +189,20 @@ fn portal_urls_are_normalised_and_endpoints_configurable() {
         "server:\n  address: tcp://127.0.0.1:8080/\n  endpoints:\n    authz:\n      legacy:\n        implementation: Legacy\n      my/proxy:\n        implementation: ForwardAuth\n        authn_strategies:\n          - name: HeaderProxyAuthorization\n            schemes: [basic]\n            scheme_basic_cache_lifespan: 1m\n          - name: CookieSession\ntelemetry:\n  metrics:\n    enabled: true\n    address: tcp://127.0.0.1:9959/m\nsession:",
     );
     let (c, _) = load(&text).unwrap();
-    assert_eq!(c.cookies[0].authelia_url.as_deref(), Some("https://example.com/auth/"));
+    assert_eq!(
+        c.cookies[0].authelia_url.as_deref(),
+        Some("https://example.com/auth/")
+    );
     assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
     let paths: Vec<&str> = c.endpoints.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(paths, ["/api/verify", "/api/authz/my/proxy"]);
-    assert_eq!(c.endpoints[1].strategies[0].kind, StrategyKind::HeaderProxyAuthorization);
+    assert_eq!(
+        c.endpoints[1].strategies[0].kind,
+        StrategyKind::HeaderProxyAuthorization
+    );
     assert_eq!(c.endpoints[1].strategies[0].basic_cache, Some(60));
-    assert_eq!(c.metrics, Some(("127.0.0.1:9959".parse().unwrap(), "/m".to_owned())));
+    assert_eq!(
+        c.metrics,
+        Some(("127.0.0.1:9959".parse().unwrap(), "/m".to_owned()))
+    );
 }

@@ -1,6 +1,6 @@
 //! Shared set-up for the router tests: a configuration, users, an injected clock and helpers that
 //! send one request through `oneshot`.
-#![allow(dead_code, missing_debug_implementations)]
+#![allow(dead_code, missing_debug_implementations, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -88,9 +88,13 @@ pub fn users_yaml() -> String {
 }
 
 pub fn config(yaml: &str) -> Config {
-    parse(Path::new("/etc/portcullis/configuration.yml"), yaml, &SecretSources::default())
-        .map(|(c, _)| c)
-        .unwrap_or_else(|e| panic!("test config: {e}"))
+    parse(
+        Path::new("/etc/portcullis/configuration.yml"),
+        yaml,
+        &SecretSources::default(),
+    )
+    .map(|(c, _)| c)
+    .unwrap_or_else(|e| panic!("test config: {e}"))
 }
 
 pub struct Harness {
@@ -118,8 +122,19 @@ impl Harness {
         let clock = Arc::new(AtomicU64::new(1_700_000_000));
         let c = clock.clone();
         let regulator = Regulator::in_memory(config.regulation);
-        let state = AppState::new(config, users, store.clone(), regulator, Arc::new(move || c.load(Ordering::SeqCst)), tuning());
-        Self { state, clock, store }
+        let state = AppState::new(
+            config,
+            users,
+            store.clone(),
+            regulator,
+            Arc::new(move || c.load(Ordering::SeqCst)),
+            tuning(),
+        );
+        Self {
+            state,
+            clock,
+            store,
+        }
     }
 
     pub fn advance(&self, seconds: u64) {
@@ -144,7 +159,9 @@ impl Harness {
                 Request::post("/api/firstfactor")
                     .header("host", host)
                     .header("content-type", "application/json")
-                    .body(Body::from(serde_json::json!({"username": username, "password": password}).to_string()))
+                    .body(Body::from(
+                        serde_json::json!({"username": username, "password": password}).to_string(),
+                    ))
                     .unwrap(),
             )
             .await;
@@ -163,8 +180,14 @@ impl Reply {
     pub async fn read(response: Response<Body>) -> Self {
         let status = response.status();
         let headers = response.headers().clone();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
-        Self { status, headers, body: String::from_utf8_lossy(&bytes).into_owned() }
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        Self {
+            status,
+            headers,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -181,13 +204,18 @@ impl Reply {
     }
 
     pub fn clears_cookie(&self) -> bool {
-        self.headers.get_all("set-cookie").iter().any(|v| v.to_str().unwrap().contains("Max-Age=0"))
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .any(|v| v.to_str().unwrap().contains("Max-Age=0"))
     }
 }
 
 /// An nginx-style `auth_request` check.
 pub fn auth_request(url: &str, method: &str) -> http::request::Builder {
-    Request::get("/api/authz/auth-request").header("X-Original-URL", url).header("X-Original-Method", method)
+    Request::get("/api/authz/auth-request")
+        .header("X-Original-URL", url)
+        .header("X-Original-Method", method)
 }
 
 /// A Traefik/Caddy-style forward-auth check.
@@ -201,5 +229,8 @@ pub fn forward_auth(proto: &str, host: &str, uri: &str, method: &str) -> http::r
 
 pub fn basic(user: &str, password: &str) -> String {
     use base64::Engine;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
 }
