@@ -1,6 +1,12 @@
 //! Shared set-up for the router tests: a configuration, users, an injected clock and helpers that
 //! send one request through `oneshot`.
-#![allow(dead_code, missing_debug_implementations, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    missing_debug_implementations,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::net::SocketAddr;
 use std::path::Path;
