@@ -449,7 +449,7 @@ impl Validator<'_> {
             let key = match (e.rule_index(), e.field()) {
                 (Some(i), Some(f)) => format!("access_control.rules[{i}].{f}"),
                 (Some(i), None) => format!("access_control.rules[{i}]"),
-                (None, Some(f)) if f.starts_with("access_control") => f.to_owned(),
+                (None, Some(f)) if f.starts_with("access_control") || f.starts_with("definitions") => f.to_owned(),
                 (None, Some(f)) => format!("access_control.{f}"),
                 (None, None) => "access_control".to_owned(),
             };
