@@ -57,6 +57,8 @@ mod cookie;
 mod id;
 mod memory;
 mod model;
+#[cfg(feature = "redis")]
+mod redis_store;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 mod store;
@@ -71,6 +73,10 @@ pub use memory::{DEFAULT_MAX_ENTRIES, MemoryStore};
 pub use model::{
     DEFAULT_EXPIRATION, DEFAULT_INACTIVITY, DEFAULT_REMEMBER_ME, Lifetime, Session, Validity,
 };
+#[cfg(feature = "redis")]
+pub use redis_store::{RedisConfig, RedisSentinel, RedisStore, RedisTls};
 #[cfg(feature = "sqlite")]
-pub use sqlite::{DEFAULT_ACTIVITY_PERSIST_INTERVAL, SqliteOptions, SqliteStore};
+pub use sqlite::{
+    DEFAULT_ACTIVITY_PERSIST_INTERVAL, EXTERNAL_CHANGE_CHECK_INTERVAL, SqliteOptions, SqliteStore,
+};
 pub use store::{SessionStore, StoreError};

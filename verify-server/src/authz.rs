@@ -512,7 +512,7 @@ async fn basic(
         if let Some(dummy) = users.dummy_digest() {
             let _ = state.0.hasher.verify(dummy, password.to_owned()).await;
         }
-        state.0.regulator.record("", client, false, now);
+        state.0.regulator.record("", client, false, now).await;
         tracing::info!(endpoint = %endpoint.name, "basic authentication failed: unknown user");
         return None;
     };
@@ -520,6 +520,7 @@ async fn basic(
         .0
         .regulator
         .is_banned(Some(&user.username), client, now)
+        .await
     {
         tracing::info!(endpoint = %endpoint.name, user = %user.username, "basic authentication refused: banned");
         return None;
@@ -543,7 +544,11 @@ async fn basic(
             return None;
         }
     };
-    state.0.regulator.record(&user.username, client, ok, now);
+    state
+        .0
+        .regulator
+        .record(&user.username, client, ok, now)
+        .await;
     if !ok {
         tracing::info!(endpoint = %endpoint.name, user = %user.username, "basic authentication failed: wrong password");
         return None;

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
+use portcullis_session::SessionStore;
 use portcullis_verify_server::config::{self, LogFormat, SecretSources};
 use portcullis_verify_server::regulation::Regulator;
 use portcullis_verify_server::users::UserDatabase;
@@ -90,10 +91,26 @@ async fn run(config: config::Config) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let clock = system_clock();
     let now = clock();
-    let store =
-        portcullis_session::SqliteStore::open(&config.storage_path).map_err(|e| e.to_string())?;
-    let regulator =
-        Regulator::open(config.regulation, &config.storage_path, now).map_err(|e| e.to_string())?;
+    let (store, regulator): (Arc<dyn SessionStore>, Regulator) = match &config.redis {
+        Some(redis) => {
+            let secret = config.session_secret.expose().as_bytes();
+            let store = Arc::new(
+                portcullis_session::RedisStore::new(redis.clone(), secret)
+                    .map_err(|e| e.to_string())?,
+            );
+            if let Err(e) = store.health().await {
+                tracing::warn!(error = %e, "Redis is not reachable yet: session checks fail closed until it is");
+            }
+            (store.clone(), Regulator::redis(config.regulation, store))
+        }
+        None => {
+            let store = portcullis_session::SqliteStore::open(&config.storage_path)
+                .map_err(|e| e.to_string())?;
+            let regulator = Regulator::open(config.regulation, &config.storage_path, now)
+                .map_err(|e| e.to_string())?;
+            (Arc::new(store), regulator)
+        }
+    };
     let tls = match &config.tls {
         Some((cert, key)) => Some(server::tls_acceptor(cert, key).map_err(|e| e.to_string())?),
         None => None,
@@ -110,14 +127,7 @@ async fn run(config: config::Config) -> Result<(), String> {
     };
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let (user_count, rules, watch) = (users.len(), config.policy.rule_count(), config.users_watch);
-    let state = AppState::new(
-        config,
-        users,
-        Arc::new(store),
-        regulator,
-        clock,
-        Tuning::default(),
-    );
+    let state = AppState::new(config, users, store, regulator, clock, Tuning::default());
     if watch {
         server::watch_users(state.clone());
     }

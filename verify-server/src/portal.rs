@@ -123,11 +123,16 @@ async fn login(
         if let Some(dummy) = users.dummy_digest() {
             let _ = state.0.hasher.verify(dummy, password.to_owned()).await;
         }
-        state.0.regulator.record("", ip, false, now);
+        state.0.regulator.record("", ip, false, now).await;
         tracing::info!("login failed: unknown user");
         return Err(LoginFailure::Credentials);
     };
-    if state.0.regulator.is_banned(Some(&user.username), ip, now) {
+    if state
+        .0
+        .regulator
+        .is_banned(Some(&user.username), ip, now)
+        .await
+    {
         tracing::info!(user = %user.username, "login refused: banned");
         return Err(LoginFailure::Credentials);
     }
@@ -138,7 +143,11 @@ async fn login(
         .verify(user.digest.clone(), password.to_owned())
         .await
         .map_err(|_| LoginFailure::Overloaded)?;
-    state.0.regulator.record(&user.username, ip, verified, now);
+    state
+        .0
+        .regulator
+        .record(&user.username, ip, verified, now)
+        .await;
     if !verified {
         tracing::info!(user = %user.username, "login failed: wrong password");
         return Err(LoginFailure::Credentials);

@@ -28,20 +28,12 @@ struct Memory {
     ip_bans: HashMap<IpAddr, u64>,
 }
 
-/// The regulator. Cheap to clone.
+/// Regulation kept in this process (memory, written through to SQLite). Cheap to clone.
 #[derive(Clone)]
-pub struct Regulator {
+struct LocalRegulator {
     config: RegulationConfig,
     memory: Arc<Mutex<Memory>>,
     db: Option<Arc<Mutex<Connection>>>,
-}
-
-impl std::fmt::Debug for Regulator {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Regulator")
-            .field("config", &self.config)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Attempts kept per subject: enough to judge `max_retries` failures, bounded so memory cannot grow.
@@ -49,19 +41,8 @@ const MAX_KEPT: usize = 64;
 /// Subjects tracked at most (security.md R9.6); the oldest are dropped past it.
 const MAX_SUBJECTS: usize = 100_000;
 
-impl Regulator {
-    /// A regulator with no persistence (tests, embedding).
-    pub fn in_memory(config: RegulationConfig) -> Self {
-        Self {
-            config,
-            memory: Arc::default(),
-            db: None,
-        }
-    }
-
-    /// A regulator persisted in the SQLite file at `path` (tables `authentication_logs`, `bans`).
-    /// Unexpired bans and recent attempts are loaded.
-    pub fn open(config: RegulationConfig, path: &Path, now: u64) -> Result<Self, RegulationError> {
+impl LocalRegulator {
+    fn open(config: RegulationConfig, path: &Path, now: u64) -> Result<Self, RegulationError> {
         let err = |e: rusqlite::Error| RegulationError {
             path: path.display().to_string(),
             message: e.to_string(),
@@ -137,9 +118,7 @@ impl Regulator {
         })
     }
 
-    /// True when the IP or the canonical username is banned at `now`. Stored bans are enforced
-    /// whatever `modes` says.
-    pub fn is_banned(&self, username: Option<&str>, ip: Option<IpAddr>, now: u64) -> bool {
+    fn is_banned(&self, username: Option<&str>, ip: Option<IpAddr>, now: u64) -> bool {
         let memory = lock(&self.memory);
         let ip_banned = ip
             .and_then(|ip| memory.ip_bans.get(&ip))
@@ -150,8 +129,7 @@ impl Regulator {
         ip_banned || user_banned
     }
 
-    /// Record a first-factor attempt (`username` empty for unknown users) and ban per the rules.
-    pub fn record(&self, username: &str, ip: Option<IpAddr>, success: bool, now: u64) {
+    fn record(&self, username: &str, ip: Option<IpAddr>, success: bool, now: u64) {
         let cfg = self.config;
         let mut new_bans: Vec<(&'static str, String, u64)> = Vec::new();
         {
@@ -231,11 +209,254 @@ impl Regulator {
         }
     }
 
-    /// Number of active bans (metrics).
-    pub fn active_bans(&self, now: u64) -> usize {
+    fn active_bans(&self, now: u64) -> usize {
         let memory = lock(&self.memory);
         memory.user_bans.values().filter(|&&u| u > now).count()
             + memory.ip_bans.values().filter(|&&u| u > now).count()
+    }
+}
+
+/// Brute-force regulation, local (memory + SQLite) or shared by replicas (Redis). Cheap to clone.
+#[derive(Clone)]
+pub struct Regulator {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Local(LocalRegulator),
+    Redis(RedisRegulator),
+}
+
+impl std::fmt::Debug for Regulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match &self.backend {
+            Backend::Local(_) => "local",
+            Backend::Redis(_) => "redis",
+        };
+        f.debug_struct("Regulator")
+            .field("backend", &kind)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Regulator {
+    /// A regulator with no persistence (tests, embedding).
+    pub fn in_memory(config: RegulationConfig) -> Self {
+        let local = LocalRegulator {
+            config,
+            memory: Arc::default(),
+            db: None,
+        };
+        Self {
+            backend: Backend::Local(local),
+        }
+    }
+
+    /// A regulator persisted in the SQLite file at `path` (tables `authentication_logs`, `bans`).
+    /// Unexpired bans and recent attempts are loaded.
+    pub fn open(config: RegulationConfig, path: &Path, now: u64) -> Result<Self, RegulationError> {
+        Ok(Self {
+            backend: Backend::Local(LocalRegulator::open(config, path, now)?),
+        })
+    }
+
+    /// A regulator shared by every replica through the Redis of the session store.
+    pub fn redis(config: RegulationConfig, store: Arc<portcullis_session::RedisStore>) -> Self {
+        Self {
+            backend: Backend::Redis(RedisRegulator { config, store }),
+        }
+    }
+
+    /// True when the IP or the canonical username is banned at `now`. Stored bans are enforced
+    /// whatever `modes` says. When the shared store cannot answer, everyone counts as banned (fail
+    /// closed: a login must not bypass regulation because Redis is down).
+    pub async fn is_banned(&self, username: Option<&str>, ip: Option<IpAddr>, now: u64) -> bool {
+        match &self.backend {
+            Backend::Local(l) => l.is_banned(username, ip, now),
+            Backend::Redis(r) => match r.is_banned(username, ip, now).await {
+                Ok(banned) => banned,
+                Err(e) => {
+                    tracing::error!(error = %e, "regulation store unavailable: refusing the attempt");
+                    true
+                }
+            },
+        }
+    }
+
+    /// Record a first-factor attempt (`username` empty for unknown users) and ban per the rules.
+    pub async fn record(&self, username: &str, ip: Option<IpAddr>, success: bool, now: u64) {
+        match &self.backend {
+            Backend::Local(l) => l.record(username, ip, success, now),
+            Backend::Redis(r) => {
+                if let Err(e) = r.record(username, ip, success, now).await {
+                    tracing::error!(error = %e, "could not record an authentication attempt in Redis");
+                }
+            }
+        }
+    }
+
+    /// Number of active bans (metrics); 0 when it cannot be counted.
+    pub async fn active_bans(&self, now: u64) -> usize {
+        match &self.backend {
+            Backend::Local(l) => l.active_bans(now),
+            Backend::Redis(r) => r.active_bans(now).await.unwrap_or(0),
+        }
+    }
+}
+
+/// Attempts and bans in Redis: a sorted set of attempts per subject (scored by time, trimmed to
+/// `find_time`) and a ban key per subject that expires with the ban.
+#[derive(Clone)]
+struct RedisRegulator {
+    config: RegulationConfig,
+    store: Arc<portcullis_session::RedisStore>,
+}
+
+const RECORD_SCRIPT: &str = r"
+local now = tonumber(ARGV[1])
+local find_time = tonumber(ARGV[4])
+redis.call('ZADD', KEYS[1], now, ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - find_time - 1)
+redis.call('EXPIRE', KEYS[1], find_time + 1)
+if ARGV[2] == '1' or ARGV[7] == '0' then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local max = tonumber(ARGV[5])
+if max == 0 then return 0 end
+local recent = redis.call('ZREVRANGEBYSCORE', KEYS[1], '+inf', now - find_time, 'WITHSCORES', 'LIMIT', 0, max)
+local failures = 0
+local latest = nil
+for i = 1, #recent, 2 do
+  if string.sub(recent[i], -2) == ':1' then break end
+  failures = failures + 1
+  if latest == nil then latest = tonumber(recent[i + 1]) end
+end
+if failures >= max then
+  local until_ts = latest + tonumber(ARGV[6])
+  if until_ts > now then redis.call('SET', KEYS[2], until_ts, 'EXAT', until_ts) end
+  return until_ts
+end
+return 0
+";
+
+impl RedisRegulator {
+    fn keys(kind: &str, subject: &str) -> (String, String) {
+        use sha2::Digest;
+        let hash = hex::encode(sha2::Sha256::digest(subject.as_bytes()));
+        (
+            format!("portcullis-regulation:{kind}:{hash}"),
+            format!("portcullis-ban:{kind}:{hash}"),
+        )
+    }
+
+    async fn bounded<T>(
+        &self,
+        f: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, String> {
+        match tokio::time::timeout(self.store.timeout(), f).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("timed out".into()),
+        }
+    }
+
+    async fn is_banned(
+        &self,
+        username: Option<&str>,
+        ip: Option<IpAddr>,
+        now: u64,
+    ) -> Result<bool, String> {
+        let mut keys = Vec::new();
+        if let Some(u) = username {
+            keys.push(Self::keys("user", u).1);
+        }
+        if let Some(ip) = ip {
+            keys.push(Self::keys("ip", &ip.to_string()).1);
+        }
+        if keys.is_empty() {
+            return Ok(false);
+        }
+        let mut conn = self.store.connection().await.map_err(|e| e.to_string())?;
+        let values: Vec<Option<u64>> = self
+            .bounded(redis::cmd("MGET").arg(&keys).query_async(&mut conn))
+            .await?;
+        Ok(values.into_iter().flatten().any(|until| until > now))
+    }
+
+    async fn record(
+        &self,
+        username: &str,
+        ip: Option<IpAddr>,
+        success: bool,
+        now: u64,
+    ) -> Result<(), String> {
+        let cfg = self.config;
+        let mut conn = self.store.connection().await.map_err(|e| e.to_string())?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        // Fixed-width so that equal scores still sort newest first; the last character is the outcome.
+        let member = format!(
+            "{nanos:024}:{:016x}:{}",
+            rand::random::<u64>(),
+            u8::from(success)
+        );
+        let mut subjects = Vec::new();
+        if !username.is_empty() {
+            subjects.push(("user", username.to_owned(), cfg.by_user));
+        }
+        if let Some(ip) = ip {
+            subjects.push(("ip", ip.to_string(), cfg.by_ip));
+        }
+        for (kind, subject, ban_enabled) in subjects {
+            let (attempts, ban) = Self::keys(kind, &subject);
+            let script = redis::Script::new(RECORD_SCRIPT);
+            let mut invocation = script.prepare_invoke();
+            invocation
+                .key(&attempts)
+                .key(&ban)
+                .arg(now)
+                .arg(u8::from(success))
+                .arg(&member)
+                .arg(cfg.find_time)
+                .arg(cfg.max_retries)
+                .arg(cfg.ban_time)
+                .arg(u8::from(ban_enabled));
+            let until: u64 = self.bounded(invocation.invoke_async(&mut conn)).await?;
+            if until > 0 {
+                tracing::warn!(
+                    kind,
+                    until,
+                    "banned after repeated authentication failures (shared)"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    async fn active_bans(&self, _now: u64) -> Result<usize, String> {
+        let mut conn = self.store.connection().await.map_err(|e| e.to_string())?;
+        let mut cursor: u64 = 0;
+        let mut count = 0usize;
+        loop {
+            let (next, batch): (u64, Vec<String>) = self
+                .bounded(
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg("portcullis-ban:*")
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut conn),
+                )
+                .await?;
+            count += batch.len();
+            if next == 0 {
+                return Ok(count);
+            }
+            cursor = next;
+        }
     }
 }
 
@@ -286,72 +507,72 @@ mod tests {
 
     const IP: Option<IpAddr> = Some(IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 4)));
 
-    #[test]
-    fn bans_after_max_retries_until_last_failure_plus_ban_time() {
+    #[tokio::test]
+    async fn bans_after_max_retries_until_last_failure_plus_ban_time() {
         let r = Regulator::in_memory(cfg(true, false));
-        r.record("alice", IP, false, 1000);
-        r.record("alice", IP, false, 1010);
-        assert!(!r.is_banned(Some("alice"), IP, 1011));
-        r.record("alice", IP, false, 1020);
-        assert!(r.is_banned(Some("alice"), None, 1021));
-        assert!(!r.is_banned(None, IP, 1021), "ip mode is off");
-        assert!(r.is_banned(Some("alice"), None, 1319));
+        r.record("alice", IP, false, 1000).await;
+        r.record("alice", IP, false, 1010).await;
+        assert!(!r.is_banned(Some("alice"), IP, 1011).await);
+        r.record("alice", IP, false, 1020).await;
+        assert!(r.is_banned(Some("alice"), None, 1021).await);
+        assert!(!r.is_banned(None, IP, 1021).await, "ip mode is off");
+        assert!(r.is_banned(Some("alice"), None, 1319).await);
         assert!(
-            !r.is_banned(Some("alice"), None, 1320),
+            !r.is_banned(Some("alice"), None, 1320).await,
             "expires at last failure + ban_time"
         );
-        assert_eq!(r.active_bans(1021), 1);
+        assert_eq!(r.active_bans(1021).await, 1);
     }
 
-    #[test]
-    fn a_success_resets_and_the_window_limits() {
+    #[tokio::test]
+    async fn a_success_resets_and_the_window_limits() {
         let r = Regulator::in_memory(cfg(true, true));
-        r.record("bob", IP, false, 100);
-        r.record("bob", IP, false, 101);
-        r.record("bob", IP, true, 102);
-        r.record("bob", IP, false, 103);
-        assert!(!r.is_banned(Some("bob"), IP, 104));
+        r.record("bob", IP, false, 100).await;
+        r.record("bob", IP, false, 101).await;
+        r.record("bob", IP, true, 102).await;
+        r.record("bob", IP, false, 103).await;
+        assert!(!r.is_banned(Some("bob"), IP, 104).await);
         // failures older than find_time do not count
         let r = Regulator::in_memory(cfg(true, false));
-        r.record("bob", None, false, 100);
-        r.record("bob", None, false, 101);
-        r.record("bob", None, false, 400);
-        assert!(!r.is_banned(Some("bob"), None, 401));
+        r.record("bob", None, false, 100).await;
+        r.record("bob", None, false, 101).await;
+        r.record("bob", None, false, 400).await;
+        assert!(!r.is_banned(Some("bob"), None, 401).await);
     }
 
-    #[test]
-    fn ip_mode_and_unknown_users() {
+    #[tokio::test]
+    async fn ip_mode_and_unknown_users() {
         let r = Regulator::in_memory(cfg(false, true));
         for t in 0..3 {
-            r.record("", IP, false, 10 + t);
+            r.record("", IP, false, 10 + t).await;
         }
-        assert!(r.is_banned(Some("anyone"), IP, 20));
+        assert!(r.is_banned(Some("anyone"), IP, 20).await);
         let zero = Regulator::in_memory(RegulationConfig {
             max_retries: 0,
             ..cfg(true, true)
         });
         for t in 0..10 {
-            zero.record("x", IP, false, t);
+            zero.record("x", IP, false, t).await;
         }
         assert!(
-            !zero.is_banned(Some("x"), IP, 11),
+            !zero.is_banned(Some("x"), IP, 11).await,
             "max_retries 0 disables regulation"
         );
     }
 
-    #[test]
-    fn bans_survive_reopen() {
+    #[tokio::test]
+    async fn bans_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db.sqlite3");
         let r = Regulator::open(cfg(true, false), &path, 0).unwrap();
         for t in 0..3 {
-            r.record("alice", IP, false, 1000 + t);
+            r.record("alice", IP, false, 1000 + t).await;
         }
         drop(r);
         let r = Regulator::open(cfg(true, false), &path, 1100).unwrap();
-        assert!(r.is_banned(Some("alice"), None, 1100));
+        assert!(r.is_banned(Some("alice"), None, 1100).await);
         // attempts inside the window survive too: two more failures after expiry re-ban with the old one
         let r2 = Regulator::open(cfg(true, false), &path, 1500).unwrap();
-        assert!(!r2.is_banned(Some("alice"), None, 1500));
+        assert!(!r2.is_banned(Some("alice"), None, 1500).await);
     }
 }

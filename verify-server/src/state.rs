@@ -161,7 +161,7 @@ impl AppState {
         let sessions = self.0.sessions.count(now).await.unwrap_or(0);
         self.0
             .metrics
-            .render(self.0.regulator.active_bans(now), sessions)
+            .render(self.0.regulator.active_bans(now).await, sessions)
     }
 }
 

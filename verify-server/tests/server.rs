@@ -105,11 +105,11 @@ async fn bans_survive_a_restart_on_sqlite() {
     let config = config(CONFIG);
     let regulator = Regulator::open(config.regulation, &db, 1_700_000_000).unwrap();
     for _ in 0..3 {
-        regulator.record("bob", None, false, 1_700_000_000);
+        regulator.record("bob", None, false, 1_700_000_000).await;
     }
     drop(regulator);
     let regulator = Regulator::open(config.regulation, &db, 1_700_000_010).unwrap();
-    assert!(regulator.is_banned(Some("bob"), None, 1_700_000_010));
+    assert!(regulator.is_banned(Some("bob"), None, 1_700_000_010).await);
 }
 
 #[tokio::test]

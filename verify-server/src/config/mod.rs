@@ -211,6 +211,8 @@ pub struct Config {
     pub headers: portcullis_headers::Profile,
     /// Default Basic credential cache lifetime in seconds (0 = off).
     pub basic_auth_cache: u64,
+    /// Redis for sessions and regulation shared by replicas (`session.redis`); SQLite otherwise.
+    pub redis: Option<portcullis_session::RedisConfig>,
 }
 
 /// Where secrets may come from besides the file (environment variables, read by the binary).
@@ -218,6 +220,10 @@ pub struct Config {
 pub struct SecretSources {
     /// Contents of the file named by `PORTCULLIS_SESSION_SECRET_FILE` / `AUTHELIA_SESSION_SECRET_FILE`.
     pub session_secret: Option<Secret>,
+    /// `…_SESSION_REDIS_PASSWORD_FILE`.
+    pub redis_password: Option<Secret>,
+    /// `…_SESSION_REDIS_HIGH_AVAILABILITY_SENTINEL_PASSWORD_FILE`.
+    pub sentinel_password: Option<Secret>,
 }
 
 impl SecretSources {
@@ -449,7 +455,11 @@ impl Validator<'_> {
             let key = match (e.rule_index(), e.field()) {
                 (Some(i), Some(f)) => format!("access_control.rules[{i}].{f}"),
                 (Some(i), None) => format!("access_control.rules[{i}]"),
-                (None, Some(f)) if f.starts_with("access_control") || f.starts_with("definitions") => f.to_owned(),
+                (None, Some(f))
+                    if f.starts_with("access_control") || f.starts_with("definitions") =>
+                {
+                    f.to_owned()
+                }
                 (None, Some(f)) => format!("access_control.{f}"),
                 (None, None) => "access_control".to_owned(),
             };
@@ -465,7 +475,7 @@ impl Validator<'_> {
 
         let session_secret = match (&secrets.session_secret, &raw.session.secret) {
             (Some(s), _) => s.clone(),
-            (None, Some(s)) if !s.is_empty() => Secret::new(s.clone()),
+            (None, Some(s)) if !s.0.is_empty() => Secret::new(s.0.clone()),
             _ => {
                 return Err(self.error(
                     "session.secret",
@@ -547,6 +557,10 @@ impl Validator<'_> {
             &raw.portcullis.basic_auth_cache,
             300,
         )?;
+        let redis = match &raw.session.redis {
+            Some(r) => Some(self.redis(r, secrets)?),
+            None => None,
+        };
 
         Ok(Config {
             file: self.file.to_owned(),
@@ -569,6 +583,79 @@ impl Validator<'_> {
             trusted_proxies,
             headers,
             basic_auth_cache,
+            redis,
+        })
+    }
+
+    fn redis(
+        &self,
+        r: &raw::RawRedis,
+        secrets: &SecretSources,
+    ) -> Result<portcullis_session::RedisConfig, ConfigError> {
+        let timeout = self.duration("session.redis.timeout", &r.timeout, 5)?;
+        if timeout == 0 {
+            return Err(self.error("session.redis.timeout", "must be more than 0"));
+        }
+        let sentinel = match &r.high_availability {
+            None => None,
+            Some(h) => {
+                let name = h
+                    .sentinel_name
+                    .clone()
+                    .filter(|n| !n.is_empty())
+                    .ok_or_else(|| {
+                        self.error(
+                            "session.redis.high_availability.sentinel_name",
+                            "is required with high_availability",
+                        )
+                    })?;
+                let mut nodes: Vec<(String, u16)> = h
+                    .nodes
+                    .iter()
+                    .map(|n| (n.host.clone(), n.port.unwrap_or(26379)))
+                    .collect();
+                if let Some(host) = &r.host {
+                    nodes.insert(0, (host.clone(), r.port.unwrap_or(26379)));
+                }
+                if nodes.is_empty() {
+                    return Err(self.error(
+                        "session.redis.high_availability.nodes",
+                        "at least one sentinel node is required",
+                    ));
+                }
+                Some(portcullis_session::RedisSentinel {
+                    sentinel_name: name,
+                    sentinel_username: h.sentinel_username.clone(),
+                    sentinel_password: secrets
+                        .sentinel_password
+                        .as_ref()
+                        .map(|s| s.expose().to_owned())
+                        .or_else(|| h.sentinel_password.as_ref().map(|s| s.0.clone())),
+                    nodes,
+                })
+            }
+        };
+        let host = r.host.clone().unwrap_or_default();
+        if host.is_empty() && sentinel.is_none() {
+            return Err(self.error("session.redis.host", "is required"));
+        }
+        Ok(portcullis_session::RedisConfig {
+            host,
+            port: r.port.unwrap_or(6379),
+            username: r.username.clone(),
+            password: secrets
+                .redis_password
+                .as_ref()
+                .map(|s| s.expose().to_owned())
+                .or_else(|| r.password.as_ref().map(|s| s.0.clone())),
+            database_index: r.database_index.unwrap_or(0),
+            timeout: std::time::Duration::from_secs(timeout),
+            max_retries: r.max_retries.unwrap_or(0),
+            tls: r.tls.as_ref().map(|t| portcullis_session::RedisTls {
+                skip_verify: t.skip_verify,
+            }),
+            sentinel,
+            key_prefix: "portcullis-session".into(),
         })
     }
 
@@ -709,11 +796,46 @@ impl Validator<'_> {
                 "",
             );
         }
-        self.ignored(
-            "session.redis",
-            &raw.session.redis,
-            "sessions are stored in storage.local",
-        );
+        if let Some(r) = &raw.session.redis {
+            let note = "Portcullis multiplexes one connection per replica";
+            self.ignored(
+                "session.redis.maximum_active_connections",
+                &r.maximum_active_connections,
+                note,
+            );
+            self.ignored(
+                "session.redis.minimum_idle_connections",
+                &r.minimum_idle_connections,
+                note,
+            );
+            if let Some(t) = &r.tls {
+                self.ignored(
+                    "session.redis.tls.server_name",
+                    &t.server_name,
+                    "the host name is verified",
+                );
+                self.ignored("session.redis.tls.minimum_version", &t.minimum_version, "");
+                self.ignored("session.redis.tls.maximum_version", &t.maximum_version, "");
+                self.ignored(
+                    "session.redis.tls.certificate_chain",
+                    &t.certificate_chain,
+                    "NOT ENFORCED: no client certificate is sent",
+                );
+                self.ignored("session.redis.tls.private_key", &t.private_key, "");
+            }
+            if let Some(h) = &r.high_availability {
+                self.ignored(
+                    "session.redis.high_availability.route_by_latency",
+                    &h.route_by_latency,
+                    "the master is always used",
+                );
+                self.ignored(
+                    "session.redis.high_availability.route_randomly",
+                    &h.route_randomly,
+                    "the master is always used",
+                );
+            }
+        }
         self.ignored(
             "session.remember_me_duration",
             &raw.session.remember_me_duration,

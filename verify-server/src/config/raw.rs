@@ -28,6 +28,17 @@ impl<'de> Deserialize<'de> for RawDuration {
     }
 }
 
+/// A secret as written in the file: `Debug` never shows it.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct RawSecret(pub String);
+
+impl std::fmt::Debug for RawSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// One string or a list of strings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OneOrMany(pub Vec<String>);
@@ -181,7 +192,7 @@ pub struct RawSearch {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSession {
-    pub secret: Option<String>,
+    pub secret: Option<RawSecret>,
     pub name: Option<String>,
     pub same_site: Option<String>,
     pub expiration: Option<RawDuration>,
@@ -191,8 +202,55 @@ pub struct RawSession {
     pub domain: Option<String>,
     #[serde(default)]
     pub cookies: Vec<RawCookie>,
-    pub redis: Option<IgnoredAny>,
+    pub redis: Option<RawRedis>,
     pub remember_me_duration: Option<RawDuration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedis {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub username: Option<String>,
+    pub password: Option<RawSecret>,
+    pub database_index: Option<i64>,
+    pub timeout: Option<RawDuration>,
+    pub max_retries: Option<usize>,
+    pub maximum_active_connections: Option<IgnoredAny>,
+    pub minimum_idle_connections: Option<IgnoredAny>,
+    pub tls: Option<RawRedisTls>,
+    pub high_availability: Option<RawRedisSentinel>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedisTls {
+    pub server_name: Option<IgnoredAny>,
+    #[serde(default)]
+    pub skip_verify: bool,
+    pub minimum_version: Option<IgnoredAny>,
+    pub maximum_version: Option<IgnoredAny>,
+    pub certificate_chain: Option<IgnoredAny>,
+    pub private_key: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedisSentinel {
+    pub sentinel_name: Option<String>,
+    pub sentinel_username: Option<String>,
+    pub sentinel_password: Option<RawSecret>,
+    #[serde(default)]
+    pub nodes: Vec<RawRedisNode>,
+    pub route_by_latency: Option<IgnoredAny>,
+    pub route_randomly: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedisNode {
+    pub host: String,
+    pub port: Option<u16>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -172,6 +172,7 @@ fn legacy_single_domain_and_secret_files() {
     let text = "authentication_backend: {file: {path: u.yml}}\naccess_control: {default_policy: two_factor}\nsession:\n  domain: Example.COM\n  name: legacy\n  same_site: strict\n  remember_me: -1\n";
     let secrets = SecretSources {
         session_secret: Some(Secret::new("from-file")),
+        ..SecretSources::default()
     };
     let (c, _) = parse(Path::new("c.yml"), text, &secrets).unwrap();
     assert_eq!(c.cookies.len(), 1);
@@ -205,4 +206,35 @@ fn portal_urls_are_normalised_and_endpoints_configurable() {
         c.metrics,
         Some(("127.0.0.1:9959".parse().unwrap(), "/m".to_owned()))
     );
+}
+
+#[test]
+fn redis_section_is_read_with_secrets_from_files() {
+    let text = BASE.replace(
+        "session:",
+        "session:\n  redis:\n    host: 10.0.0.5\n    port: 6380\n    password: in-file\n    database_index: 2\n    timeout: 2s\n    maximum_active_connections: 8\n    high_availability:\n      sentinel_name: mymaster\n      nodes:\n        - host: 10.0.0.6\n          port: 26379",
+    );
+    let (c, warnings) = load(&text).unwrap();
+    let redis = c.redis.unwrap();
+    assert_eq!(redis.password.as_deref(), Some("in-file"));
+    assert_eq!(redis.database_index, 2);
+    assert_eq!(redis.timeout, std::time::Duration::from_secs(2));
+    let sentinel = redis.sentinel.unwrap();
+    assert_eq!(sentinel.sentinel_name, "mymaster");
+    assert_eq!(
+        sentinel.nodes,
+        [
+            ("10.0.0.5".to_owned(), 6380),
+            ("10.0.0.6".to_owned(), 26379)
+        ]
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    let secrets = SecretSources {
+        redis_password: Some(Secret::new("from-env-file")),
+        ..SecretSources::default()
+    };
+    let (c, _) = parse(Path::new("/srv/c.yml"), &text, &secrets).unwrap();
+    assert_eq!(c.redis.unwrap().password.as_deref(), Some("from-env-file"));
+    let e = error(&BASE.replace("session:", "session:\n  redis:\n    port: 6379"));
+    assert_eq!(e.key, "session.redis.host");
 }

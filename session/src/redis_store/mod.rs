@@ -1,0 +1,491 @@
+//! The Redis store (feature `redis`): sessions shared by every replica.
+//!
+//! - A session is a hash `<prefix>:<sha256(id)>` with `data` (AES-256-GCM of the JSON record, key
+//!   derived from the session secret with HKDF-SHA256, the Redis key as associated data) and
+//!   `last_activity` (plain integer, so recording activity is one `HSET` without re-encrypting). The
+//!   key expires at the session's `expires_at` (`EXPIREAT`), so Redis needs no clean-up job.
+//! - Each user has a sorted set `<prefix>-user:<sha256(lower-case username)>` of their session
+//!   hashes scored by expiry, so "delete every session of this user" reaches every replica at once.
+//! - Ids and usernames never appear in key names; a reader of the Redis database sees no session id
+//!   and cannot forge or move a record.
+//! - Every operation is bounded by `timeout`; a failure is an error (the caller fails closed). The
+//!   connection manager reconnects by itself when Redis comes back.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use async_trait::async_trait;
+use rand::RngCore;
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use sha2::{Digest, Sha256};
+
+use crate::{Session, SessionId, SessionStore, StoreError};
+
+/// TLS settings for the Redis connection.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RedisTls {
+    /// Skip certificate verification (testing only).
+    pub skip_verify: bool,
+}
+
+impl fmt::Debug for RedisTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisTls").field("skip_verify", &self.skip_verify).finish()
+    }
+}
+
+/// Redis Sentinel settings (`session.redis.high_availability`).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RedisSentinel {
+    /// The monitored master's name.
+    pub sentinel_name: String,
+    /// Sentinel username, if any.
+    pub sentinel_username: Option<String>,
+    /// Sentinel password, if any.
+    pub sentinel_password: Option<String>,
+    /// Sentinel nodes (host, port).
+    pub nodes: Vec<(String, u16)>,
+}
+
+impl fmt::Debug for RedisSentinel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisSentinel")
+            .field("sentinel_name", &self.sentinel_name)
+            .field("nodes", &self.nodes)
+            .field("sentinel_password", &self.sentinel_password.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Connection settings, as Authelia's `session.redis` names them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// Host name or address; a unix socket path when `port` is 0.
+    pub host: String,
+    /// TCP port (6379).
+    pub port: u16,
+    /// ACL username.
+    pub username: Option<String>,
+    /// Password.
+    pub password: Option<String>,
+    /// Database number.
+    pub database_index: i64,
+    /// Bound on every operation and on connecting (5 s).
+    pub timeout: Duration,
+    /// Reconnection attempts per failure before an operation fails.
+    pub max_retries: usize,
+    /// TLS, when set.
+    pub tls: Option<RedisTls>,
+    /// Sentinel, when set: `host`/`port` are then ignored.
+    pub sentinel: Option<RedisSentinel>,
+    /// Key prefix (`portcullis-session`).
+    pub key_prefix: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 6379,
+            username: None,
+            password: None,
+            database_index: 0,
+            timeout: Duration::from_secs(5),
+            max_retries: 0,
+            tls: None,
+            sentinel: None,
+            key_prefix: "portcullis-session".into(),
+        }
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .field("database_index", &self.database_index)
+            .field("timeout", &self.timeout)
+            .field("tls", &self.tls)
+            .field("sentinel", &self.sentinel)
+            .finish_non_exhaustive()
+    }
+}
+
+fn percent(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+impl RedisConfig {
+    /// The connection URL (contains the password: never log it).
+    fn url(&self, host: &str, port: u16) -> String {
+        let auth = match (&self.username, &self.password) {
+            (Some(u), Some(p)) => format!("{}:{}@", percent(u), percent(p)),
+            (None, Some(p)) => format!(":{}@", percent(p)),
+            (Some(u), None) => format!("{}@", percent(u)),
+            (None, None) => String::new(),
+        };
+        if port == 0 {
+            let mut url = format!("redis+unix://{host}?db={}", self.database_index);
+            if let Some(u) = &self.username {
+                url.push_str(&format!("&user={}", percent(u)));
+            }
+            if let Some(p) = &self.password {
+                url.push_str(&format!("&pass={}", percent(p)));
+            }
+            return url;
+        }
+        let scheme = match &self.tls {
+            None => "redis",
+            Some(_) => "rediss",
+        };
+        let insecure = match &self.tls {
+            Some(t) if t.skip_verify => "#insecure",
+            _ => "",
+        };
+        let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
+        format!("{scheme}://{auth}{host}:{port}/{}{insecure}", self.database_index)
+    }
+}
+
+/// The Redis session store.
+pub struct RedisStore {
+    config: RedisConfig,
+    cipher: Aes256Gcm,
+    connection: tokio::sync::Mutex<Option<ConnectionManager>>,
+    /// Last activity written per session hash, so a busy session writes at most once per second.
+    recent_touches: Mutex<std::collections::HashMap<String, u64>>,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+const PUT_SCRIPT: &str = r"
+redis.call('HSET', KEYS[1], 'data', ARGV[1], 'last_activity', ARGV[2])
+redis.call('EXPIREAT', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
+if top[2] then redis.call('EXPIREAT', KEYS[2], top[2]) end
+return 1
+";
+
+const TOUCH_SCRIPT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local current = tonumber(redis.call('HGET', KEYS[1], 'last_activity') or '0')
+  if tonumber(ARGV[1]) > current then redis.call('HSET', KEYS[1], 'last_activity', ARGV[1]) end
+end
+return 1
+";
+
+const MAX_RECENT_TOUCHES: usize = 100_000;
+
+impl RedisStore {
+    /// A store for `config`, encrypting with a key derived from `secret`. Connects lazily: the server
+    /// starts while Redis is down and recovers when it comes back.
+    pub fn new(config: RedisConfig, secret: &[u8]) -> Result<Self, StoreError> {
+        if secret.is_empty() {
+            return Err(StoreError::Backend("the session secret is empty".into()));
+        }
+        let hk = hkdf::Hkdf::<Sha256>::new(Some(b"portcullis-session-redis-v1"), secret);
+        let mut key = [0u8; 32];
+        hk.expand(b"aes-256-gcm session records", &mut key)
+            .map_err(|_| StoreError::Backend("key derivation failed".into()))?;
+        let cipher = Aes256Gcm::new_from_slice(&key).map_err(|_| StoreError::Backend("bad key length".into()))?;
+        Ok(Self {
+            config,
+            cipher,
+            connection: tokio::sync::Mutex::new(None),
+            recent_touches: Mutex::new(std::collections::HashMap::new()),
+        })
+    }
+
+    fn manager_config(&self) -> ConnectionManagerConfig {
+        ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.config.timeout))
+            .set_response_timeout(Some(self.config.timeout))
+            .set_number_of_retries(self.config.max_retries)
+            .set_max_delay(Duration::from_millis(500))
+    }
+
+    async fn resolve_client(&self) -> Result<redis::Client, StoreError> {
+        match &self.config.sentinel {
+            None => redis::Client::open(self.config.url(&self.config.host, self.config.port)).map_err(unavailable),
+            Some(sentinel) => {
+                let mut last_error = None;
+                for (host, port) in &sentinel.nodes {
+                    let mut sentinel_config = RedisConfig {
+                        username: sentinel.sentinel_username.clone(),
+                        password: sentinel.sentinel_password.clone(),
+                        database_index: 0,
+                        ..self.config.clone()
+                    };
+                    sentinel_config.sentinel = None;
+                    let client = redis::Client::open(sentinel_config.url(host, *port)).map_err(unavailable)?;
+                    let master = async {
+                        let mut conn = client.get_multiplexed_async_connection().await?;
+                        redis::cmd("SENTINEL")
+                            .arg("get-master-addr-by-name")
+                            .arg(&sentinel.sentinel_name)
+                            .query_async::<Option<(String, u16)>>(&mut conn)
+                            .await
+                    };
+                    match tokio::time::timeout(self.config.timeout, master).await {
+                        Ok(Ok(Some((host, port)))) => {
+                            return redis::Client::open(self.config.url(&host, port)).map_err(unavailable);
+                        }
+                        Ok(Ok(None)) => last_error = Some(format!("sentinel {host}:{port} does not know {}", sentinel.sentinel_name)),
+                        Ok(Err(e)) => last_error = Some(e.to_string()),
+                        Err(_) => last_error = Some(format!("sentinel {host}:{port} timed out")),
+                    }
+                }
+                Err(StoreError::Unavailable(last_error.unwrap_or_else(|| "no sentinel nodes".into())))
+            }
+        }
+    }
+
+    /// The store's connection (following Sentinel), for other shared state that belongs next to the
+    /// sessions (regulation). Bound each use by [`RedisStore::timeout`].
+    pub async fn connection(&self) -> Result<ConnectionManager, StoreError> {
+        self.conn().await
+    }
+
+    /// The per-operation timeout.
+    pub fn timeout(&self) -> Duration {
+        self.config.timeout
+    }
+
+    async fn conn(&self) -> Result<ConnectionManager, StoreError> {
+        let mut guard = self.connection.lock().await;
+        if let Some(c) = guard.as_ref() {
+            return Ok(c.clone());
+        }
+        let client = self.resolve_client().await?;
+        let manager = ConnectionManager::new_lazy_with_config(client, self.manager_config()).map_err(unavailable)?;
+        *guard = Some(manager.clone());
+        Ok(manager)
+    }
+
+    /// Forget the connection after a failure under Sentinel, so the next operation asks the
+    /// sentinels for the (possibly new) master.
+    async fn reset_after(&self, error: &StoreError) {
+        if self.config.sentinel.is_some() && matches!(error, StoreError::Unavailable(_) | StoreError::Timeout) {
+            *self.connection.lock().await = None;
+        }
+    }
+
+    async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let result = async {
+            let conn = self.conn().await?;
+            match tokio::time::timeout(self.config.timeout, op(conn)).await {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(unavailable(e)),
+                Err(_) => Err(StoreError::Timeout),
+            }
+        }
+        .await;
+        if let Err(e) = &result {
+            self.reset_after(e).await;
+        }
+        result
+    }
+
+    fn session_key(&self, id: &SessionId) -> (String, String) {
+        let hash = hex::encode(Sha256::digest(id.as_str().as_bytes()));
+        (format!("{}:{hash}", self.config.key_prefix), hash)
+    }
+
+    fn user_key(&self, username: &str) -> String {
+        let hash = hex::encode(Sha256::digest(username.to_lowercase().as_bytes()));
+        format!("{}-user:{hash}", self.config.key_prefix)
+    }
+
+    fn seal(&self, key: &str, session: &Session) -> Result<Vec<u8>, StoreError> {
+        let plain = serde_json::to_vec(session).map_err(|e| StoreError::Codec(e.to_string()))?;
+        let mut nonce = [0u8; 12];
+        rand::rng().fill_bytes(&mut nonce);
+        let sealed = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plain, aad: key.as_bytes() })
+            .map_err(|_| StoreError::Codec("encryption failed".into()))?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    fn open_record(&self, key: &str, data: &[u8]) -> Result<Session, StoreError> {
+        if data.len() < 12 {
+            return Err(StoreError::Codec("record too short".into()));
+        }
+        let (nonce, sealed) = data.split_at(12);
+        let plain = self
+            .cipher
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: key.as_bytes() })
+            .map_err(|_| StoreError::Codec("record failed authentication (wrong secret or tampered)".into()))?;
+        serde_json::from_slice(&plain).map_err(|e| StoreError::Codec(e.to_string()))
+    }
+
+    async fn load(&self, key: String, now: u64) -> Result<Option<Session>, StoreError> {
+        let k = key.clone();
+        let (data, last): (Option<Vec<u8>>, Option<u64>) =
+            self.run(|mut c| async move { redis::cmd("HMGET").arg(&k).arg("data").arg("last_activity").query_async(&mut c).await }).await?;
+        let Some(data) = data else { return Ok(None) };
+        let mut session = match self.open_record(&key, &data) {
+            Ok(s) => s,
+            // A record we cannot authenticate is treated as absent (security.md R6.4).
+            Err(_) => return Ok(None),
+        };
+        if let Some(last) = last {
+            session.last_activity = session.last_activity.max(last);
+        }
+        if session.is_expired(now) {
+            return Ok(None);
+        }
+        Ok(Some(session))
+    }
+
+    async fn scan_keys(&self) -> Result<Vec<String>, StoreError> {
+        let pattern = format!("{}:*", self.config.key_prefix);
+        self.run(|mut c| async move {
+            let mut keys = Vec::new();
+            let mut cursor: u64 = 0;
+            loop {
+                let (next, batch): (u64, Vec<String>) =
+                    redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000).query_async(&mut c).await?;
+                keys.extend(batch);
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+            Ok(keys)
+        })
+        .await
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    if e.is_timeout() {
+        StoreError::Timeout
+    } else {
+        StoreError::Unavailable(e.to_string())
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisStore {
+    async fn get(&self, id: &SessionId, now: u64) -> Result<Option<Session>, StoreError> {
+        let (key, _) = self.session_key(id);
+        self.load(key, now).await
+    }
+
+    async fn put(&self, session: &Session) -> Result<(), StoreError> {
+        let (key, hash) = self.session_key(&session.id);
+        let sealed = self.seal(&key, session)?;
+        let user_key = self.user_key(&session.identity.username);
+        let (last, expires) = (session.last_activity, session.expires_at);
+        self.run(|mut c| async move {
+            redis::Script::new(PUT_SCRIPT)
+                .key(&key)
+                .key(&user_key)
+                .arg(sealed)
+                .arg(last)
+                .arg(expires)
+                .arg(&hash)
+                .invoke_async::<i64>(&mut c)
+                .await
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn touch(&self, id: &SessionId, last_activity: u64) -> Result<(), StoreError> {
+        let (key, hash) = self.session_key(id);
+        {
+            let mut recent = self.recent_touches.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if recent.get(&hash).is_some_and(|&t| t >= last_activity) {
+                return Ok(());
+            }
+            if recent.len() >= MAX_RECENT_TOUCHES {
+                recent.clear();
+            }
+            recent.insert(hash, last_activity);
+        }
+        self.run(|mut c| async move {
+            redis::Script::new(TOUCH_SCRIPT).key(&key).arg(last_activity).invoke_async::<i64>(&mut c).await
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
+        let (key, _) = self.session_key(id);
+        self.run(|mut c| async move { c.del::<_, i64>(&key).await }).await.map(|_| ())
+    }
+
+    async fn delete_user(&self, username: &str) -> Result<usize, StoreError> {
+        let user_key = self.user_key(username);
+        let prefix = self.config.key_prefix.clone();
+        self.run(|mut c| async move {
+            let hashes: Vec<String> = c.zrange(&user_key, 0, -1).await?;
+            let mut deleted = 0usize;
+            for hash in hashes {
+                deleted += c.del::<_, usize>(format!("{prefix}:{hash}")).await?;
+            }
+            c.del::<_, i64>(&user_key).await?;
+            Ok(deleted)
+        })
+        .await
+    }
+
+    async fn list(&self, username: Option<&str>, now: u64) -> Result<Vec<Session>, StoreError> {
+        let keys = match username {
+            Some(u) => {
+                let user_key = self.user_key(u);
+                let prefix = self.config.key_prefix.clone();
+                let hashes: Vec<String> = self.run(|mut c| async move { c.zrange(&user_key, 0, -1).await }).await?;
+                hashes.into_iter().map(|h| format!("{prefix}:{h}")).collect()
+            }
+            None => self.scan_keys().await?,
+        };
+        let mut out = Vec::new();
+        for key in keys {
+            if let Some(s) = self.load(key, now).await? {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn count(&self, _now: u64) -> Result<usize, StoreError> {
+        Ok(self.scan_keys().await?.len())
+    }
+
+    async fn health(&self) -> Result<(), StoreError> {
+        self.run(|mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await }).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests;
