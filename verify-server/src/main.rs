@@ -61,6 +61,18 @@ fn main() -> ExitCode {
     for w in &warnings {
         tracing::warn!(file = %args.config.display(), "{w}");
     }
+    // The users file is configuration too: its errors exit with status 2 like the others.
+    let users = match UserDatabase::load(
+        &config.users_path,
+        config.case_insensitive,
+        config.search_email,
+    ) {
+        Ok(users) => users,
+        Err(e) => {
+            eprintln!("configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -71,7 +83,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    match runtime.block_on(run(config, users)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -81,14 +93,8 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(config: config::Config) -> Result<(), String> {
+async fn run(config: config::Config, users: UserDatabase) -> Result<(), String> {
     let started = std::time::Instant::now();
-    let users = UserDatabase::load(
-        &config.users_path,
-        config.case_insensitive,
-        config.search_email,
-    )
-    .map_err(|e| e.to_string())?;
     let clock = system_clock();
     let now = clock();
     let (store, regulator): (Arc<dyn SessionStore>, Regulator) = match &config.redis {

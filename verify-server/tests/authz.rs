@@ -852,3 +852,73 @@ async fn hijack_header_and_removed_users_destroy_the_session() {
         .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "alice left admins");
 }
+
+#[tokio::test]
+async fn a_session_moved_to_another_cookie_domain_is_destroyed() {
+    // Both domains use the same cookie name, so the browser-side cookie could be replayed.
+    let yaml = CONFIG.replace("      name: org_session\n", "");
+    let h = Harness::with(
+        &yaml,
+        std::sync::Arc::new(portcullis_session::MemoryStore::new()),
+    );
+    let cookie = h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
+    let r = h
+        .send(
+            auth_request("https://app.example.org/", "GET")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(r.clears_cookie());
+    // And it is gone for its own domain too.
+    let r = h
+        .send(
+            auth_request("https://app.example.com/", "GET")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn metrics_count_checks_by_endpoint_and_decision() {
+    use tower::ServiceExt;
+    let h = Harness::new();
+    h.send(
+        auth_request("https://public.example.com/", "GET")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    h.send(
+        auth_request("https://app.example.com/", "GET")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    h.send(
+        Request::get("/api/authz/auth-request")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let response = portcullis_verify_server::metrics_router(h.state.clone(), "/metrics")
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let text = Reply::read(response).await.body;
+    for needle in [
+        r#"portcullis_authz_checks_total{endpoint="auth-request",decision="allow"} 1"#,
+        r#"portcullis_authz_checks_total{endpoint="auth-request",decision="redirect"} 1"#,
+        r#"portcullis_authz_checks_total{endpoint="auth-request",decision="bad_request"} 1"#,
+        "portcullis_authz_check_duration_seconds_count 3",
+        "portcullis_sessions 0",
+        "portcullis_regulation_active_bans 0",
+    ] {
+        assert!(text.contains(needle), "{needle} missing from\n{text}");
+    }
+}

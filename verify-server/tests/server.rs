@@ -288,22 +288,37 @@ async fn serves_https_with_rustls() {
     let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (_stop, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(server::serve(listener, router(h.state.clone()), Some(acceptor), rx));
+    tokio::spawn(server::serve(
+        listener,
+        router(h.state.clone()),
+        Some(acceptor),
+        rx,
+    ));
 
     let mut roots = rustls::RootCertStore::empty();
     roots.add(certified.cert.der().clone()).unwrap();
-    let client = rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth();
+    let client = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let mut tls = connector.connect(name, tcp).await.unwrap();
-    tls.write_all(b"GET /api/health HTTP/1.1\r\nHost: auth.example.com\r\nConnection: close\r\n\r\n").await.unwrap();
+    tls.write_all(
+        b"GET /api/health HTTP/1.1\r\nHost: auth.example.com\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
     let mut out = Vec::new();
     let _ = tls.read_to_end(&mut out).await;
     let text = String::from_utf8_lossy(&out);
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
     assert!(text.ends_with(r#"{"status":"OK"}"#), "{text}");
     // A plain-HTTP client on the TLS port gets nothing useful.
-    let response = raw_request(addr, "GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let response = raw_request(
+        addr,
+        "GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(!response.starts_with("HTTP/1.1 200"));
 }
