@@ -216,6 +216,27 @@ impl MemoryStore {
         ids
     }
 
+    /// Make the held ids match `ids` (the ids of a persistent layer): drop every session whose id
+    /// is not in `ids`, and return how many were dropped and which of `ids` are not held.
+    pub(crate) fn sync_ids(&self, ids: &HashSet<SessionId>) -> (usize, Vec<SessionId>) {
+        let mut inner = self.lock();
+        let gone: Vec<SessionId> = inner
+            .sessions
+            .keys()
+            .filter(|id| !ids.contains(*id))
+            .cloned()
+            .collect();
+        for id in &gone {
+            inner.unlink(id);
+        }
+        let missing = ids
+            .iter()
+            .filter(|id| !inner.sessions.contains_key(*id))
+            .cloned()
+            .collect();
+        (gone.len(), missing)
+    }
+
     /// Unexpired sessions of one user or of everyone, by creation time then id.
     pub(crate) fn sessions(&self, username: Option<&str>, now: u64) -> Vec<Session> {
         let inner = self.lock();

@@ -1,9 +1,11 @@
 //! `SqliteStore`: sessions in one SQLite file, served from memory (feature `sqlite`).
 
+use std::collections::HashSet;
 use std::fmt;
 use std::fs::OpenOptions;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -20,7 +22,15 @@ pub const DEFAULT_ACTIVITY_PERSIST_INTERVAL: u64 = 60;
 /// (and may be an existing Authelia database).
 const TABLE: &str = "portcullis_sessions";
 
+/// One row counting insertions into and deletions from [`TABLE`] (kept by triggers, so writes of
+/// every process count), to tell changes to sessions from other writes to the same file.
+const GENERATION: &str = "portcullis_sessions_generation";
+
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often (in seconds of the `now` the caller passes) reads check the file for changes made by
+/// another process, such as `portcullis sessions revoke`.
+pub const EXTERNAL_CHANGE_CHECK_INTERVAL: u64 = 1;
 
 /// Settings of a [`SqliteStore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +63,14 @@ impl Default for SqliteOptions {
 ///   `expires_at` (indexed), `last_activity`, and `data`, the [`Session`] as JSON. The id is stored
 ///   as is, not hashed, because reloading must rebuild [`Session::id`]; the file is therefore
 ///   created with mode `0600` on Unix and must be protected like a key file.
+/// - **Changes by other processes.** `get`, `list` and `count` check, at most once per
+///   [`EXTERNAL_CHANGE_CHECK_INTERVAL`] of their `now`, whether another connection committed to the
+///   file (`PRAGMA data_version`, one cheap query) and, if so, whether sessions were inserted or
+///   deleted (a generation counter kept by triggers, so writes to other tables of the file, such as
+///   the regulation records, do not count). When they were, the memory layer is reconciled with
+///   the file: sessions whose rows are gone are dropped (so `portcullis sessions revoke` reaches a
+///   running server within about a second) and rows added by others are loaded. A reconcile reads
+///   the ids from the primary-key index and only the rows memory lacks.
 /// - **Safety of existing files.** An existing file that is not a healthy SQLite database is refused
 ///   with [`StoreError::Corrupt`] naming it, and is never modified, deleted or replaced.
 pub struct SqliteStore {
@@ -61,6 +79,10 @@ pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     activity_persist_interval: u64,
     skipped_on_load: usize,
+    /// `PRAGMA data_version` and the generation as last seen; used under the connection lock.
+    seen: Arc<Mutex<Seen>>,
+    /// The `now` of the last external-change check.
+    last_check: AtomicU64,
 }
 
 impl fmt::Debug for SqliteStore {
@@ -109,12 +131,18 @@ impl SqliteStore {
 
         let memory = MemoryStore::with_max_entries(options.max_entries);
         let skipped = load(&conn, &memory, now).map_err(|e| sql_error(path, e))?;
+        let seen = Seen {
+            data_version: data_version(&conn).map_err(|e| sql_error(path, e))?,
+            generation: generation(&conn).map_err(|e| sql_error(path, e))?,
+        };
         Ok(SqliteStore {
             path: path.to_owned(),
             memory: Arc::new(memory),
             conn: Arc::new(Mutex::new(conn)),
             activity_persist_interval: options.activity_persist_interval,
             skipped_on_load: skipped,
+            seen: Arc::new(Mutex::new(seen)),
+            last_check: AtomicU64::new(now),
         })
     }
 
@@ -149,6 +177,45 @@ impl SqliteStore {
         Ok(purged)
     }
 
+    /// Reconcile the memory layer with the file now if another connection changed the file since
+    /// the last check (see the type's documentation); returns how many sessions were dropped from
+    /// memory because their rows are gone. `get`, `list` and `count` do this on their own, at most
+    /// once per [`EXTERNAL_CHANGE_CHECK_INTERVAL`].
+    pub async fn refresh(&self, now: u64) -> Result<usize, StoreError> {
+        let seen = Arc::clone(&self.seen);
+        self.blocking(move |conn, memory| {
+            let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+            let version = data_version(conn)?;
+            if version == seen.data_version {
+                return Ok(0);
+            }
+            seen.data_version = version;
+            // Read before the ids: a change made after this read is caught by the next check.
+            let current = generation(conn)?;
+            if current == seen.generation {
+                return Ok(0);
+            }
+            seen.generation = current;
+            reconcile(conn, memory, now)
+        })
+        .await
+    }
+
+    /// [`refresh`](Self::refresh), unless one ran less than [`EXTERNAL_CHANGE_CHECK_INTERVAL`]
+    /// ago (by `now`). Concurrent callers do not queue: one of them checks, the others read memory.
+    async fn refresh_throttled(&self, now: u64) -> Result<(), StoreError> {
+        let last = self.last_check.load(Ordering::Acquire);
+        if now < last.saturating_add(EXTERNAL_CHANGE_CHECK_INTERVAL)
+            || self
+                .last_check
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return Ok(());
+        }
+        self.refresh(now).await.map(|_| ())
+    }
+
     /// Run `work` with the connection (and the memory layer) on a blocking thread. Outside a tokio
     /// runtime it runs in place.
     async fn blocking<T, F>(&self, work: F) -> Result<T, StoreError>
@@ -176,6 +243,7 @@ impl SqliteStore {
 #[async_trait]
 impl SessionStore for SqliteStore {
     async fn get(&self, id: &SessionId, now: u64) -> Result<Option<Session>, StoreError> {
+        self.refresh_throttled(now).await?;
         Ok(self.memory.fetch(id, now))
     }
 
@@ -259,10 +327,12 @@ impl SessionStore for SqliteStore {
     }
 
     async fn list(&self, username: Option<&str>, now: u64) -> Result<Vec<Session>, StoreError> {
+        self.refresh_throttled(now).await?;
         Ok(self.memory.sessions(username, now))
     }
 
     async fn count(&self, now: u64) -> Result<usize, StoreError> {
+        self.refresh_throttled(now).await?;
         Ok(self.memory.live_count(now))
     }
 
@@ -274,6 +344,13 @@ impl SessionStore for SqliteStore {
         })
         .await
     }
+}
+
+/// What [`SqliteStore::refresh`] last saw of the file.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    data_version: i64,
+    generation: i64,
 }
 
 // Every critical section on the connection is a single SQLite call sequence that leaves no Rust
@@ -354,7 +431,16 @@ fn init_schema(conn: &Connection) -> rusqlite::Result<()> {
              data TEXT NOT NULL
          );
          CREATE INDEX IF NOT EXISTS {TABLE}_username ON {TABLE} (username);
-         CREATE INDEX IF NOT EXISTS {TABLE}_expires_at ON {TABLE} (expires_at);"
+         CREATE INDEX IF NOT EXISTS {TABLE}_expires_at ON {TABLE} (expires_at);
+         CREATE TABLE IF NOT EXISTS {GENERATION} (
+             id INTEGER PRIMARY KEY CHECK (id = 0),
+             generation INTEGER NOT NULL
+         );
+         INSERT OR IGNORE INTO {GENERATION} (id, generation) VALUES (0, 0);
+         CREATE TRIGGER IF NOT EXISTS {TABLE}_inserted AFTER INSERT ON {TABLE}
+         BEGIN UPDATE {GENERATION} SET generation = generation + 1 WHERE id = 0; END;
+         CREATE TRIGGER IF NOT EXISTS {TABLE}_deleted AFTER DELETE ON {TABLE}
+         BEGIN UPDATE {GENERATION} SET generation = generation + 1 WHERE id = 0; END;"
     ))
 }
 
@@ -388,6 +474,64 @@ fn load(conn: &Connection, memory: &MemoryStore, now: u64) -> rusqlite::Result<u
     drop(stmt);
     delete_ids(conn, &evicted)?;
     Ok(skipped)
+}
+
+/// The insert/delete counter of the sessions table.
+fn generation(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        &format!("SELECT generation FROM {GENERATION} WHERE id = 0"),
+        [],
+        |row| row.get(0),
+    )
+}
+
+/// `PRAGMA data_version`: changes whenever another connection commits to the file.
+fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA data_version", [], |row| row.get(0))
+}
+
+/// Make the memory layer match the file after another connection wrote to it: drop the sessions
+/// whose rows are gone, load the unexpired rows memory does not hold. Returns how many were
+/// dropped. Runs under the connection lock, so this store's own writes are not interleaved.
+///
+/// The ids are read from the primary-key index alone; only rows memory lacks are read in full.
+fn reconcile(conn: &Connection, memory: &MemoryStore, now: u64) -> rusqlite::Result<usize> {
+    let mut stmt = conn.prepare_cached(&format!("SELECT id FROM {TABLE}"))?;
+    let mut rows = stmt.query([])?;
+    let mut ids = HashSet::new();
+    while let Some(row) = rows.next()? {
+        if let Some(id) = SessionId::parse(row.get_ref(0)?.as_str()?) {
+            ids.insert(id);
+        }
+    }
+    drop(rows);
+    drop(stmt);
+    let (dropped, missing) = memory.sync_ids(&ids);
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT last_activity, data FROM {TABLE} WHERE id = ?1 AND expires_at > ?2"
+    ))?;
+    let mut evicted = Vec::new();
+    for id in missing {
+        let row = stmt
+            .query_row(params![id.as_str(), to_sql_int(now)], |row| {
+                Ok((from_sql_int(row.get(0)?), row.get::<_, String>(1)?))
+            })
+            .optional()?;
+        let Some((activity, data)) = row else {
+            continue;
+        };
+        if let Ok(mut session) = serde_json::from_str::<Session>(&data) {
+            if session.id == id {
+                session.touch(activity);
+                let persisted = session.last_activity;
+                evicted.extend(memory.insert(session, persisted));
+            }
+        }
+    }
+    drop(stmt);
+    // Best effort, as in `put`: the bound also applies to the file.
+    let _ = delete_ids(conn, &evicted);
+    Ok(dropped)
 }
 
 fn delete_ids(conn: &Connection, ids: &[SessionId]) -> rusqlite::Result<()> {
@@ -806,6 +950,101 @@ mod tests {
         drop(store);
         let store = open(&path, T0);
         assert_eq!(store.count(T0).await.unwrap(), 24);
+    }
+
+    #[tokio::test]
+    async fn changes_by_another_process_reach_the_memory_layer_after_the_throttle() {
+        let dir = Scratch::new("external");
+        let path = dir.path("db.sqlite3");
+        let mut rng = StdRng::seed_from_u64(9);
+        let alice = make(&mut rng, "alice", T0, 3600);
+        let bob = make(&mut rng, "bob", T0, 3600);
+        // The server's handle and, say, the CLI's, on one file.
+        let server = open(&path, T0);
+        server.put(&alice).await.unwrap();
+        server.put(&bob).await.unwrap();
+        let cli = open(&path, T0);
+        assert_eq!(
+            cli.list(Some("alice"), T0).await.unwrap(),
+            vec![alice.clone()]
+        );
+        assert_eq!(cli.delete_user("Alice").await.unwrap(), 1);
+        let carol = make(&mut rng, "carol", T0, 3600);
+        cli.put(&carol).await.unwrap();
+
+        // Within the throttle window the server answers from memory without looking at the file.
+        assert_eq!(
+            server.get(&alice.id, T0).await.unwrap(),
+            Some(alice.clone())
+        );
+        assert_eq!(server.get(&carol.id, T0).await.unwrap(), None);
+        // One interval later the first read notices the change: the revoked session is gone,
+        // the others' session is loaded, and untouched sessions stay.
+        let later = T0 + EXTERNAL_CHANGE_CHECK_INTERVAL;
+        assert_eq!(server.get(&alice.id, later).await.unwrap(), None);
+        assert_eq!(
+            server.get(&carol.id, later).await.unwrap(),
+            Some(carol.clone())
+        );
+        assert_eq!(server.get(&bob.id, later).await.unwrap(), Some(bob.clone()));
+        assert_eq!(server.count(later).await.unwrap(), 2);
+
+        // Its own writes do not look like external changes, and a quiet file costs no reconcile.
+        server.delete(&bob.id).await.unwrap();
+        assert_eq!(server.refresh(later + 5).await.unwrap(), 0);
+        assert_eq!(
+            server.get(&carol.id, later + 10).await.unwrap(),
+            Some(carol.clone())
+        );
+
+        // Concurrent checks in one window: one of them reconciles, none fails.
+        let server = Arc::new(server);
+        cli.delete(&carol.id).await.unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let server = Arc::clone(&server);
+                let id = carol.id.clone();
+                tokio::spawn(async move { server.get(&id, later + 20).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(server.get(&carol.id, later + 20).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn writes_to_other_tables_do_not_cause_a_reconcile() {
+        let dir = Scratch::new("generation");
+        let path = dir.path("db.sqlite3");
+        let mut rng = StdRng::seed_from_u64(10);
+        let server = open(&path, T0);
+        // A session only memory holds: a reconcile would drop it, so it shows whether one ran.
+        let ghost = make(&mut rng, "ghost", T0, 3600);
+        server.memory.insert(ghost.clone(), T0);
+        let raw = Connection::open(&path).unwrap();
+        let before = generation(&raw).unwrap();
+        raw.execute_batch("CREATE TABLE other (x INTEGER); INSERT INTO other VALUES (1);")
+            .unwrap();
+        assert_eq!(generation(&raw).unwrap(), before);
+        assert_eq!(server.refresh(T0 + 1).await.unwrap(), 0);
+        assert_eq!(
+            server.get(&ghost.id, T0 + 1).await.unwrap(),
+            Some(ghost.clone())
+        );
+
+        // A session written by another connection moves the generation: reconcile.
+        let other = open(&path, T0);
+        let real = make(&mut rng, "real", T0, 3600);
+        other.put(&real).await.unwrap();
+        assert!(generation(&raw).unwrap() > before);
+        assert_eq!(
+            server.refresh(T0 + 2).await.unwrap(),
+            1,
+            "the ghost is dropped"
+        );
+        assert_eq!(server.get(&ghost.id, T0 + 2).await.unwrap(), None);
+        assert_eq!(server.get(&real.id, T0 + 2).await.unwrap(), Some(real));
     }
 
     #[test]

@@ -80,11 +80,34 @@ pub fn router(state: AppState) -> Router {
             "/api/checks/safe-redirection",
             post(portal::safe_redirection),
         )
-        .layer(axum::middleware::map_response(security_headers));
+        .layer(axum::middleware::map_response_with_state(
+            content_security_policy(&state),
+            security_headers,
+        ));
     router.merge(portal).with_state(state)
 }
 
-async fn security_headers(mut response: Response) -> Response {
+/// The portal's CSP. `form-action` also governs the redirects that follow a form submission
+/// (Chromium refuses the login's 303 to a host it does not list), so it names every cookie domain
+/// and its subdomains, on any port: the portal only redirects to safe targets, which lie there.
+fn content_security_policy(state: &AppState) -> HeaderValue {
+    let targets: String = state
+        .config()
+        .cookies
+        .iter()
+        .map(|c| format!(" https://{0}:* https://*.{0}:*", c.domain))
+        .collect();
+    HeaderValue::from_str(&format!(
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'{targets}; frame-ancestors 'none'; base-uri 'none'"
+    ))
+    .unwrap_or_else(|_| {
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        )
+    })
+}
+
+async fn security_headers(State(csp): State<HeaderValue>, mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(
         "x-content-type-options",
@@ -95,10 +118,7 @@ async fn security_headers(mut response: Response) -> Response {
         "referrer-policy",
         HeaderValue::from_static("strict-origin-when-cross-origin"),
     );
-    h.insert(
-        "content-security-policy",
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
-    );
+    h.insert("content-security-policy", csp);
     response
 }
 

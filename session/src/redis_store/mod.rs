@@ -34,7 +34,9 @@ pub struct RedisTls {
 
 impl fmt::Debug for RedisTls {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisTls").field("skip_verify", &self.skip_verify).finish()
+        f.debug_struct("RedisTls")
+            .field("skip_verify", &self.skip_verify)
+            .finish()
     }
 }
 
@@ -56,7 +58,10 @@ impl fmt::Debug for RedisSentinel {
         f.debug_struct("RedisSentinel")
             .field("sentinel_name", &self.sentinel_name)
             .field("nodes", &self.nodes)
-            .field("sentinel_password", &self.sentinel_password.as_ref().map(|_| "[redacted]"))
+            .field(
+                "sentinel_password",
+                &self.sentinel_password.as_ref().map(|_| "[redacted]"),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -157,8 +162,15 @@ impl RedisConfig {
             Some(t) if t.skip_verify => "#insecure",
             _ => "",
         };
-        let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
-        format!("{scheme}://{auth}{host}:{port}/{}{insecure}", self.database_index)
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
+        format!(
+            "{scheme}://{auth}{host}:{port}/{}{insecure}",
+            self.database_index
+        )
     }
 }
 
@@ -173,7 +185,9 @@ pub struct RedisStore {
 
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisStore").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("RedisStore")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -208,7 +222,8 @@ impl RedisStore {
         let mut key = [0u8; 32];
         hk.expand(b"aes-256-gcm session records", &mut key)
             .map_err(|_| StoreError::Backend("key derivation failed".into()))?;
-        let cipher = Aes256Gcm::new_from_slice(&key).map_err(|_| StoreError::Backend("bad key length".into()))?;
+        let cipher = Aes256Gcm::new_from_slice(&key)
+            .map_err(|_| StoreError::Backend("bad key length".into()))?;
         Ok(Self {
             config,
             cipher,
@@ -227,7 +242,8 @@ impl RedisStore {
 
     async fn resolve_client(&self) -> Result<redis::Client, StoreError> {
         match &self.config.sentinel {
-            None => redis::Client::open(self.config.url(&self.config.host, self.config.port)).map_err(unavailable),
+            None => redis::Client::open(self.config.url(&self.config.host, self.config.port))
+                .map_err(unavailable),
             Some(sentinel) => {
                 let mut last_error = None;
                 for (host, port) in &sentinel.nodes {
@@ -238,7 +254,8 @@ impl RedisStore {
                         ..self.config.clone()
                     };
                     sentinel_config.sentinel = None;
-                    let client = redis::Client::open(sentinel_config.url(host, *port)).map_err(unavailable)?;
+                    let client = redis::Client::open(sentinel_config.url(host, *port))
+                        .map_err(unavailable)?;
                     let master = async {
                         let mut conn = client.get_multiplexed_async_connection().await?;
                         redis::cmd("SENTINEL")
@@ -249,14 +266,22 @@ impl RedisStore {
                     };
                     match tokio::time::timeout(self.config.timeout, master).await {
                         Ok(Ok(Some((host, port)))) => {
-                            return redis::Client::open(self.config.url(&host, port)).map_err(unavailable);
+                            return redis::Client::open(self.config.url(&host, port))
+                                .map_err(unavailable);
                         }
-                        Ok(Ok(None)) => last_error = Some(format!("sentinel {host}:{port} does not know {}", sentinel.sentinel_name)),
+                        Ok(Ok(None)) => {
+                            last_error = Some(format!(
+                                "sentinel {host}:{port} does not know {}",
+                                sentinel.sentinel_name
+                            ))
+                        }
                         Ok(Err(e)) => last_error = Some(e.to_string()),
                         Err(_) => last_error = Some(format!("sentinel {host}:{port} timed out")),
                     }
                 }
-                Err(StoreError::Unavailable(last_error.unwrap_or_else(|| "no sentinel nodes".into())))
+                Err(StoreError::Unavailable(
+                    last_error.unwrap_or_else(|| "no sentinel nodes".into()),
+                ))
             }
         }
     }
@@ -278,7 +303,8 @@ impl RedisStore {
             return Ok(c.clone());
         }
         let client = self.resolve_client().await?;
-        let manager = ConnectionManager::new_lazy_with_config(client, self.manager_config()).map_err(unavailable)?;
+        let manager = ConnectionManager::new_lazy_with_config(client, self.manager_config())
+            .map_err(unavailable)?;
         *guard = Some(manager.clone());
         Ok(manager)
     }
@@ -286,7 +312,9 @@ impl RedisStore {
     /// Forget the connection after a failure under Sentinel, so the next operation asks the
     /// sentinels for the (possibly new) master.
     async fn reset_after(&self, error: &StoreError) {
-        if self.config.sentinel.is_some() && matches!(error, StoreError::Unavailable(_) | StoreError::Timeout) {
+        if self.config.sentinel.is_some()
+            && matches!(error, StoreError::Unavailable(_) | StoreError::Timeout)
+        {
             *self.connection.lock().await = None;
         }
     }
@@ -327,7 +355,13 @@ impl RedisStore {
         rand::rng().fill_bytes(&mut nonce);
         let sealed = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: &plain, aad: key.as_bytes() })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &plain,
+                    aad: key.as_bytes(),
+                },
+            )
             .map_err(|_| StoreError::Codec("encryption failed".into()))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
@@ -341,15 +375,31 @@ impl RedisStore {
         let (nonce, sealed) = data.split_at(12);
         let plain = self
             .cipher
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: sealed, aad: key.as_bytes() })
-            .map_err(|_| StoreError::Codec("record failed authentication (wrong secret or tampered)".into()))?;
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: key.as_bytes(),
+                },
+            )
+            .map_err(|_| {
+                StoreError::Codec("record failed authentication (wrong secret or tampered)".into())
+            })?;
         serde_json::from_slice(&plain).map_err(|e| StoreError::Codec(e.to_string()))
     }
 
     async fn load(&self, key: String, now: u64) -> Result<Option<Session>, StoreError> {
         let k = key.clone();
-        let (data, last): (Option<Vec<u8>>, Option<u64>) =
-            self.run(|mut c| async move { redis::cmd("HMGET").arg(&k).arg("data").arg("last_activity").query_async(&mut c).await }).await?;
+        let (data, last): (Option<Vec<u8>>, Option<u64>) = self
+            .run(|mut c| async move {
+                redis::cmd("HMGET")
+                    .arg(&k)
+                    .arg("data")
+                    .arg("last_activity")
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
         let Some(data) = data else { return Ok(None) };
         let mut session = match self.open_record(&key, &data) {
             Ok(s) => s,
@@ -371,8 +421,14 @@ impl RedisStore {
             let mut keys = Vec::new();
             let mut cursor: u64 = 0;
             loop {
-                let (next, batch): (u64, Vec<String>) =
-                    redis::cmd("SCAN").arg(cursor).arg("MATCH").arg(&pattern).arg("COUNT").arg(1000).query_async(&mut c).await?;
+                let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+                    .arg(cursor)
+                    .arg("MATCH")
+                    .arg(&pattern)
+                    .arg("COUNT")
+                    .arg(1000)
+                    .query_async(&mut c)
+                    .await?;
                 keys.extend(batch);
                 if next == 0 {
                     break;
@@ -423,7 +479,10 @@ impl SessionStore for RedisStore {
     async fn touch(&self, id: &SessionId, last_activity: u64) -> Result<(), StoreError> {
         let (key, hash) = self.session_key(id);
         {
-            let mut recent = self.recent_touches.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut recent = self
+                .recent_touches
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if recent.get(&hash).is_some_and(|&t| t >= last_activity) {
                 return Ok(());
             }
@@ -433,7 +492,11 @@ impl SessionStore for RedisStore {
             recent.insert(hash, last_activity);
         }
         self.run(|mut c| async move {
-            redis::Script::new(TOUCH_SCRIPT).key(&key).arg(last_activity).invoke_async::<i64>(&mut c).await
+            redis::Script::new(TOUCH_SCRIPT)
+                .key(&key)
+                .arg(last_activity)
+                .invoke_async::<i64>(&mut c)
+                .await
         })
         .await
         .map(|_| ())
@@ -441,7 +504,9 @@ impl SessionStore for RedisStore {
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
         let (key, _) = self.session_key(id);
-        self.run(|mut c| async move { c.del::<_, i64>(&key).await }).await.map(|_| ())
+        self.run(|mut c| async move { c.del::<_, i64>(&key).await })
+            .await
+            .map(|_| ())
     }
 
     async fn delete_user(&self, username: &str) -> Result<usize, StoreError> {
@@ -464,8 +529,13 @@ impl SessionStore for RedisStore {
             Some(u) => {
                 let user_key = self.user_key(u);
                 let prefix = self.config.key_prefix.clone();
-                let hashes: Vec<String> = self.run(|mut c| async move { c.zrange(&user_key, 0, -1).await }).await?;
-                hashes.into_iter().map(|h| format!("{prefix}:{h}")).collect()
+                let hashes: Vec<String> = self
+                    .run(|mut c| async move { c.zrange(&user_key, 0, -1).await })
+                    .await?;
+                hashes
+                    .into_iter()
+                    .map(|h| format!("{prefix}:{h}"))
+                    .collect()
             }
             None => self.scan_keys().await?,
         };
@@ -483,7 +553,9 @@ impl SessionStore for RedisStore {
     }
 
     async fn health(&self) -> Result<(), StoreError> {
-        self.run(|mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await }).await.map(|_| ())
+        self.run(|mut c| async move { redis::cmd("PING").query_async::<String>(&mut c).await })
+            .await
+            .map(|_| ())
     }
 }
 

@@ -19,21 +19,39 @@ impl RedisServer {
     /// `None` (test skipped, said on stderr) when redis-server is missing and `CI` is not set.
     fn start_on(port: Option<u16>) -> Option<Self> {
         let Ok(path) = which("redis-server") else {
-            assert!(std::env::var_os("CI").is_none(), "redis-server is required when CI is set");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "redis-server is required when CI is set"
+            );
             eprintln!("SKIPPED: redis-server not installed");
             return None;
         };
         let port = port.unwrap_or_else(free_port);
-        let dir = std::env::temp_dir().join(format!("portcullis-redis-{port}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("portcullis-redis-{port}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let child = Command::new(path)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+            ])
             .arg(&dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let server = Self { child, port, _dir: dir };
+        let server = Self {
+            child,
+            port,
+            _dir: dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "redis-server did not start");
@@ -43,7 +61,11 @@ impl RedisServer {
     }
 
     fn config(&self) -> RedisConfig {
-        RedisConfig { port: self.port, timeout: Duration::from_millis(500), ..RedisConfig::default() }
+        RedisConfig {
+            port: self.port,
+            timeout: Duration::from_millis(500),
+            ..RedisConfig::default()
+        }
     }
 }
 
@@ -56,12 +78,20 @@ impl Drop for RedisServer {
 
 fn which(program: &str) -> Result<std::path::PathBuf, ()> {
     std::env::var_os("PATH")
-        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(program)).find(|p| p.is_file()))
+        .and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|p| p.join(program))
+                .find(|p| p.is_file())
+        })
         .ok_or(())
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 const NOW: u64 = 1_800_000_000;
@@ -70,12 +100,21 @@ fn session(user: &str, seed: u64) -> Session {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let id = SessionId::generate(&mut rng);
     let identity = Identity::user(user, AuthLevel::OneFactor).with_groups(["dev"]);
-    Session::new(id, "example.com", identity, false, NOW, &Lifetime::default())
+    Session::new(
+        id,
+        "example.com",
+        identity,
+        false,
+        NOW,
+        &Lifetime::default(),
+    )
 }
 
 #[tokio::test]
 async fn replicas_share_sessions_and_revocations() {
-    let Some(redis) = RedisServer::start_on(None) else { return };
+    let Some(redis) = RedisServer::start_on(None) else {
+        return;
+    };
     let a = RedisStore::new(redis.config(), b"secret").unwrap();
     let b = RedisStore::new(redis.config(), b"secret").unwrap();
     let alice1 = session("alice", 1);
@@ -85,9 +124,19 @@ async fn replicas_share_sessions_and_revocations() {
         a.put(s).await.unwrap();
     }
     let seen = b.get(&alice1.id, NOW + 1).await.unwrap().unwrap();
-    assert_eq!(seen, alice1, "a session written by one replica is read by another");
+    assert_eq!(
+        seen, alice1,
+        "a session written by one replica is read by another"
+    );
     b.touch(&alice1.id, NOW + 30).await.unwrap();
-    assert_eq!(a.get(&alice1.id, NOW + 31).await.unwrap().unwrap().last_activity, NOW + 30);
+    assert_eq!(
+        a.get(&alice1.id, NOW + 31)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_activity,
+        NOW + 30
+    );
     assert_eq!(a.count(NOW).await.unwrap(), 3);
     assert_eq!(b.list(Some("ALICE"), NOW).await.unwrap().len(), 2);
     // delete_user on one replica holds on the other.
@@ -102,7 +151,9 @@ async fn replicas_share_sessions_and_revocations() {
 
 #[tokio::test]
 async fn records_are_encrypted_bound_to_their_key_and_expire() {
-    let Some(redis) = RedisServer::start_on(None) else { return };
+    let Some(redis) = RedisServer::start_on(None) else {
+        return;
+    };
     let store = RedisStore::new(redis.config(), b"secret").unwrap();
     let s = session("alice", 7);
     store.put(&s).await.unwrap();
@@ -110,11 +161,29 @@ async fn records_are_encrypted_bound_to_their_key_and_expire() {
     let mut raw = client.get_multiplexed_async_connection().await.unwrap();
     let (key, _) = store.session_key(&s.id);
     let data: Vec<u8> = raw.hget(&key, "data").await.unwrap();
-    assert!(!String::from_utf8_lossy(&data).contains("alice"), "record is not plain text");
-    let keys: Vec<String> = redis::cmd("KEYS").arg("*").query_async(&mut raw).await.unwrap();
-    assert!(keys.iter().all(|k| !k.contains(s.id.as_str()) && !k.contains("alice")), "{keys:?}");
-    let expire_at: i64 = redis::cmd("EXPIRETIME").arg(&key).query_async(&mut raw).await.unwrap();
-    assert_eq!(expire_at, s.expires_at as i64, "Redis drops the key when the session expires");
+    assert!(
+        !String::from_utf8_lossy(&data).contains("alice"),
+        "record is not plain text"
+    );
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*")
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert!(
+        keys.iter()
+            .all(|k| !k.contains(s.id.as_str()) && !k.contains("alice")),
+        "{keys:?}"
+    );
+    let expire_at: i64 = redis::cmd("EXPIRETIME")
+        .arg(&key)
+        .query_async(&mut raw)
+        .await
+        .unwrap();
+    assert_eq!(
+        expire_at, s.expires_at as i64,
+        "Redis drops the key when the session expires"
+    );
     // Another secret cannot read it; a tampered record is absent.
     let other = RedisStore::new(redis.config(), b"other").unwrap();
     assert!(other.get(&s.id, NOW).await.unwrap().is_none());
@@ -137,7 +206,9 @@ async fn records_are_encrypted_bound_to_their_key_and_expire() {
 
 #[tokio::test]
 async fn fails_within_the_timeout_while_down_and_recovers_by_itself() {
-    let Some(redis) = RedisServer::start_on(None) else { return };
+    let Some(redis) = RedisServer::start_on(None) else {
+        return;
+    };
     let port = redis.port;
     let store = RedisStore::new(redis.config(), b"secret").unwrap();
     let s = session("alice", 11);
@@ -147,7 +218,11 @@ async fn fails_within_the_timeout_while_down_and_recovers_by_itself() {
     let result = store.get(&s.id, NOW).await;
     assert!(result.is_err(), "no answer while Redis is down: {result:?}");
     assert!(store.health().await.is_err());
-    assert!(started.elapsed() < Duration::from_secs(3), "bounded by the timeout: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "bounded by the timeout: {:?}",
+        started.elapsed()
+    );
     let redis = RedisServer::start_on(Some(port)).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -166,9 +241,19 @@ async fn fails_within_the_timeout_while_down_and_recovers_by_itself() {
 
 #[test]
 fn debug_never_shows_the_password() {
-    let config = RedisConfig { password: Some("hunter2".into()), ..RedisConfig::default() };
+    let config = RedisConfig {
+        password: Some("hunter2".into()),
+        ..RedisConfig::default()
+    };
     assert!(!format!("{config:?}").contains("hunter2"));
     assert_eq!(config.url("h", 1), "redis://:hunter2@h:1/0");
-    let unix = RedisConfig { port: 0, host: "/run/redis.sock".into(), ..RedisConfig::default() };
-    assert_eq!(unix.url("/run/redis.sock", 0), "redis+unix:///run/redis.sock?db=0");
+    let unix = RedisConfig {
+        port: 0,
+        host: "/run/redis.sock".into(),
+        ..RedisConfig::default()
+    };
+    assert_eq!(
+        unix.url("/run/redis.sock", 0),
+        "redis+unix:///run/redis.sock?db=0"
+    );
 }

@@ -272,6 +272,18 @@ pub fn parse(
             let key = e.path().to_string();
             let inner = e.into_inner();
             let message = inner.to_string();
+            // serde_yaml_ng puts its own `path: ` in front of the message; the key is reported apart.
+            let message = match message.split_once(": ") {
+                Some((prefix, rest))
+                    if !prefix.is_empty()
+                        && prefix.chars().all(|c| {
+                            c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '[' | ']')
+                        }) =>
+                {
+                    rest.to_owned()
+                }
+                _ => message,
+            };
             // For an unknown key, its own line is the most useful one; the parser's position can be
             // the end of the previous value.
             let unknown_key_line = message

@@ -1,0 +1,411 @@
+//! The command line: commands, flags and the examples `--help` shows.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::Shell;
+
+const ROOT_EXAMPLES: &str = "\
+Examples:
+  portcullis hash-password
+  portcullis check-config --config configuration.yml
+  portcullis explain --config configuration.yml --url https://app.example.com/admin --username alice
+  portcullis sessions revoke --config configuration.yml --username alice
+
+Exit codes: 0 success; 1 failure or a negative answer (password does not match); 2 invalid input
+(arguments, configuration, digest).";
+
+const HASH_EXAMPLES: &str = "\
+Examples:
+  portcullis hash-password
+  portcullis hash-password --password 'correct horse battery staple'
+  portcullis hash-password --random --random.length 32
+  portcullis hash-password --profile low-memory -i 4
+  printf '%s\\n' \"$PASSWORD\" | portcullis hash-password
+
+Without --password or --random, the password is asked twice without echo on a terminal, or read as
+one line from standard input when it is not a terminal. Paste the digest into users_database.yml.";
+
+const VALIDATE_EXAMPLES: &str = "\
+Examples:
+  portcullis crypto hash validate --password 'secret' -- '$argon2id$v=19$m=65536,t=3,p=4$…'
+
+Exit code 0 when the password matches, 1 when it does not, 2 when the digest is invalid.";
+
+const CHECK_EXAMPLES: &str = "\
+Examples:
+  portcullis check-config --config /etc/portcullis/configuration.yml
+
+Loads the configuration and the users file exactly as portcullis-verify does and prints every
+warning and error with its file, line and key. Exit code 0 when valid, 2 when not.";
+
+const EXPLAIN_EXAMPLES: &str = "\
+Examples:
+  portcullis explain --config configuration.yml --url https://app.example.com/admin
+  portcullis explain --config configuration.yml --url https://app.example.com/admin --username alice
+  portcullis explain --config configuration.yml --url https://app.example.com/ --groups dev --level 2fa
+  portcullis explain --config configuration.yml --url https://app.example.com/ --ip 192.0.2.7 --format json
+
+Without --groups, the groups of --username come from the users file. With --username or --groups
+and no --level, the identity has logged in with one factor.";
+
+const CHECK_POLICY_EXAMPLES: &str = "\
+Examples:
+  portcullis access-control check-policy --config configuration.yml --url https://example.com
+  portcullis access-control check-policy --config configuration.yml --url https://example.com --username john --method GET
+
+Authelia's command path for `portcullis explain` (same flags).";
+
+const SESSIONS_LIST_EXAMPLES: &str = "\
+Examples:
+  portcullis sessions list --config configuration.yml
+  portcullis sessions list --config configuration.yml --username alice --format json
+
+Session ids are never printed in full: only a short prefix.";
+
+const SESSIONS_REVOKE_EXAMPLES: &str = "\
+Examples:
+  portcullis sessions revoke --config configuration.yml --username alice
+
+A running portcullis-verify on the same storage file refuses the revoked sessions from its next
+check (it looks for changes made by other processes once per second).";
+
+const COMPLETIONS_EXAMPLES: &str = "\
+Examples:
+  portcullis completions bash > /etc/bash_completion.d/portcullis
+  portcullis completions zsh > \"${fpath[1]}/_portcullis\"
+  portcullis completions fish > ~/.config/fish/completions/portcullis.fish";
+
+/// The admin command of Portcullis: hash passwords, check a configuration, explain an access
+/// decision, list and revoke sessions.
+#[derive(Parser, Debug)]
+#[command(name = "portcullis", version, after_help = ROOT_EXAMPLES)]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Hash a password with argon2 for users_database.yml (Authelia: crypto hash generate argon2).
+    #[command(after_help = HASH_EXAMPLES)]
+    HashPassword(HashArgs),
+    /// Check that a configuration loads as portcullis-verify would load it.
+    #[command(after_help = CHECK_EXAMPLES)]
+    CheckConfig(ConfigArg),
+    /// Explain which access rule decides a request, and the answer for an identity.
+    #[command(after_help = EXPLAIN_EXAMPLES)]
+    Explain(ExplainArgs),
+    /// Authelia's crypto commands: hash generate argon2, hash validate.
+    #[command(
+        after_help = "Examples:\n  portcullis crypto hash generate argon2\n  portcullis crypto hash validate -- '$argon2id$…'"
+    )]
+    Crypto {
+        /// The crypto command.
+        #[command(subcommand)]
+        command: CryptoCommand,
+    },
+    /// Authelia's access-control commands: check-policy.
+    #[command(
+        after_help = "Examples:\n  portcullis access-control check-policy --config configuration.yml --url https://example.com"
+    )]
+    AccessControl {
+        /// The access-control command.
+        #[command(subcommand)]
+        command: AccessControlCommand,
+    },
+    /// List and revoke the sessions in the server's store.
+    #[command(
+        after_help = "Examples:\n  portcullis sessions list --config configuration.yml\n  portcullis sessions revoke --config configuration.yml --username alice"
+    )]
+    Sessions {
+        /// The sessions command.
+        #[command(subcommand)]
+        command: SessionsCommand,
+    },
+    /// Print shell completions.
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions {
+        /// The shell.
+        shell: Shell,
+    },
+}
+
+/// `portcullis crypto …`.
+#[derive(Subcommand, Debug)]
+pub enum CryptoCommand {
+    /// Password digests.
+    #[command(
+        after_help = "Examples:\n  portcullis crypto hash generate argon2 --password secret\n  portcullis crypto hash validate --password secret -- '$argon2id$…'"
+    )]
+    Hash {
+        /// The hash command.
+        #[command(subcommand)]
+        command: HashCommand,
+    },
+}
+
+/// `portcullis crypto hash …`.
+#[derive(Subcommand, Debug)]
+pub enum HashCommand {
+    /// Generate a digest.
+    #[command(after_help = "Examples:\n  portcullis crypto hash generate argon2 --password secret")]
+    Generate {
+        /// The algorithm.
+        #[command(subcommand)]
+        command: GenerateCommand,
+    },
+    /// Check a password against a digest.
+    #[command(after_help = VALIDATE_EXAMPLES)]
+    Validate(ValidateArgs),
+}
+
+/// `portcullis crypto hash generate …`.
+#[derive(Subcommand, Debug)]
+pub enum GenerateCommand {
+    /// Generate an argon2 digest (the same as `portcullis hash-password`).
+    #[command(after_help = HASH_EXAMPLES)]
+    Argon2(HashArgs),
+}
+
+/// `portcullis access-control …`.
+#[derive(Subcommand, Debug)]
+pub enum AccessControlCommand {
+    /// Check a request against the access rules (the same as `portcullis explain`).
+    #[command(after_help = CHECK_POLICY_EXAMPLES)]
+    CheckPolicy(ExplainArgs),
+}
+
+/// `portcullis sessions …`.
+#[derive(Subcommand, Debug)]
+pub enum SessionsCommand {
+    /// List unexpired sessions.
+    #[command(after_help = SESSIONS_LIST_EXAMPLES)]
+    List(ListArgs),
+    /// Delete every session of a user.
+    #[command(after_help = SESSIONS_REVOKE_EXAMPLES)]
+    Revoke(RevokeArgs),
+}
+
+/// The configuration file.
+#[derive(Args, Debug, Clone)]
+pub struct ConfigArg {
+    /// Authelia-style configuration file.
+    #[arg(
+        short,
+        long,
+        env = "PORTCULLIS_CONFIG",
+        default_value = "configuration.yml"
+    )]
+    pub config: PathBuf,
+}
+
+/// argon2 variants.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// argon2id (recommended).
+    #[value(name = "argon2id", alias = "id")]
+    Argon2id,
+    /// argon2i.
+    #[value(name = "argon2i", alias = "i")]
+    Argon2i,
+    /// argon2d.
+    #[value(name = "argon2d", alias = "d")]
+    Argon2d,
+}
+
+/// Parameter profiles (RFC 9106 section 4, as Authelia's).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// t=3, m=64 MiB, p=4 (the defaults).
+    LowMemory,
+    /// t=1, m=2 GiB, p=4.
+    Recommended,
+}
+
+/// Character sets of `--random` passwords (Authelia's names).
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charset {
+    /// Printable ASCII: letters, digits and symbols.
+    Ascii,
+    /// Letters and digits.
+    Alphanumeric,
+    /// Lower-case letters and digits.
+    AlphanumericLower,
+    /// Upper-case letters and digits.
+    AlphanumericUpper,
+    /// Letters.
+    Alphabetic,
+    /// Lower-case letters.
+    AlphabeticLower,
+    /// Upper-case letters.
+    AlphabeticUpper,
+    /// Digits.
+    Numeric,
+    /// Digits and A-F.
+    NumericHex,
+    /// Letters, digits and `-._~`.
+    #[value(name = "rfc3986")]
+    Rfc3986,
+    /// Lower-case letters, digits and `-._~`.
+    #[value(name = "rfc3986-lower")]
+    Rfc3986Lower,
+    /// Upper-case letters, digits and `-._~`.
+    #[value(name = "rfc3986-upper")]
+    Rfc3986Upper,
+}
+
+/// Flags of `hash-password` / `crypto hash generate argon2` (Authelia's names and defaults).
+#[derive(Args, Debug, Clone)]
+pub struct HashArgs {
+    /// The password (otherwise asked on a terminal, or read as one line from standard input).
+    #[arg(long, conflicts_with = "random")]
+    pub password: Option<String>,
+    /// Generate a random password and print it before the digest.
+    #[arg(long)]
+    pub random: bool,
+    /// Length of the random password.
+    #[arg(
+        long = "random.length",
+        default_value_t = 72,
+        value_parser = clap::value_parser!(u32).range(1..=4096)
+    )]
+    pub random_length: u32,
+    /// Character set of the random password.
+    #[arg(long = "random.charset", value_enum, default_value_t = Charset::Alphanumeric)]
+    pub random_charset: Charset,
+    /// Characters of the random password (instead of --random.charset).
+    #[arg(long = "random.characters", conflicts_with = "random_charset")]
+    pub random_characters: Option<String>,
+    /// Do not ask for the password a second time.
+    #[arg(long)]
+    pub no_confirm: bool,
+    /// argon2 variant.
+    #[arg(short, long, value_enum, default_value_t = Variant::Argon2id)]
+    pub variant: Variant,
+    /// Number of passes (t) [default: 3].
+    #[arg(short, long)]
+    pub iterations: Option<u32>,
+    /// Memory in KiB (m) [default: 65536].
+    #[arg(short, long)]
+    pub memory: Option<u32>,
+    /// Lanes (p) [default: 4].
+    #[arg(short, long)]
+    pub parallelism: Option<u32>,
+    /// Key (hash output) size in bytes, 10 to 64 [default: 32].
+    #[arg(short, long)]
+    pub key_size: Option<u32>,
+    /// Salt size in bytes, 8 to 48 [default: 16].
+    #[arg(short, long)]
+    pub salt_size: Option<u32>,
+    /// Start from a parameter profile; -i, -m, -p, -k and -s override it.
+    #[arg(long, value_enum)]
+    pub profile: Option<Profile>,
+}
+
+/// Flags of `crypto hash validate`.
+#[derive(Args, Debug, Clone)]
+pub struct ValidateArgs {
+    /// The password (otherwise asked on a terminal, or read as one line from standard input).
+    #[arg(long)]
+    pub password: Option<String>,
+    /// The digest; put it after `--` and in single quotes.
+    pub digest: String,
+}
+
+/// Authentication levels for `explain --level`.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// Anonymous.
+    None,
+    /// One factor (a password).
+    #[value(name = "1fa")]
+    OneFactor,
+    /// Two factors.
+    #[value(name = "2fa")]
+    TwoFactor,
+}
+
+/// Output formats.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// For scripts.
+    Json,
+}
+
+/// Flags of `explain` / `access-control check-policy` (Authelia's names).
+#[derive(Args, Debug, Clone)]
+pub struct ExplainArgs {
+    /// Authelia-style configuration file.
+    #[arg(
+        short,
+        long,
+        env = "PORTCULLIS_CONFIG",
+        default_value = "configuration.yml"
+    )]
+    pub config: PathBuf,
+    /// The URL the request goes to.
+    #[arg(long)]
+    pub url: String,
+    /// The request method.
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// The user (omit for an anonymous request).
+    #[arg(long)]
+    pub username: Option<String>,
+    /// The user's groups, comma-separated (default: from the users file).
+    #[arg(long, value_delimiter = ',')]
+    pub groups: Option<Vec<String>>,
+    /// The client IP (default: unknown, which matches no `networks`).
+    #[arg(long)]
+    pub ip: Option<IpAddr>,
+    /// Authentication level [default: 1fa with --username or --groups, else none].
+    #[arg(long, value_enum)]
+    pub level: Option<Level>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Accepted for Authelia compatibility; the output always shows every rule.
+    #[arg(long, hide = true)]
+    pub verbose: bool,
+}
+
+/// Flags of `sessions list`.
+#[derive(Args, Debug, Clone)]
+pub struct ListArgs {
+    /// Authelia-style configuration file.
+    #[arg(
+        short,
+        long,
+        env = "PORTCULLIS_CONFIG",
+        default_value = "configuration.yml"
+    )]
+    pub config: PathBuf,
+    /// Only this user's sessions (case-insensitive).
+    #[arg(long)]
+    pub username: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Flags of `sessions revoke`.
+#[derive(Args, Debug, Clone)]
+pub struct RevokeArgs {
+    /// Authelia-style configuration file.
+    #[arg(
+        short,
+        long,
+        env = "PORTCULLIS_CONFIG",
+        default_value = "configuration.yml"
+    )]
+    pub config: PathBuf,
+    /// The user whose sessions are deleted (case-insensitive).
+    #[arg(long)]
+    pub username: String,
+}

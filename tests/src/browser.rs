@@ -1,0 +1,103 @@
+//! Headless Chromium driven over WebDriver (chromedriver + fantoccini). `*.example.com` resolves to
+//! loopback; the proxy's port is in every URL.
+
+use std::time::{Duration, Instant};
+
+use fantoccini::wd::Capabilities;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+
+use crate::process::{Process, find_program, free_port};
+use crate::stack::Stack;
+
+/// Programs a browser test needs.
+pub const PROGRAMS: &[&str] = &["chromium", "chromedriver"];
+
+/// Start chromedriver (owned by the stack: it and the browser stop with it) and open a session.
+pub async fn open(stack: &mut Stack) -> Client {
+    let port = free_port();
+    let dir = stack.dir.clone();
+    let log = dir.join("chromedriver.log");
+    let mut command =
+        std::process::Command::new(find_program("chromedriver").expect("chromedriver"));
+    command
+        .arg(format!("--port={port}"))
+        .arg(format!("--log-path={}", log.display()));
+    let process = Process::spawn("chromedriver", command, &dir, true);
+    stack.adopt(process);
+    stack.add_log(log);
+
+    let webdriver = format!("http://127.0.0.1:{port}");
+    let profile = dir.join("chromium-profile");
+    let mut caps = Capabilities::new();
+    caps.insert(
+        "goog:chromeOptions".to_owned(),
+        json!({
+            "binary": find_program("chromium").expect("chromium"),
+            "args": [
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--ignore-certificate-errors",
+                "--host-resolver-rules=MAP *.example.com 127.0.0.1",
+                "--window-size=1024,800",
+                format!("--user-data-dir={}", profile.display()),
+            ],
+        }),
+    );
+    caps.insert("acceptInsecureCerts".to_owned(), json!(true));
+
+    // chromedriver is ready when it accepts a session; poll until it does.
+    let started = Instant::now();
+    loop {
+        stack.assert_running();
+        match ClientBuilder::new(HttpConnector::new())
+            .capabilities(caps.clone())
+            .connect(&webdriver)
+            .await
+        {
+            Ok(client) => return client,
+            Err(e) if started.elapsed() > Duration::from_secs(30) => {
+                panic!("no WebDriver session after 30 s: {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// Wait (polling, 15 s at most) for an element.
+pub async fn wait_for(client: &Client, css: &str) -> fantoccini::elements::Element {
+    client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no `{css}` on the page: {e}"))
+}
+
+/// Wait (polling, 15 s at most) until the current URL satisfies `check`.
+pub async fn wait_for_url(
+    client: &Client,
+    what: &str,
+    check: impl Fn(&url::Url) -> bool,
+) -> url::Url {
+    let started = Instant::now();
+    loop {
+        let current = client.current_url().await.expect("current URL");
+        if check(&current) {
+            return current;
+        }
+        if started.elapsed() > Duration::from_secs(15) {
+            let source = client.source().await.unwrap_or_default();
+            panic!("never reached {what}; still on {current}; page:\n{source}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,54 @@
+//! End to end: portcullis-verify behind real nginx (`auth_request`, also with the legacy
+//! `/api/verify`), Caddy (`forward_auth`) and HAProxy (Lua), configured with the files in
+//! `examples/proxies/`, and the portal in headless Chromium.
+//!
+//! Each scenario runs once per proxy (`nginx::…`, `nginx_legacy::…`, `caddy::…`, `haproxy::…`), each
+//! with its own processes, ports and directory, so they run in parallel. A test whose program is
+//! missing is reported as skipped (`SKIPPED (missing …): <test>`), or fails when `CI` is set.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod browser;
+mod scenarios;
+
+/// One `#[tokio::test]` per scenario and proxy. Current-thread runtime: portcullis-verify runs on
+/// the test's thread, so its logs are the test's own.
+macro_rules! per_proxy {
+    ($module:ident, $proxy:expr, [$($scenario:ident),* $(,)?]) => {
+        mod $module {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    crate::scenarios::$scenario($proxy).await;
+                }
+            )*
+        }
+    };
+}
+
+macro_rules! all_scenarios {
+    ($module:ident, $proxy:expr) => {
+        per_proxy!(
+            $module,
+            $proxy,
+            [
+                anonymous_browser_goes_to_portal_and_xhr_gets_401,
+                login_gives_upstream_the_identity,
+                spoofed_identity_headers_never_reach_upstream,
+                bypass_deny_and_group_rules,
+                path_tricks_cannot_reach_protected_paths,
+                forwarded_headers_from_clients_are_not_believed,
+                logout_ends_access_at_once,
+                expired_session_ends_access,
+                basic_credentials_challenge_and_ban,
+                websocket_needs_login_then_works,
+                unreachable_verify_fails_closed,
+            ]
+        );
+    };
+}
+
+all_scenarios!(nginx, portcullis_tests::Proxy::Nginx);
+all_scenarios!(nginx_legacy, portcullis_tests::Proxy::NginxLegacy);
+all_scenarios!(caddy, portcullis_tests::Proxy::Caddy);
+all_scenarios!(haproxy, portcullis_tests::Proxy::Haproxy);
