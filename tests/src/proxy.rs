@@ -74,6 +74,8 @@ pub struct Wiring<'a> {
     pub port: u16,
     /// portcullis-verify.
     pub verify: SocketAddr,
+    /// Further portcullis-verify replicas (nginx only: added to its `upstream portcullis`).
+    pub more_verify: &'a [SocketAddr],
     /// The application.
     pub upstream: SocketAddr,
     /// Certificates.
@@ -111,7 +113,17 @@ const NGINX_LEGACY: &str =
 
 fn nginx(w: &Wiring<'_>, legacy: bool) -> (Process, Vec<PathBuf>) {
     let dir = w.dir;
-    let mut replacements = common(w);
+    let mut replacements = Vec::new();
+    if !w.more_verify.is_empty() {
+        // Several replicas: one `server` line each in `upstream portcullis` (replaced before the
+        // address itself, which also appears in the header comment).
+        let servers: String = std::iter::once(&w.verify)
+            .chain(w.more_verify)
+            .map(|a| format!("    server {a} max_fails=1 fail_timeout=1s;\n"))
+            .collect();
+        replacements.push(("    server 127.0.0.1:9091;\n", servers));
+    }
+    replacements.extend(common(w));
     replacements.push((
         "listen 443 ssl;",
         format!("listen 127.0.0.1:{} ssl;", w.port),
@@ -166,7 +178,17 @@ fn nginx(w: &Wiring<'_>, legacy: bool) -> (Process, Vec<PathBuf>) {
 
 fn caddy(w: &Wiring<'_>) -> (Process, Vec<PathBuf>) {
     let dir = w.dir;
-    let mut replacements = common(w);
+    let mut replacements = Vec::new();
+    if !w.more_verify.is_empty() {
+        // Several replicas: one `server` line each in `upstream portcullis` (replaced before the
+        // address itself, which also appears in the header comment).
+        let servers: String = std::iter::once(&w.verify)
+            .chain(w.more_verify)
+            .map(|a| format!("    server {a} max_fails=1 fail_timeout=1s;\n"))
+            .collect();
+        replacements.push(("    server 127.0.0.1:9091;\n", servers));
+    }
+    replacements.extend(common(w));
     replacements.push(("admin localhost:2019", "admin off".to_owned()));
     replacements.push(("http_port 80", format!("http_port {}", free_port())));
     replacements.push(("https_port 443", format!("https_port {}", w.port)));

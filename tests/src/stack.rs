@@ -95,6 +95,7 @@ impl Stack {
                 dir: &dir,
                 port,
                 verify: verify.addr,
+                more_verify: &[],
                 upstream: upstream.addr,
                 certs: &certs,
             },

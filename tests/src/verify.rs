@@ -146,9 +146,12 @@ impl Verify {
     /// Serve a state built by the caller (another session store, a shared regulator) on a free
     /// loopback port.
     pub async fn serve(state: AppState) -> Self {
-        let listener = server::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .expect("bind portcullis-verify");
+        Self::serve_on(state, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Serve on a given address (a restarted replica comes back where it was).
+    pub async fn serve_on(state: AppState, addr: SocketAddr) -> Self {
+        let listener = server::bind(addr).await.expect("bind portcullis-verify");
         let addr = listener.local_addr().expect("verify address");
         let (shutdown, rx) = watch::channel(false);
         let task = tokio::spawn(server::serve(listener, router(state.clone()), None, rx));
