@@ -100,9 +100,22 @@ struct SessionReport<'a> {
 /// `portcullis sessions list`.
 pub(crate) fn list(args: &ListArgs, io: &mut Io<'_>) -> Result<u8, CliError> {
     let username = args.username.clone();
-    let sessions = with_store(&args.config, |store| async move {
+    let mut sessions = with_store(&args.config, |store| async move {
         store.list(username.as_deref(), now()).await
     })?;
+    // Stores list in their own order; print a stable one: by user, then oldest first.
+    sessions.sort_by(|a, b| {
+        (
+            a.identity.username.as_str(),
+            a.created_at,
+            a.cookie_domain.as_str(),
+        )
+            .cmp(&(
+                b.identity.username.as_str(),
+                b.created_at,
+                b.cookie_domain.as_str(),
+            ))
+    });
     match args.format {
         Format::Json => {
             let reports: Vec<SessionReport<'_>> = sessions

@@ -142,14 +142,43 @@ pub enum UrlError {
 
 /// A parsed absolute URL, kept in the raw form it was received in (dot segments unresolved) and with a
 /// canonical host for comparisons.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// One buffer holds the raw form (scheme lower-cased); the canonical host is a slice of it when the
+/// received host is already canonical (the usual case), so a parse costs one or two allocations.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct TargetUrl {
-    scheme: String,
-    host: String,
-    authority: String,
+    /// `scheme://authority path[?query]`, the scheme lower-cased: the `Display` form.
+    text: String,
+    /// End of the scheme in `text` (`://` follows).
+    scheme_end: usize,
+    /// Start of the path in `text` (end of the authority).
+    path_start: usize,
+    /// Position of the `?` in `text`, if any.
+    query_start: Option<usize>,
+    host: CanonicalHost,
     port: Option<u16>,
-    path: String,
-    query: Option<String>,
+}
+
+/// Where the canonical host lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum CanonicalHost {
+    /// `text[start..end]` is already canonical.
+    InText(usize, usize),
+    /// The canonical form differs from what was received (case, trailing dot, IDNA, IPv4 forms).
+    Owned(String),
+}
+
+impl fmt::Debug for TargetUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TargetUrl")
+            .field("scheme", &self.scheme())
+            .field("host", &self.host())
+            .field("authority", &self.authority())
+            .field("port", &self.port)
+            .field("path", &self.path())
+            .field("query", &self.query())
+            .finish()
+    }
 }
 
 impl TargetUrl {
@@ -182,30 +211,49 @@ impl TargetUrl {
         }
         let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, path_and_query) = rest.split_at(authority_end);
-        let (path, query) = match path_and_query.split_once('?') {
-            Some((p, q)) => (p, Some(q.to_owned())),
-            None => (path_and_query, None),
-        };
+        let path = path_and_query
+            .split_once('?')
+            .map_or(path_and_query, |(p, _)| p);
         let (host, port) = parse_authority(authority)?;
         check_percent_encoding(path)?;
+        let mut text = String::with_capacity(scheme.len() + 3 + rest.len());
+        text.push_str(scheme);
+        text.make_ascii_lowercase();
+        text.push_str("://");
+        let authority_start = text.len();
+        text.push_str(rest);
+        let path_start = authority_start + authority.len();
+        let query_start = path_and_query.find('?').map(|q| path_start + q);
+        let host = match host {
+            Host::Received(len) => CanonicalHost::InText(authority_start, authority_start + len),
+            Host::Canonical(owned) => CanonicalHost::Owned(owned),
+        };
         Ok(Self {
-            scheme: scheme.to_ascii_lowercase(),
+            text,
+            scheme_end: scheme.len(),
+            path_start,
+            query_start,
             host,
-            authority: authority.to_owned(),
             port,
-            path: path.to_owned(),
-            query,
         })
     }
 
     /// Lower-cased scheme.
     pub fn scheme(&self) -> &str {
-        &self.scheme
+        &self.text[..self.scheme_end]
     }
 
     /// Canonical host: lower-case, ASCII (IDNA), no trailing dot; IPv6 in brackets.
     pub fn host(&self) -> &str {
-        &self.host
+        match &self.host {
+            CanonicalHost::InText(start, end) => &self.text[*start..*end],
+            CanonicalHost::Owned(host) => host,
+        }
+    }
+
+    /// The authority as received.
+    fn authority(&self) -> &str {
+        &self.text[self.scheme_end + 3..self.path_start]
     }
 
     /// Explicit port, if any.
@@ -215,28 +263,24 @@ impl TargetUrl {
 
     /// Raw path as received (may be empty; percent-encoding validated, dot segments kept).
     pub fn path(&self) -> &str {
-        &self.path
+        &self.text[self.path_start..self.query_start.unwrap_or(self.text.len())]
     }
 
     /// Raw query without the `?`, if any.
     pub fn query(&self) -> Option<&str> {
-        self.query.as_deref()
+        self.query_start.map(|q| &self.text[q + 1..])
     }
 
     /// True for `https` and `wss`, the only schemes Authelia-style endpoints accept.
     pub fn is_secure(&self) -> bool {
-        self.scheme == "https" || self.scheme == "wss"
+        matches!(self.scheme(), "https" | "wss")
     }
 }
 
 impl fmt::Display for TargetUrl {
     /// The raw form: scheme lower-cased, authority and path as received.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}://{}{}", self.scheme, self.authority, self.path)?;
-        if let Some(q) = &self.query {
-            write!(f, "?{q}")?;
-        }
-        Ok(())
+        f.write_str(&self.text)
     }
 }
 
@@ -469,7 +513,13 @@ fn is_scheme(s: &str) -> bool {
         && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
 }
 
-fn parse_authority(authority: &str) -> Result<(String, Option<u16>), UrlError> {
+/// The canonical host of an authority: its first `len` bytes as received, or a new string.
+enum Host {
+    Received(usize),
+    Canonical(String),
+}
+
+fn parse_authority(authority: &str) -> Result<(Host, Option<u16>), UrlError> {
     if authority.is_empty() {
         return Err(UrlError::EmptyHost);
     }
@@ -502,6 +552,15 @@ fn parse_authority(authority: &str) -> Result<(String, Option<u16>), UrlError> {
     if host.is_empty() || host == "." {
         return Err(UrlError::EmptyHost);
     }
+    if let Some(name) = plain_domain(host) {
+        let host = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            Host::Canonical(name.to_ascii_lowercase())
+        } else {
+            // The host starts the authority: its first `name.len()` bytes are canonical already.
+            Host::Received(name.len())
+        };
+        return Ok((host, port));
+    }
     // A percent sign would be decoded by the WHATWG host parser into a different host than the proxy
     // routed on; refuse it outright.
     if host.contains('%') {
@@ -512,7 +571,31 @@ fn parse_authority(authority: &str) -> Result<(String, Option<u16>), UrlError> {
     if canonical.is_empty() {
         return Err(UrlError::EmptyHost);
     }
-    Ok((canonical, port))
+    Ok((Host::Canonical(canonical), port))
+}
+
+/// The host without its one trailing dot, when it is a plain ASCII domain name that the WHATWG host
+/// parser would only lower-case: labels of letters, digits and `-`, none empty, none an IDNA `xn--`
+/// label, and a last label starting with a letter (so never an IPv4 form such as `1.2.3.4`, `0x7f.1`
+/// or `example.0`). Anything else goes through the full parser.
+pub(crate) fn plain_domain(host: &str) -> Option<&str> {
+    let name = host.strip_suffix('.').unwrap_or(host);
+    let mut last = "";
+    for label in name.split('.') {
+        if label.is_empty()
+            || !label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            || label
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case("xn--"))
+        {
+            return None;
+        }
+        last = label;
+    }
+    last.starts_with(|c: char| c.is_ascii_alphabetic())
+        .then_some(name)
 }
 
 fn check_percent_encoding(path: &str) -> Result<(), UrlError> {

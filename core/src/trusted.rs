@@ -155,8 +155,7 @@ pub fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted: &TrustedProxies) ->
     let mut saw_entry = false;
     // Header lines are in arrival order; entries within a line are left to right. Walk all of them
     // from the right.
-    let lines: Vec<&http::HeaderValue> = headers.get_all("x-forwarded-for").iter().collect();
-    for line in lines.iter().rev() {
+    for line in headers.get_all("x-forwarded-for").iter().rev() {
         let Ok(text) = line.to_str() else {
             return ClientIp::Unknown;
         };

@@ -129,6 +129,17 @@ impl HeaderSet {
     }
 }
 
+/// The headers by value, in order (moving them into a response costs no copy of the values, where
+/// [`HeaderSet::apply_to`] clones them).
+impl IntoIterator for HeaderSet {
+    type Item = (HeaderName, HeaderValue);
+    type IntoIter = std::vec::IntoIter<(HeaderName, HeaderValue)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
 impl<'a> IntoIterator for &'a HeaderSet {
     type Item = (&'a HeaderName, &'a HeaderValue);
     type IntoIter = std::iter::Map<

@@ -1,12 +1,13 @@
 //! Compiled Authelia access rules and their evaluation (forward-auth.md §10, security.md §4).
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use ipnet::IpNet;
 use portcullis_core::domain::canonical_host;
 use portcullis_core::{ClientIp, Identity, RequiredLevel, Requirement, Target, parse_cidr};
-use regex::Regex;
+use regex::{Regex, RegexSet};
 
 use crate::config::{AccessControlConfig, QueryItemConfig, RuleConfig};
 use crate::error::PolicyError;
@@ -26,6 +27,114 @@ pub struct Policy {
     uses_path: bool,
     /// Some rule has `query`: the query must be parsed.
     uses_query: bool,
+    /// Which rules a host can match, so that evaluation skips the others (`None`: scan them all).
+    index: Option<DomainIndex>,
+}
+
+/// The rules whose domain criteria a host can satisfy, built at compile time.
+///
+/// Domain criteria are checked first and a rule whose domain does not match cannot match at all, so
+/// evaluating only the candidate rules (in order) gives the same answer as scanning every rule.
+/// Exact names and `*.` suffixes are looked up by hash, `domain_regex` patterns are run together as
+/// one [`RegexSet`] (a set match only makes the rule a candidate: the rule's own check still decides,
+/// including `User`/`Group` captures), and rules with `{user}`/`{group}` forms are always candidates.
+#[derive(Debug, Clone, Default)]
+struct DomainIndex {
+    /// Canonical host → rules with that exact name, ascending.
+    exact: HashMap<String, Vec<usize>>,
+    /// `.suffix` of a `*.suffix` form → rules with it, ascending.
+    wildcard: HashMap<String, Vec<usize>>,
+    /// Every `domain_regex` pattern, and the rule each belongs to.
+    regexes: Option<(RegexSet, Vec<usize>)>,
+    /// Rules checked for every host, ascending.
+    always: Vec<usize>,
+}
+
+/// Below this many rules a plain scan is as fast as the index.
+#[cfg(not(test))]
+const INDEX_MIN_RULES: usize = 16;
+/// Tests run every policy through the index.
+#[cfg(test)]
+const INDEX_MIN_RULES: usize = 1;
+
+impl DomainIndex {
+    /// `None` when there are too few rules for an index to pay, or the patterns cannot be combined.
+    fn build(rules: &[Rule]) -> Option<Self> {
+        if rules.len() < INDEX_MIN_RULES {
+            return None;
+        }
+        let mut index = DomainIndex::default();
+        let mut patterns = Vec::new();
+        let mut owners = Vec::new();
+        for (i, rule) in rules.iter().enumerate() {
+            if rule.domains.iter().any(DomainMatcher::names_user) {
+                index.always.push(i);
+                continue;
+            }
+            for pattern in &rule.domain_regex {
+                patterns.push(pattern.regex.as_str());
+                owners.push(i);
+            }
+            for domain in &rule.domains {
+                let (map, key) = match domain {
+                    DomainMatcher::Exact(name) => (&mut index.exact, name),
+                    DomainMatcher::Wildcard(suffix) => (&mut index.wildcard, suffix),
+                    DomainMatcher::User(_) | DomainMatcher::Group(_) => continue,
+                };
+                let list = map.entry(key.clone()).or_default();
+                if list.last() != Some(&i) {
+                    list.push(i);
+                }
+            }
+        }
+        if !patterns.is_empty() {
+            // Each pattern compiled on its own already; a set of them only fails on size limits.
+            index.regexes = Some((RegexSet::new(&patterns).ok()?, owners));
+        }
+        Some(index)
+    }
+
+    /// The candidate rules for `host` in ascending order, or `None` when the host is not in canonical
+    /// (lower-case) form and every rule must be checked.
+    fn candidates(&self, host: &str) -> Option<Cow<'_, [usize]>> {
+        if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            return None;
+        }
+        let mut lists: Vec<&[usize]> = Vec::with_capacity(4);
+        if !self.always.is_empty() {
+            lists.push(&self.always);
+        }
+        if let Some(list) = self.exact.get(host) {
+            lists.push(list);
+        }
+        if !self.wildcard.is_empty() {
+            // `*.suffix` matches a host that ends with `.suffix` and is longer than it.
+            for (at, _) in host.match_indices('.').filter(|(at, _)| *at > 0) {
+                if let Some(list) = self.wildcard.get(&host[at..]) {
+                    lists.push(list);
+                }
+            }
+        }
+        let by_regex = match &self.regexes {
+            Some((set, owners)) if set.is_match(host) => set
+                .matches(host)
+                .iter()
+                .filter_map(|p| owners.get(p).copied())
+                .collect(),
+            _ => Vec::new(),
+        };
+        Some(match lists.as_slice() {
+            [] if by_regex.is_empty() => Cow::Borrowed(&[]),
+            [only] if by_regex.is_empty() => Cow::Borrowed(*only),
+            _ => {
+                let mut all: Vec<usize> = lists.concat();
+                all.extend(by_regex);
+                all.sort_unstable();
+                all.dedup();
+                Cow::Owned(all)
+            }
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -169,6 +278,7 @@ impl Policy {
         Ok(Policy {
             uses_path: rules.iter().any(|r| !r.resources.is_empty()),
             uses_query: rules.iter().any(|r| !r.query.is_empty()),
+            index: DomainIndex::build(&rules),
             rules,
             default,
             warnings,
@@ -250,7 +360,18 @@ impl Policy {
         }
     }
 
+    /// [`evaluate`](Self::evaluate) without the domain index: every rule is scanned (the reference
+    /// the index is tested against).
+    #[cfg(test)]
+    pub(crate) fn evaluate_scanning_all(&self, target: &Target, identity: &Identity) -> Evaluation {
+        self.run_with(target, identity, false).evaluation
+    }
+
     fn run<'a>(&self, target: &'a Target, identity: &'a Identity) -> Run<'a> {
+        self.run_with(target, identity, true)
+    }
+
+    fn run_with<'a>(&self, target: &'a Target, identity: &'a Identity, indexed: bool) -> Run<'a> {
         let url = &target.url;
         let raw_query = url.query().filter(|q| !q.is_empty());
         let facts = Facts {
@@ -267,10 +388,15 @@ impl Policy {
                 _ => Vec::new(),
             },
         };
+        let candidates = match &self.index {
+            Some(index) if indexed => index.candidates(facts.host),
+            _ => None,
+        };
+        let candidates = candidates.as_deref();
         let forms = match PathForms::of(url.path(), self.uses_path) {
             Ok(forms) => forms,
             Err(error) => {
-                let (evaluation, fail_closed) = self.decide_undetermined(&facts);
+                let (evaluation, fail_closed) = self.decide_undetermined(&facts, candidates);
                 return Run {
                     facts,
                     evaluation,
@@ -291,11 +417,11 @@ impl Policy {
             s
         };
         let canonical = resource(&forms.canonical);
-        let mut evaluation = self.decide(&facts, &canonical);
+        let mut evaluation = self.decide(&facts, &canonical, candidates);
         let mut stricter_reading = None;
         for variant in &forms.variants {
             let reading = resource(variant);
-            let candidate = self.decide(&facts, &reading);
+            let candidate = self.decide(&facts, &reading, candidates);
             if stricter(&evaluation, &candidate) {
                 evaluation = candidate;
                 stricter_reading = Some(reading);
@@ -311,9 +437,22 @@ impl Policy {
         }
     }
 
+    /// The rules to check, in order: the index's candidates for the host, or all of them.
+    fn scan<'s>(&'s self, candidates: Option<&'s [usize]>) -> Scan<'s> {
+        match candidates {
+            Some(list) => Scan::Candidates(list.iter(), &self.rules),
+            None => Scan::All(self.rules.iter().enumerate()),
+        }
+    }
+
     /// First matching rule on one resource string, else the default.
-    fn decide(&self, facts: &Facts<'_>, resource: &str) -> Evaluation {
-        for (index, rule) in self.rules.iter().enumerate() {
+    fn decide(
+        &self,
+        facts: &Facts<'_>,
+        resource: &str,
+        candidates: Option<&[usize]>,
+    ) -> Evaluation {
+        for (index, rule) in self.scan(candidates) {
             if rule.check(facts, Some(resource)) == Check::Match {
                 return rule.evaluation(index);
             }
@@ -324,10 +463,14 @@ impl Policy {
     /// The path cannot be normalised: `resources` cannot be evaluated. Every rule that might be the
     /// first match is a candidate (scanning stops at the first rule that matches whatever the path);
     /// the strictest candidate decides, and if that is still a bypass, the answer is deny.
-    fn decide_undetermined(&self, facts: &Facts<'_>) -> (Evaluation, bool) {
+    fn decide_undetermined(
+        &self,
+        facts: &Facts<'_>,
+        candidates: Option<&[usize]>,
+    ) -> (Evaluation, bool) {
         let mut worst: Option<Evaluation> = None;
         let mut definite = false;
-        for (index, rule) in self.rules.iter().enumerate() {
+        for (index, rule) in self.scan(candidates) {
             let check = rule.check(facts, None);
             if matches!(check, Check::Match | Check::Undetermined) {
                 let candidate = rule.evaluation(index);
@@ -362,6 +505,23 @@ impl Policy {
         Evaluation {
             requirement: Requirement::plain(self.default),
             rule: None,
+        }
+    }
+}
+
+/// Rules in evaluation order: a candidate list, or every rule.
+enum Scan<'s> {
+    Candidates(std::slice::Iter<'s, usize>, &'s [Rule]),
+    All(std::iter::Enumerate<std::slice::Iter<'s, Rule>>),
+}
+
+impl<'s> Iterator for Scan<'s> {
+    type Item = (usize, &'s Rule);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Scan::Candidates(list, rules) => list.find_map(|&i| rules.get(i).map(|r| (i, r))),
+            Scan::All(all) => all.next(),
         }
     }
 }

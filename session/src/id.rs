@@ -56,6 +56,20 @@ impl SessionId {
         }
     }
 
+    /// The 32 bytes the id encodes (`None` cannot happen: an id is only built in its canonical form).
+    pub(crate) fn to_bytes(&self) -> Option<[u8; SESSION_ID_BYTES]> {
+        let mut bytes = [0u8; SESSION_ID_BYTES];
+        match URL_SAFE_NO_PAD.decode_slice(&self.0, &mut bytes) {
+            Ok(SESSION_ID_BYTES) => Some(bytes),
+            _ => None,
+        }
+    }
+
+    /// The id of these 32 bytes (the inverse of [`SessionId::to_bytes`]).
+    pub(crate) fn from_bytes(bytes: &[u8; SESSION_ID_BYTES]) -> Self {
+        Self(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
     /// The full textual form (43 characters). This is a bearer secret: do not log it.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -1,63 +1,306 @@
 //! `MemoryStore`: sessions in a bounded in-process map (no I/O, no tokio).
+//!
+//! Sessions are held packed, because a server keeps every session in memory (the SQLite store serves
+//! reads from this map): the id as its 32 bytes, the times inline, and the text of the session
+//! (cookie domain, username, display name, emails, groups) in one allocation. A session of a typical
+//! user takes about 430 bytes of process memory here, indexes and allocator overhead included,
+//! instead of about 1.3 KB as a `Session` value with its strings and a copy of its id in every index
+//! (BENCHMARKS.md).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
-use std::fmt;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt::{self, Write as _};
+use std::hash::{Hash, Hasher};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use portcullis_core::{AuthLevel, Identity};
+use subtle::ConstantTimeEq;
 
-use crate::{Session, SessionId, SessionStore, StoreError};
+use crate::{SESSION_ID_BYTES, Session, SessionId, SessionStore, StoreError};
 
 /// Default bound on the number of sessions a [`MemoryStore`] holds.
 pub const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
 
-/// One stored session, plus the `last_activity` the persistent layer (if any) last wrote.
+/// A session id as the 32 bytes it encodes. Equality runs in constant time, as [`SessionId`]'s.
+#[derive(Clone, Copy)]
+struct Key([u8; SESSION_ID_BYTES]);
+
+impl Key {
+    fn of(id: &SessionId) -> Option<Key> {
+        id.to_bytes().map(Key)
+    }
+
+    fn id(&self) -> SessionId {
+        SessionId::from_bytes(&self.0)
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl Eq for Key {}
+
+impl Hash for Key {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+/// The identity fields most sessions leave empty, kept apart so that they cost one pointer when
+/// empty.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Rare {
+    entitlements: Vec<String>,
+    uid: String,
+    client_id: Option<String>,
+    attributes: portcullis_core::Attributes,
+    group_attributes: BTreeMap<String, portcullis_core::Attributes>,
+}
+
+/// One stored session, packed, plus the `last_activity` the persistent layer (if any) last wrote.
 #[derive(Debug)]
 struct Entry {
-    session: Session,
+    /// Cookie domain, username, display name, emails and groups: see [`Text`].
+    text: Box<str>,
+    rare: Option<Box<Rare>>,
+    created_at: u64,
+    last_activity: u64,
+    expires_at: u64,
     persisted_activity: u64,
+    authenticated_at: Option<u64>,
+    level: AuthLevel,
+    remember_me: bool,
+}
+
+/// The packed text: every string as `<byte length>:<text>`, every list as `<count>#` followed by its
+/// strings, in the order cookie domain, username, display name, emails, groups.
+struct Text<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Text<'a> {
+    fn number(&mut self, end: char) -> Option<usize> {
+        let (digits, rest) = self.rest.split_once(end)?;
+        self.rest = rest;
+        digits.parse().ok()
+    }
+
+    fn string(&mut self) -> Option<&'a str> {
+        let len = self.number(':')?;
+        let value = self.rest.get(..len)?;
+        self.rest = self.rest.get(len..)?;
+        Some(value)
+    }
+
+    fn list(&mut self) -> Option<Vec<String>> {
+        let count = self.number('#')?;
+        (0..count)
+            .map(|_| self.string().map(str::to_owned))
+            .collect()
+    }
+}
+
+fn push_string(text: &mut String, value: &str) {
+    let _ = write!(text, "{}:", value.len());
+    text.push_str(value);
+}
+
+fn push_list(text: &mut String, values: &[String]) {
+    let _ = write!(text, "{}#", values.len());
+    for value in values {
+        push_string(text, value);
+    }
+}
+
+impl Entry {
+    fn pack(session: Session, persisted_activity: u64) -> Entry {
+        let identity = session.identity;
+        let mut text = String::with_capacity(
+            16 + session.cookie_domain.len()
+                + identity.username.len()
+                + identity.display_name.len()
+                + identity.emails.iter().map(|e| e.len() + 4).sum::<usize>()
+                + identity.groups.iter().map(|g| g.len() + 4).sum::<usize>(),
+        );
+        push_string(&mut text, &session.cookie_domain);
+        push_string(&mut text, &identity.username);
+        push_string(&mut text, &identity.display_name);
+        push_list(&mut text, &identity.emails);
+        push_list(&mut text, &identity.groups);
+        let rare = Rare {
+            entitlements: identity.entitlements,
+            uid: identity.uid,
+            client_id: identity.client_id,
+            attributes: identity.attributes,
+            group_attributes: identity.group_attributes,
+        };
+        Entry {
+            text: text.into_boxed_str(),
+            rare: (rare != Rare::default()).then(|| Box::new(rare)),
+            created_at: session.created_at,
+            last_activity: session.last_activity,
+            expires_at: session.expires_at,
+            persisted_activity,
+            authenticated_at: identity.authenticated_at,
+            level: identity.level,
+            remember_me: session.remember_me,
+        }
+    }
+
+    /// The username, without unpacking the rest.
+    fn username(&self) -> &str {
+        let mut text = Text { rest: &self.text };
+        let _domain = text.string();
+        text.string().unwrap_or("")
+    }
+
+    fn unpack(&self, key: &Key) -> Session {
+        self.unpack_as(key.id())
+    }
+
+    /// [`Entry::unpack`] with the id at hand (saves encoding it again).
+    fn unpack_as(&self, id: SessionId) -> Session {
+        let mut text = Text { rest: &self.text };
+        // The text was written by `pack`; a part that cannot be read is left empty.
+        let cookie_domain = text.string().unwrap_or("").to_owned();
+        let username = text.string().unwrap_or("").to_owned();
+        let display_name = text.string().unwrap_or("").to_owned();
+        let emails = text.list().unwrap_or_default();
+        let groups = text.list().unwrap_or_default();
+        let rare = self.rare.as_deref().cloned().unwrap_or_default();
+        Session {
+            id,
+            cookie_domain,
+            identity: Identity {
+                username,
+                display_name,
+                emails,
+                groups,
+                entitlements: rare.entitlements,
+                uid: rare.uid,
+                client_id: rare.client_id,
+                level: self.level,
+                authenticated_at: self.authenticated_at,
+                attributes: rare.attributes,
+                group_attributes: rare.group_attributes,
+            },
+            created_at: self.created_at,
+            last_activity: self.last_activity,
+            expires_at: self.expires_at,
+            remember_me: self.remember_me,
+        }
+    }
+
+    fn is_expired(&self, now: u64) -> bool {
+        now >= self.expires_at
+    }
+}
+
+/// The sessions of one user: most users have one.
+#[derive(Debug)]
+enum Ids {
+    One(Key),
+    Many(Vec<Key>),
+}
+
+impl Ids {
+    fn iter(&self) -> std::slice::Iter<'_, Key> {
+        match self {
+            Ids::One(key) => std::slice::from_ref(key).iter(),
+            Ids::Many(keys) => keys.iter(),
+        }
+    }
+
+    fn insert(&mut self, key: Key) {
+        match self {
+            Ids::One(one) if *one == key => {}
+            Ids::One(one) => *self = Ids::Many(vec![*one, key]),
+            Ids::Many(keys) if keys.contains(&key) => {}
+            Ids::Many(keys) => keys.push(key),
+        }
+    }
+
+    /// Remove `key`; true when none is left.
+    fn remove(&mut self, key: &Key) -> bool {
+        match self {
+            Ids::One(one) => one == key,
+            Ids::Many(keys) => {
+                keys.retain(|k| k != key);
+                match keys.as_slice() {
+                    [] => return true,
+                    [only] => {
+                        let only = *only;
+                        *self = Ids::One(only);
+                    }
+                    _ => {}
+                }
+                false
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Key(…)")
+    }
 }
 
 #[derive(Debug, Default)]
 struct Inner {
-    sessions: HashMap<SessionId, Entry>,
-    /// Lower-cased username → ids of that user's sessions.
-    by_user: HashMap<String, HashSet<SessionId>>,
+    sessions: HashMap<Key, Entry>,
+    /// Lower-cased username → that user's sessions.
+    by_user: HashMap<Box<str>, Ids>,
     /// (expires_at, id) of every session, soonest first: expiry purge and eviction.
-    by_expiry: BTreeSet<(u64, SessionId)>,
+    by_expiry: BTreeSet<(u64, Key)>,
 }
 
 impl Inner {
-    fn unlink(&mut self, id: &SessionId) -> Option<Entry> {
-        let entry = self.sessions.remove(id)?;
-        let user = user_key(&entry.session.identity.username);
-        if let Some(ids) = self.by_user.get_mut(&user) {
-            ids.remove(id);
-            if ids.is_empty() {
-                self.by_user.remove(&user);
+    fn unlink(&mut self, key: &Key) -> Option<Entry> {
+        let entry = self.sessions.remove(key)?;
+        let user = user_key(entry.username());
+        if let Some(ids) = self.by_user.get_mut(user.as_str()) {
+            if ids.remove(key) {
+                self.by_user.remove(user.as_str());
             }
         }
-        self.by_expiry
-            .remove(&(entry.session.expires_at, entry.session.id.clone()));
+        self.by_expiry.remove(&(entry.expires_at, *key));
         Some(entry)
     }
 
-    fn link(&mut self, entry: Entry) {
-        let id = entry.session.id.clone();
-        self.by_user
-            .entry(user_key(&entry.session.identity.username))
-            .or_default()
-            .insert(id.clone());
-        self.by_expiry
-            .insert((entry.session.expires_at, id.clone()));
-        self.sessions.insert(id, entry);
+    fn link(&mut self, key: Key, entry: Entry) {
+        let user = user_key(entry.username());
+        match self.by_user.get_mut(user.as_str()) {
+            Some(ids) => ids.insert(key),
+            None => {
+                self.by_user.insert(user.into_boxed_str(), Ids::One(key));
+            }
+        }
+        self.by_expiry.insert((entry.expires_at, key));
+        self.sessions.insert(key, entry);
     }
 
-    fn expired_ids(&self, now: u64) -> Vec<SessionId> {
+    fn expired_keys(&self, now: u64) -> Vec<Key> {
         self.by_expiry
             .iter()
             .take_while(|(expires_at, _)| *expires_at <= now)
-            .map(|(_, id)| id.clone())
+            .map(|(_, key)| *key)
             .collect()
     }
 }
@@ -73,6 +316,7 @@ fn user_key(username: &str) -> String {
 /// - Expired sessions are dropped when read and by [`MemoryStore::purge_expired`].
 /// - The number of sessions is bounded (security.md R9.6): inserting a new session into a full store
 ///   first evicts the session that expires soonest (expired ones go first).
+/// - Sessions are held packed (see the module documentation); reads rebuild the [`Session`].
 ///
 /// All methods take a `std` mutex for a short, non-blocking critical section.
 pub struct MemoryStore {
@@ -129,6 +373,14 @@ impl MemoryStore {
         self.purge_expired_ids(now).len()
     }
 
+    /// Make room for `additional` more sessions at once (a store about to load many), so the map
+    /// does not grow, and briefly hold two tables, along the way.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn reserve(&self, additional: usize) {
+        let additional = additional.min(self.max_entries);
+        self.lock().sessions.reserve(additional);
+    }
+
     // Every critical section below only moves values between maps and cannot leave the indexes
     // half-updated, so a poisoned lock (a panic elsewhere while holding it) is safe to reuse.
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -137,41 +389,43 @@ impl MemoryStore {
 
     pub(crate) fn purge_expired_ids(&self, now: u64) -> Vec<SessionId> {
         let mut inner = self.lock();
-        let ids = inner.expired_ids(now);
-        for id in &ids {
-            inner.unlink(id);
+        let keys = inner.expired_keys(now);
+        for key in &keys {
+            inner.unlink(key);
         }
-        ids
+        keys.iter().map(Key::id).collect()
     }
 
     /// The unexpired session with this id; an expired one is dropped.
     pub(crate) fn fetch(&self, id: &SessionId, now: u64) -> Option<Session> {
+        let key = Key::of(id)?;
         let mut inner = self.lock();
-        let expired = inner.sessions.get(id)?.session.is_expired(now);
-        if expired {
-            inner.unlink(id);
+        let entry = inner.sessions.get(&key)?;
+        if entry.is_expired(now) {
+            inner.unlink(&key);
             return None;
         }
-        inner.sessions.get(id).map(|entry| entry.session.clone())
+        Some(entry.unpack_as(id.clone()))
     }
 
     /// Insert or replace; returns the ids evicted to stay within the bound.
     pub(crate) fn insert(&self, session: Session, persisted_activity: u64) -> Vec<SessionId> {
+        let Some(key) = Key::of(&session.id) else {
+            return Vec::new();
+        };
+        let entry = Entry::pack(session, persisted_activity);
         let mut inner = self.lock();
         let mut evicted = Vec::new();
-        if inner.unlink(&session.id).is_none() {
+        if inner.unlink(&key).is_none() {
             while inner.sessions.len() >= self.max_entries {
-                let Some((_, victim)) = inner.by_expiry.first().cloned() else {
+                let Some((_, victim)) = inner.by_expiry.first().copied() else {
                     break;
                 };
                 inner.unlink(&victim);
-                evicted.push(victim);
+                evicted.push(victim.id());
             }
         }
-        inner.link(Entry {
-            session,
-            persisted_activity,
-        });
+        inner.link(key, entry);
         evicted
     }
 
@@ -184,11 +438,12 @@ impl MemoryStore {
         at: u64,
         persist_after: Option<u64>,
     ) -> Option<u64> {
+        let key = Key::of(id)?;
         let mut inner = self.lock();
-        let entry = inner.sessions.get_mut(id)?;
-        entry.session.touch(at);
+        let entry = inner.sessions.get_mut(&key)?;
+        entry.last_activity = entry.last_activity.max(at);
         let interval = persist_after?;
-        let current = entry.session.last_activity;
+        let current = entry.last_activity;
         if current >= entry.persisted_activity.saturating_add(interval) {
             entry.persisted_activity = current;
             Some(current)
@@ -199,39 +454,41 @@ impl MemoryStore {
 
     /// Remove one session; true when it was present.
     pub(crate) fn remove(&self, id: &SessionId) -> bool {
-        self.lock().unlink(id).is_some()
+        Key::of(id).is_some_and(|key| self.lock().unlink(&key).is_some())
     }
 
     /// Remove every session of `username` (case-insensitively); returns their ids.
     pub(crate) fn remove_user(&self, username: &str) -> Vec<SessionId> {
         let mut inner = self.lock();
-        let ids: Vec<SessionId> = inner
+        let keys: Vec<Key> = inner
             .by_user
-            .get(&user_key(username))
-            .map(|ids| ids.iter().cloned().collect())
+            .get(user_key(username).as_str())
+            .map(|ids| ids.iter().copied().collect())
             .unwrap_or_default();
-        for id in &ids {
-            inner.unlink(id);
+        for key in &keys {
+            inner.unlink(key);
         }
-        ids
+        keys.iter().map(Key::id).collect()
     }
 
     /// Make the held ids match `ids` (the ids of a persistent layer): drop every session whose id
     /// is not in `ids`, and return how many were dropped and which of `ids` are not held.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn sync_ids(&self, ids: &HashSet<SessionId>) -> (usize, Vec<SessionId>) {
+        let wanted: HashSet<Key> = ids.iter().filter_map(Key::of).collect();
         let mut inner = self.lock();
-        let gone: Vec<SessionId> = inner
+        let gone: Vec<Key> = inner
             .sessions
             .keys()
-            .filter(|id| !ids.contains(*id))
-            .cloned()
+            .filter(|key| !wanted.contains(*key))
+            .copied()
             .collect();
-        for id in &gone {
-            inner.unlink(id);
+        for key in &gone {
+            inner.unlink(key);
         }
         let missing = ids
             .iter()
-            .filter(|id| !inner.sessions.contains_key(*id))
+            .filter(|id| Key::of(id).is_none_or(|key| !inner.sessions.contains_key(&key)))
             .cloned()
             .collect();
         (gone.len(), missing)
@@ -240,25 +497,24 @@ impl MemoryStore {
     /// Unexpired sessions of one user or of everyone, by creation time then id.
     pub(crate) fn sessions(&self, username: Option<&str>, now: u64) -> Vec<Session> {
         let inner = self.lock();
+        let unpack = |key: &Key| {
+            inner
+                .sessions
+                .get(key)
+                .filter(|entry| !entry.is_expired(now))
+                .map(|entry| entry.unpack(key))
+        };
         let mut out: Vec<Session> = match username {
             Some(username) => inner
                 .by_user
-                .get(&user_key(username))
+                .get(user_key(username).as_str())
                 .into_iter()
-                .flatten()
-                .filter_map(|id| inner.sessions.get(id))
-                .map(|entry| &entry.session)
-                .filter(|session| !session.is_expired(now))
-                .cloned()
+                .flat_map(Ids::iter)
+                .filter_map(unpack)
                 .collect(),
-            None => inner
-                .sessions
-                .values()
-                .map(|entry| &entry.session)
-                .filter(|session| !session.is_expired(now))
-                .cloned()
-                .collect(),
+            None => inner.sessions.keys().filter_map(unpack).collect(),
         };
+        drop(inner);
         out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
         out
     }

@@ -451,6 +451,10 @@ fn load(conn: &Connection, memory: &MemoryStore, now: u64) -> rusqlite::Result<u
         &format!("DELETE FROM {TABLE} WHERE expires_at <= ?1"),
         params![to_sql_int(now)],
     )?;
+    let rows: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {TABLE}"), [], |row| {
+        row.get(0)
+    })?;
+    memory.reserve(usize::try_from(rows).unwrap_or(0));
     let mut stmt = conn.prepare(&format!(
         "SELECT id, last_activity, data FROM {TABLE} ORDER BY expires_at ASC, id ASC"
     ))?;

@@ -11,7 +11,7 @@ use axum::response::Response;
 use base64::Engine;
 use http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use portcullis_core::domain::{host_is_under, match_cookie_domain};
+use portcullis_core::domain::host_is_under;
 use portcullis_core::redirect::{anchor_body, portal_redirect_url, redirect_status};
 use portcullis_core::{
     AuthLevel, AuthOutcome, Connection, Decision, Dialect, Identity, RequestHead, Target,
@@ -39,14 +39,18 @@ pub(crate) fn peer_of(request: &Request) -> IpAddr {
 
 /// `<code> <reason>` as text/plain; no body for HEAD.
 pub(crate) fn plain(status: StatusCode, head: bool) -> Response {
-    let body = if head {
-        Body::empty()
-    } else {
-        Body::from(format!(
+    let body = match (head, status) {
+        (true, _) => Body::empty(),
+        // The check path's answers, without formatting them each time.
+        (false, StatusCode::OK) => Body::from("200 OK"),
+        (false, StatusCode::UNAUTHORIZED) => Body::from("401 Unauthorized"),
+        (false, StatusCode::FORBIDDEN) => Body::from("403 Forbidden"),
+        (false, StatusCode::BAD_REQUEST) => Body::from("400 Bad Request"),
+        (false, _) => Body::from(format!(
             "{} {}",
             status.as_u16(),
             status.canonical_reason().unwrap_or("")
-        ))
+        )),
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;
@@ -139,8 +143,12 @@ async fn check(
         return (bad(implementation, head), "bad_request");
     }
     // 3. Cookie domain.
-    let domains: Vec<&str> = config.cookies.iter().map(|c| c.domain.as_str()).collect();
-    let Some(cookie_index) = match_cookie_domain(target.url.host(), &domains) else {
+    let host = target.url.host();
+    let Some(cookie_index) = config
+        .cookies
+        .iter()
+        .position(|c| host_is_under(host, &c.domain))
+    else {
         tracing::info!(
             host = target.url.host(),
             "target has no relevant session-cookie configuration"
@@ -238,7 +246,11 @@ fn allowed(state: &AppState, identity: &Identity, head: bool) -> Response {
     for rejected in set.rejected() {
         tracing::warn!(header = %rejected.name, "identity value with control bytes emitted empty");
     }
-    set.apply_to(response.headers_mut());
+    let headers = response.headers_mut();
+    headers.reserve(set.len());
+    for (name, value) in set {
+        headers.insert(name, value);
+    }
     response
 }
 
@@ -638,11 +650,16 @@ pub(crate) async fn cookie_session(
         }
     }
     if !session.remember_me {
+        // A session already seen this second needs no new activity record (the browser's
+        // subrequests of one page, a busy API client).
+        let idle = session.last_activity < now;
         session.touch(now);
         let result = if changed {
             store.put(&session).await
-        } else {
+        } else if idle {
             store.touch(&session.id, now).await
+        } else {
+            Ok(())
         };
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not record session activity");

@@ -11,6 +11,11 @@ use portcullis_verify_server::regulation::Regulator;
 use portcullis_verify_server::users::UserDatabase;
 use portcullis_verify_server::{AppState, Tuning, router, server, system_clock};
 
+// mimalloc: the check path allocates small, short-lived values on two or more worker threads; glibc's
+// malloc spends a tenth of the CPU of a check on them (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The Authelia-compatible forward-auth server.
 #[derive(Parser, Debug)]
 #[command(

@@ -1,6 +1,8 @@
 //! Prometheus metrics: checks by endpoint and decision, check latency, logins by outcome, active
 //! bans, sessions.
 
+use std::sync::{PoisonError, RwLock};
+
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -14,6 +16,9 @@ type Labels = Vec<(&'static str, String)>;
 pub(crate) struct Metrics {
     registry: Registry,
     checks: Family<Labels, Counter>,
+    /// The counters of `checks` met so far, by endpoint and decision: a check finds its counter
+    /// without building (allocating) a label set.
+    check_counters: RwLock<Vec<(String, &'static str, Counter)>>,
     latency: Histogram,
     logins: Family<Labels, Counter>,
     bans: Gauge,
@@ -48,6 +53,7 @@ impl Metrics {
         Self {
             registry,
             checks,
+            check_counters: RwLock::new(Vec::new()),
             latency,
             logins,
             bans,
@@ -56,13 +62,38 @@ impl Metrics {
     }
 
     pub fn check(&self, endpoint: &str, decision: &'static str, seconds: f64) {
-        self.checks
+        self.latency.observe(seconds);
+        {
+            let known = self
+                .check_counters
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, _, counter)) = known
+                .iter()
+                .find(|(e, d, _)| *d == decision && e == endpoint)
+            {
+                counter.inc();
+                return;
+            }
+        }
+        let counter = self
+            .checks
             .get_or_create(&vec![
                 ("endpoint", endpoint.to_owned()),
                 ("decision", decision.to_owned()),
             ])
-            .inc();
-        self.latency.observe(seconds);
+            .clone();
+        counter.inc();
+        let mut known = self
+            .check_counters
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if !known
+            .iter()
+            .any(|(e, d, _)| *d == decision && e == endpoint)
+        {
+            known.push((endpoint.to_owned(), decision, counter));
+        }
     }
 
     pub fn login(&self, outcome: &'static str) {

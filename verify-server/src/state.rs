@@ -36,7 +36,9 @@ pub struct Tuning {
     pub failure_delay: Duration,
     /// Upper bound of the random jitter added to failure delays (spec: 85 ms).
     pub failure_jitter_ms: u64,
-    /// Password verifications running at once (argon2 takes 64 MiB each).
+    /// Password verifications running at once (argon2 takes 64 MiB each). Default: half the CPUs,
+    /// at least one, so that a flood of logins or uncached Basic checks leaves the other half to the
+    /// forward-auth checks (BENCHMARKS.md).
     pub max_concurrent_hashes: usize,
     /// How long a login waits for a hashing slot before it is refused with 503.
     pub hash_queue_timeout: Duration,
@@ -49,7 +51,8 @@ impl Default for Tuning {
         Self {
             failure_delay: Duration::from_secs(2),
             failure_jitter_ms: 85,
-            max_concurrent_hashes: 2,
+            max_concurrent_hashes: std::thread::available_parallelism()
+                .map_or(1, |cpus| (cpus.get() / 2).max(1)),
             hash_queue_timeout: Duration::from_secs(5),
             users_poll_interval: Duration::from_secs(2),
         }

@@ -531,3 +531,57 @@ proptest! {
         ]);
     }
 }
+
+/// The plain-domain shortcut gives exactly what the WHATWG host parser gives.
+fn whatwg_host(host: &str) -> Option<String> {
+    let parsed = url::Host::parse(host).ok()?;
+    Some(crate::domain::canonical_host(&parsed.to_string()))
+}
+
+#[test]
+fn plain_domain_shortcut_table() {
+    let cases = [
+        ("app.example.com", Some("app.example.com")),
+        ("App.Example.COM.", Some("App.Example.COM")),
+        ("a-b.c-d.e", Some("a-b.c-d.e")),
+        ("-a.b-", Some("-a.b-")),
+        ("localhost", Some("localhost")),
+        ("x1.y2", Some("x1.y2")),
+        ("1.2.3.4", None),
+        ("1.2.3.4.", None),
+        ("0x7f.1", None),
+        ("example.0", None),
+        ("example.0x1", None),
+        ("a..b", None),
+        (".a.b", None),
+        ("a.b..", None),
+        ("xn--bcher-kva.example", None),
+        ("XN--bcher-kva.example", None),
+        ("a_b.example", None),
+        ("[::1]", None),
+        ("", None),
+    ];
+    for (host, expected) in cases {
+        assert_eq!(super::plain_domain(host), expected, "{host}");
+        if let Some(name) = expected {
+            assert_eq!(
+                whatwg_host(host).as_deref(),
+                Some(name.to_ascii_lowercase().as_str()),
+                "{host}"
+            );
+        }
+    }
+}
+
+proptest! {
+    #[test]
+    fn plain_domain_shortcut_agrees_with_whatwg(host in "[A-Za-z0-9.-]{1,24}") {
+        if let Some(name) = super::plain_domain(&host) {
+            prop_assert_eq!(whatwg_host(&host), Some(name.to_ascii_lowercase()));
+        }
+        // And a URL built on it parses to the same host either way.
+        if let Ok(url) = TargetUrl::parse(&format!("https://{host}/x")) {
+            prop_assert_eq!(Some(url.host().to_owned()), whatwg_host(&host));
+        }
+    }
+}

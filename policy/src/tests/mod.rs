@@ -5,6 +5,7 @@ mod adversarial;
 mod config;
 mod evaluation;
 mod explain;
+mod index;
 mod validation;
 
 use std::collections::BTreeMap;
