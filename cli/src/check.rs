@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
+use portcullis_auth::users::UserDatabase;
+use portcullis_server_core::tls_acceptor;
 use portcullis_verify_server::config::ConfigWarning;
-use portcullis_verify_server::server::tls_acceptor;
-use portcullis_verify_server::users::UserDatabase;
 
 use crate::{CliError, Io, load_config};
 

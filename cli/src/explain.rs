@@ -1,11 +1,11 @@
 //! `explain` / `access-control check-policy`: the policy's rule-by-rule account of one request, and
 //! the answer for one identity.
 
+use portcullis_auth::users::UserDatabase;
 use portcullis_core::{
     AuthLevel, AuthOutcome, ClientIp, Decision, Identity, Target, TargetUrl, checked_method, decide,
 };
 use portcullis_policy::{DecidedBy, Explanation};
-use portcullis_verify_server::users::UserDatabase;
 use serde::Serialize;
 
 use crate::{CliError, ExplainArgs, Format, Io, Level, load_config};

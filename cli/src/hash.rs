@@ -3,7 +3,7 @@
 
 use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use portcullis_verify_server::users::Digest;
+use portcullis_auth::users::Digest;
 use rand::TryRngCore;
 use rand::rngs::OsRng;
 use rand::seq::IndexedRandom;

@@ -152,6 +152,6 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<u8, CliError> {
 /// Load a configuration exactly as `portcullis-verify` does (secrets from the same environment
 /// variables). A configuration error is invalid input.
 pub(crate) fn load_config(path: &Path) -> Result<(Config, Vec<ConfigWarning>), CliError> {
-    let secrets = SecretSources::from_env().map_err(CliError::invalid)?;
+    let secrets = SecretSources::from_env().map_err(|e| CliError::invalid(e.to_string()))?;
     config::load(path, &secrets).map_err(|e| CliError::invalid(e.to_string()))
 }

@@ -2,9 +2,10 @@
 //! `session.redis` is configured, else the SQLite file `storage.local.path`.
 
 use std::future::Future;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use portcullis_session::{RedisStore, Session, SessionStore, SqliteStore};
+use portcullis_auth::{OpenMode, SessionBackend, StoreSelection};
+use portcullis_server_core::clock::unix_now;
+use portcullis_session::{Session, SessionStore};
 use serde::Serialize;
 
 use crate::{CliError, Format, Io, ListArgs, RevokeArgs, load_config};
@@ -13,39 +14,25 @@ use crate::{CliError, Format, Io, ListArgs, RevokeArgs, load_config};
 const ID_PREFIX: usize = 6;
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-fn store_error(e: portcullis_session::StoreError) -> CliError {
-    CliError::failed(e.to_string())
+    unix_now()
 }
 
 /// Open the store `portcullis-verify` would use with this configuration and run `work` on it.
 /// A missing SQLite file is an error rather than a new empty store.
 fn with_store<T, F, Fut>(config_path: &std::path::Path, work: F) -> Result<T, CliError>
 where
-    F: FnOnce(Box<dyn SessionStore>) -> Fut,
+    F: FnOnce(std::sync::Arc<dyn SessionStore>) -> Fut,
     Fut: Future<Output = Result<T, portcullis_session::StoreError>>,
 {
     let (config, _warnings) = load_config(config_path)?;
-    let store: Box<dyn SessionStore> = match &config.redis {
-        Some(redis) => Box::new(
-            RedisStore::new(redis.clone(), config.session_secret.expose().as_bytes())
-                .map_err(store_error)?,
-        ),
-        None => {
-            let path = &config.storage_path;
-            if !path.is_file() {
-                return Err(CliError::failed(format!(
-                    "no session store at {} (storage.local.path); has portcullis-verify run?",
-                    path.display()
-                )));
-            }
-            Box::new(SqliteStore::open(path).map_err(store_error)?)
-        }
+    let selection = StoreSelection {
+        redis: config.redis.clone(),
+        sqlite_path: config.storage_path.clone(),
+        secret: config.session_secret.clone(),
     };
+    let store = SessionBackend::open(&selection, OpenMode::ExistingOnly, now())
+        .map_err(|e| CliError::failed(e.to_string()))?
+        .sessions();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -55,7 +42,7 @@ where
             store.health().await?;
             work(store).await
         })
-        .map_err(store_error)
+        .map_err(|e| CliError::failed(e.to_string()))
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for unix seconds (proleptic Gregorian calendar, UTC).

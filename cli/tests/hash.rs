@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use assert_cmd::Command;
-use portcullis_verify_server::users::Digest;
+use portcullis_auth::users::Digest;
 use predicates::prelude::*;
 
 /// Authelia's documented digest of "password" (argon2id, m=65536, t=3, p=4).

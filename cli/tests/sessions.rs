@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use assert_cmd::Command;
+use portcullis_auth::regulation::Regulator;
+use portcullis_auth::users::UserDatabase;
+use portcullis_server_core::{Limits, Shutdown};
 use portcullis_session::{EXTERNAL_CHANGE_CHECK_INTERVAL, RedisStore, SessionStore, SqliteStore};
 use portcullis_verify_server::config::{SecretSources, load};
-use portcullis_verify_server::regulation::Regulator;
-use portcullis_verify_server::users::UserDatabase;
-use portcullis_verify_server::{AppState, Tuning, router, server, system_clock};
+use portcullis_verify_server::{AppState, Tuning, router, system_clock};
 use predicates::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -81,15 +82,23 @@ async fn start_server(config_path: &Path) -> (SocketAddr, tokio::sync::watch::Se
             (store.clone(), Regulator::redis(config.regulation, store))
         }
         None => (
-            Arc::new(SqliteStore::open(&config.storage_path).unwrap()),
+            Arc::new(SqliteStore::open(&config.storage_path, clock()).unwrap()),
             Regulator::open(config.regulation, &config.storage_path, clock()).unwrap(),
         ),
     };
-    let state = AppState::new(config, users, store, regulator, clock, Tuning::default());
-    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let state = AppState::new(config, users, store, regulator, clock, Tuning::default()).unwrap();
+    let listener = portcullis_server_core::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(server::serve(listener, router(state), None, stopped));
+    tokio::spawn(portcullis_server_core::serve(
+        listener,
+        router(state),
+        None,
+        Limits::default(),
+        Shutdown::from(stopped).signalled(),
+    ));
     (addr, stop)
 }
 
@@ -249,7 +258,7 @@ fn list_json_revoke_nobody_and_a_missing_store() {
     assert!(!dir.path().join("data/portcullis.sqlite3").exists());
 
     // An empty store, as a server leaves it before anyone logs in.
-    drop(SqliteStore::open(&dir.path().join("data/portcullis.sqlite3")).unwrap());
+    drop(SqliteStore::open(&dir.path().join("data/portcullis.sqlite3"), 0).unwrap());
     portcullis()
         .args(["sessions", "list", "--format", "json", "--config"])
         .arg(&config)

@@ -9,6 +9,7 @@
 //! - [`domain`] canonicalises hosts and matches cookie domains on label boundaries.
 //! - [`redirect`] builds the portal redirection URL, picks the status, and judges post-login targets.
 //! - [`decide`] turns the required level and the authentication outcome into a [`Decision`].
+//! - [`credential`] reads Basic and Bearer credentials from an `Authorization` value.
 //! - [`Secret`] keeps secrets out of logs and compares them in constant time.
 //!
 //! ```
@@ -21,6 +22,7 @@
 //! );
 //! ```
 
+pub mod credential;
 pub mod decision;
 pub mod domain;
 pub mod identity;

@@ -1,4 +1,4 @@
-//! `additionalHeaders` from user and group attributes (outpost.md §6.2).
+//! `additionalHeaders` from user and group attributes (docs/reference/outpost.md §6.2).
 
 use std::collections::BTreeMap;
 
@@ -15,7 +15,7 @@ use crate::set::{HeaderSet, NameProblem, RejectionReason, parse_name};
 ///
 /// - String values pass through; integers are formatted in decimal. Every other type (booleans,
 ///   lists; non-integral numbers never reach [`AttributeValue`]) becomes an **empty** value, like
-///   the reference (outpost.md §6.2 quirk).
+///   the reference (docs/reference/outpost.md §6.2 quirk).
 /// - Names are canonicalised (lower-case here; [`canonical_name`](crate::canonical_name) gives the
 ///   Go form). A name that is not a valid HTTP field name, contains `_`, or names a framing header
 ///   (`Host`, `Content-Length`, hop-by-hop headers) is skipped and reported.

@@ -1,4 +1,4 @@
-//! Upstream HTTP Basic credentials from user attributes (outpost.md §6.2).
+//! Upstream HTTP Basic credentials from user attributes (docs/reference/outpost.md §6.2).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;

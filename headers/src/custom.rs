@@ -8,7 +8,6 @@ use portcullis_core::{AttributeValue, Identity};
 use serde::Deserialize;
 
 use crate::error::HeadersError;
-use crate::profile::default_separator;
 use crate::set::{HeaderSet, NameProblem, is_clean, parse_name};
 
 /// Headers named by the operator, each carrying one identity field or a template.
@@ -42,6 +41,11 @@ use crate::set::{HeaderSet, NameProblem, is_clean, parse_name};
 pub struct CustomProfile {
     headers: Vec<CustomHeader>,
     separator: String,
+}
+
+/// The list separator when none is configured.
+pub(crate) fn default_separator() -> String {
+    ",".to_owned()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,7 +14,8 @@ pub enum HeadersError {
         /// The name as configured.
         name: String,
     },
-    /// The name contains `_`, which CGI/WSGI back ends confuse with `-` (outpost.md §6.3).
+    /// The name contains `_`, which CGI/WSGI back ends confuse with `-`
+    /// (docs/reference/outpost.md §6.3).
     #[error("header name {name:?} contains '_'; use '-'")]
     UnderscoreInName {
         /// The name as configured.

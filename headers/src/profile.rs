@@ -4,7 +4,7 @@ use http::HeaderName;
 use portcullis_core::{Identity, Secret};
 use serde::{Deserialize, Serialize};
 
-use crate::custom::CustomProfile;
+use crate::custom::{CustomProfile, default_separator};
 use crate::error::HeadersError;
 use crate::set::{HeaderSet, is_clean};
 
@@ -22,7 +22,7 @@ pub mod names {
     pub const REMOTE_NAME: &str = "Remote-Name";
     /// Authelia: the first email.
     pub const REMOTE_EMAIL: &str = "Remote-Email";
-    /// The four Authelia headers (forward-auth.md §6.1), in emission order.
+    /// The four Authelia headers (docs/reference/forward-auth.md §6.1), in emission order.
     pub const AUTHELIA: [&str; 4] = [REMOTE_USER, REMOTE_GROUPS, REMOTE_NAME, REMOTE_EMAIL];
 
     /// authentik: claim `preferred_username`.
@@ -49,7 +49,7 @@ pub mod names {
     pub const X_AUTHENTIK_META_APP: &str = "X-authentik-meta-app";
     /// authentik: `goauthentik.io/outpost/<version>`.
     pub const X_AUTHENTIK_META_VERSION: &str = "X-authentik-meta-version";
-    /// The twelve authentik headers (outpost.md §6.1), in emission order.
+    /// The twelve authentik headers (docs/reference/outpost.md §6.1), in emission order.
     pub const AUTHENTIK: [&str; 12] = [
         X_AUTHENTIK_USERNAME,
         X_AUTHENTIK_GROUPS,
@@ -69,7 +69,7 @@ pub mod names {
     pub const AUTHORIZATION: &str = "Authorization";
 }
 
-/// The prefix of `X-authentik-meta-version` (outpost.md §6.1).
+/// The prefix of `X-authentik-meta-version` (docs/reference/outpost.md §6.1).
 pub const AUTHENTIK_VERSION_PREFIX: &str = "goauthentik.io/outpost/";
 
 /// Which identity headers the upstream receives.
@@ -77,16 +77,17 @@ pub const AUTHENTIK_VERSION_PREFIX: &str = "goauthentik.io/outpost/";
 #[serde(try_from = "ProfileConfig")]
 #[non_exhaustive]
 pub enum Profile {
-    /// `Remote-User`, `Remote-Groups`, `Remote-Name`, `Remote-Email` (forward-auth.md §6.1).
+    /// `Remote-User`, `Remote-Groups`, `Remote-Name`, `Remote-Email`
+    /// (docs/reference/forward-auth.md §6.1).
     Authelia,
-    /// The twelve `X-authentik-*` headers (outpost.md §6.1).
+    /// The twelve `X-authentik-*` headers (docs/reference/outpost.md §6.1).
     Authentik(AuthentikMeta),
     /// Operator-chosen header names, each carrying an identity field or a template.
     Custom(CustomProfile),
 }
 
 /// The values of the authentik `X-authentik-meta-*` headers. They describe the outpost, not the
-/// user, so they keep their values on anonymous responses (outpost.md §14 item 10).
+/// user, so they keep their values on anonymous responses (docs/reference/outpost.md §14 item 10).
 ///
 /// Values holding a control character are refused by [`Profile::try_from`]; when built directly,
 /// such a value is emitted empty and reported like any other.
@@ -232,10 +233,6 @@ pub struct CustomProfileConfig {
     pub separator: String,
 }
 
-pub(crate) fn default_separator() -> String {
-    ",".to_owned()
-}
-
 impl TryFrom<ProfileConfig> for Profile {
     type Error = HeadersError;
 
@@ -315,7 +312,8 @@ impl Profile {
 /// The identity headers of `profile` for `identity`.
 ///
 /// **Every** header of the profile is present, whatever the identity, so a proxy that copies them
-/// overwrites client-sent copies (forward-auth.md §14 item 2, outpost.md §14 item 10):
+/// overwrites client-sent copies (docs/reference/forward-auth.md §14 item 2,
+/// docs/reference/outpost.md §14 item 10):
 ///
 /// - **Authelia**: all four values are empty when the identity is anonymous or has no username (a
 ///   machine client); otherwise `Remote-Groups` is the groups joined with `,` as is and

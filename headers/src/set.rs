@@ -30,11 +30,12 @@ pub struct Rejection {
 #[non_exhaustive]
 pub enum RejectionReason {
     /// The value held CR, LF, NUL or another control character, or was otherwise not a valid
-    /// header value; the header was emitted with an **empty** value (security.md R3.4).
+    /// header value; the header was emitted with an **empty** value
+    /// (docs/reference/security.md R3.4).
     InvalidValue,
     /// The name is not a valid HTTP field name; the header was skipped.
     InvalidName,
-    /// The name contains `_`; the header was skipped (security.md R3.3).
+    /// The name contains `_`; the header was skipped (docs/reference/security.md R3.3).
     UnderscoreInName,
     /// The name belongs to HTTP framing or routing (`Host`, `Content-Length`, hop-by-hop headers);
     /// the header was skipped.
@@ -84,7 +85,8 @@ impl HeaderSet {
     }
 
     /// Append `other` after this set: its headers are applied later, so they override same-named
-    /// headers of this set (`additionalHeaders` after the profile headers, outpost.md §6.2).
+    /// headers of this set (`additionalHeaders` after the profile headers,
+    /// docs/reference/outpost.md §6.2).
     pub fn extend(&mut self, other: HeaderSet) {
         self.entries.extend(other.entries);
         self.rejected.extend(other.rejected);

@@ -6,8 +6,8 @@ use http::{HeaderMap, HeaderName};
 
 use crate::profile::{Profile, names};
 
-/// The inbound header names to delete before a request is forwarded (outpost.md §14 item 2,
-/// security.md R3.2).
+/// The inbound header names to delete before a request is forwarded
+/// (docs/reference/outpost.md §14 item 2, docs/reference/security.md R3.2).
 ///
 /// Names are compared after normalisation: ASCII lower-case, `_` read as `-`. So a list holding
 /// `Remote-User` also matches `remote-user`, `REMOTE-USER` and `Remote_User`.
@@ -40,7 +40,7 @@ fn normalise(name: &str) -> String {
 }
 
 impl StripList {
-    /// Also strip `Authorization` (upstream Basic injection on, outpost.md §6.2).
+    /// Also strip `Authorization` (upstream Basic injection on, docs/reference/outpost.md §6.2).
     #[must_use]
     pub fn with_authorization(mut self) -> Self {
         self.insert(names::AUTHORIZATION);
@@ -65,8 +65,9 @@ impl StripList {
     }
 }
 
-/// Delete every header whose name contains `_` (outpost.md §6.3; CGI/WSGI back ends read
-/// `X_authentik_username` as `X-authentik-username`). Returns how many distinct names were removed.
+/// Delete every header whose name contains `_` (docs/reference/outpost.md §6.3; CGI/WSGI back ends
+/// read `X_authentik_username` as `X-authentik-username`). Returns how many distinct names were
+/// removed.
 pub fn strip_underscore_headers(headers: &mut HeaderMap) -> usize {
     remove_where(headers, |name| name.as_str().contains('_'))
 }

@@ -1,4 +1,5 @@
-//! Spec tables: forward-auth.md §6.1 / §14 item 2, outpost.md §6 / §14 items 2 and 10, security.md §3.
+//! Spec tables: docs/reference/forward-auth.md §6.1 / §14 item 2,
+//! docs/reference/outpost.md §6 / §14 items 2 and 10, docs/reference/security.md §3.
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use portcullis_core::{AttributeValue, Attributes, AuthLevel, Identity, Secret};

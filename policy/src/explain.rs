@@ -79,7 +79,7 @@ pub struct RuleTrace {
     /// When not matched: the first criterion that failed (`None` when undetermined).
     pub failed: Option<Criterion>,
     /// Matched only because the requester is anonymous and the rule depends on the user
-    /// (forward-auth.md §10.3).
+    /// (docs/reference/forward-auth.md §10.3).
     pub potential: bool,
     /// The path could not be normalised, the rule has `resources`, and every other criterion
     /// matched: the rule might apply.
@@ -110,7 +110,8 @@ pub struct Explanation {
     /// Every rule in order, checked against [`resource`](Self::resource).
     pub rules: Vec<RuleTrace>,
     /// Another reading of the path (`;` parameters removed, cut at a decoded `#`/`?`, `\` as `/`)
-    /// that got a stricter answer than the canonical one and therefore decided (security.md R4.2).
+    /// that got a stricter answer than the canonical one and therefore decided
+    /// (docs/reference/security.md R4.2).
     pub stricter_reading: Option<String>,
     /// What decided.
     pub decided_by: DecidedBy,

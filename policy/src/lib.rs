@@ -44,7 +44,7 @@
 //! assert_eq!(public.requirement.level, RequiredLevel::Bypass);
 //!
 //! // An encoded dot segment does not escape the bypass: it is the admin rule, and anonymous users
-//! // are sent to log in (a potential match, forward-auth.md §10.3).
+//! // are sent to log in (a potential match, docs/reference/forward-auth.md §10.3).
 //! let sneaky = policy.evaluate(&target("https://app.example.com/public/%2e%2e/admin"), &anonymous);
 //! assert_eq!((sneaky.rule, sneaky.requirement.level), (Some(1), RequiredLevel::TwoFactor));
 //! assert!(sneaky.requirement.rule_has_subject);
@@ -55,7 +55,7 @@
 //! assert_eq!((after.rule, after.requirement.level), (None, RequiredLevel::Deny));
 //! ```
 //!
-//! # Evaluation (forward-auth.md §10)
+//! # Evaluation (docs/reference/forward-auth.md §10)
 //!
 //! Rules are checked in order and the first whose criteria all match decides; otherwise the default
 //! policy does, with `rule_has_subject = false`. Criteria are checked in Authelia's order — domain
@@ -86,7 +86,7 @@
 //! rewritten before compiling with the Rust `regex` crate), and an invalid pattern is a configuration
 //! error, never "no match".
 //!
-//! # Monotonicity (security.md R4.2)
+//! # Monotonicity (docs/reference/security.md R4.2)
 //!
 //! The decision is made on the canonical path, and also on the other readings a backend might make
 //! of the same request: with `;parameters` removed from every segment, cut at a decoded `#` or `?`,

@@ -1,4 +1,5 @@
-//! The canonical path string that access rules see (forward-auth.md §10.2, security.md R4.1).
+//! The canonical path string that access rules see (docs/reference/forward-auth.md §10.2,
+//! docs/reference/security.md R4.1).
 //!
 //! [`canonical_path`] turns a raw path, as received, into the one form every decision is made on:
 //!
@@ -143,7 +144,7 @@ fn clean(path: &str) -> String {
 }
 
 /// The canonical path and the other readings of the same request that must not be more permissive
-/// (security.md R4.2). Computed once per evaluation.
+/// (docs/reference/security.md R4.2). Computed once per evaluation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PathForms {
     /// The canonical path ([`canonical_path`]).
@@ -215,8 +216,9 @@ mod tests {
 
     #[test]
     fn canonical_path_table() {
-        // Expected values follow forward-auth.md §10.2 (Go path.Clean + trailing slash + ".") and the
-        // two documented Portcullis points: `/x/../` is `/`, a decoded `%` reads `%25`.
+        // Expected values follow docs/reference/forward-auth.md §10.2 (Go path.Clean + trailing
+        // slash + ".") and the two documented Portcullis points: `/x/../` is `/`, a decoded `%`
+        // reads `%25`.
         let cases = [
             ("", "."),
             ("/", "/"),

@@ -1,4 +1,5 @@
-//! Go RE2 patterns on the Rust `regex` crate (forward-auth.md §10.4, outpost.md §14 item 6).
+//! Go RE2 patterns on the Rust `regex` crate (docs/reference/forward-auth.md §10.4,
+//! docs/reference/outpost.md §14 item 6).
 //!
 //! The two dialects share their syntax except for a few points, which [`translate`] rewrites before
 //! compiling:

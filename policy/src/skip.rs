@@ -1,4 +1,5 @@
-//! authentik's unauthenticated paths and URLs, `skip_path_regex` (outpost.md §7 and §14 item 6).
+//! authentik's unauthenticated paths and URLs, `skip_path_regex` (docs/reference/outpost.md §7 and
+//! §14 item 6).
 
 use portcullis_core::TargetUrl;
 use regex::Regex;
@@ -120,7 +121,8 @@ mod tests {
 
     #[test]
     fn compile_rules() {
-        // outpost.md §14 item 6: trailing \r removed, blank lines ignored, bad line is an error.
+        // docs/reference/outpost.md §14 item 6: trailing \r removed, blank lines ignored, bad line
+        // is an error.
         let skip = SkipPaths::compile("^/a$\r\n\r\n   \n\n^/b$\n").unwrap();
         assert_eq!(skip.len(), 2);
         assert!(skip.matches("/a"), "the \\r is not part of the pattern");

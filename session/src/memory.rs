@@ -84,6 +84,7 @@ struct Entry {
     expires_at: u64,
     persisted_activity: u64,
     authenticated_at: Option<u64>,
+    refreshed_at: u64,
     level: AuthLevel,
     remember_me: bool,
 }
@@ -158,6 +159,7 @@ impl Entry {
             expires_at: session.expires_at,
             persisted_activity,
             authenticated_at: identity.authenticated_at,
+            refreshed_at: session.refreshed_at,
             level: identity.level,
             remember_me: session.remember_me,
         }
@@ -204,6 +206,7 @@ impl Entry {
             last_activity: self.last_activity,
             expires_at: self.expires_at,
             remember_me: self.remember_me,
+            refreshed_at: self.refreshed_at,
         }
     }
 

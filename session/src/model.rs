@@ -66,6 +66,10 @@ pub struct Session {
     pub expires_at: u64,
     /// True when the user asked to be kept logged in and the cookie domain allows it.
     pub remember_me: bool,
+    /// Unix time (seconds) the user's details were last read from the user backend (at login, then
+    /// at each refresh). Records written before this field existed read as 0: refresh at once.
+    #[serde(default)]
+    pub refreshed_at: u64,
 }
 
 impl Session {
@@ -73,7 +77,7 @@ impl Session {
     ///
     /// `remember_me` is ignored (false) when `lifetime.remember_me` is `None`. The session expires at
     /// `now` plus the remember-me duration when it is a remember-me session, otherwise plus
-    /// `lifetime.expiration`. Both `created_at` and `last_activity` are `now`.
+    /// `lifetime.expiration`. `created_at`, `last_activity` and `refreshed_at` are `now`.
     pub fn new(
         id: SessionId,
         cookie_domain: impl Into<String>,
@@ -94,6 +98,7 @@ impl Session {
             last_activity: now,
             expires_at: now.saturating_add(duration),
             remember_me,
+            refreshed_at: now,
         }
     }
 

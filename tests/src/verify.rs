@@ -7,11 +7,12 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use portcullis_auth::regulation::Regulator;
+use portcullis_auth::users::UserDatabase;
+use portcullis_server_core::{Limits, Shutdown};
 use portcullis_session::MemoryStore;
 use portcullis_verify_server::config::{SecretSources, parse};
-use portcullis_verify_server::regulation::Regulator;
-use portcullis_verify_server::users::UserDatabase;
-use portcullis_verify_server::{AppState, Tuning, router, server, system_clock};
+use portcullis_verify_server::{AppState, Tuning, router, system_clock};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -128,18 +129,21 @@ impl Verify {
         )
         .unwrap_or_else(|e| panic!("users: {e}"));
         let regulator = Regulator::in_memory(config.regulation);
-        Self::serve(AppState::new(
-            config,
-            users,
-            Arc::new(MemoryStore::new()),
-            regulator,
-            system_clock(),
-            Tuning {
-                failure_delay: Duration::from_millis(20),
-                failure_jitter_ms: 0,
-                ..Tuning::default()
-            },
-        ))
+        Self::serve(
+            AppState::new(
+                config,
+                users,
+                Arc::new(MemoryStore::new()),
+                regulator,
+                system_clock(),
+                Tuning {
+                    failure_delay: Duration::from_millis(20),
+                    failure_jitter_ms: 0,
+                    ..Tuning::default()
+                },
+            )
+            .expect("state"),
+        )
         .await
     }
 
@@ -151,10 +155,18 @@ impl Verify {
 
     /// Serve on a given address (a restarted replica comes back where it was).
     pub async fn serve_on(state: AppState, addr: SocketAddr) -> Self {
-        let listener = server::bind(addr).await.expect("bind portcullis-verify");
+        let listener = portcullis_server_core::bind(addr)
+            .await
+            .expect("bind portcullis-verify");
         let addr = listener.local_addr().expect("verify address");
         let (shutdown, rx) = watch::channel(false);
-        let task = tokio::spawn(server::serve(listener, router(state.clone()), None, rx));
+        let task = tokio::spawn(portcullis_server_core::serve(
+            listener,
+            router(state.clone()),
+            None,
+            Limits::default(),
+            Shutdown::from(rx).signalled(),
+        ));
         Self {
             addr,
             state,

@@ -9,6 +9,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use portcullis_auth::regulation::Regulator;
+use portcullis_auth::users::UserDatabase;
 use portcullis_session::RedisStore;
 use portcullis_tests::client::Client;
 use portcullis_tests::process::{Process, find_program, free_port, require};
@@ -17,8 +19,6 @@ use portcullis_tests::upstream::Upstream;
 use portcullis_tests::users::{ALICE, BOB};
 use portcullis_tests::verify::{QUICKSTART_USERS, Verify, VerifyConfig};
 use portcullis_verify_server::config::{Config, SecretSources, parse};
-use portcullis_verify_server::regulation::Regulator;
-use portcullis_verify_server::users::UserDatabase;
 use portcullis_verify_server::{AppState, Tuning, system_clock};
 
 struct Redis {
@@ -96,7 +96,7 @@ fn replica_state(dir: &Path, yaml: &str) -> AppState {
         failure_jitter_ms: 0,
         ..Tuning::default()
     };
-    AppState::new(config, users, store, regulator, system_clock(), tuning)
+    AppState::new(config, users, store, regulator, system_clock(), tuning).unwrap()
 }
 
 impl World {

@@ -19,6 +19,8 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, Request, StatusCode};
+use portcullis_auth::regulation::Regulator;
+use portcullis_auth::users::UserDatabase;
 use portcullis_bench::rules::{APP_URL, BYPASS_URL};
 use portcullis_bench::{VerifyConfig, filler_session, verify_config};
 use portcullis_core::domain::match_cookie_domain;
@@ -30,8 +32,6 @@ use portcullis_session::{
     Lifetime, MemoryStore, Session, SessionId, SessionStore, find_session_cookie,
 };
 use portcullis_verify_server::config::{SecretSources, parse};
-use portcullis_verify_server::regulation::Regulator;
-use portcullis_verify_server::users::UserDatabase;
 use portcullis_verify_server::{AppState, Tuning, router, system_clock};
 use rand::SeedableRng;
 use tower::ServiceExt;
@@ -193,7 +193,8 @@ fn through_router(c: &mut Criterion) {
         regulator,
         system_clock(),
         Tuning::default(),
-    );
+    )
+    .unwrap();
     let app = router(state);
 
     let send = |request: Request<Body>| {

@@ -1,5 +1,5 @@
 //! The baseline of the load benchmark (`scripts/bench`, BENCHMARKS.md): `portcullis-verify`'s own
-//! serving stack (`server::serve`: hyper HTTP/1 with the same limits, header timeout, `TCP_NODELAY`
+//! serving stack (`portcullis_server_core::serve`: hyper HTTP/1 with the same limits, header timeout, `TCP_NODELAY`
 //! and connection info, an axum router, a multi-threaded tokio runtime) answering every request with
 //! `200 OK`, and doing nothing else. The gap between it and `portcullis-verify` is the cost of the
 //! check itself.
@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use http::header::CONTENT_TYPE;
-use portcullis_verify_server::server;
+use portcullis_server_core::{Limits, Shutdown};
 
 // The same allocator as portcullis-verify.
 #[global_allocator]
@@ -28,10 +28,18 @@ fn main() {
         .build()
         .expect("tokio runtime");
     runtime.block_on(async move {
-        let listener = server::bind(addr).await.expect("bind");
+        let listener = portcullis_server_core::bind(addr).await.expect("bind");
         println!("baseline ready on {addr}");
         let router = Router::new()
             .fallback(|| async { ([(CONTENT_TYPE, "text/plain; charset=utf-8")], "200 OK") });
-        server::serve(listener, router, None, server::shutdown_signal()).await;
+        let (_trigger, shutdown) = Shutdown::on_signals().expect("signals");
+        portcullis_server_core::serve(
+            listener,
+            router,
+            None,
+            Limits::default(),
+            shutdown.signalled(),
+        )
+        .await;
     });
 }

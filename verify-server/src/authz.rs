@@ -1,25 +1,26 @@
-//! The forward-auth endpoints (forward-auth.md §1–§6): resolve the target, authenticate, evaluate
-//! the policy, decide, respond.
+//! The forward-auth endpoints (docs/reference/forward-auth.md §1–§6): resolve the target,
+//! authenticate, evaluate the policy, decide, respond.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
-use axum::response::Response;
-use base64::Engine;
+use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use portcullis_core::credential::{Credential, parse_credential};
 use portcullis_core::domain::host_is_under;
 use portcullis_core::redirect::{anchor_body, portal_redirect_url, redirect_status};
 use portcullis_core::{
     AuthLevel, AuthOutcome, Connection, Decision, Dialect, Identity, RequestHead, Target,
     TargetUrl, decide, resolve,
 };
+use portcullis_server_core::clock::Stopwatch;
 use portcullis_session::{Validity, find_session_cookie};
 
 use crate::config::{CookieDomain, Endpoint, Implementation, Refresh, Strategy, StrategyKind};
+use crate::error::EdgeError;
 use crate::state::AppState;
 
 pub(crate) const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
@@ -37,16 +38,16 @@ pub(crate) fn peer_of(request: &Request) -> IpAddr {
         .map_or(UNKNOWN_PEER, |c| c.0.ip().to_canonical())
 }
 
-/// `<code> <reason>` as text/plain; no body for HEAD.
-pub(crate) fn plain(status: StatusCode, head: bool) -> Response {
-    let body = match (head, status) {
-        (true, _) => Body::empty(),
+/// `<code> <reason>` as text/plain. The router removes the body of a HEAD answer (and keeps its
+/// `Content-Length`), so no handler needs to know the method.
+pub(crate) fn plain(status: StatusCode) -> Response {
+    let body = match status {
         // The check path's answers, without formatting them each time.
-        (false, StatusCode::OK) => Body::from("200 OK"),
-        (false, StatusCode::UNAUTHORIZED) => Body::from("401 Unauthorized"),
-        (false, StatusCode::FORBIDDEN) => Body::from("403 Forbidden"),
-        (false, StatusCode::BAD_REQUEST) => Body::from("400 Bad Request"),
-        (false, _) => Body::from(format!(
+        StatusCode::OK => Body::from("200 OK"),
+        StatusCode::UNAUTHORIZED => Body::from("401 Unauthorized"),
+        StatusCode::FORBIDDEN => Body::from("403 Forbidden"),
+        StatusCode::BAD_REQUEST => Body::from("400 Bad Request"),
+        _ => Body::from(format!(
             "{} {}",
             status.as_u16(),
             status.canonical_reason().unwrap_or("")
@@ -60,11 +61,13 @@ pub(crate) fn plain(status: StatusCode, head: bool) -> Response {
     response
 }
 
-fn bad(implementation: Implementation, head: bool) -> Response {
-    match implementation {
-        Implementation::Legacy => plain(StatusCode::UNAUTHORIZED, head),
-        _ => plain(StatusCode::BAD_REQUEST, head),
+fn bad(endpoint: &Endpoint, reason: impl Into<std::borrow::Cow<'static, str>>) -> Response {
+    EdgeError::BadCheck {
+        endpoint: endpoint.name.clone(),
+        legacy: endpoint.implementation == Implementation::Legacy,
+        reason: reason.into(),
     }
+    .into_response()
 }
 
 /// The handler shared by every authz endpoint.
@@ -73,7 +76,7 @@ pub(crate) async fn handle(
     endpoint: Arc<Endpoint>,
     request: Request,
 ) -> Response {
-    let started = Instant::now();
+    let started = Stopwatch::start();
     let (response, decision) = check(&state, &endpoint, request).await;
     state
         .0
@@ -100,7 +103,6 @@ async fn check(
     request: Request,
 ) -> (Response, &'static str) {
     let implementation = endpoint.implementation;
-    let head = request.method() == Method::HEAD;
     let peer = peer_of(&request);
     let config = state.config();
     let (parts, _body) = request.into_parts();
@@ -120,7 +122,10 @@ async fn check(
                 .unwrap_or("")
                 .to_owned();
             if !ext_path.is_empty() && !ext_path.starts_with('/') {
-                return (bad(implementation, head), "bad_request");
+                return (
+                    bad(endpoint, "ext-authz path is not under the endpoint"),
+                    "bad_request",
+                );
             }
             Dialect::ExtAuthz { path: &ext_path }
         }
@@ -133,14 +138,13 @@ async fn check(
     let target = match resolve(dialect, RequestHead::from(&parts), conn) {
         Ok(t) => t,
         Err(e) => {
-            tracing::info!(endpoint = %endpoint.name, %peer, reason = %e, "bad forward-auth request");
-            return (bad(implementation, head), "bad_request");
+            return (bad(endpoint, format!("from {peer}: {e}")), "bad_request");
         }
     };
     // 2. Scheme.
     if !target.url.is_secure() {
-        tracing::info!(endpoint = %endpoint.name, scheme = target.url.scheme(), "target scheme must be https or wss");
-        return (bad(implementation, head), "bad_request");
+        let reason = format!("target scheme {} must be https or wss", target.url.scheme());
+        return (bad(endpoint, reason), "bad_request");
     }
     // 3. Cookie domain.
     let host = target.url.host();
@@ -149,11 +153,11 @@ async fn check(
         .iter()
         .position(|c| host_is_under(host, &c.domain))
     else {
-        tracing::info!(
-            host = target.url.host(),
-            "target has no relevant session-cookie configuration"
+        let reason = format!(
+            "target host {} has no relevant session-cookie configuration",
+            target.url.host()
         );
-        return (bad(implementation, head), "bad_request");
+        return (bad(endpoint, reason), "bad_request");
     };
     let cookie = &config.cookies[cookie_index];
     // 4. Portal URL.
@@ -163,13 +167,10 @@ async fn check(
     let peer_trusted = config.trusted_proxies.contains(peer);
     let portal = match portal_url(implementation, &query, &parts.headers, peer_trusted, cookie) {
         Ok(p) => p,
-        Err(reason) => {
-            tracing::info!(endpoint = %endpoint.name, reason, "invalid portal URL");
-            return (bad(implementation, head), "bad_request");
-        }
+        Err(reason) => return (bad(endpoint, reason), "bad_request"),
     };
     // 5. Authenticate.
-    let started = tokio::time::Instant::now();
+    let started = Stopwatch::start();
     let authn = authenticate(
         state,
         endpoint,
@@ -196,23 +197,26 @@ async fn check(
         "authz decision"
     );
     if authn.pad_failure {
-        state.0.delays.pad(started).await;
+        state.0.delays.pad(started.elapsed()).await;
     }
     // 8. Respond.
     let strategy = endpoint.strategies.get(authn.deciding);
     let (mut response, label) = match decision {
-        Decision::Allow => (allowed(state, &authn.identity, head), "allow"),
-        Decision::Forbidden => (plain(StatusCode::FORBIDDEN, head), "forbidden"),
-        Decision::Unauthorized => (challenge(strategy, head), "challenge"),
+        Decision::Allow => (allowed(state, &authn.identity), "allow"),
+        Decision::Forbidden => (plain(StatusCode::FORBIDDEN), "forbidden"),
+        Decision::Unauthorized => (challenge(strategy), "challenge"),
         Decision::Redirect => {
             if auth_basic {
-                (challenge(strategy, head), "challenge")
+                (challenge(strategy), "challenge")
             } else {
                 match (implementation, portal) {
                     (Implementation::Legacy, None) => {
-                        (plain(StatusCode::UNAUTHORIZED, head), "unauthorized")
+                        (plain(StatusCode::UNAUTHORIZED), "unauthorized")
                     }
-                    (_, None) => (bad(implementation, head), "bad_request"),
+                    (_, None) => (
+                        bad(endpoint, "no portal URL to send the user to"),
+                        "bad_request",
+                    ),
                     (_, Some(portal)) => {
                         let location = portal_redirect_url(
                             &portal,
@@ -224,12 +228,13 @@ async fn check(
                         } else {
                             redirect_status(&parts.headers, &target.method)
                         };
-                        (redirect(status, &location, head), "redirect")
+                        (redirect(status, &location), "redirect")
                     }
                 }
             }
         }
-        _ => (plain(StatusCode::FORBIDDEN, head), "forbidden"),
+        // A decision this server does not know refuses.
+        _ => (plain(StatusCode::FORBIDDEN), "forbidden"),
     };
     if let Some(cookie) = authn
         .set_cookie
@@ -240,8 +245,8 @@ async fn check(
     (response, label)
 }
 
-fn allowed(state: &AppState, identity: &Identity, head: bool) -> Response {
-    let mut response = plain(StatusCode::OK, head);
+fn allowed(state: &AppState, identity: &Identity) -> Response {
+    let mut response = plain(StatusCode::OK);
     let set = state.config().headers.emit(identity, None);
     for rejected in set.rejected() {
         tracing::warn!(header = %rejected.name, "identity value with control bytes emitted empty");
@@ -254,13 +259,8 @@ fn allowed(state: &AppState, identity: &Identity, head: bool) -> Response {
     response
 }
 
-fn redirect(status: StatusCode, location: &str, head: bool) -> Response {
-    let body = if head {
-        Body::empty()
-    } else {
-        Body::from(anchor_body(location, status))
-    };
-    let mut response = Response::new(body);
+fn redirect(status: StatusCode, location: &str) -> Response {
+    let mut response = Response::new(Body::from(anchor_body(location, status)));
     *response.status_mut() = status;
     response
         .headers_mut()
@@ -272,21 +272,21 @@ fn redirect(status: StatusCode, location: &str, head: bool) -> Response {
         }
         // The location is built from validated parts and query-escaped; this cannot happen, and if it
         // did, refusing is the safe answer.
-        Err(_) => plain(StatusCode::BAD_REQUEST, head),
+        Err(_) => plain(StatusCode::BAD_REQUEST),
     }
 }
 
-fn challenge(strategy: Option<&Strategy>, head: bool) -> Response {
+fn challenge(strategy: Option<&Strategy>) -> Response {
     let proxy = strategy.is_some_and(|s| s.kind == StrategyKind::HeaderProxyAuthorization);
     if proxy {
-        let mut r = plain(StatusCode::PROXY_AUTHENTICATION_REQUIRED, head);
+        let mut r = plain(StatusCode::PROXY_AUTHENTICATION_REQUIRED);
         r.headers_mut().insert(
             http::header::PROXY_AUTHENTICATE,
             HeaderValue::from_static(BASIC_REALM),
         );
         r
     } else {
-        let mut r = plain(StatusCode::UNAUTHORIZED, head);
+        let mut r = plain(StatusCode::UNAUTHORIZED);
         r.headers_mut().insert(
             http::header::WWW_AUTHENTICATE,
             HeaderValue::from_static(BASIC_REALM),
@@ -305,7 +305,7 @@ pub(crate) fn query_value(query: &[(String, String)], key: &str) -> Option<Strin
     query.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
 }
 
-/// forward-auth.md §3.4: the override (validated against the matched cookie domain) or the cookie's
+/// docs/reference/forward-auth.md §3.4: the override (validated against the matched cookie domain) or the cookie's
 /// portal URL; `Ok(None)` only on Legacy.
 fn portal_url(
     implementation: Implementation,
@@ -371,54 +371,6 @@ fn credential_header(kind: StrategyKind, auth_basic: bool) -> Option<http::Heade
     }
 }
 
-/// What a credential header holds.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Credential {
-    /// Nothing usable: go on to the next strategy.
-    Absent,
-    /// `Basic` with user and password.
-    Basic(String, String),
-    /// `Bearer` token (not issued by Portcullis yet).
-    Bearer,
-    /// Malformed.
-    Invalid(&'static str),
-}
-
-/// forward-auth.md §4.3.
-pub(crate) fn parse_credential(value: Option<&HeaderValue>) -> Credential {
-    let Some(value) = value else {
-        return Credential::Absent;
-    };
-    if value.is_empty() {
-        return Credential::Absent;
-    }
-    let Ok(text) = value.to_str() else {
-        return Credential::Invalid("non-ASCII credential header");
-    };
-    let Some((scheme, rest)) = text.split_once(' ') else {
-        return Credential::Invalid("missing space after scheme");
-    };
-    if scheme.eq_ignore_ascii_case("bearer") {
-        return Credential::Bearer;
-    }
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Credential::Invalid("unknown authorization scheme");
-    }
-    let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(rest) else {
-        return Credential::Invalid("invalid base64");
-    };
-    let Ok(decoded) = String::from_utf8(decoded) else {
-        return Credential::Invalid("credentials are not UTF-8");
-    };
-    let Some((user, password)) = decoded.split_once(':') else {
-        return Credential::Invalid("no ':' in credentials");
-    };
-    if user.is_empty() || password.is_empty() {
-        return Credential::Invalid("empty username or password");
-    }
-    Credential::Basic(user.to_owned(), password.to_owned())
-}
-
 async fn authenticate(
     state: &AppState,
     endpoint: &Endpoint,
@@ -450,13 +402,21 @@ async fn authenticate(
                     tracing::info!(endpoint = %endpoint.name, reason, "malformed credential header");
                     return failed(false, set_cookie);
                 }
-                Credential::Basic(_, _) if !strategy.basic => {
+                Credential::Basic { .. } if !strategy.basic => {
                     tracing::info!(endpoint = %endpoint.name, "Basic is not enabled for this strategy");
                     return failed(false, set_cookie);
                 }
-                Credential::Basic(user, password) => {
-                    return match basic(state, endpoint, strategy, &user, &password, target, now)
-                        .await
+                Credential::Basic { username, password } => {
+                    return match basic(
+                        state,
+                        endpoint,
+                        strategy,
+                        &username,
+                        password.expose(),
+                        target,
+                        now,
+                    )
+                    .await
                     {
                         Some(identity) => Authn {
                             identity,
@@ -467,6 +427,10 @@ async fn authenticate(
                         },
                         None => failed(true, set_cookie),
                     };
+                }
+                _ => {
+                    tracing::info!(endpoint = %endpoint.name, "unknown credential form");
+                    return failed(false, set_cookie);
                 }
             }
         }
@@ -507,7 +471,8 @@ async fn authenticate(
     }
 }
 
-/// forward-auth.md §4.4. `None` for every failure (unknown user, ban, wrong password, overload).
+/// docs/reference/forward-auth.md §4.4. `None` for every failure (unknown user, ban, wrong
+/// password, overload), each logged.
 async fn basic(
     state: &AppState,
     endpoint: &Endpoint,
@@ -518,61 +483,26 @@ async fn basic(
     now: u64,
 ) -> Option<Identity> {
     let users = state.users();
-    let client = target.client_ip.addr();
-    let Some(user) = users.lookup(login) else {
-        // Same cost as a wrong password.
-        if let Some(dummy) = users.dummy_digest() {
-            let _ = state.0.hasher.verify(dummy, password.to_owned()).await;
-        }
-        state.0.regulator.record("", client, false, now).await;
-        tracing::info!(endpoint = %endpoint.name, "basic authentication failed: unknown user");
-        return None;
-    };
-    if state
-        .0
-        .regulator
-        .is_banned(Some(&user.username), client, now)
-        .await
-    {
-        tracing::info!(endpoint = %endpoint.name, user = %user.username, "basic authentication refused: banned");
-        return None;
-    }
     let lifespan = strategy
         .basic_cache
         .unwrap_or(state.config().basic_auth_cache);
-    if lifespan > 0 && state.0.basic_cache.hit(&user.username, password, now) {
-        return Some(user.identity(AuthLevel::OneFactor, now));
-    }
-    let started = std::time::Instant::now();
-    let ok = match state
-        .0
-        .hasher
-        .verify(user.digest.clone(), password.to_owned())
+    let started = Stopwatch::start();
+    let check = state.password_check(&users, Some(lifespan));
+    match check
+        .check(login, password, target.client_ip.addr(), now)
         .await
     {
-        Ok(ok) => ok,
-        Err(e) => {
-            tracing::warn!(error = %e, "basic authentication not checked");
-            return None;
+        Ok(accepted) => {
+            if accepted.hashed {
+                state.0.delays.record_success(started.elapsed());
+            }
+            Some(accepted.user.identity(AuthLevel::OneFactor, now))
         }
-    };
-    state
-        .0
-        .regulator
-        .record(&user.username, client, ok, now)
-        .await;
-    if !ok {
-        tracing::info!(endpoint = %endpoint.name, user = %user.username, "basic authentication failed: wrong password");
-        return None;
+        Err(rejection) => {
+            tracing::info!(endpoint = %endpoint.name, reason = rejection.as_str(), "basic authentication failed");
+            None
+        }
     }
-    state.0.delays.record_success(started.elapsed());
-    if lifespan > 0 {
-        state
-            .0
-            .basic_cache
-            .insert(&user.username, password, now + lifespan);
-    }
-    Some(user.identity(AuthLevel::OneFactor, now))
 }
 
 pub(crate) enum CookieResult {
@@ -582,7 +512,7 @@ pub(crate) enum CookieResult {
     Valid(Box<Identity>),
 }
 
-/// forward-auth.md §4.6.
+/// docs/reference/forward-auth.md §4.6.
 pub(crate) async fn cookie_session(
     state: &AppState,
     headers: &HeaderMap,
@@ -616,14 +546,17 @@ pub(crate) async fn cookie_session(
     if session.validity(now, &cookie.lifetime) != Validity::Valid {
         return destroy("session expired or inactive").await;
     }
-    let refresh = match state.config().refresh {
-        Refresh::Always => true,
-        Refresh::Never => false,
-        Refresh::Every(secs) => {
-            now.saturating_sub(session.identity.authenticated_at.unwrap_or(0)) >= secs
+    // Counted from the last refresh, not from the login: after the first interval, one refresh
+    // per interval (docs/reference/forward-auth.md §4.6).
+    let (refresh, mut changed) = match state.config().refresh {
+        Refresh::Always => (true, false),
+        Refresh::Never => (false, false),
+        Refresh::Every(secs) if now.saturating_sub(session.refreshed_at) >= secs => {
+            session.refreshed_at = now;
+            (true, true)
         }
+        Refresh::Every(_) => (false, false),
     };
-    let mut changed = false;
     if refresh && !session.identity.username.is_empty() {
         match state.users().get(&session.identity.username) {
             None => return destroy("user removed or disabled").await,

@@ -23,24 +23,26 @@
 //! assert_eq!(config.endpoints.len(), 4);
 //! ```
 
+mod app;
 pub mod authz;
 pub mod config;
+mod error;
 mod metrics;
 mod portal;
-pub mod regulation;
-pub mod server;
+pub mod reload;
 pub mod state;
-pub mod users;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{MethodRouter, any, get, post};
 use http::{HeaderValue, StatusCode};
 
+pub use crate::app::{App, Handle};
 use crate::config::Implementation;
+pub use crate::error::{EdgeError, StartError};
 pub use crate::state::{AppState, Clock, Tuning, system_clock};
 
 /// Build the router for every authz endpoint and the portal.
@@ -58,7 +60,7 @@ pub fn router(state: AppState) -> Router {
             Implementation::ForwardAuth | Implementation::AuthRequest => {
                 let route: MethodRouter<AppState> = get(handler.clone())
                     .head(handler)
-                    .fallback(|| async { authz::plain(StatusCode::METHOD_NOT_ALLOWED, false) });
+                    .fallback(|| async { authz::plain(StatusCode::METHOD_NOT_ALLOWED) });
                 router = router.route(&endpoint.path, route);
             }
             Implementation::ExtAuthz | Implementation::Legacy => {
@@ -124,19 +126,8 @@ async fn security_headers(State(csp): State<HeaderValue>, mut response: Response
 
 /// The metrics router (`telemetry.metrics.address`).
 pub fn metrics_router(state: AppState, path: &str) -> Router {
-    Router::new()
-        .route(
-            path,
-            get(|State(state): State<AppState>| async move {
-                let mut r = state.render_metrics().await.into_response();
-                r.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    HeaderValue::from_static(
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    ),
-                );
-                r
-            }),
-        )
-        .with_state(state)
+    portcullis_server_core::metrics::router(path, move || {
+        let state = state.clone();
+        async move { state.render_metrics().await }
+    })
 }

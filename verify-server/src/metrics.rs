@@ -3,12 +3,11 @@
 
 use std::sync::{PoisonError, RwLock};
 
-use prometheus_client::encoding::text::encode;
+use portcullis_server_core::metrics::{Registry, encode};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -26,7 +25,7 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut registry = Registry::with_prefix("portcullis");
         let checks = Family::<Labels, Counter>::default();
         registry.register(
@@ -61,7 +60,7 @@ impl Metrics {
         }
     }
 
-    pub fn check(&self, endpoint: &str, decision: &'static str, seconds: f64) {
+    pub(crate) fn check(&self, endpoint: &str, decision: &'static str, seconds: f64) {
         self.latency.observe(seconds);
         {
             let known = self
@@ -96,20 +95,16 @@ impl Metrics {
         }
     }
 
-    pub fn login(&self, outcome: &'static str) {
+    pub(crate) fn login(&self, outcome: &'static str) {
         self.logins
             .get_or_create(&vec![("outcome", outcome.to_owned())])
             .inc();
     }
 
-    pub fn render(&self, bans: usize, sessions: usize) -> String {
+    pub(crate) fn render(&self, bans: usize, sessions: usize) -> String {
         self.bans.set(i64::try_from(bans).unwrap_or(i64::MAX));
         self.sessions
             .set(i64::try_from(sessions).unwrap_or(i64::MAX));
-        let mut out = String::new();
-        if encode(&mut out, &self.registry).is_err() {
-            out.clear();
-        }
-        out
+        encode(&self.registry)
     }
 }

@@ -1,40 +1,31 @@
-//! The server's shared state: configuration, users, sessions, regulation, caches, metrics.
+//! The server's shared state: configuration, users, sessions, regulation, caches, metrics, and the
+//! keys derived from the session secret.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use hmac::{Hmac, Mac};
+use hkdf::Hkdf;
+use portcullis_auth::regulation::Regulator;
+use portcullis_auth::users::UserDatabase;
+use portcullis_auth::{BasicCache, FailureDelay, Hasher, PasswordCheck};
 use portcullis_session::SessionStore;
 use rand::RngCore;
 use sha2::Sha256;
-use tokio::sync::Semaphore;
 
 use crate::config::Config;
+use crate::error::StartError;
 use crate::metrics::Metrics;
-use crate::regulation::Regulator;
-use crate::users::{Digest, UserDatabase};
+use crate::portal::Templates;
 
-/// Where "now" comes from (unix seconds). Tests inject their own.
-pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-    })
-}
+pub use portcullis_server_core::clock::{Clock, system_clock};
 
 /// Knobs that are not part of the Authelia configuration.
 #[derive(Debug, Clone)]
 pub struct Tuning {
-    /// Minimum time a failed Basic check or portal login takes (spec: 2 s).
+    /// Minimum time a failed Basic check or portal login takes (2 s, docs/reference/forward-auth.md §11).
     pub failure_delay: Duration,
-    /// Upper bound of the random jitter added to failure delays (spec: 85 ms).
+    /// Upper bound of the random jitter added to failure delays (85 ms).
     pub failure_jitter_ms: u64,
     /// Password verifications running at once (argon2 takes 64 MiB each). Default: half the CPUs,
     /// at least one, so that a flood of logins or uncached Basic checks leaves the other half to the
@@ -72,23 +63,37 @@ impl std::fmt::Debug for AppState {
 }
 
 pub(crate) struct Inner {
-    pub config: Config,
-    pub users: RwLock<Arc<UserDatabase>>,
-    pub users_generation: AtomicU64,
-    pub sessions: Arc<dyn SessionStore>,
-    pub regulator: Regulator,
-    pub hasher: Hasher,
-    pub basic_cache: BasicCache,
-    pub delays: FailureDelay,
-    pub clock: Clock,
-    pub tuning: Tuning,
-    pub metrics: Metrics,
-    pub own_scheme: &'static str,
-    pub csrf_key: [u8; 32],
+    pub(crate) config: Config,
+    pub(crate) users: RwLock<Arc<UserDatabase>>,
+    pub(crate) users_generation: AtomicU64,
+    pub(crate) sessions: Arc<dyn SessionStore>,
+    pub(crate) regulator: Regulator,
+    pub(crate) hasher: Hasher,
+    pub(crate) basic_cache: BasicCache,
+    pub(crate) delays: FailureDelay,
+    pub(crate) clock: Clock,
+    pub(crate) tuning: Tuning,
+    pub(crate) metrics: Metrics,
+    pub(crate) own_scheme: &'static str,
+    /// HMAC key of the login form's CSRF tokens, derived from the session secret so that every
+    /// replica and every restart accepts the forms the others served.
+    pub(crate) csrf_key: [u8; 64],
+    pub(crate) templates: Templates,
+}
+
+/// Derive a 64-byte key for `purpose` from the session secret (HKDF-SHA256). 64 bytes is far
+/// below HKDF-SHA256's limit, so this cannot fail; if it did, the server refuses to start rather
+/// than run with a fixed or unrelated key.
+pub(crate) fn derive_key(secret: &[u8], purpose: &'static str) -> Result<[u8; 64], StartError> {
+    let mut key = [0u8; 64];
+    Hkdf::<Sha256>::new(Some(b"portcullis"), secret)
+        .expand(purpose.as_bytes(), &mut key)
+        .map_err(|_| StartError::KeyDerivation(purpose))?;
+    Ok(key)
 }
 
 impl AppState {
-    /// Assemble the state from its parts.
+    /// Assemble the state from its parts. Fails when the login page template does not compile.
     pub fn new(
         config: Config,
         users: UserDatabase,
@@ -96,31 +101,32 @@ impl AppState {
         regulator: Regulator,
         clock: Clock,
         tuning: Tuning,
-    ) -> Self {
+    ) -> Result<Self, StartError> {
         let own_scheme = if config.tls.is_some() {
             "https"
         } else {
             "http"
         };
-        let mut csrf_key = [0u8; 32];
-        rand::rng().fill_bytes(&mut csrf_key);
-        let hasher = Hasher::new(tuning.max_concurrent_hashes, tuning.hash_queue_timeout);
-        let delays = FailureDelay::new(tuning.failure_delay, tuning.failure_jitter_ms);
-        Self(Arc::new(Inner {
+        let csrf_key = derive_key(config.session_secret.expose().as_bytes(), "csrf v1")?;
+        let mut cache_key = [0u8; 64];
+        rand::rng().fill_bytes(&mut cache_key);
+        let templates = Templates::compile()?;
+        Ok(Self(Arc::new(Inner {
+            hasher: Hasher::new(tuning.max_concurrent_hashes, tuning.hash_queue_timeout),
+            delays: FailureDelay::new(tuning.failure_delay, tuning.failure_jitter_ms),
+            basic_cache: BasicCache::new(&cache_key),
             config,
             users: RwLock::new(Arc::new(users)),
             users_generation: AtomicU64::new(0),
             sessions,
             regulator,
-            hasher,
-            basic_cache: BasicCache::new(),
-            delays,
             clock,
             tuning,
             metrics: Metrics::new(),
             own_scheme,
             csrf_key,
-        }))
+            templates,
+        })))
     }
 
     /// The configuration.
@@ -158,6 +164,25 @@ impl AppState {
         (self.0.clock)()
     }
 
+    /// The tuning knobs.
+    pub fn tuning(&self) -> &Tuning {
+        &self.0.tuning
+    }
+
+    /// A password check over the current users (`cache`: the Basic cache lifetime, for Basic).
+    pub(crate) fn password_check<'a>(
+        &'a self,
+        users: &'a UserDatabase,
+        basic_cache_lifespan: Option<u64>,
+    ) -> PasswordCheck<'a> {
+        PasswordCheck {
+            users,
+            hasher: &self.0.hasher,
+            regulator: &self.0.regulator,
+            cache: basic_cache_lifespan.map(|lifespan| (&self.0.basic_cache, lifespan)),
+        }
+    }
+
     /// Prometheus text exposition of the metrics.
     pub async fn render_metrics(&self) -> String {
         let now = self.now();
@@ -165,155 +190,5 @@ impl AppState {
         self.0
             .metrics
             .render(self.0.regulator.active_bans(now).await, sessions)
-    }
-}
-
-/// Why a password could not be checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum HashError {
-    /// Every hashing slot stayed busy for the queue timeout.
-    #[error("password hashing is overloaded")]
-    Overloaded,
-}
-
-/// Runs password verifications on blocking threads, a bounded number at once, so a login flood
-/// cannot stall cookie checks or exhaust memory.
-pub(crate) struct Hasher {
-    slots: Arc<Semaphore>,
-    queue_timeout: Duration,
-}
-
-impl Hasher {
-    fn new(slots: usize, queue_timeout: Duration) -> Self {
-        Self {
-            slots: Arc::new(Semaphore::new(slots.max(1))),
-            queue_timeout,
-        }
-    }
-
-    pub async fn verify(&self, digest: Digest, password: String) -> Result<bool, HashError> {
-        let permit = tokio::time::timeout(self.queue_timeout, self.slots.clone().acquire_owned())
-            .await
-            .map_err(|_| HashError::Overloaded)?
-            .map_err(|_| HashError::Overloaded)?;
-        let result = tokio::task::spawn_blocking(move || {
-            let ok = digest.verify(&password);
-            drop(permit);
-            ok
-        })
-        .await;
-        Ok(result.unwrap_or(false))
-    }
-}
-
-/// Verified Basic credentials: HMAC-SHA256 (per-process random key) of canonical username and
-/// password → expiry. Failures are never stored. Bounded; cleared when users reload.
-pub(crate) struct BasicCache {
-    key: [u8; 32],
-    entries: Mutex<HashMap<[u8; 32], u64>>,
-}
-
-const BASIC_CACHE_MAX: usize = 10_000;
-
-impl BasicCache {
-    fn new() -> Self {
-        let mut key = [0u8; 32];
-        rand::rng().fill_bytes(&mut key);
-        Self {
-            key,
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn digest(&self, username: &str, password: &str) -> [u8; 32] {
-        // new_from_slice accepts keys of any length for HMAC; the error branch cannot happen.
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {
-            return [0u8; 32];
-        };
-        mac.update(username.as_bytes());
-        mac.update(&[0]);
-        mac.update(password.as_bytes());
-        mac.finalize().into_bytes().into()
-    }
-
-    pub fn hit(&self, username: &str, password: &str, now: u64) -> bool {
-        let digest = self.digest(username, password);
-        let entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // The map is keyed by a MAC: a lookup reveals nothing about near misses.
-        entries.get(&digest).is_some_and(|&expires| expires > now)
-    }
-
-    pub fn insert(&self, username: &str, password: &str, expires: u64) {
-        let digest = self.digest(username, password);
-        let mut entries = self
-            .entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if entries.len() >= BASIC_CACHE_MAX {
-            entries.clear();
-        }
-        entries.insert(digest, expires);
-    }
-
-    pub fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
-    }
-}
-
-/// Pads failed authentications to max(minimum, moving average of the last 50 successes) plus jitter,
-/// so timing reveals neither bans nor unknown users.
-pub(crate) struct FailureDelay {
-    minimum: Duration,
-    jitter_ms: u64,
-    successes: Mutex<VecDeque<Duration>>,
-}
-
-impl FailureDelay {
-    fn new(minimum: Duration, jitter_ms: u64) -> Self {
-        Self {
-            minimum,
-            jitter_ms,
-            successes: Mutex::new(VecDeque::new()),
-        }
-    }
-
-    pub fn record_success(&self, took: Duration) {
-        let mut s = self
-            .successes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        s.push_back(took);
-        while s.len() > 50 {
-            s.pop_front();
-        }
-    }
-
-    pub fn target(&self) -> Duration {
-        let s = self
-            .successes
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let average = if s.is_empty() {
-            Duration::ZERO
-        } else {
-            s.iter().sum::<Duration>() / s.len() as u32
-        };
-        let jitter = if self.jitter_ms == 0 {
-            0
-        } else {
-            rand::rng().next_u64() % (self.jitter_ms + 1)
-        };
-        self.minimum.max(average) + Duration::from_millis(jitter)
-    }
-
-    /// Sleep until `started + target()`.
-    pub async fn pad(&self, started: tokio::time::Instant) {
-        tokio::time::sleep_until(started + self.target()).await;
     }
 }

@@ -830,8 +830,7 @@ async fn hijack_header_and_removed_users_destroy_the_session() {
     let users = users_yaml().replace("groups: [admins, dev]", "groups: [dev]");
     let users = users.replace("  bob:\n", "  bob:\n    disabled: true\n");
     h.state.replace_users(
-        portcullis_verify_server::users::UserDatabase::parse("u.yml".as_ref(), &users, true, true)
-            .unwrap(),
+        portcullis_auth::users::UserDatabase::parse("u.yml".as_ref(), &users, true, true).unwrap(),
     );
     let r = h
         .send(

@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use common::*;
 use http::StatusCode;
+use portcullis_auth::regulation::Regulator;
+use portcullis_auth::users::UserDatabase;
+use portcullis_server_core::{Limits, Shutdown};
 use portcullis_session::SqliteStore;
-use portcullis_verify_server::regulation::Regulator;
-use portcullis_verify_server::users::UserDatabase;
-use portcullis_verify_server::{AppState, router, server};
+use portcullis_verify_server::reload::watch_users;
+use portcullis_verify_server::{AppState, router};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn raw_request(addr: std::net::SocketAddr, request: &str) -> String {
@@ -28,10 +30,18 @@ async fn raw_request(addr: std::net::SocketAddr, request: &str) -> String {
 }
 
 async fn start(state: AppState) -> (std::net::SocketAddr, tokio::sync::watch::Sender<bool>) {
-    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let listener = portcullis_server_core::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(server::serve(listener, router(state), None, rx));
+    tokio::spawn(portcullis_server_core::serve(
+        listener,
+        router(state),
+        None,
+        Limits::default(),
+        Shutdown::from(rx).signalled(),
+    ));
     (addr, tx)
 }
 
@@ -133,8 +143,9 @@ async fn users_file_reloads_and_a_broken_file_keeps_the_old_users() {
         regulator,
         portcullis_verify_server::system_clock(),
         t,
-    );
-    server::watch_users(state.clone());
+    )
+    .unwrap();
+    watch_users(state.clone());
     let alice_ok = |state: &AppState| state.users().lookup("alice").is_some();
     assert!(alice_ok(&state));
 
@@ -283,16 +294,19 @@ async fn serves_https_with_rustls() {
     let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert_path, certified.cert.pem()).unwrap();
     std::fs::write(&key_path, certified.key_pair.serialize_pem()).unwrap();
-    let acceptor = server::tls_acceptor(&cert_path, &key_path).unwrap();
+    let acceptor = portcullis_server_core::tls_acceptor(&cert_path, &key_path).unwrap();
     let h = Harness::new();
-    let listener = server::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let listener = portcullis_server_core::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let addr = listener.local_addr().unwrap();
     let (_stop, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(server::serve(
+    tokio::spawn(portcullis_server_core::serve(
         listener,
         router(h.state.clone()),
         Some(acceptor),
-        rx,
+        Limits::default(),
+        Shutdown::from(rx).signalled(),
     ));
 
     let mut roots = rustls::RootCertStore::empty();

@@ -1,5 +1,5 @@
-//! security.md §4: a bypass on `^/public/` never unlocks a rule protecting `^/admin`, whatever the
-//! spelling of the path (R4.1, R4.2, R4.6).
+//! docs/reference/security.md §4: a bypass on `^/public/` never unlocks a rule protecting
+//! `^/admin`, whatever the spelling of the path (R4.1, R4.2, R4.6).
 
 use proptest::prelude::*;
 

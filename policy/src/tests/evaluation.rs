@@ -1,4 +1,5 @@
-//! forward-auth.md §10.1–§10.3: criteria, first match, default policy, anonymous potential match.
+//! docs/reference/forward-auth.md §10.1–§10.3: criteria, first match, default policy, anonymous
+//! potential match.
 
 use portcullis_core::{AuthLevel, AuthOutcome, Decision, decide};
 

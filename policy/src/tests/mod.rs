@@ -1,5 +1,6 @@
-//! Table-driven tests of the public behaviour. Expected values come from forward-auth.md §10,
-//! outpost.md §7/§14 and security.md §4.
+//! Table-driven tests of the public behaviour. Expected values come from
+//! docs/reference/forward-auth.md §10, docs/reference/outpost.md §7/§14 and
+//! docs/reference/security.md §4.
 
 mod adversarial;
 mod config;

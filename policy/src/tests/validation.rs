@@ -1,4 +1,5 @@
-//! forward-auth.md §10.4 and §14 item 4: configuration errors name the rule index and field.
+//! docs/reference/forward-auth.md §10.4 and §14 item 4: configuration errors name the rule index
+//! and field.
 
 use super::*;
 

@@ -6,6 +6,8 @@
 //!   key expires at the session's `expires_at` (`EXPIREAT`), so Redis needs no clean-up job.
 //! - Each user has a sorted set `<prefix>-user:<sha256(lower-case username)>` of their session
 //!   hashes scored by expiry, so "delete every session of this user" reaches every replica at once.
+//! - One sorted set `<prefix>-index` holds every session hash scored by expiry, so counting the
+//!   sessions (a metrics scrape) is a `ZCARD`, never a scan of the keyspace.
 //! - Ids and usernames never appear in key names; a reader of the Redis database sees no session id
 //!   and cannot forge or move a record.
 //! - Every operation is bounded by `timeout`; a failure is an error (the caller fails closed). The
@@ -196,6 +198,7 @@ redis.call('HSET', KEYS[1], 'data', ARGV[1], 'last_activity', ARGV[2])
 redis.call('EXPIREAT', KEYS[1], ARGV[3])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
 local top = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')
 if top[2] then redis.call('EXPIREAT', KEYS[2], top[2]) end
 return 1
@@ -297,6 +300,11 @@ impl RedisStore {
         self.config.timeout
     }
 
+    /// The prefix of every key this store writes; regulation keys share it.
+    pub fn key_prefix(&self) -> &str {
+        &self.config.key_prefix
+    }
+
     async fn conn(&self) -> Result<ConnectionManager, StoreError> {
         let mut guard = self.connection.lock().await;
         if let Some(c) = guard.as_ref() {
@@ -342,6 +350,10 @@ impl RedisStore {
     fn session_key(&self, id: &SessionId) -> (String, String) {
         let hash = hex::encode(Sha256::digest(id.as_str().as_bytes()));
         (format!("{}:{hash}", self.config.key_prefix), hash)
+    }
+
+    fn index_key(&self) -> String {
+        format!("{}-index", self.config.key_prefix)
     }
 
     fn user_key(&self, username: &str) -> String {
@@ -460,11 +472,13 @@ impl SessionStore for RedisStore {
         let (key, hash) = self.session_key(&session.id);
         let sealed = self.seal(&key, session)?;
         let user_key = self.user_key(&session.identity.username);
+        let index = self.index_key();
         let (last, expires) = (session.last_activity, session.expires_at);
         self.run(|mut c| async move {
             redis::Script::new(PUT_SCRIPT)
                 .key(&key)
                 .key(&user_key)
+                .key(&index)
                 .arg(sealed)
                 .arg(last)
                 .arg(expires)
@@ -503,20 +517,29 @@ impl SessionStore for RedisStore {
     }
 
     async fn delete(&self, id: &SessionId) -> Result<(), StoreError> {
-        let (key, _) = self.session_key(id);
-        self.run(|mut c| async move { c.del::<_, i64>(&key).await })
-            .await
-            .map(|_| ())
+        let (key, hash) = self.session_key(id);
+        let index = self.index_key();
+        self.run(|mut c| async move {
+            redis::pipe()
+                .del(&key)
+                .zrem(&index, &hash)
+                .query_async::<(i64, i64)>(&mut c)
+                .await
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn delete_user(&self, username: &str) -> Result<usize, StoreError> {
         let user_key = self.user_key(username);
         let prefix = self.config.key_prefix.clone();
+        let index = self.index_key();
         self.run(|mut c| async move {
             let hashes: Vec<String> = c.zrange(&user_key, 0, -1).await?;
             let mut deleted = 0usize;
             for hash in hashes {
                 deleted += c.del::<_, usize>(format!("{prefix}:{hash}")).await?;
+                c.zrem::<_, _, i64>(&index, &hash).await?;
             }
             c.del::<_, i64>(&user_key).await?;
             Ok(deleted)
@@ -548,8 +571,17 @@ impl SessionStore for RedisStore {
         Ok(out)
     }
 
-    async fn count(&self, _now: u64) -> Result<usize, StoreError> {
-        Ok(self.scan_keys().await?.len())
+    async fn count(&self, now: u64) -> Result<usize, StoreError> {
+        let index = self.index_key();
+        self.run(|mut c| async move {
+            let (_, count): (i64, usize) = redis::pipe()
+                .zrembyscore(&index, "-inf", now)
+                .zcard(&index)
+                .query_async(&mut c)
+                .await?;
+            Ok(count)
+        })
+        .await
     }
 
     async fn health(&self) -> Result<(), StoreError> {

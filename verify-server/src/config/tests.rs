@@ -1,4 +1,17 @@
+use std::path::PathBuf;
+
+use portcullis_config::{ListenAddress, SecretFile};
+use portcullis_core::Secret;
+use portcullis_session::SameSite;
+
 use super::*;
+
+fn from_file(value: &str) -> SecretFile {
+    SecretFile {
+        variable: "TEST_SECRET_FILE".into(),
+        value: Secret::new(value),
+    }
+}
 
 const BASE: &str = "\
 authentication_backend:
@@ -32,7 +45,7 @@ fn error(text: &str) -> ConfigError {
 fn minimal_file_gets_authelia_defaults() {
     let (c, warnings) = load(BASE).unwrap();
     assert!(warnings.is_empty());
-    assert_eq!(c.listen, "[::]:9091".parse().unwrap());
+    assert_eq!(c.listen.socket(), "[::]:9091".parse().unwrap());
     assert_eq!(
         c.endpoints
             .iter()
@@ -171,7 +184,7 @@ fn validation_errors() {
 fn legacy_single_domain_and_secret_files() {
     let text = "authentication_backend: {file: {path: u.yml}}\naccess_control: {default_policy: two_factor}\nsession:\n  domain: Example.COM\n  name: legacy\n  same_site: strict\n  remember_me: -1\n";
     let secrets = SecretSources {
-        session_secret: Some(Secret::new("from-file")),
+        session_secret: Some(from_file("from-file-0123456789abcdef")),
         ..SecretSources::default()
     };
     let (c, _) = parse(Path::new("c.yml"), text, &secrets).unwrap();
@@ -180,7 +193,7 @@ fn legacy_single_domain_and_secret_files() {
     assert_eq!(c.cookies[0].authelia_url, None);
     assert_eq!(c.cookies[0].cookie.same_site, SameSite::Strict);
     assert_eq!(c.cookies[0].lifetime.remember_me, None);
-    assert_eq!(c.session_secret.expose(), "from-file");
+    assert_eq!(c.session_secret.expose(), "from-file-0123456789abcdef");
 }
 
 #[test]
@@ -194,7 +207,7 @@ fn portal_urls_are_normalised_and_endpoints_configurable() {
         c.cookies[0].authelia_url.as_deref(),
         Some("https://example.com/auth/")
     );
-    assert_eq!(c.listen, "127.0.0.1:8080".parse().unwrap());
+    assert_eq!(c.listen.socket(), "127.0.0.1:8080".parse().unwrap());
     let paths: Vec<&str> = c.endpoints.iter().map(|e| e.path.as_str()).collect();
     assert_eq!(paths, ["/api/verify", "/api/authz/my/proxy"]);
     assert_eq!(
@@ -204,7 +217,7 @@ fn portal_urls_are_normalised_and_endpoints_configurable() {
     assert_eq!(c.endpoints[1].strategies[0].basic_cache, Some(60));
     assert_eq!(
         c.metrics,
-        Some(("127.0.0.1:9959".parse().unwrap(), "/m".to_owned()))
+        Some(ListenAddress::new("127.0.0.1:9959".parse().unwrap(), "/m"))
     );
 }
 
@@ -230,7 +243,7 @@ fn redis_section_is_read_with_secrets_from_files() {
     );
     assert_eq!(warnings.len(), 1, "{warnings:?}");
     let secrets = SecretSources {
-        redis_password: Some(Secret::new("from-env-file")),
+        redis_password: Some(from_file("from-env-file")),
         ..SecretSources::default()
     };
     let (c, _) = parse(Path::new("/srv/c.yml"), &text, &secrets).unwrap();

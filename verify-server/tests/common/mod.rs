@@ -17,10 +17,10 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use http::{HeaderMap, Request, Response, StatusCode};
+use portcullis_auth::regulation::Regulator;
+use portcullis_auth::users::UserDatabase;
 use portcullis_session::{MemoryStore, SessionStore};
 use portcullis_verify_server::config::{Config, SecretSources, parse};
-use portcullis_verify_server::regulation::Regulator;
-use portcullis_verify_server::users::UserDatabase;
 use portcullis_verify_server::{AppState, Tuning, router};
 use tower::ServiceExt;
 
@@ -135,7 +135,8 @@ impl Harness {
             regulator,
             Arc::new(move || c.load(Ordering::SeqCst)),
             tuning(),
-        );
+        )
+        .unwrap();
         Self {
             state,
             clock,

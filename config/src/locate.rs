@@ -4,13 +4,13 @@
 
 /// A path segment: a mapping key or a sequence index.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Segment {
+pub(crate) enum Segment {
     Key(String),
     Index(usize),
 }
 
 /// Split `session.cookies[0].domain` into segments.
-pub fn parse_path(path: &str) -> Vec<Segment> {
+pub(crate) fn parse_path(path: &str) -> Vec<Segment> {
     let mut out = Vec::new();
     for part in path.split('.') {
         let mut rest = part;

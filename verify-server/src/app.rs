@@ -1,0 +1,173 @@
+//! Assembling the server from a validated configuration: `App::build` opens the users file and the
+//! stores, binds the listeners and registers the signal handlers; `Handle::serve` reports ready and
+//! serves until shutdown.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use portcullis_auth::users::UserDatabase;
+use portcullis_auth::{OpenMode, SessionBackend, StoreSelection};
+use portcullis_server_core::clock::{Stopwatch, system_clock};
+use portcullis_server_core::{Limits, Shutdown, ShutdownTrigger, bind, serve, tls_acceptor};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::Config;
+use crate::error::StartError;
+use crate::state::{AppState, Tuning};
+use crate::{metrics_router, reload, router};
+
+/// The verify server, ready to be built from a configuration.
+#[derive(Debug)]
+pub struct App;
+
+/// A built server: listeners bound, stores open, signals registered; nothing served yet.
+pub struct Handle {
+    state: AppState,
+    listener: TcpListener,
+    address: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    metrics: Option<(TcpListener, String)>,
+    shutdown: Shutdown,
+    trigger: ShutdownTrigger,
+    started: Stopwatch,
+}
+
+impl App {
+    /// Build the server for `config`: load the users file, open the session store (Redis when
+    /// `session.redis` is set, else the SQLite file) and its regulator, load the TLS files, bind the
+    /// listener and the metrics listener, and register SIGTERM/SIGINT, so that a signal sent as soon
+    /// as the ready line appears stops the server gracefully.
+    pub async fn build(config: Config) -> Result<Handle, StartError> {
+        Self::build_with(config, Tuning::default()).await
+    }
+
+    /// [`App::build`] with other tuning knobs.
+    pub async fn build_with(config: Config, tuning: Tuning) -> Result<Handle, StartError> {
+        let started = Stopwatch::start();
+        let clock = system_clock();
+        let now = clock();
+        let users = UserDatabase::load(
+            &config.users_path,
+            config.case_insensitive,
+            config.search_email,
+        )
+        .map_err(StartError::Users)?;
+        let selection = StoreSelection {
+            redis: config.redis.clone(),
+            sqlite_path: config.storage_path.clone(),
+            secret: config.session_secret.clone(),
+        };
+        let backend = SessionBackend::open(&selection, OpenMode::CreateMissing, now)?;
+        if let SessionBackend::Redis(redis) = &backend {
+            if let Err(e) = portcullis_session::SessionStore::health(redis.as_ref()).await {
+                tracing::warn!(error = %e, "Redis is not reachable yet: session checks fail closed until it is");
+            }
+        }
+        let regulator = backend.regulator(config.regulation, now)?;
+        let tls = match &config.tls {
+            Some((certificate, key)) => Some(tls_acceptor(certificate, key)?),
+            None => None,
+        };
+        let (trigger, shutdown) = Shutdown::on_signals()?;
+        let listener = bind(config.listen.socket()).await?;
+        let address =
+            listener
+                .local_addr()
+                .map_err(|source| portcullis_server_core::ServeError::Bind {
+                    addr: config.listen.socket(),
+                    source,
+                })?;
+        let metrics = match &config.metrics {
+            Some(m) => Some((bind(m.socket()).await?, m.path().to_owned())),
+            None => None,
+        };
+        let state = AppState::new(config, users, backend.sessions(), regulator, clock, tuning)?;
+        Ok(Handle {
+            state,
+            listener,
+            address,
+            tls,
+            metrics,
+            shutdown,
+            trigger,
+            started,
+        })
+    }
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle")
+            .field("address", &self.address)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Handle {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// The address of the metrics listener, when metrics are on.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
+    }
+
+    /// The shared state (users, sessions, configuration).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Fires a graceful shutdown, as SIGTERM does.
+    pub fn shutdown_trigger(&self) -> ShutdownTrigger {
+        self.trigger.clone()
+    }
+
+    /// Start the users-file watcher and the metrics listener, log the ready line, and serve until
+    /// shutdown; open connections get the drain timeout to finish.
+    pub async fn serve(self) {
+        let Self {
+            state,
+            listener,
+            address,
+            tls,
+            metrics,
+            shutdown,
+            started,
+            ..
+        } = self;
+        let config = state.config();
+        if config.users_watch {
+            reload::watch_users(state.clone());
+        }
+        if let Some((listener, path)) = metrics {
+            let router = metrics_router(state.clone(), &path);
+            tokio::spawn(serve(
+                listener,
+                router,
+                None,
+                Limits::default(),
+                shutdown.signalled(),
+            ));
+        }
+        let app = match config.listen.prefix() {
+            Some(prefix) => Router::new().nest(prefix, router(state.clone())),
+            None => router(state.clone()),
+        };
+        tracing::info!(
+            %address,
+            path = config.listen.path(),
+            tls = tls.is_some(),
+            users = state.users().len(),
+            rules = config.policy.rule_count(),
+            startup_ms = started.elapsed().as_millis() as u64,
+            "portcullis-verify ready"
+        );
+        serve(listener, app, tls, Limits::default(), shutdown.signalled()).await;
+    }
+}

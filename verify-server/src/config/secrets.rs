@@ -1,0 +1,51 @@
+//! Secrets that come from files named by environment variables instead of the configuration file
+//! (`AUTHELIA_SESSION_SECRET_FILE` and the rest), as Authelia reads them.
+
+use std::ffi::OsString;
+
+use portcullis_config::{SecretFile, SecretFileError};
+
+/// Shortest session secret accepted: the session and CSRF keys are derived from it.
+pub const MIN_SESSION_SECRET_LENGTH: usize = 20;
+
+/// The variables each secret may come from, Portcullis's spelling first.
+const SESSION_SECRET: [&str; 2] = [
+    "PORTCULLIS_SESSION_SECRET_FILE",
+    "AUTHELIA_SESSION_SECRET_FILE",
+];
+const REDIS_PASSWORD: [&str; 2] = [
+    "PORTCULLIS_SESSION_REDIS_PASSWORD_FILE",
+    "AUTHELIA_SESSION_REDIS_PASSWORD_FILE",
+];
+const SENTINEL_PASSWORD: [&str; 2] = [
+    "PORTCULLIS_SESSION_REDIS_HIGH_AVAILABILITY_SENTINEL_PASSWORD_FILE",
+    "AUTHELIA_SESSION_REDIS_HIGH_AVAILABILITY_SENTINEL_PASSWORD_FILE",
+];
+
+/// Where secrets may come from besides the file (environment variables, read by the binary).
+#[derive(Debug, Default, Clone)]
+pub struct SecretSources {
+    /// `…_SESSION_SECRET_FILE`.
+    pub session_secret: Option<SecretFile>,
+    /// `…_SESSION_REDIS_PASSWORD_FILE`.
+    pub redis_password: Option<SecretFile>,
+    /// `…_SESSION_REDIS_HIGH_AVAILABILITY_SENTINEL_PASSWORD_FILE`.
+    pub sentinel_password: Option<SecretFile>,
+}
+
+impl SecretSources {
+    /// Read the secret files named by the process environment.
+    pub fn from_env() -> Result<Self, SecretFileError> {
+        Self::from_lookup(|name| std::env::var_os(name))
+    }
+
+    /// Read the secret files named by `lookup` (the environment, or a table in tests). A named
+    /// file that cannot be read or is empty is an error.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<OsString>) -> Result<Self, SecretFileError> {
+        Ok(Self {
+            session_secret: SecretFile::find(&SESSION_SECRET, &lookup)?,
+            redis_password: SecretFile::find(&REDIS_PASSWORD, &lookup)?,
+            sentinel_password: SecretFile::find(&SENTINEL_PASSWORD, &lookup)?,
+        })
+    }
+}

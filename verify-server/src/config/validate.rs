@@ -1,0 +1,283 @@
+//! The validator: raw YAML values become validated domain types, with errors that name the key.
+
+use std::path::{Path, PathBuf};
+
+use portcullis_auth::regulation::RegulationConfig;
+use portcullis_config::{ConfigError, ConfigWarning, ListenAddress, parse_duration, resolve_path};
+use portcullis_core::{Secret, TrustedProxies};
+use portcullis_policy::Policy;
+use portcullis_server_core::telemetry::{LogFormat, LogLevel};
+
+use super::model::{Config, Refresh};
+use super::raw;
+use super::secrets::{MIN_SESSION_SECRET_LENGTH, SecretSources};
+
+/// Where the SQLite file goes when `storage.local.path` is not set (from the configuration folder).
+const DEFAULT_STORAGE_PATH: &str = "./data/portcullis.sqlite3";
+
+pub(super) struct Validator<'a> {
+    file: &'a Path,
+    pub(super) source: &'a str,
+    pub(super) warnings: Vec<ConfigWarning>,
+}
+
+impl<'a> Validator<'a> {
+    pub(super) fn new(file: &'a Path, source: &'a str) -> Self {
+        Self {
+            file,
+            source,
+            warnings: Vec::new(),
+        }
+    }
+
+    pub(super) fn into_warnings(self) -> Vec<ConfigWarning> {
+        self.warnings
+    }
+
+    pub(super) fn error(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::at(self.file, self.source, key, message)
+    }
+
+    pub(super) fn warn(&mut self, key: &str, message: impl Into<String>) {
+        self.warnings
+            .push(ConfigWarning::at(self.source, key, message));
+    }
+
+    pub(super) fn duration(
+        &self,
+        key: &str,
+        raw: &Option<raw::RawDuration>,
+        default: u64,
+    ) -> Result<u64, ConfigError> {
+        match raw {
+            None => Ok(default),
+            Some(d) => parse_duration(&d.0).map_err(|e| self.error(key, e.to_string())),
+        }
+    }
+
+    pub(super) fn path(&self, p: &str) -> PathBuf {
+        resolve_path(self.file, p)
+    }
+
+    pub(super) fn listen_address(
+        &self,
+        key: &str,
+        text: &str,
+        default_port: u16,
+    ) -> Result<ListenAddress, ConfigError> {
+        ListenAddress::parse(text, default_port).map_err(|e| self.error(key, e.to_string()))
+    }
+
+    pub(super) fn build(
+        &mut self,
+        raw: raw::RawConfig,
+        secrets: &SecretSources,
+    ) -> Result<Config, ConfigError> {
+        self.warn_unimplemented(&raw);
+        let listen = self.listen_address(
+            "server.address",
+            raw.server.address.as_deref().unwrap_or("tcp://:9091/"),
+            9091,
+        )?;
+        let tls = match (&raw.server.tls.certificate, &raw.server.tls.key) {
+            (Some(c), Some(k)) => Some((self.path(c), self.path(k))),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(self.error("server.tls", "certificate is set but key is not"));
+            }
+            (None, Some(_)) => {
+                return Err(self.error("server.tls", "key is set but certificate is not"));
+            }
+        };
+        let endpoints = self.endpoints(&raw.server.endpoints)?;
+        let level_text = raw.log.level.as_deref().unwrap_or("info");
+        let log_level = LogLevel::parse(level_text).ok_or_else(|| {
+            self.error(
+                "log.level",
+                format!(
+                    "unknown level {:?}: use trace, debug, info, warn or error",
+                    level_text.to_ascii_lowercase()
+                ),
+            )
+        })?;
+        let log_format = match raw.log.format.as_deref().unwrap_or("text") {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(self.error(
+                    "log.format",
+                    format!("unknown format {other:?}: use text or json"),
+                ));
+            }
+        };
+
+        let backend = &raw.authentication_backend;
+        if backend.ldap.is_some() && backend.file.is_none() {
+            return Err(self.error(
+                "authentication_backend.ldap",
+                "the LDAP backend is not supported; use authentication_backend.file",
+            ));
+        }
+        let file = backend.file.as_ref().ok_or_else(|| {
+            self.error(
+                "authentication_backend",
+                "authentication_backend.file is required",
+            )
+        })?;
+        let users_path = file
+            .path
+            .as_deref()
+            .ok_or_else(|| self.error("authentication_backend.file", "path is required"))?;
+        let refresh = match backend.refresh_interval.as_ref().map(|d| d.0.as_str()) {
+            None | Some("always") => Refresh::Always,
+            Some("never") => Refresh::Never,
+            Some(text) => match parse_duration(text) {
+                Ok(0) => Refresh::Always,
+                Ok(s) => Refresh::Every(s),
+                Err(e) => {
+                    return Err(
+                        self.error("authentication_backend.refresh_interval", e.to_string())
+                    );
+                }
+            },
+        };
+
+        let mut definitions = std::collections::BTreeMap::new();
+        for (name, nets) in &raw.definitions.network {
+            definitions.insert(name.clone(), nets.0.clone());
+        }
+        let access_control = raw.access_control.unwrap_or_default();
+        let policy = Policy::compile(&access_control, &definitions).map_err(|e| {
+            let key = match (e.rule_index(), e.field()) {
+                (Some(i), Some(f)) => format!("access_control.rules[{i}].{f}"),
+                (Some(i), None) => format!("access_control.rules[{i}]"),
+                (None, Some(f))
+                    if f.starts_with("access_control") || f.starts_with("definitions") =>
+                {
+                    f.to_owned()
+                }
+                (None, Some(f)) => format!("access_control.{f}"),
+                (None, None) => "access_control".to_owned(),
+            };
+            self.error(&key, e.to_string())
+        })?;
+        for warning in policy.warnings() {
+            self.warn("access_control", warning);
+        }
+
+        let (session_secret, origin) = match (&secrets.session_secret, &raw.session.secret) {
+            (Some(file), _) => (file.value.clone(), file.variable.as_str()),
+            (None, Some(s)) if !s.0.is_empty() => (Secret::new(s.0.clone()), "session.secret"),
+            _ => {
+                return Err(self.error(
+                    "session.secret",
+                    "a session secret is required (or PORTCULLIS_SESSION_SECRET_FILE)",
+                ));
+            }
+        };
+        if session_secret.expose().chars().count() < MIN_SESSION_SECRET_LENGTH {
+            return Err(self.error(
+                "session.secret",
+                format!(
+                    "the secret from {origin} is shorter than {MIN_SESSION_SECRET_LENGTH} characters: use a long random string"
+                ),
+            ));
+        }
+        let cookies = self.cookies(&raw.session)?;
+
+        let reg = &raw.regulation;
+        let modes = reg.modes.clone().unwrap_or_else(|| vec!["user".into()]);
+        let mut regulation = RegulationConfig {
+            max_retries: reg.max_retries.unwrap_or(3),
+            find_time: self.duration("regulation.find_time", &reg.find_time, 120)?,
+            ban_time: self.duration("regulation.ban_time", &reg.ban_time, 300)?,
+            by_user: false,
+            by_ip: false,
+        };
+        for mode in &modes {
+            match mode.as_str() {
+                "user" => regulation.by_user = true,
+                "ip" => regulation.by_ip = true,
+                other => {
+                    return Err(self.error(
+                        "regulation.modes",
+                        format!("unknown mode {other:?}: use user or ip"),
+                    ));
+                }
+            }
+        }
+
+        let storage_path = raw
+            .storage
+            .local
+            .as_ref()
+            .and_then(|l| l.path.as_deref())
+            .map_or_else(|| self.path(DEFAULT_STORAGE_PATH), |p| self.path(p));
+
+        let metrics = if raw.telemetry.metrics.enabled {
+            let text = raw
+                .telemetry
+                .metrics
+                .address
+                .as_deref()
+                .unwrap_or("tcp://:9959/metrics");
+            let address = self.listen_address("telemetry.metrics.address", text, 9959)?;
+            Some(match address.prefix() {
+                None => ListenAddress::new(address.socket(), "/metrics"),
+                Some(_) => address,
+            })
+        } else {
+            None
+        };
+
+        let trusted_proxies = match &raw.portcullis.trusted_proxies {
+            None => TrustedProxies::default(),
+            Some(list) => TrustedProxies::parse(list)
+                .map_err(|e| self.error("portcullis.trusted_proxies", e.to_string()))?,
+        };
+        if trusted_proxies.trusts_everyone() {
+            self.warn(
+                "portcullis.trusted_proxies",
+                "a catch-all network trusts forwarded headers from every peer: any client can choose its target and IP",
+            );
+        }
+        let headers = match raw.portcullis.headers {
+            None => portcullis_headers::Profile::Authelia,
+            Some(p) => portcullis_headers::Profile::try_from(p)
+                .map_err(|e| self.error("portcullis.headers", e.to_string()))?,
+        };
+        let basic_auth_cache = self.duration(
+            "portcullis.basic_auth_cache",
+            &raw.portcullis.basic_auth_cache,
+            300,
+        )?;
+        let redis = match &raw.session.redis {
+            Some(r) => Some(self.redis(r, secrets)?),
+            None => None,
+        };
+
+        Ok(Config {
+            file: self.file.to_owned(),
+            listen,
+            tls,
+            endpoints,
+            log_level,
+            log_format,
+            users_path: self.path(users_path),
+            users_watch: file.watch,
+            search_email: file.search.email,
+            case_insensitive: file.search.case_insensitive,
+            refresh,
+            policy,
+            session_secret,
+            cookies,
+            regulation,
+            storage_path,
+            metrics,
+            trusted_proxies,
+            headers,
+            basic_auth_cache,
+            redis,
+        })
+    }
+}

@@ -1,0 +1,297 @@
+//! The server-rendered login page (`GET /`), its form (`POST /login`) and the sign-out form
+//! (`POST /logout`).
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use portcullis_core::Identity;
+use portcullis_core::redirect::is_safe_redirect;
+use portcullis_server_core::clock::Stopwatch;
+use serde::Deserialize;
+
+use super::csrf::{csrf_nonce, csrf_token, csrf_valid, new_nonce};
+use super::{
+    LoginFailure, all_domains, client_of, destroy_session, login, portal_domain, portal_identity,
+    redirect_after_login, session_cookie_header, with_cookie,
+};
+use crate::authz::peer_of;
+use crate::error::EdgeError;
+use crate::state::AppState;
+
+struct Page<'a> {
+    identity: &'a Identity,
+    error: Option<&'a str>,
+    rd: &'a str,
+    rm: &'a str,
+    typed_username: &'a str,
+    continue_url: Option<&'a str>,
+}
+
+/// The login page template, compiled once at start: a template error is a start error, and no
+/// request pays for parsing it.
+pub(crate) struct Templates {
+    env: minijinja::Environment<'static>,
+}
+
+impl Templates {
+    const LOGIN: &'static str = "login.html";
+
+    pub(crate) fn compile() -> Result<Self, minijinja::Error> {
+        let mut env = minijinja::Environment::new();
+        env.add_template(Self::LOGIN, include_str!("../../templates/login.html"))?;
+        Ok(Self { env })
+    }
+
+    fn login(&self, context: minijinja::Value) -> Result<String, minijinja::Error> {
+        self.env.get_template(Self::LOGIN)?.render(context)
+    }
+}
+
+fn render_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    page: Page<'_>,
+) -> Response {
+    let (nonce, new_cookie) = match csrf_nonce(headers) {
+        Some(n) => (n, None),
+        None => {
+            let (nonce, cookie) = new_nonce();
+            (nonce, Some(cookie))
+        }
+    };
+    let html = state.0.templates.login(minijinja::context! {
+        username => page.identity.username,
+        display_name => page.identity.display_name,
+        error => page.error,
+        csrf => csrf_token(&state.0.csrf_key, &nonce),
+        rd => page.rd,
+        rm => page.rm,
+        typed_username => page.typed_username,
+        continue_url => page.continue_url,
+    });
+    let html = match html {
+        Ok(h) => h,
+        Err(e) => {
+            return EdgeError::Internal(format!("login page template failed: {e}")).into_response();
+        }
+    };
+    let mut response = (status, html).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    if let Some(v) = new_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        h.append(SET_COOKIE, v);
+    }
+    response
+}
+
+#[derive(Deserialize, Default)]
+struct PageQuery {
+    #[serde(default)]
+    rd: Option<String>,
+    #[serde(default)]
+    rm: Option<String>,
+}
+
+/// `GET /`: the login form, or who you are with a sign-out button.
+pub(crate) async fn login_page(State(state): State<AppState>, request: Request) -> Response {
+    let peer = peer_of(&request);
+    let (parts, _) = request.into_parts();
+    let query: PageQuery = parts
+        .uri
+        .query()
+        .and_then(serde_urlencoded_query)
+        .unwrap_or_default();
+    let (_, identity, clear) = portal_identity(&state, &parts, peer).await;
+    let rd = query.rd.unwrap_or_default();
+    let safe_rd = is_safe_redirect(&rd, &all_domains(&state)).then_some(rd.as_str());
+    let page = Page {
+        identity: &identity,
+        error: None,
+        rd: safe_rd.unwrap_or(""),
+        rm: query
+            .rm
+            .as_deref()
+            .filter(|m| portcullis_core::checked_method(m, "rm").is_ok())
+            .unwrap_or(""),
+        typed_username: "",
+        continue_url: if identity.is_anonymous() {
+            None
+        } else {
+            safe_rd
+        },
+    };
+    with_cookie(
+        render_page(&state, &parts.headers, StatusCode::OK, page),
+        clear,
+    )
+}
+
+fn serde_urlencoded_query(q: &str) -> Option<PageQuery> {
+    let mut out = PageQuery::default();
+    for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+        match k.as_ref() {
+            "rd" if out.rd.is_none() => out.rd = Some(v.into_owned()),
+            "rm" if out.rm.is_none() => out.rm = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    remember: Option<String>,
+    #[serde(default)]
+    rd: String,
+    #[serde(default)]
+    rm: String,
+    #[serde(default)]
+    csrf: String,
+}
+
+fn form_body(bytes: &Bytes) -> Option<LoginForm> {
+    let mut form = LoginForm {
+        username: String::new(),
+        password: String::new(),
+        remember: None,
+        rd: String::new(),
+        rm: String::new(),
+        csrf: String::new(),
+    };
+    for (k, v) in form_urlencoded::parse(bytes) {
+        let v = v.into_owned();
+        match k.as_ref() {
+            "username" => form.username = v,
+            "password" => form.password = v,
+            "remember" => form.remember = Some(v),
+            "rd" => form.rd = v,
+            "rm" => form.rm = v,
+            "csrf" => form.csrf = v,
+            _ => {}
+        }
+    }
+    Some(form)
+}
+
+/// `POST /login` from the HTML form.
+pub(crate) async fn login_form(State(state): State<AppState>, request: Request) -> Response {
+    let started = Stopwatch::start();
+    let peer = peer_of(&request);
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let Some(form) = form_body(&bytes) else {
+        return (StatusCode::BAD_REQUEST, "400 Bad Request").into_response();
+    };
+    if !csrf_valid(&state.0.csrf_key, &parts.headers, &form.csrf) {
+        return EdgeError::FormExpired.into_response();
+    }
+    let domains = all_domains(&state);
+    let rd = is_safe_redirect(&form.rd, &domains).then_some(form.rd.as_str());
+    let Some(index) = portal_domain(&state, &parts, peer, rd) else {
+        return EdgeError::BadRequest("no cookie domain for this host").into_response();
+    };
+    let cookie = &state.config().cookies[index];
+    let client = client_of(&state, &parts, peer);
+    let remember = form.remember.is_some();
+    match login(
+        &state,
+        &parts.headers,
+        cookie,
+        &form.username,
+        &form.password,
+        remember,
+        client,
+    )
+    .await
+    {
+        Ok((session, identity)) => {
+            state.0.metrics.login("success");
+            let rm = (!form.rm.is_empty()).then_some(form.rm.as_str());
+            let next = redirect_after_login(&state, cookie, &identity, rd, rm, client)
+                .unwrap_or_else(|| "/".to_owned());
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            if let Ok(v) = HeaderValue::from_str(&next) {
+                response.headers_mut().insert(LOCATION, v);
+            }
+            if let Some(v) = session_cookie_header(cookie, &session) {
+                response.headers_mut().append(SET_COOKIE, v);
+            }
+            response
+        }
+        Err(failure) => {
+            let overloaded = matches!(failure, LoginFailure::Overloaded);
+            state
+                .0
+                .metrics
+                .login(if overloaded { "overloaded" } else { "failure" });
+            if !overloaded {
+                state.0.delays.pad(started.elapsed()).await;
+            }
+            let anonymous = Identity::anonymous();
+            let page = Page {
+                identity: &anonymous,
+                error: Some(if overloaded {
+                    "The server is busy. Try again in a moment."
+                } else {
+                    "Incorrect username or password."
+                }),
+                rd: rd.unwrap_or(""),
+                rm: &form.rm,
+                typed_username: &form.username,
+                continue_url: None,
+            };
+            let status = if overloaded {
+                StatusCode::SERVICE_UNAVAILABLE
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            render_page(&state, &parts.headers, status, page)
+        }
+    }
+}
+
+/// `POST /logout` from the HTML page.
+pub(crate) async fn logout_form(State(state): State<AppState>, request: Request) -> Response {
+    let peer = peer_of(&request);
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .unwrap_or_default();
+    let csrf = form_urlencoded::parse(&bytes)
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    if !csrf_valid(&state.0.csrf_key, &parts.headers, &csrf) {
+        return EdgeError::FormExpired.into_response();
+    }
+    let Some(index) = portal_domain(&state, &parts, peer, None) else {
+        return EdgeError::BadRequest("no cookie domain for this host").into_response();
+    };
+    let cookie = &state.config().cookies[index];
+    destroy_session(&state, &parts.headers, cookie).await;
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    response
+        .headers_mut()
+        .insert(LOCATION, HeaderValue::from_static("/"));
+    if let Ok(v) = HeaderValue::from_str(&cookie.cookie.clear_cookie()) {
+        response.headers_mut().append(SET_COOKIE, v);
+    }
+    response
+}
