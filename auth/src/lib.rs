@@ -19,6 +19,8 @@
 //! assert!(Digest::parse("$md5$abc").is_err());
 //! ```
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod basic_cache;
 mod delay;
 mod error;

@@ -1,5 +1,5 @@
 //! `hash-password` / `crypto hash generate argon2`, and `crypto hash validate`
-//! (forward-auth.md §12.3).
+//! (docs/reference/forward-auth.md §12.3).
 
 use argon2::password_hash::{PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};

@@ -2,6 +2,8 @@
 //! (SQLite, and Redis when `redis-server` is installed): the server runs in this process on a real
 //! socket, the CLI runs as a separate process.
 
+// Tests wait for real processes and sockets on the wall clock; the clock rule is for the servers.
+#![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
@@ -313,6 +315,26 @@ async fn list_json_describes_sessions_without_their_ids() {
     assert!(!out.contains(id));
 }
 
+/// Record a skipped test in the list `scripts/test` prints (`PORTCULLIS_TESTS_SKIPPED`), so that a
+/// skip is never silent.
+fn report_skip(why: &str) {
+    use std::io::Write;
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("unnamed test")
+        .to_owned();
+    eprintln!("SKIPPED: {name}: {why}");
+    if let Some(path) = std::env::var_os("PORTCULLIS_TESTS_SKIPPED") {
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(file, "{name} ({why})");
+        }
+    }
+}
+
 /// A private `redis-server` on a free port, stopped on drop.
 struct Redis {
     child: std::process::Child,
@@ -331,7 +353,7 @@ impl Redis {
                 std::env::var_os("CI").is_none(),
                 "redis-server is required when CI is set"
             );
-            eprintln!("redis-server not installed: skipping the Redis case");
+            report_skip("redis-server not installed: the Redis case");
             return None;
         }
         let port = std::net::TcpListener::bind("127.0.0.1:0")

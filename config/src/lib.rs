@@ -32,6 +32,8 @@
 //! assert_eq!(error.key, "server.adress");
 //! ```
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod address;
 mod duration;
 mod error;

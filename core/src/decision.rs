@@ -1,4 +1,4 @@
-//! Turning a required level and an authentication outcome into an answer (forward-auth.md §5).
+//! Turning a required level and an authentication outcome into an answer (docs/reference/forward-auth.md §5).
 
 use crate::identity::AuthLevel;
 
@@ -91,7 +91,7 @@ pub enum Decision {
     Forbidden,
 }
 
-/// Decide with the exact order of forward-auth.md §5.
+/// Decide with the exact order of docs/reference/forward-auth.md §5.
 ///
 /// ```
 /// use portcullis_core::{decide, AuthLevel, AuthOutcome, Decision, Requirement, RequiredLevel};

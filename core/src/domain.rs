@@ -1,4 +1,4 @@
-//! Host canonicalisation and label-boundary domain matching (security.md R4.1, R4.6).
+//! Host canonicalisation and label-boundary domain matching (docs/reference/security.md R4.1, R4.6).
 
 /// Canonical form of a host name for comparisons: ASCII-lower-cased, one trailing `.` removed.
 ///
@@ -36,7 +36,7 @@ pub fn host_is_under(host: &str, domain: &str) -> bool {
         && split > 1
 }
 
-/// Index of the first configured domain that `host` equals or lies under (forward-auth.md §3.3).
+/// Index of the first configured domain that `host` equals or lies under (docs/reference/forward-auth.md §3.3).
 ///
 /// ```
 /// use portcullis_core::domain::match_cookie_domain;

@@ -22,6 +22,8 @@
 //! );
 //! ```
 
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod credential;
 pub mod decision;
 pub mod domain;

@@ -1,5 +1,5 @@
 //! Where to send the browser: the portal redirection URL, the status to use, the anchor body, and the
-//! post-login safe-redirect test (forward-auth.md §6.2–§6.5 and §7, security.md §1).
+//! post-login safe-redirect test (docs/reference/forward-auth.md §6.2–§6.5 and §7, docs/reference/security.md §1).
 
 use http::{HeaderMap, Method, StatusCode};
 
@@ -65,7 +65,7 @@ fn with_root_path(base: &str) -> String {
     }
 }
 
-/// True when the client asks for a page rather than data (forward-auth.md §6.4): some `Accept` item is
+/// True when the client asks for a page rather than data (docs/reference/forward-auth.md §6.4): some `Accept` item is
 /// exactly `text/html`, or the first item is `*/*`.
 pub fn accepts_html(headers: &HeaderMap) -> bool {
     let Some(accept) = headers
@@ -86,7 +86,7 @@ pub fn accepts_html(headers: &HeaderMap) -> bool {
     })
 }
 
-/// The status for sending an unauthenticated request to the portal (forward-auth.md §6.4): 401 for XHR
+/// The status for sending an unauthenticated request to the portal (docs/reference/forward-auth.md §6.4): 401 for XHR
 /// or clients that do not accept HTML, else 302 for GET/HEAD/OPTIONS and 303 for other methods.
 ///
 /// ```
@@ -136,7 +136,7 @@ pub fn anchor_body(location: &str, status: StatusCode) -> String {
     )
 }
 
-/// The post-login safe-redirect test (forward-auth.md §7, security.md R1.2–R1.3): the URL parses as a
+/// The post-login safe-redirect test (docs/reference/forward-auth.md §7, docs/reference/security.md R1.2–R1.3): the URL parses as a
 /// browser would read it, has no control bytes, backslash or userinfo, its scheme is `https` or `wss`,
 /// and its host equals or lies under one of `domains` on a label boundary.
 ///

@@ -1,5 +1,5 @@
-//! Where the request was going: target resolution for every proxy dialect (forward-auth.md §3,
-//! outpost.md §5.1, security.md §2 and §5).
+//! Where the request was going: target resolution for every proxy dialect (docs/reference/forward-auth.md §3,
+//! docs/reference/outpost.md §5.1, docs/reference/security.md §2 and §5).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -462,7 +462,7 @@ fn optional_method(headers: &HeaderMap, own: &Method) -> Result<Method, ResolveE
     }
 }
 
-/// Methods are non-empty and upper-case A–Z only (forward-auth.md §3.2).
+/// Methods are non-empty and upper-case A–Z only (docs/reference/forward-auth.md §3.2).
 pub fn checked_method(value: &str, source: &'static str) -> Result<Method, ResolveError> {
     if value.is_empty() || !value.bytes().all(|b| b.is_ascii_uppercase()) {
         return Err(ResolveError::InvalidMethod(source));

@@ -1,4 +1,4 @@
-//! Which peers may speak for the client: trusted-proxy CIDRs and client-IP resolution (security.md §2).
+//! Which peers may speak for the client: trusted-proxy CIDRs and client-IP resolution (docs/reference/security.md §2).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -131,7 +131,7 @@ impl fmt::Display for ClientIp {
     }
 }
 
-/// Resolve the client IP (forward-auth.md §14.1, security.md R2.4).
+/// Resolve the client IP (docs/reference/forward-auth.md §14 item 1, docs/reference/security.md R2.4).
 ///
 /// From an untrusted peer, `X-Forwarded-For` is ignored and the peer is the client. From a trusted
 /// peer, the chain is walked from the right, skipping trusted hops; the first untrusted address is

@@ -52,7 +52,7 @@
 //!
 //! [`Identity`]: portcullis_core::Identity
 
-#![deny(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 mod additional;
 mod basic;

@@ -102,7 +102,7 @@
 //! default), and the strictest candidate decides. It is never a bypass: if every candidate bypasses,
 //! the answer is deny without subject (403), [`DecidedBy::FailClosed`] in an explanation.
 
-#![warn(missing_docs)]
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod config;
 pub mod error;

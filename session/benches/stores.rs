@@ -3,6 +3,9 @@
 //! with a note when none can be started).
 //!
 //! `cargo bench -p portcullis-session --all-features`
+
+// Tests wait for real processes and sockets on the wall clock; the clock rule is for the servers.
+#![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::future::Future;

@@ -1,5 +1,5 @@
 //! The session cookie: rendering `Set-Cookie` and finding our cookie among a request's cookies
-//! (forward-auth.md §9.1, security.md R6.3, R6.4, R9.2).
+//! (docs/reference/forward-auth.md §9.1, docs/reference/security.md R6.3, R6.4, R9.2).
 
 use std::fmt::Write as _;
 
@@ -142,7 +142,7 @@ fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-/// Bounds on the cookie parsing of [`lookup_session_cookie_with`] (security.md R9.2).
+/// Bounds on the cookie parsing of [`lookup_session_cookie_with`] (docs/reference/security.md R9.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CookieLimits {
     /// When the `Cookie` headers together are longer than this, none of them is examined.
@@ -168,7 +168,7 @@ pub enum CookieLookup {
     /// The first cookie of that name that holds a well-formed id.
     Found(SessionId),
     /// Cookies of that name arrived, but none holds a well-formed id: treat as absent and clear it
-    /// (security.md R6.4).
+    /// (docs/reference/security.md R6.4).
     Malformed,
     /// No cookie of that name among the pairs examined.
     Absent,

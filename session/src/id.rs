@@ -9,7 +9,7 @@ use rand_core::CryptoRng;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use subtle::ConstantTimeEq;
 
-/// Number of random bytes in a session id (256 bits; security.md R6.3 asks for at least 128).
+/// Number of random bytes in a session id (256 bits; docs/reference/security.md R6.3 asks for at least 128).
 pub const SESSION_ID_BYTES: usize = 32;
 
 /// Length of the textual form: 32 bytes in base64url without padding.

@@ -53,6 +53,8 @@
 //! });
 //! ```
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod cookie;
 mod id;
 mod memory;

@@ -317,7 +317,7 @@ fn user_key(username: &str) -> String {
 /// - Lookups by id are a hash lookup; [`delete_user`](SessionStore::delete_user) uses a per-user
 ///   index (lower-cased username), so it does not scan.
 /// - Expired sessions are dropped when read and by [`MemoryStore::purge_expired`].
-/// - The number of sessions is bounded (security.md R9.6): inserting a new session into a full store
+/// - The number of sessions is bounded (docs/reference/security.md R9.6): inserting a new session into a full store
 ///   first evicts the session that expires soonest (expired ones go first).
 /// - Sessions are held packed (see the module documentation); reads rebuild the [`Session`].
 ///

@@ -1,4 +1,4 @@
-//! The session record and its lifetime rules (forward-auth.md §9.2, §4.6). Pure: `now` is an argument.
+//! The session record and its lifetime rules (docs/reference/forward-auth.md §9.2, §4.6). Pure: `now` is an argument.
 
 use portcullis_core::Identity;
 use serde::{Deserialize, Serialize};
@@ -54,7 +54,7 @@ pub struct Session {
     /// The id its cookie carries.
     pub id: SessionId,
     /// The cookie domain the session was created for (from configuration, never from `Host`).
-    /// Using the session under another cookie domain must destroy it (security.md R6.2).
+    /// Using the session under another cookie domain must destroy it (docs/reference/security.md R6.2).
     pub cookie_domain: String,
     /// Who logged in, at which level.
     pub identity: Identity,

@@ -25,6 +25,8 @@
 //! # }
 //! ```
 
+// Tests wait for real processes and sockets on the wall clock; the clock rule is for the servers.
+#![allow(clippy::disallowed_methods)]
 // Test code only: a failed expectation panics with its reason.
 #![allow(
     clippy::unwrap_used,

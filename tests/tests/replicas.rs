@@ -1,6 +1,8 @@
 //! Several replicas (issue 5): two in-process `portcullis-verify` replicas sharing a real
 //! `redis-server`, behind one real nginx whose `upstream` lists both.
 
+// Tests wait for real processes and sockets on the wall clock; the clock rule is for the servers.
+#![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
@@ -368,4 +370,91 @@ async fn restarting_a_replica_under_load_loses_no_request() {
     );
     assert!(w.upstream.count() >= 3200);
     drop(w.redis.process.take());
+}
+
+/// Two deployments on one Redis database with different key prefixes share no bans, and counting
+/// bans and sessions reads one sorted set each instead of scanning the keyspace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regulation_follows_the_store_prefix_and_counts_without_scanning() {
+    if !require(&["redis-server", "redis-cli"]) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let _redis = Redis::start(dir.path(), port);
+    let store = |prefix: &str| {
+        let config = portcullis_session::RedisConfig {
+            host: "127.0.0.1".into(),
+            port,
+            key_prefix: prefix.into(),
+            ..portcullis_session::RedisConfig::default()
+        };
+        Arc::new(RedisStore::new(config, b"a-session-secret-for-this-test").unwrap())
+    };
+    let (a, b) = (store("deployment-a"), store("deployment-b"));
+    let regulation = portcullis_verify_server::config::RegulationConfig {
+        max_retries: 2,
+        find_time: 120,
+        ban_time: 300,
+        by_user: true,
+        by_ip: false,
+    };
+    let (reg_a, reg_b) = (
+        Regulator::redis(regulation, a.clone()),
+        Regulator::redis(regulation, b.clone()),
+    );
+    let now = 1_900_000_000;
+    reg_a.record("alice", None, false, now).await;
+    reg_a.record("alice", None, false, now + 1).await;
+    assert!(reg_a.is_banned(Some("alice"), None, now + 2).await);
+    assert!(
+        !reg_b.is_banned(Some("alice"), None, now + 2).await,
+        "another prefix, another deployment"
+    );
+    assert_eq!(reg_a.active_bans(now + 2).await, 1);
+    assert_eq!(reg_b.active_bans(now + 2).await, 0);
+    let cli = |args: &[&str]| {
+        let out = Command::new(find_program("redis-cli").unwrap())
+            .args(["-p", &port.to_string()])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(
+        cli(&["ZCARD", "deployment-a-bans"]),
+        "1",
+        "bans are indexed"
+    );
+    let keys = cli(&["KEYS", "portcullis-*"]);
+    assert!(keys.is_empty(), "no key outside the prefixes: {keys}");
+
+    use portcullis_session::SessionStore;
+    let identity = portcullis_core::Identity::user("alice", portcullis_core::AuthLevel::OneFactor);
+    let lifetime = portcullis_session::Lifetime::default();
+    for _ in 0..2 {
+        let id = portcullis_session::SessionId::generate(&mut rand::rng());
+        let session = portcullis_session::Session::new(
+            id,
+            "example.com",
+            identity.clone(),
+            false,
+            now,
+            &lifetime,
+        );
+        a.put(&session).await.unwrap();
+    }
+    assert_eq!(a.count(now).await.unwrap(), 2);
+    assert_eq!(
+        cli(&["ZCARD", "deployment-a-index"]),
+        "2",
+        "sessions are indexed"
+    );
+    assert_eq!(b.count(now).await.unwrap(), 0);
+    assert_eq!(a.delete_user("alice").await.unwrap(), 2);
+    assert_eq!(
+        a.count(now).await.unwrap(),
+        0,
+        "revoking removes them from the index"
+    );
 }

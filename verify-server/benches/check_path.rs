@@ -7,6 +7,9 @@
 //!   socket and HTTP parsing.
 //!
 //! `cargo bench -p portcullis-verify-server`
+
+// Tests wait for real processes and sockets on the wall clock; the clock rule is for the servers.
+#![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::hint::black_box;

@@ -23,6 +23,8 @@
 //! assert_eq!(config.endpoints.len(), 4);
 //! ```
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod app;
 pub mod authz;
 pub mod config;

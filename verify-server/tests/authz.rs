@@ -1,4 +1,4 @@
-//! Router tests for the forward-auth endpoints, one row of forward-auth.md per test.
+//! Router tests for the forward-auth endpoints, one row of docs/reference/forward-auth.md per test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -920,4 +920,57 @@ async fn metrics_count_checks_by_endpoint_and_decision() {
     ] {
         assert!(text.contains(needle), "{needle} missing from\n{text}");
     }
+}
+
+/// `refresh_interval` counts from the last refresh, not from the login: after the first interval
+/// the user's details are read once per interval, not on every request.
+#[tokio::test]
+async fn refresh_interval_counts_from_the_last_refresh() {
+    let yaml = CONFIG.replace(
+        "authentication_backend:\n",
+        "authentication_backend:\n  refresh_interval: 5m\n",
+    );
+    let h = Harness::with(
+        &yaml,
+        std::sync::Arc::new(portcullis_session::MemoryStore::new()),
+    );
+    let alice = h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
+    let admin = || {
+        auth_request("https://app.example.com/admin", "GET")
+            .header("cookie", &alice)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let users = |groups: &str| {
+        let yaml = users_yaml().replace("groups: [admins, dev]", groups);
+        portcullis_auth::users::UserDatabase::parse("u.yml".as_ref(), &yaml, true, true).unwrap()
+    };
+    // Past the first interval, the removal from admins is seen (and recorded as a refresh).
+    h.state.replace_users(users("groups: [dev]"));
+    h.advance(290);
+    assert_eq!(
+        h.send(admin()).await.status,
+        StatusCode::OK,
+        "inside the interval: old groups"
+    );
+    h.advance(20);
+    assert_eq!(
+        h.send(admin()).await.status,
+        StatusCode::FORBIDDEN,
+        "refreshed after 5 minutes"
+    );
+    // Back in admins one minute later: not yet seen, the last refresh was a minute ago.
+    h.state.replace_users(users("groups: [admins, dev]"));
+    h.advance(60);
+    assert_eq!(
+        h.send(admin()).await.status,
+        StatusCode::FORBIDDEN,
+        "no refresh on every request after the first interval"
+    );
+    h.advance(250);
+    assert_eq!(
+        h.send(admin()).await.status,
+        StatusCode::OK,
+        "the next interval refreshes"
+    );
 }

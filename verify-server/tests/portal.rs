@@ -358,3 +358,43 @@ async fn unsafe_rd_is_never_echoed() {
     assert!(!page.body.contains("evil.net"));
     assert!(!page.body.contains("<script>"));
 }
+
+/// A login form served by one replica posts to another, and survives a restart: the CSRF key is
+/// derived from the session secret, not drawn at random per process.
+#[tokio::test]
+async fn a_form_from_one_replica_posts_to_another() {
+    let (first, second) = (Harness::new(), Harness::new());
+    let page = first
+        .send(
+            Request::get("/")
+                .header("host", "auth.example.com")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    let (csrf_cookie, token) = csrf_from(&page);
+    let r = second
+        .send(form(
+            "/login",
+            &csrf_cookie,
+            format!("username=alice&password={ALICE_PASSWORD}&csrf={token}"),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    // Another secret, another key: the same form is refused.
+    let other = Harness::with(
+        &CONFIG.replace(
+            "insecure-test-secret-0123456789",
+            "another-test-secret-0123456789",
+        ),
+        std::sync::Arc::new(portcullis_session::MemoryStore::new()),
+    );
+    let r = other
+        .send(form(
+            "/login",
+            &csrf_cookie,
+            format!("username=alice&password={ALICE_PASSWORD}&csrf={token}"),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+}

@@ -1,6 +1,8 @@
 //! Tests over real sockets and real processes: header limits, restart survival on SQLite, users-file
 //! reload, configuration errors and graceful shutdown of the binary.
 
+// Tests wait for real processes and sockets on the wall clock; the clock rule is for the servers.
+#![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;

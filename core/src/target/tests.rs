@@ -511,7 +511,7 @@ fn url_parser_rejects_malformed_input() {
 }
 
 proptest! {
-    /// Fuzz-style law (security.md R5.4): every input yields a target or an error, never a panic, and
+    /// Fuzz-style law (docs/reference/security.md R5.4): every input yields a target or an error, never a panic, and
     /// a produced host is canonical.
     #[test]
     fn parse_never_panics(s in "\\PC{0,60}") {

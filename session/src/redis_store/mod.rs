@@ -415,7 +415,7 @@ impl RedisStore {
         let Some(data) = data else { return Ok(None) };
         let mut session = match self.open_record(&key, &data) {
             Ok(s) => s,
-            // A record we cannot authenticate is treated as absent (security.md R6.4).
+            // A record we cannot authenticate is treated as absent (docs/reference/security.md R6.4).
             Err(_) => return Ok(None),
         };
         if let Some(last) = last {

@@ -1,5 +1,8 @@
 //! Against a real `redis-server` started on a free loopback port.
 
+// Tests wait for real processes and sockets on the wall clock; the clock rule is for the servers.
+#![allow(clippy::disallowed_methods)]
+
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -8,6 +11,26 @@ use rand::SeedableRng;
 
 use super::*;
 use crate::Lifetime;
+
+/// Record a skipped test in the list `scripts/test` prints (`PORTCULLIS_TESTS_SKIPPED`), so that a
+/// skip is never silent.
+fn report_skip(why: &str) {
+    use std::io::Write;
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("unnamed test")
+        .to_owned();
+    eprintln!("SKIPPED: {name}: {why}");
+    if let Some(path) = std::env::var_os("PORTCULLIS_TESTS_SKIPPED") {
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(file, "{name} ({why})");
+        }
+    }
+}
 
 struct RedisServer {
     child: Child,
@@ -23,7 +46,7 @@ impl RedisServer {
                 std::env::var_os("CI").is_none(),
                 "redis-server is required when CI is set"
             );
-            eprintln!("SKIPPED: redis-server not installed");
+            report_skip("redis-server not installed");
             return None;
         };
         let port = port.unwrap_or_else(free_port);

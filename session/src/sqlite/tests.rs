@@ -489,3 +489,26 @@ fn works_outside_a_runtime() {
     ));
     assert_eq!(store.memory.fetch(&s.id, T0), Some(s.clone()));
 }
+
+/// Opening judges expiry at the `now` it is given, not at the system clock: a session still valid
+/// at that time is kept, one expired at it is purged.
+#[tokio::test]
+async fn opening_judges_expiry_at_the_given_now() {
+    let dir = Scratch::new("given-now");
+    let path = dir.path("db.sqlite3");
+    let mut rng = StdRng::seed_from_u64(7);
+    // T0 lies years before the real clock: these sessions are long expired by it.
+    let kept = make(&mut rng, "alice", T0, 3600);
+    let gone = make(&mut rng, "bob", T0, 60);
+    {
+        let store = SqliteStore::open(&path, T0).unwrap();
+        store.put(&kept).await.unwrap();
+        store.put(&gone).await.unwrap();
+    }
+    let store = SqliteStore::open(&path, T0 + 600).unwrap();
+    assert_eq!(
+        store.get(&kept.id, T0 + 600).await.unwrap().as_ref(),
+        Some(&kept)
+    );
+    assert_eq!(store.get(&gone.id, T0 + 600).await.unwrap(), None);
+}

@@ -1,5 +1,8 @@
 //! The scenarios of issue 4, each written once and run behind every proxy.
 
+// Tests wait for real processes and sockets on the wall clock; the clock rule is for the servers.
+#![allow(clippy::disallowed_methods)]
+
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};

@@ -11,7 +11,7 @@ use serde::de::IgnoredAny;
 
 /// A duration as written: an integer (seconds) or a string in Authelia's forms.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawDuration(pub String);
+pub(super) struct RawDuration(pub String);
 
 impl<'de> Deserialize<'de> for RawDuration {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -31,7 +31,7 @@ impl<'de> Deserialize<'de> for RawDuration {
 /// A secret as written in the file: `Debug` never shows it.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
-pub struct RawSecret(pub String);
+pub(super) struct RawSecret(pub String);
 
 impl std::fmt::Debug for RawSecret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -41,7 +41,7 @@ impl std::fmt::Debug for RawSecret {
 
 /// One string or a list of strings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OneOrMany(pub Vec<String>);
+pub(super) struct OneOrMany(pub Vec<String>);
 
 impl<'de> Deserialize<'de> for OneOrMany {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -60,7 +60,7 @@ impl<'de> Deserialize<'de> for OneOrMany {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawConfig {
+pub(super) struct RawConfig {
     #[serde(default)]
     pub server: RawServer,
     #[serde(default)]
@@ -100,7 +100,7 @@ pub struct RawConfig {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawServer {
+pub(super) struct RawServer {
     pub address: Option<String>,
     #[serde(default)]
     pub tls: RawTls,
@@ -116,7 +116,7 @@ pub struct RawServer {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawTls {
+pub(super) struct RawTls {
     pub certificate: Option<String>,
     pub key: Option<String>,
     pub client_certificates: Option<IgnoredAny>,
@@ -124,7 +124,7 @@ pub struct RawTls {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawEndpoints {
+pub(super) struct RawEndpoints {
     #[serde(default)]
     pub authz: BTreeMap<String, RawAuthzEndpoint>,
     pub enable_pprof: Option<IgnoredAny>,
@@ -134,7 +134,7 @@ pub struct RawEndpoints {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawAuthzEndpoint {
+pub(super) struct RawAuthzEndpoint {
     pub implementation: String,
     #[serde(default)]
     pub authn_strategies: Option<Vec<RawStrategy>>,
@@ -142,7 +142,7 @@ pub struct RawAuthzEndpoint {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawStrategy {
+pub(super) struct RawStrategy {
     pub name: String,
     #[serde(default)]
     pub schemes: Option<Vec<String>>,
@@ -151,7 +151,7 @@ pub struct RawStrategy {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawLog {
+pub(super) struct RawLog {
     pub level: Option<String>,
     pub format: Option<String>,
     pub file_path: Option<IgnoredAny>,
@@ -160,7 +160,7 @@ pub struct RawLog {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawAuthBackend {
+pub(super) struct RawAuthBackend {
     pub refresh_interval: Option<RawDuration>,
     pub file: Option<RawFileBackend>,
     pub ldap: Option<IgnoredAny>,
@@ -170,7 +170,7 @@ pub struct RawAuthBackend {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawFileBackend {
+pub(super) struct RawFileBackend {
     pub path: Option<String>,
     #[serde(default)]
     pub watch: bool,
@@ -182,7 +182,7 @@ pub struct RawFileBackend {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSearch {
+pub(super) struct RawSearch {
     #[serde(default)]
     pub email: bool,
     #[serde(default)]
@@ -191,7 +191,7 @@ pub struct RawSearch {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSession {
+pub(super) struct RawSession {
     pub secret: Option<RawSecret>,
     pub name: Option<String>,
     pub same_site: Option<String>,
@@ -208,7 +208,7 @@ pub struct RawSession {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRedis {
+pub(super) struct RawRedis {
     pub host: Option<String>,
     pub port: Option<u16>,
     pub username: Option<String>,
@@ -224,7 +224,7 @@ pub struct RawRedis {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRedisTls {
+pub(super) struct RawRedisTls {
     pub server_name: Option<IgnoredAny>,
     #[serde(default)]
     pub skip_verify: bool,
@@ -236,7 +236,7 @@ pub struct RawRedisTls {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRedisSentinel {
+pub(super) struct RawRedisSentinel {
     pub sentinel_name: Option<String>,
     pub sentinel_username: Option<String>,
     pub sentinel_password: Option<RawSecret>,
@@ -248,14 +248,14 @@ pub struct RawRedisSentinel {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRedisNode {
+pub(super) struct RawRedisNode {
     pub host: String,
     pub port: Option<u16>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCookie {
+pub(super) struct RawCookie {
     pub domain: Option<String>,
     pub authelia_url: Option<String>,
     pub default_redirection_url: Option<String>,
@@ -268,7 +268,7 @@ pub struct RawCookie {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawRegulation {
+pub(super) struct RawRegulation {
     pub max_retries: Option<u32>,
     pub find_time: Option<RawDuration>,
     pub ban_time: Option<RawDuration>,
@@ -277,7 +277,7 @@ pub struct RawRegulation {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawStorage {
+pub(super) struct RawStorage {
     pub local: Option<RawLocalStorage>,
     pub encryption_key: Option<IgnoredAny>,
     pub mysql: Option<IgnoredAny>,
@@ -286,20 +286,20 @@ pub struct RawStorage {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawLocalStorage {
+pub(super) struct RawLocalStorage {
     pub path: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawTelemetry {
+pub(super) struct RawTelemetry {
     #[serde(default)]
     pub metrics: RawMetrics,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawMetrics {
+pub(super) struct RawMetrics {
     #[serde(default)]
     pub enabled: bool,
     pub address: Option<String>,
@@ -309,7 +309,7 @@ pub struct RawMetrics {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawDefinitions {
+pub(super) struct RawDefinitions {
     #[serde(default)]
     pub network: BTreeMap<String, OneOrMany>,
     pub user_attributes: Option<IgnoredAny>,
@@ -317,7 +317,7 @@ pub struct RawDefinitions {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawPortcullis {
+pub(super) struct RawPortcullis {
     pub trusted_proxies: Option<Vec<String>>,
     #[serde(default)]
     pub headers: Option<portcullis_headers::ProfileConfig>,

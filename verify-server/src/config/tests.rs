@@ -251,3 +251,70 @@ fn redis_section_is_read_with_secrets_from_files() {
     let e = error(&BASE.replace("session:", "session:\n  redis:\n    port: 6379"));
     assert_eq!(e.key, "session.redis.host");
 }
+
+#[test]
+fn short_and_empty_session_secrets_are_refused() {
+    let short = BASE.replace("a-long-enough-secret", "short-secret");
+    let e = error(&short);
+    assert_eq!(e.key, "session.secret");
+    assert!(e.message.contains("shorter than 20 characters"), "{e}");
+    assert_eq!(e.line, Some(7), "the line of session.secret");
+    let secrets = SecretSources {
+        session_secret: Some(from_file("tiny")),
+        ..SecretSources::default()
+    };
+    let e = parse(Path::new("c.yml"), BASE, &secrets).unwrap_err();
+    assert!(
+        e.message.contains("TEST_SECRET_FILE"),
+        "names the variable: {e}"
+    );
+    // An empty secret file is refused before the configuration is read.
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("secret");
+    std::fs::write(&empty, "\n").unwrap();
+    let lookup = |name: &str| {
+        (name == "AUTHELIA_SESSION_SECRET_FILE").then(|| empty.clone().into_os_string())
+    };
+    let e = SecretSources::from_lookup(lookup).unwrap_err();
+    assert!(
+        e.to_string().contains("AUTHELIA_SESSION_SECRET_FILE"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("empty"), "{e}");
+}
+
+#[test]
+fn relative_paths_and_the_default_storage_path_follow_the_configuration_folder() {
+    let (c, _) = load(BASE).unwrap();
+    assert_eq!(c.users_path, PathBuf::from("/srv/users.yml"));
+    assert_eq!(
+        c.storage_path,
+        PathBuf::from("/srv/data/portcullis.sqlite3")
+    );
+    let prefixed = BASE.replace(
+        "session:",
+        "server:\n  address: tcp://:9091/authelia/\nsession:",
+    );
+    let (c, _) = load(&prefixed).unwrap();
+    assert_eq!(c.listen.prefix(), Some("/authelia"));
+}
+
+#[test]
+fn redis_passwords_come_from_their_files() {
+    let text = BASE.replace(
+        "session:",
+        "session:\n  redis:\n    host: redis.internal\n    password: from-the-file\n    high_availability:\n      sentinel_name: main\n      sentinel_password: sentinel-in-file\n      nodes: [{host: s1}]",
+    );
+    let secrets = SecretSources {
+        redis_password: Some(from_file("redis-from-env")),
+        sentinel_password: Some(from_file("sentinel-from-env")),
+        ..SecretSources::default()
+    };
+    let (c, _) = parse(Path::new("/srv/c.yml"), &text, &secrets).unwrap();
+    let redis = c.redis.unwrap();
+    assert_eq!(redis.password.as_deref(), Some("redis-from-env"));
+    assert_eq!(
+        redis.sentinel.unwrap().sentinel_password.as_deref(),
+        Some("sentinel-from-env")
+    );
+}

@@ -165,7 +165,7 @@ pub(super) fn session_cookie_header(
     HeaderValue::from_str(&cookie.cookie.set_cookie(&session.id, max_age)).ok()
 }
 
-/// forward-auth.md §7: where to go after the first factor.
+/// docs/reference/forward-auth.md §7: where to go after the first factor.
 pub(super) fn redirect_after_login(
     state: &AppState,
     cookie: &CookieDomain,
