@@ -1,4 +1,4 @@
-//! Target resolution (DESIGN.md step 1) and cookie-domain matching (step 2).
+//! Target resolution (docs/ARCHITECTURE.md step 1) and cookie-domain matching (step 2).
 //!
 //! `cargo bench -p portcullis-core`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]

@@ -295,7 +295,7 @@ pub struct Target {
     pub client_ip: ClientIp,
 }
 
-/// Resolve the target of a check request (DESIGN.md step 1).
+/// Resolve the target of a check request (docs/ARCHITECTURE.md step 1).
 ///
 /// Forwarded headers are believed only when the TCP peer is a trusted proxy; a dialect that depends on
 /// them fails with [`ResolveError::UntrustedPeer`] otherwise.

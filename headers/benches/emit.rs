@@ -1,4 +1,4 @@
-//! Identity header emission (DESIGN.md step 6): every profile, for a user and for anonymous
+//! Identity header emission (docs/ARCHITECTURE.md step 6): every profile, for a user and for anonymous
 //! requests, and applying the set to a response's headers.
 //!
 //! `cargo bench -p portcullis-headers`

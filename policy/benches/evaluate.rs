@@ -1,4 +1,4 @@
-//! Policy evaluation (DESIGN.md step 4) with 10, 100 and 1,000 rules of a realistic mix, and the
+//! Policy evaluation (docs/ARCHITECTURE.md step 4) with 10, 100 and 1,000 rules of a realistic mix, and the
 //! one-time compilation cost.
 //!
 //! `cargo bench -p portcullis-policy`

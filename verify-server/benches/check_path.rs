@@ -1,4 +1,4 @@
-//! The whole check path with 100 rules (DESIGN.md "The way of one forward-auth check"):
+//! The whole check path with 100 rules (docs/ARCHITECTURE.md "The way of one forward-auth check"):
 //!
 //! - `check_path/pure`: the pure steps only: resolve → cookie-domain match → session cookie parse →
 //!   policy.evaluate → decide → emit (applied to the response headers) or the portal redirect URL.
