@@ -8,18 +8,13 @@ use portcullis_server_core::telemetry;
 use portcullis_verify_server::config::{self, SecretSources};
 use portcullis_verify_server::{App, StartError};
 
-// mimalloc: the check path allocates small, short-lived values on two or more worker threads; glibc's
-// malloc spends a tenth of the CPU of a check on them (BENCHMARKS.md).
+// mimalloc: glibc's malloc costs a tenth of a check's CPU (BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The Authelia-compatible forward-auth server.
 #[derive(Parser, Debug)]
-#[command(
-    version,
-    about,
-    after_help = "Example:\n  portcullis-verify --config examples/quickstart/configuration.yml"
-)]
+#[command(version, about)]
 struct Args {
     /// Authelia-style configuration file.
     #[arg(
@@ -46,12 +41,8 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<(), StartError> {
     let secrets = SecretSources::from_env()?;
     let (config, warnings) = config::load(&args.config, &secrets)?;
-    let crates = [
-        "portcullis",
-        "portcullis_verify_server",
-        "portcullis_verify",
-    ];
-    telemetry::init(config.log_level, config.log_format, &crates);
+    // A target directive is a prefix: `portcullis` covers every portcullis_* crate and this binary.
+    telemetry::init(config.log_level, config.log_format, &["portcullis"]);
     for w in &warnings {
         tracing::warn!(file = %args.config.display(), "{w}");
     }
