@@ -7,11 +7,42 @@ const DAY: u64 = 24 * HOUR;
 const YEAR: u64 = 365 * DAY;
 const MONTH: u64 = YEAR / 12;
 
+/// Why a duration was refused. The text is kept for the message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DurationError {
+    /// Nothing but blanks.
+    #[error("empty duration")]
+    Empty,
+    /// A unit without its number, or a character that is neither.
+    #[error("invalid duration {0:?}: expected a number")]
+    ExpectedNumber(String),
+    /// A number without its unit in a sum (`1h30`).
+    #[error("invalid duration {text:?}: missing unit after {number}")]
+    MissingUnit {
+        /// The duration as written.
+        text: String,
+        /// The number that has no unit.
+        number: u64,
+    },
+    /// A unit Authelia does not know.
+    #[error("invalid duration {text:?}: unknown unit {unit:?}")]
+    UnknownUnit {
+        /// The duration as written.
+        text: String,
+        /// The unit.
+        unit: String,
+    },
+    /// More seconds than fit in 64 bits.
+    #[error("invalid duration {0:?}: too large")]
+    TooLarge(String),
+}
+
 /// Parse a duration in seconds. Negative values are not durations (callers handle `-1` themselves).
-pub fn parse_duration(text: &str) -> Result<u64, String> {
+pub fn parse_duration(text: &str) -> Result<u64, DurationError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("empty duration".into());
+        return Err(DurationError::Empty);
     }
     if let Ok(seconds) = text.parse::<u64>() {
         return Ok(seconds);
@@ -23,11 +54,11 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!("invalid duration {text:?}: expected a number"));
+            return Err(DurationError::ExpectedNumber(text.to_owned()));
         }
         let number: u64 = rest[..digits]
             .parse()
-            .map_err(|_| format!("invalid duration {text:?}: number too large"))?;
+            .map_err(|_| DurationError::TooLarge(text.to_owned()))?;
         rest = rest[digits..].trim_start();
         let unit_len = rest
             .find(|c: char| !c.is_ascii_alphabetic())
@@ -43,16 +74,22 @@ pub fn parse_duration(text: &str) -> Result<u64, String> {
             "M" | "month" | "months" => MONTH,
             "y" | "year" | "years" => YEAR,
             "" => {
-                return Err(format!(
-                    "invalid duration {text:?}: missing unit after {number}"
-                ));
+                return Err(DurationError::MissingUnit {
+                    text: text.to_owned(),
+                    number,
+                });
             }
-            other => return Err(format!("invalid duration {text:?}: unknown unit {other:?}")),
+            other => {
+                return Err(DurationError::UnknownUnit {
+                    text: text.to_owned(),
+                    unit: other.to_owned(),
+                });
+            }
         };
         total = number
             .checked_mul(factor)
             .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| format!("invalid duration {text:?}: too large"))?;
+            .ok_or_else(|| DurationError::TooLarge(text.to_owned()))?;
     }
     Ok(total)
 }

@@ -43,7 +43,7 @@ mod secret_file;
 mod yaml;
 
 pub use address::{AddressError, ListenAddress};
-pub use duration::parse_duration;
+pub use duration::{DurationError, parse_duration};
 pub use error::{ConfigError, ConfigWarning};
 pub use locate::locate;
 pub use paths::resolve_path;

@@ -338,3 +338,54 @@ async fn serves_https_with_rustls() {
     .await;
     assert!(!response.starts_with("HTTP/1.1 200"));
 }
+
+/// `App::build` assembles the whole server from a configuration file: the path of
+/// `server.address` is kept as the prefix everything is served under, the SQLite store is created
+/// next to the configuration, and the handle's trigger stops it gracefully.
+#[tokio::test]
+async fn app_serves_under_the_address_path_and_stops_on_its_trigger() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.yml"), users_yaml()).unwrap();
+    let yaml = CONFIG.replace("tcp://127.0.0.1:9091/", "tcp://127.0.0.1:0/authelia/");
+    let path = dir.path().join("configuration.yml");
+    std::fs::write(&path, &yaml).unwrap();
+    let (config, _) = portcullis_verify_server::config::load(&path, &Default::default()).unwrap();
+    assert_eq!(
+        config.storage_path,
+        dir.path().join("data/portcullis.sqlite3")
+    );
+    let handle = portcullis_verify_server::App::build(config).await.unwrap();
+    let addr = handle.local_addr();
+    let stop = handle.shutdown_trigger();
+    let served = tokio::spawn(handle.serve());
+    let health = raw_request(
+        addr,
+        "GET /authelia/api/health HTTP/1.1\r\nHost: auth.example.com\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let check = raw_request(
+        addr,
+        "GET /authelia/api/authz/auth-request HTTP/1.1\r\nHost: v\r\nX-Original-URL: https://public.example.com/\r\nX-Original-Method: GET\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        check.starts_with("HTTP/1.1 200"),
+        "bypass under the prefix: {check}"
+    );
+    let outside = raw_request(
+        addr,
+        "GET /api/health HTTP/1.1\r\nHost: auth.example.com\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(
+        outside.starts_with("HTTP/1.1 404"),
+        "nothing outside the prefix: {outside}"
+    );
+    assert!(dir.path().join("data/portcullis.sqlite3").is_file());
+    stop.trigger();
+    tokio::time::timeout(Duration::from_secs(15), served)
+        .await
+        .expect("serve returns after the trigger")
+        .unwrap();
+}
