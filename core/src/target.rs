@@ -356,7 +356,8 @@ pub fn resolve(
         }
         Dialect::ExtAuthz { path } => {
             let host = header(headers, "host")?;
-            let path = if path.is_empty() { "/" } else { path };
+            // An empty sub-path (`/api/authz/ext-authz` itself) is an empty target path, as a
+            // missing `X-Forwarded-URI` is for ForwardAuth: the target has no trailing slash.
             let url = assemble(proto()?, host, "Host", path)?;
             (
                 url,

@@ -228,7 +228,8 @@ async fn check(
                         } else {
                             redirect_status(&parts.headers, &target.method)
                         };
-                        (redirect(status, &location), "redirect")
+                        let forwarded_head = target.method == http::Method::HEAD;
+                        (redirect(status, &location, forwarded_head), "redirect")
                     }
                 }
             }
@@ -259,8 +260,15 @@ fn allowed(state: &AppState, identity: &Identity) -> Response {
     response
 }
 
-fn redirect(status: StatusCode, location: &str) -> Response {
-    let mut response = Response::new(Body::from(anchor_body(location, status)));
+/// A redirect (or 401 with `Location`) with the anchor body; no body when the forwarded method is
+/// HEAD (docs/reference/forward-auth.md §6.5), with the same status and headers.
+fn redirect(status: StatusCode, location: &str, forwarded_head: bool) -> Response {
+    let body = if forwarded_head {
+        Body::empty()
+    } else {
+        Body::from(anchor_body(location, status))
+    };
+    let mut response = Response::new(body);
     *response.status_mut() = status;
     response
         .headers_mut()

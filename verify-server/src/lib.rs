@@ -65,9 +65,12 @@ pub fn router(state: AppState) -> Router {
                     .fallback(|| async { authz::plain(StatusCode::METHOD_NOT_ALLOWED) });
                 router = router.route(&endpoint.path, route);
             }
+            // Envoy appends the original path to the endpoint path, so `/api/authz/ext-authz/` is
+            // the check for an application's root: the endpoint followed by `/` is a sub-path too.
             Implementation::ExtAuthz | Implementation::Legacy => {
                 router = router
                     .route(&endpoint.path, any(handler.clone()))
+                    .route(&format!("{}/", endpoint.path), any(handler.clone()))
                     .route(&format!("{}/{{*rest}}", endpoint.path), any(handler));
             }
         }

@@ -18,6 +18,15 @@ use super::{
 use crate::authz::peer_of;
 use crate::state::AppState;
 
+/// A JSON body that must be an object: serde would otherwise read a struct from an array
+/// (`["alice","password"]`) by position, which Authelia refuses.
+fn json_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    match serde_json::from_slice::<Value>(bytes).ok()? {
+        object @ Value::Object(_) => serde_json::from_value(object).ok(),
+        _ => None,
+    }
+}
+
 fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(CONTENT_TYPE)
@@ -63,7 +72,7 @@ pub(crate) async fn first_factor(State(state): State<AppState>, request: Request
     let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
         return failure(state).await;
     };
-    let Ok(body) = serde_json::from_slice::<FirstFactorBody>(&bytes) else {
+    let Some(body) = json_object::<FirstFactorBody>(&bytes) else {
         tracing::info!("first factor refused: malformed body");
         return failure(state).await;
     };
@@ -143,9 +152,9 @@ pub(crate) async fn logout(State(state): State<AppState>, request: Request) -> R
     let body: LogoutBody = if bytes.is_empty() {
         LogoutBody::default()
     } else {
-        match serde_json::from_slice(&bytes) {
-            Ok(b) => b,
-            Err(_) => return ko(StatusCode::BAD_REQUEST, "Malformed request body."),
+        match json_object(&bytes) {
+            Some(b) => b,
+            None => return ko(StatusCode::BAD_REQUEST, "Malformed request body."),
         }
     };
     let Some(index) = portal_domain(&state, &parts, peer, None) else {
@@ -193,7 +202,7 @@ pub(crate) async fn safe_redirection(State(state): State<AppState>, request: Req
     let bytes = axum::body::to_bytes(body, 64 * 1024)
         .await
         .unwrap_or_default();
-    let Ok(body) = serde_json::from_slice::<SafeRedirectBody>(&bytes) else {
+    let Some(body) = json_object::<SafeRedirectBody>(&bytes) else {
         return ko(StatusCode::BAD_REQUEST, "Malformed request body.");
     };
     ok(Some(
