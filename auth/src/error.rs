@@ -49,6 +49,9 @@ pub enum AuthError {
     /// The configured session store could not be opened.
     #[error(transparent)]
     SessionStore(#[from] portcullis_session::StoreError),
+    /// Redis was selected without the session secret its records are encrypted with.
+    #[error("session.redis needs session.secret")]
+    NoSecret,
     /// The SQLite file of a store that must already exist is missing.
     #[error("no session store at {} (storage.local.path); has portcullis-verify run?", .0.display())]
     MissingStore(PathBuf),

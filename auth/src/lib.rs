@@ -29,6 +29,8 @@ mod password;
 pub mod regulation;
 #[cfg(all(feature = "sqlite", feature = "redis"))]
 mod store;
+#[cfg(feature = "sqlite")]
+mod stored_secret;
 pub mod users;
 
 pub use basic_cache::{BasicCache, CacheKey};
@@ -38,6 +40,8 @@ pub use hasher::Hasher;
 pub use password::{Accepted, PasswordCheck, Rejection};
 #[cfg(all(feature = "sqlite", feature = "redis"))]
 pub use store::{OpenMode, SessionBackend, StoreSelection};
+#[cfg(feature = "sqlite")]
+pub use stored_secret::{SecretOrigin, stored_secret};
 
 /// Lock a mutex whose data stays usable after a panic elsewhere: every update it guards leaves the
 /// data consistent before it can panic, so a poisoned lock still holds the best state there is.

@@ -18,8 +18,9 @@ pub struct StoreSelection {
     pub redis: Option<RedisConfig>,
     /// `storage.local.path`.
     pub sqlite_path: PathBuf,
-    /// `session.secret`: the Redis records are encrypted under a key derived from it.
-    pub secret: Secret,
+    /// `session.secret`: the Redis records are encrypted under a key derived from it (required
+    /// with Redis; a single server may let [`stored_secret`](crate::stored_secret) keep one).
+    pub secret: Option<Secret>,
 }
 
 /// Whether opening may create a new store.
@@ -46,10 +47,13 @@ impl SessionBackend {
     /// back).
     pub fn open(selection: &StoreSelection, mode: OpenMode, now: u64) -> Result<Self, AuthError> {
         match &selection.redis {
-            Some(redis) => Ok(Self::Redis(Arc::new(RedisStore::new(
-                redis.clone(),
-                selection.secret.expose().as_bytes(),
-            )?))),
+            Some(redis) => {
+                let secret = selection.secret.as_ref().ok_or(AuthError::NoSecret)?;
+                Ok(Self::Redis(Arc::new(RedisStore::new(
+                    redis.clone(),
+                    secret.expose().as_bytes(),
+                )?)))
+            }
             None => {
                 let path = &selection.sqlite_path;
                 if mode == OpenMode::ExistingOnly && !path.is_file() {
@@ -85,7 +89,7 @@ mod tests {
         StoreSelection {
             redis: None,
             sqlite_path: path,
-            secret: Secret::new("a-session-secret-of-some-length"),
+            secret: Some(Secret::new("a-session-secret-of-some-length")),
         }
     }
 

@@ -79,7 +79,7 @@ async fn start_server(config_path: &Path) -> (SocketAddr, tokio::sync::watch::Se
     // As `portcullis-verify`'s main does.
     let (store, regulator): (Arc<dyn SessionStore>, Regulator) = match &config.redis {
         Some(redis) => {
-            let secret = config.session_secret.expose().as_bytes();
+            let secret = config.session_secret.as_ref().unwrap().expose().as_bytes();
             let store = Arc::new(RedisStore::new(redis.clone(), secret).unwrap());
             (store.clone(), Regulator::redis(config.regulation, store))
         }

@@ -90,8 +90,13 @@ fn replica_state(dir: &Path, yaml: &str) -> AppState {
     let (config, _): (Config, _) = parse(&path, yaml, &SecretSources::default()).unwrap();
     let users = UserDatabase::load(&config.users_path, true, true).unwrap();
     let redis = config.redis.clone().expect("session.redis");
-    let store =
-        Arc::new(RedisStore::new(redis, config.session_secret.expose().as_bytes()).unwrap());
+    let store = Arc::new(
+        RedisStore::new(
+            redis,
+            config.session_secret.as_ref().unwrap().expose().as_bytes(),
+        )
+        .unwrap(),
+    );
     let regulator = Regulator::redis(config.regulation, store.clone());
     let tuning = Tuning {
         failure_delay: Duration::from_millis(20),

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 
 use axum::Router;
 use portcullis_auth::users::UserDatabase;
-use portcullis_auth::{OpenMode, SessionBackend, StoreSelection};
+use portcullis_auth::{OpenMode, SecretOrigin, SessionBackend, StoreSelection, stored_secret};
 use portcullis_server_core::clock::{Stopwatch, system_clock};
 use portcullis_server_core::{Limits, Shutdown, ShutdownTrigger, bind, serve, tls_acceptor};
 use tokio::net::TcpListener;
@@ -43,7 +43,7 @@ impl App {
     }
 
     /// [`App::build`] with other tuning knobs.
-    pub async fn build_with(config: Config, tuning: Tuning) -> Result<Handle, StartError> {
+    pub async fn build_with(mut config: Config, tuning: Tuning) -> Result<Handle, StartError> {
         let started = Stopwatch::start();
         let clock = system_clock();
         let now = clock();
@@ -63,6 +63,19 @@ impl App {
             if let Err(e) = portcullis_session::SessionStore::health(redis.as_ref()).await {
                 tracing::warn!(error = %e, "Redis is not reachable yet: session checks fail closed until it is");
             }
+        }
+        if config.session_secret.is_none() {
+            let (secret, origin) =
+                stored_secret(&config.storage_path, "session", &mut rand::rng())?;
+            let made = match origin {
+                SecretOrigin::Generated => "generated now",
+                SecretOrigin::Stored => "generated at first start",
+            };
+            tracing::info!(
+                storage = %config.storage_path.display(),
+                "session.secret is not set: using the secret {made} and kept in the SQLite storage"
+            );
+            config.session_secret = Some(secret);
         }
         let regulator = backend.regulator(config.regulation, now)?;
         let tls = match &config.tls {

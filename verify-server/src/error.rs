@@ -28,6 +28,11 @@ pub enum StartError {
     /// The login page template does not compile.
     #[error("error: login page template: {0}")]
     Template(#[from] minijinja::Error),
+    /// The state was built without a session secret (neither configured nor generated).
+    #[error(
+        "error: no session secret: set session.secret, or let the server keep one in its SQLite storage"
+    )]
+    NoSessionSecret,
     /// A key could not be derived from the session secret.
     #[error("error: cannot derive the {0} key from the session secret")]
     KeyDerivation(&'static str),

@@ -107,7 +107,13 @@ impl AppState {
         } else {
             "http"
         };
-        let csrf_key = derive_key(config.session_secret.expose().as_bytes(), "csrf v1")?;
+        // `App::build` fills in a generated secret; without one there is no key to derive, and a
+        // fixed or random stand-in would break replicas or restarts: refuse.
+        let secret = config
+            .session_secret
+            .as_ref()
+            .ok_or(StartError::NoSessionSecret)?;
+        let csrf_key = derive_key(secret.expose().as_bytes(), "csrf v1")?;
         let mut cache_key = [0u8; 64];
         rand::rng().fill_bytes(&mut cache_key);
         let templates = Templates::compile()?;

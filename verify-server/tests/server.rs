@@ -389,3 +389,66 @@ async fn app_serves_under_the_address_path_and_stops_on_its_trigger() {
         .expect("serve returns after the trigger")
         .unwrap();
 }
+
+/// Without `session.secret` (and without Redis) the server generates one at first start and keeps
+/// it in the SQLite storage: a login form served before a restart still posts after it.
+#[tokio::test]
+async fn without_a_session_secret_one_is_generated_and_survives_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.yml"), users_yaml()).unwrap();
+    let yaml = CONFIG
+        .replace("tcp://127.0.0.1:9091/", "tcp://127.0.0.1:0/")
+        .replace("  secret: insecure-test-secret-0123456789\n", "");
+    assert!(
+        !yaml.contains("secret:"),
+        "the test configuration sets no secret"
+    );
+    let path = dir.path().join("configuration.yml");
+    std::fs::write(&path, &yaml).unwrap();
+    let start = || async {
+        let (config, _) =
+            portcullis_verify_server::config::load(&path, &Default::default()).unwrap();
+        assert!(config.session_secret.is_none());
+        let handle = portcullis_verify_server::App::build(config).await.unwrap();
+        let addr = handle.local_addr();
+        let stop = handle.shutdown_trigger();
+        (addr, stop, tokio::spawn(handle.serve()))
+    };
+    let (addr, stop, served) = start().await;
+    let page = raw_request(
+        addr,
+        "GET / HTTP/1.1\r\nHost: auth.example.com\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let nonce = page
+        .split("portcullis_csrf=")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .expect("csrf cookie")
+        .to_owned();
+    let token = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("csrf token")
+        .to_owned();
+    stop.trigger();
+    served.await.unwrap();
+
+    let (addr, stop, served) = start().await;
+    let body = format!("username=alice&password={ALICE_PASSWORD}&csrf={token}");
+    let login = raw_request(
+        addr,
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: auth.example.com\r\nCookie: portcullis_csrf={nonce}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await;
+    assert!(
+        login.starts_with("HTTP/1.1 303"),
+        "the form from before the restart posts: {login}"
+    );
+    stop.trigger();
+    served.await.unwrap();
+}

@@ -116,8 +116,9 @@ pub struct Config {
     pub refresh: Refresh,
     /// Compiled access control.
     pub policy: Policy,
-    /// Session secret.
-    pub session_secret: Secret,
+    /// `session.secret` (or its `_FILE`). `None` without Redis: the server generates one at first
+    /// start and keeps it in the SQLite storage (`App::build`).
+    pub session_secret: Option<Secret>,
     /// Cookie domains in configuration order.
     pub cookies: Vec<CookieDomain>,
     /// Regulation.

@@ -145,7 +145,12 @@ fn validation_errors() {
             "session.cookies[1].domain",
             "shares a scope",
         ),
-        (BASE.replace("secret: a-long-enough-secret", "name: x"), "session.secret", "required"),
+        // Without a secret, only Redis is an error (a single server generates and keeps one).
+        (
+            BASE.replace("secret: a-long-enough-secret", "redis: {host: redis.internal}"),
+            "session.secret",
+            "required with session.redis",
+        ),
         (BASE.replace("session:", "regulation:\n  modes: [user, device]\nsession:"), "regulation.modes", "unknown mode"),
         (BASE.replace("session:", "regulation:\n  find_time: 5 fortnights\nsession:"), "regulation.find_time", "unknown unit"),
         (BASE.replace("session:", "portcullis:\n  trusted_proxies: [10.0.0.0/33]\nsession:"), "portcullis.trusted_proxies", "invalid network"),
@@ -193,7 +198,10 @@ fn legacy_single_domain_and_secret_files() {
     assert_eq!(c.cookies[0].authelia_url, None);
     assert_eq!(c.cookies[0].cookie.same_site, SameSite::Strict);
     assert_eq!(c.cookies[0].lifetime.remember_me, None);
-    assert_eq!(c.session_secret.expose(), "from-file-0123456789abcdef");
+    assert_eq!(
+        c.session_secret.as_ref().map(|s| s.expose()),
+        Some("from-file-0123456789abcdef")
+    );
 }
 
 #[test]
@@ -317,4 +325,10 @@ fn redis_passwords_come_from_their_files() {
         redis.sentinel.unwrap().sentinel_password.as_deref(),
         Some("sentinel-from-env")
     );
+}
+
+#[test]
+fn without_redis_the_session_secret_may_be_left_out() {
+    let (c, _) = load(&BASE.replace("  secret: a-long-enough-secret\n", "")).unwrap();
+    assert!(c.session_secret.is_none());
 }

@@ -165,24 +165,32 @@ impl<'a> Validator<'a> {
             self.warn("access_control", warning);
         }
 
-        let (session_secret, origin) = match (&secrets.session_secret, &raw.session.secret) {
-            (Some(file), _) => (file.value.clone(), file.variable.as_str()),
-            (None, Some(s)) if !s.0.is_empty() => (Secret::new(s.0.clone()), "session.secret"),
-            _ => {
-                return Err(self.error(
-                    "session.secret",
-                    "a session secret is required (or PORTCULLIS_SESSION_SECRET_FILE)",
-                ));
+        let configured = match (&secrets.session_secret, &raw.session.secret) {
+            (Some(file), _) => Some((file.value.clone(), file.variable.as_str())),
+            (None, Some(s)) if !s.0.is_empty() => {
+                Some((Secret::new(s.0.clone()), "session.secret"))
             }
+            _ => None,
         };
-        if session_secret.expose().chars().count() < MIN_SESSION_SECRET_LENGTH {
+        // As in Authelia, only Redis needs a configured secret (every replica must derive the same
+        // keys); a single server generates one and keeps it in its SQLite file.
+        if configured.is_none() && raw.session.redis.is_some() {
             return Err(self.error(
                 "session.secret",
-                format!(
-                    "the secret from {origin} is shorter than {MIN_SESSION_SECRET_LENGTH} characters: use a long random string"
-                ),
+                "a session secret is required with session.redis (or PORTCULLIS_SESSION_SECRET_FILE)",
             ));
         }
+        if let Some((secret, origin)) = &configured {
+            if secret.expose().chars().count() < MIN_SESSION_SECRET_LENGTH {
+                return Err(self.error(
+                    "session.secret",
+                    format!(
+                        "the secret from {origin} is shorter than {MIN_SESSION_SECRET_LENGTH} characters: use a long random string"
+                    ),
+                ));
+            }
+        }
+        let session_secret = configured.map(|(secret, _)| secret);
         let cookies = self.cookies(&raw.session)?;
 
         let reg = &raw.regulation;
