@@ -42,7 +42,7 @@ use std::io::Write;
 use std::path::Path;
 
 use clap::CommandFactory;
-use portcullis_verify_server::config::{self, Config, ConfigWarning, SecretSources};
+use portcullis_verify_server::config::{self, Config, ConfigWarning};
 
 pub use cli::{
     AccessControlCommand, Charset, Cli, Command, ConfigArg, CryptoCommand, ExplainArgs, Format,
@@ -152,6 +152,7 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<u8, CliError> {
 /// Load a configuration exactly as `portcullis-verify` does (secrets from the same environment
 /// variables). A configuration error is invalid input.
 pub(crate) fn load_config(path: &Path) -> Result<(Config, Vec<ConfigWarning>), CliError> {
-    let secrets = SecretSources::from_env().map_err(|e| CliError::invalid(e.to_string()))?;
-    config::load(path, &secrets).map_err(|e| CliError::invalid(e.to_string()))
+    // Exactly as portcullis-verify loads it: filters, AUTHELIA_* variables and secret files.
+    let options = config::LoadOptions::from_env().map_err(|e| CliError::invalid(e.to_string()))?;
+    config::load_all(&[path.to_owned()], &options).map_err(|e| CliError::invalid(e.to_string()))
 }

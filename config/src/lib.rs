@@ -9,7 +9,8 @@
 //! - [`parse_duration`]: Authelia's duration forms (`90`, `5m`, `1h30m`, `2 hours`);
 //! - [`ListenAddress`]: Authelia's `tcp://host:port/path` listen addresses (IPv4, IPv6, path prefix);
 //! - [`SecretFile`]: secrets read from files named by `…_FILE` environment variables;
-//! - [`resolve_path`]: relative paths taken from the configuration file's folder.
+//! - [`resolve_path`]: relative paths taken from the configuration file's folder;
+//! - [`apply_filters`]: Authelia's `template` and `expand-env` file filters.
 //!
 //! ```
 //! use portcullis_config::{deserialize_yaml, parse_duration, ListenAddress};
@@ -37,6 +38,7 @@
 mod address;
 mod duration;
 mod error;
+mod filters;
 mod locate;
 mod paths;
 mod secret_file;
@@ -45,6 +47,7 @@ mod yaml;
 pub use address::{AddressError, ListenAddress};
 pub use duration::{DurationError, parse_duration};
 pub use error::{ConfigError, ConfigWarning};
+pub use filters::{Filter, FilterInputs, ProcessInputs, apply_filters};
 pub use locate::locate;
 pub use paths::resolve_path;
 pub use secret_file::{SecretFile, SecretFileError};

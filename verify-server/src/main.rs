@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use portcullis_server_core::telemetry;
-use portcullis_verify_server::config::{self, SecretSources};
+use portcullis_verify_server::config::{self, LoadOptions};
 use portcullis_verify_server::{App, StartError};
 
 // mimalloc: glibc's malloc costs a tenth of a check's CPU (BENCHMARKS.md).
@@ -16,19 +16,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Args {
-    /// Authelia-style configuration file.
-    #[arg(
-        short,
-        long,
-        env = "PORTCULLIS_CONFIG",
-        default_value = "configuration.yml"
-    )]
-    config: PathBuf,
+    /// Authelia-style configuration files or folders, later ones winning (repeat, or separate
+    /// with commas); also `X_AUTHELIA_CONFIG`.
+    #[arg(short, long, env = "PORTCULLIS_CONFIG", value_delimiter = ',')]
+    config: Vec<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
+    match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -38,13 +34,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &Args) -> Result<(), StartError> {
-    let secrets = SecretSources::from_env()?;
-    let (config, warnings) = config::load(&args.config, &secrets)?;
+fn run(args: Args) -> Result<(), StartError> {
+    let files = config::config_paths(args.config, std::env::var("X_AUTHELIA_CONFIG").ok());
+    let (config, warnings) = config::load_all(&files, &LoadOptions::from_env()?)?;
     // A target directive is a prefix: `portcullis` covers every portcullis_* crate and this binary.
     telemetry::init(config.log_level, config.log_format, &["portcullis"]);
     for w in &warnings {
-        tracing::warn!(file = %args.config.display(), "{w}");
+        tracing::warn!(file = %config.file.display(), "{w}");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -452,3 +452,118 @@ async fn without_a_session_secret_one_is_generated_and_survives_restarts() {
     stop.trigger();
     served.await.unwrap();
 }
+
+/// Start the binary with `args` and `env`, wait for the ready line, ask `/api/health` and an
+/// authz check, then stop it with SIGTERM. Returns the ready line and the check's status line.
+fn run_until_ready(
+    dir: &std::path::Path,
+    args: &[&std::ffi::OsStr],
+    env: &[(&str, &str)],
+) -> (String, String) {
+    let mut command = binary();
+    command
+        .args(args)
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut ready = None;
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        if line.contains("portcullis-verify ready") {
+            ready = Some(line);
+            break;
+        }
+    }
+    let Some(ready) = ready else {
+        let out = child.wait_with_output().unwrap();
+        panic!("no ready line: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let address = ready
+        .split("address=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let check = runtime.block_on(raw_request(
+        address.parse().unwrap(),
+        "GET /api/authz/auth-request HTTP/1.1\r\nHost: v\r\nX-Original-URL: https://app.example.com/office\r\nX-Original-Method: GET\r\nX-Forwarded-For: 198.51.100.202\r\nConnection: close\r\n\r\n",
+    ));
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    (ready, check.lines().next().unwrap_or("").to_owned())
+}
+
+/// Authelia's suites template their files (`{{ env "SUITE_SUBNET" }}.202/32` in a network) and
+/// split them over several files; both start unchanged, with `AUTHELIA_*` variables winning.
+#[test]
+fn templated_and_merged_configurations_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.yml"), users_yaml()).unwrap();
+    let base = CONFIG.replace("tcp://127.0.0.1:9091/", "tcp://127.0.0.1:0/").replace(
+        "  rules:\n",
+        "  rules:\n    - domain: app.example.com\n      resources: ['^/office$']\n      networks: ['{{ env \"SUITE_SUBNET\" }}.202/32']\n      policy: bypass\n",
+    );
+    std::fs::write(dir.path().join("configuration.yml"), &base).unwrap();
+    let templated = dir.path().join("configuration.yml");
+    let (ready, check) = run_until_ready(
+        dir.path(),
+        &["--config".as_ref(), templated.as_os_str()],
+        &[
+            ("X_AUTHELIA_CONFIG_FILTERS", "template"),
+            ("SUITE_SUBNET", "198.51.100"),
+        ],
+    );
+    assert!(ready.contains("ready"), "{ready}");
+    assert!(
+        check.starts_with("HTTP/1.1 200"),
+        "the templated network bypasses: {check}"
+    );
+
+    // Two files, the second overriding the log level; AUTHELIA_LOG_LEVEL wins over both.
+    let plain = base.replace(
+        "      networks: ['{{ env \"SUITE_SUBNET\" }}.202/32']\n",
+        "      networks: ['198.51.100.202/32']\n",
+    );
+    std::fs::write(dir.path().join("a.yml"), &plain).unwrap();
+    std::fs::write(dir.path().join("b.yml"), "log:\n  level: error\n").unwrap();
+    let (a, b) = (dir.path().join("a.yml"), dir.path().join("b.yml"));
+    let (ready, check) = run_until_ready(
+        dir.path(),
+        &[
+            "--config".as_ref(),
+            a.as_os_str(),
+            "--config".as_ref(),
+            b.as_os_str(),
+        ],
+        &[("AUTHELIA_LOG_LEVEL", "info")],
+    );
+    assert!(
+        ready.contains("ready"),
+        "info wins over the second file's error level: {ready}"
+    );
+    assert!(check.starts_with("HTTP/1.1 200"), "{check}");
+
+    // A variable that maps to no key stops the start, naming it.
+    let out = binary()
+        .arg("--config")
+        .arg(&a)
+        .env("AUTHELIA_LOG_LEVL", "debug")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AUTHELIA_LOG_LEVL"));
+}

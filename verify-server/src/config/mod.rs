@@ -12,16 +12,20 @@ mod raw;
 mod secrets;
 mod server;
 mod session;
+mod sources;
 mod unimplemented;
 mod validate;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use portcullis_config::ProcessInputs;
 
 pub use model::{Config, CookieDomain, Endpoint, Implementation, Refresh, Strategy, StrategyKind};
 pub use portcullis_auth::regulation::RegulationConfig;
 pub use portcullis_config::{ConfigError, ConfigWarning, locate, parse_duration};
 pub use portcullis_server_core::telemetry::{LogFormat, LogLevel};
 pub use secrets::{MIN_SESSION_SECRET_LENGTH, SecretSources};
+pub use sources::{LoadOptions, expand_paths};
 
 /// Read and validate a configuration file.
 pub fn load(
@@ -31,6 +35,63 @@ pub fn load(
     let source = std::fs::read_to_string(path)
         .map_err(|e| ConfigError::file(path, format!("cannot read: {e}")))?;
     parse(path, &source, secrets)
+}
+
+/// The configuration files to read: those given (`--config`), else `X_AUTHELIA_CONFIG`'s
+/// comma-separated list, else `configuration.yml`.
+pub fn config_paths(given: Vec<PathBuf>, authelia: Option<String>) -> Vec<PathBuf> {
+    if !given.is_empty() {
+        return given;
+    }
+    let listed: Vec<PathBuf> = authelia
+        .iter()
+        .flat_map(|list| list.split(','))
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    if listed.is_empty() {
+        vec![PathBuf::from("configuration.yml")]
+    } else {
+        listed
+    }
+}
+
+/// Read and validate the configuration as Authelia assembles it: the files and folders `paths`
+/// (later files win), each through `options.filters`, then the `AUTHELIA_*` variables. Relative
+/// paths are taken from the first file's folder; an error names the file and line that set the key
+/// (or the variable).
+pub fn load_all(
+    paths: &[PathBuf],
+    options: &LoadOptions,
+) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
+    let files = expand_paths(paths)?;
+    let sources = sources::read_sources(&files, &options.filters, &ProcessInputs)?;
+    if let [only] = sources.as_slice() {
+        if options.variables.is_empty() {
+            return parse(&only.path, &only.text, &options.secrets);
+        }
+    }
+    let merged = sources::merge(&sources, &options.variables)?;
+    let primary = files
+        .first()
+        .map_or(Path::new("configuration.yml"), PathBuf::as_path);
+    let placed = |key: &str| sources::place(&sources, key);
+    match parse(primary, &merged, &options.secrets) {
+        Ok((config, mut warnings)) => {
+            for w in &mut warnings {
+                w.line = placed(&w.key).and_then(|(_, line)| line);
+            }
+            Ok((config, warnings))
+        }
+        Err(mut e) => {
+            match placed(&e.key) {
+                Some((file, line)) => (e.file, e.line) = (file, line),
+                None => (e.file, e.line) = (PathBuf::from("environment"), None),
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Validate configuration text (`path` names it in errors and anchors relative paths).

@@ -34,6 +34,16 @@ pub struct SecretSources {
 }
 
 impl SecretSources {
+    /// Every variable these secrets are read from.
+    pub const VARIABLES: [&'static str; 6] = [
+        SESSION_SECRET[0],
+        SESSION_SECRET[1],
+        REDIS_PASSWORD[0],
+        REDIS_PASSWORD[1],
+        SENTINEL_PASSWORD[0],
+        SENTINEL_PASSWORD[1],
+    ];
+
     /// Read the secret files named by the process environment.
     pub fn from_env() -> Result<Self, SecretFileError> {
         Self::from_lookup(|name| std::env::var_os(name))
