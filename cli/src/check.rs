@@ -4,7 +4,7 @@ use std::path::Path;
 
 use portcullis_auth::users::UserDatabase;
 use portcullis_server_core::tls_acceptor;
-use portcullis_verify_server::config::ConfigWarning;
+use portcullis_verify_server::config::{Config, ConfigWarning};
 
 use crate::{CliError, Io, load_config};
 
@@ -38,6 +38,11 @@ pub(crate) fn check_config(path: &Path, io: &mut Io<'_>) -> Result<u8, CliError>
             CliError::invalid(format!("{}: server.tls: {e}", config.file.display()))
         })?;
     }
+    if !config.portcullis_section {
+        for line in migration_report(&config, &warnings) {
+            writeln!(io.out, "{line}")?;
+        }
+    }
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     writeln!(
         io.out,
@@ -49,4 +54,64 @@ pub(crate) fn check_config(path: &Path, io: &mut Io<'_>) -> Result<u8, CliError>
         plural(warnings.len(), "warning"),
     )?;
     Ok(0)
+}
+
+/// For an Authelia file (no `portcullis:` section): what Portcullis will do differently with it,
+/// and what the user might want to set.
+fn migration_report(config: &Config, warnings: &[ConfigWarning]) -> Vec<String> {
+    let mut out =
+        vec!["Migrating from Authelia: what Portcullis does differently with this file".to_owned()];
+    let mut ignored: Vec<&str> = warnings
+        .iter()
+        .filter(|w| w.message.starts_with("not implemented"))
+        .map(|w| w.key.as_str())
+        .collect();
+    ignored.dedup();
+    if !ignored.is_empty() {
+        out.push(format!(
+            "- ignored keys (see the warnings): {}",
+            ignored.join(", ")
+        ));
+    }
+    let networks: Vec<String> = config
+        .trusted_proxies
+        .networks()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    out.push(format!(
+        "- forwarded headers (X-Forwarded-*, X-Original-*, X-Authelia-URL) are believed only from {}; \
+         Authelia believes every peer. Set portcullis.trusted_proxies to your proxies' addresses.",
+        networks.join(", ")
+    ));
+    out.push(
+        "- every allowed check carries Remote-User, Remote-Groups, Remote-Name and Remote-Email, \
+         empty for anonymous bypasses, so proxies that copy them overwrite client-sent copies."
+            .to_owned(),
+    );
+    out.push(match config.basic_auth_cache {
+        0 => "- verified Basic credentials are not cached (portcullis.basic_auth_cache: 0)."
+            .to_owned(),
+        seconds => format!(
+            "- verified Basic credentials are cached for {seconds} s: a Basic client pays for the \
+             password hash once; set portcullis.basic_auth_cache: 0 to check every request."
+        ),
+    });
+    if config.session_secret.is_none() {
+        out.push(format!(
+            "- session.secret is not set: one is generated at first start and kept in {}.",
+            config.storage_path.display()
+        ));
+    }
+    out.push(format!(
+        "- relative paths are taken from the configuration's folder: users {}, storage {}.",
+        config.users_path.display(),
+        config.storage_path.display()
+    ));
+    out.push(
+        "- invalid regexes, unknown policies and unknown network names are errors, and request \
+         heads up to 16 KiB are accepted (server.buffers is ignored)."
+            .to_owned(),
+    );
+    out
 }

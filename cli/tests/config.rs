@@ -436,3 +436,40 @@ fn every_command_help_shows_an_example() {
         assert!(out.contains("Examples:\n  portcullis "), "{path:?}:\n{out}");
     }
 }
+
+/// An Authelia file (no `portcullis:` section) gets a migration report before the summary; a
+/// Portcullis file (the quickstart above) does not.
+#[test]
+fn check_config_reports_what_differs_for_an_authelia_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = quickstart_copy(dir.path(), |text| {
+        let cut = text.find("\nportcullis:").unwrap();
+        let rest = &text[cut + 1..];
+        let end = rest[1..]
+            .find("\n\n")
+            .or_else(|| rest[1..].find("\n#"))
+            .map_or(rest.len(), |i| i + 2);
+        format!(
+            "{}{}ntp:\n  address: udp://time.cloudflare.com:123\n",
+            &text[..=cut],
+            &rest[end..]
+        )
+        .replace(
+            "  secret: 'quickstart-insecure-session-secret-change-me'\n",
+            "",
+        )
+    });
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(!text.contains("portcullis:"), "{text}");
+    let (out, _err) = output(portcullis().arg("check-config").arg("-c").arg(&path), 0);
+    assert!(out.starts_with("Migrating from Authelia"), "{out}");
+    assert!(
+        out.contains("- ignored keys (see the warnings): ntp"),
+        "{out}"
+    );
+    assert!(out.contains("believed only from 127.0.0.0/8"), "{out}");
+    assert!(out.contains("Remote-User, Remote-Groups"), "{out}");
+    assert!(out.contains("cached for 300 s"), "{out}");
+    assert!(out.contains("session.secret is not set"), "{out}");
+    assert!(out.lines().last().unwrap().contains(": valid ("), "{out}");
+}

@@ -135,4 +135,6 @@ pub struct Config {
     pub basic_auth_cache: u64,
     /// Redis for sessions and regulation shared by replicas (`session.redis`); SQLite otherwise.
     pub redis: Option<portcullis_session::RedisConfig>,
+    /// The file has a `portcullis:` section; without one it is a plain Authelia file.
+    pub portcullis_section: bool,
 }

@@ -79,8 +79,8 @@ pub(super) struct RawConfig {
     pub telemetry: RawTelemetry,
     #[serde(default)]
     pub definitions: RawDefinitions,
-    #[serde(default)]
-    pub portcullis: RawPortcullis,
+    /// Absent in an Authelia file (`portcullis check-config` then reports what differs).
+    pub portcullis: Option<RawPortcullis>,
     // Authelia sections Portcullis does not implement.
     pub theme: Option<IgnoredAny>,
     pub certificates_directory: Option<IgnoredAny>,

@@ -238,7 +238,9 @@ impl<'a> Validator<'a> {
             None
         };
 
-        let trusted_proxies = match &raw.portcullis.trusted_proxies {
+        let portcullis_section = raw.portcullis.is_some();
+        let portcullis = raw.portcullis.unwrap_or_default();
+        let trusted_proxies = match &portcullis.trusted_proxies {
             None => TrustedProxies::default(),
             Some(list) => TrustedProxies::parse(list)
                 .map_err(|e| self.error("portcullis.trusted_proxies", e.to_string()))?,
@@ -249,14 +251,14 @@ impl<'a> Validator<'a> {
                 "a catch-all network trusts forwarded headers from every peer: any client can choose its target and IP",
             );
         }
-        let headers = match raw.portcullis.headers {
+        let headers = match portcullis.headers {
             None => portcullis_headers::Profile::Authelia,
             Some(p) => portcullis_headers::Profile::try_from(p)
                 .map_err(|e| self.error("portcullis.headers", e.to_string()))?,
         };
         let basic_auth_cache = self.duration(
             "portcullis.basic_auth_cache",
-            &raw.portcullis.basic_auth_cache,
+            &portcullis.basic_auth_cache,
             300,
         )?;
         let redis = match &raw.session.redis {
@@ -286,6 +288,7 @@ impl<'a> Validator<'a> {
             headers,
             basic_auth_cache,
             redis,
+            portcullis_section,
         })
     }
 }
