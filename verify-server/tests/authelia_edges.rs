@@ -2,6 +2,8 @@
 //! forwarded HEAD, ExtAuthz sub-paths and peers, the legacy endpoint's 401 for every bad request,
 //! and JSON bodies that are not objects.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use axum::body::Body;

@@ -4,6 +4,8 @@
 //! Envoy guide allows (`cookie`, `authorization`, `accept`, `x-forwarded-for`) plus the
 //! `X-Forwarded-Proto` it adds, sent to a real listening server.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::time::Duration;

@@ -1,5 +1,7 @@
 //! `examples/from-authelia/`: Authelia's own compose example configuration starts and logs in.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::Path;
 use std::time::Duration;
 

@@ -1,5 +1,7 @@
 //! One test per row of docs/reference/forward-auth.md §3–§6 that no other test pins.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use std::sync::Arc;
