@@ -572,6 +572,12 @@ fn parse_authority(authority: &str) -> Result<(Host, Option<u16>), UrlError> {
     if canonical.is_empty() {
         return Err(UrlError::EmptyHost);
     }
+    // The WHATWG parser keeps empty labels (`x..example.com`, `example.com..`); no browser sends
+    // such a host, and `x..example.com` would still lie "under" a cookie domain: refuse it (found by
+    // the `target_url` fuzz target: the canonical form was not a fixed point).
+    if matches!(parsed, url::Host::Domain(_)) && canonical.split('.').any(str::is_empty) {
+        return Err(UrlError::InvalidHost);
+    }
     Ok((Host::Canonical(canonical), port))
 }
 

@@ -495,6 +495,11 @@ fn url_parser_rejects_malformed_input() {
         ("https://u:p@a.example.com/", UrlError::Userinfo),
         ("https://a%2eexample.com/", UrlError::InvalidHost),
         ("https://a<b.example.com/", UrlError::InvalidHost),
+        // Empty labels (found by fuzzing): `x..example.com` would lie under `example.com`.
+        ("https://x..example.com/", UrlError::InvalidHost),
+        ("https://app.example.com../", UrlError::InvalidHost),
+        ("https://.example.com/", UrlError::InvalidHost),
+        ("HTTPS://App.Exampl../b?x=1#frag", UrlError::InvalidHost),
         ("1https://a.example.com/", UrlError::InvalidScheme),
         ("a.example.com/x", UrlError::NotAbsolute),
     ];
