@@ -11,14 +11,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn send(addr: std::net::SocketAddr, request: String) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    let _ = stream.read_to_end(&mut out).await;
-    String::from_utf8_lossy(&out).into_owned()
+    raw_request(addr, &request).await
 }
 
 /// An ext_authz check for `method original_path` on `host`.

@@ -2,17 +2,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::path::Path;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
 async fn exchange(addr: std::net::SocketAddr, request: String) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    let _ = stream.read_to_end(&mut out).await;
-    String::from_utf8_lossy(&out).into_owned()
+    common::raw_request(addr, &request).await
 }
 
 fn check(host: &str, cookie: &str) -> String {

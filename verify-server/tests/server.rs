@@ -23,14 +23,6 @@ use portcullis_verify_server::reload::watch_users;
 use portcullis_verify_server::{AppState, router};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-async fn raw_request(addr: std::net::SocketAddr, request: &str) -> String {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 async fn start(state: AppState) -> (std::net::SocketAddr, tokio::sync::watch::Sender<bool>) {
     let listener = portcullis_server_core::bind("127.0.0.1:0".parse().unwrap())
         .await
