@@ -7,9 +7,32 @@ use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 
+/// The virtual environment `scripts/test` installs the pinned proxies into
+/// (`tests/proxies-requirements.txt`): `PORTCULLIS_PROXIES_VENV`, else `target/proxies-venv`.
+pub fn proxies_venv() -> PathBuf {
+    std::env::var_os("PORTCULLIS_PROXIES_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join("target")
+                .join("proxies-venv")
+        })
+}
+
 /// Find a program on `PATH`, also in the sbin folders (Debian's nginx and haproxy live in
-/// `/usr/sbin`, which is not on every user's `PATH`).
+/// `/usr/sbin`, which is not on every user's `PATH`). Two names come from the pinned wheels
+/// instead: `traefik`, and `caddy-current` (Caddy's current release; Debian's 2.6 keeps `caddy`).
 pub fn find_program(name: &str) -> Option<PathBuf> {
+    let pinned = match name {
+        "traefik" => Some("traefik"),
+        "caddy-current" => Some("caddy"),
+        _ => None,
+    };
+    if let Some(binary) = pinned {
+        let candidate = proxies_venv().join("bin").join(binary);
+        return candidate.is_file().then_some(candidate);
+    }
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin", "/sbin", "/usr/local/sbin"].map(PathBuf::from))

@@ -16,8 +16,12 @@ pub enum Proxy {
     Nginx,
     /// nginx `auth_request` → the legacy `/api/verify?rd=<portal>`.
     NginxLegacy,
-    /// Caddy `forward_auth` → `/api/authz/forward-auth`.
+    /// Debian's Caddy (2.6) `forward_auth` → `/api/authz/forward-auth`.
     Caddy,
+    /// Caddy's current release (2.11, from its PyPI wheel), same Caddyfile.
+    CaddyCurrent,
+    /// Traefik 3.7 (from its PyPI wheel) `forwardAuth` → `/api/authz/forward-auth`.
+    Traefik,
     /// HAProxy with `examples/proxies/portcullis.lua` → `/api/authz/forward-auth`.
     Haproxy,
 }
@@ -28,6 +32,8 @@ impl Proxy {
         match self {
             Self::Nginx | Self::NginxLegacy => &["nginx"],
             Self::Caddy => &["caddy"],
+            Self::CaddyCurrent => &["caddy-current"],
+            Self::Traefik => &["traefik"],
             Self::Haproxy => &["haproxy"],
         }
     }
@@ -38,6 +44,8 @@ impl Proxy {
             Self::Nginx => "nginx",
             Self::NginxLegacy => "nginx-legacy",
             Self::Caddy => "caddy",
+            Self::CaddyCurrent => "caddy-current",
+            Self::Traefik => "traefik",
             Self::Haproxy => "haproxy",
         }
     }
@@ -87,7 +95,9 @@ pub fn start(proxy: Proxy, w: &Wiring<'_>) -> (Process, Vec<PathBuf>) {
     match proxy {
         Proxy::Nginx => nginx(w, false),
         Proxy::NginxLegacy => nginx(w, true),
-        Proxy::Caddy => caddy(w),
+        Proxy::Caddy => caddy(w, "caddy"),
+        Proxy::CaddyCurrent => caddy(w, "caddy-current"),
+        Proxy::Traefik => traefik(w),
         Proxy::Haproxy => haproxy(w),
     }
 }
@@ -176,7 +186,7 @@ fn nginx(w: &Wiring<'_>, legacy: bool) -> (Process, Vec<PathBuf>) {
     (process, vec![error_log, access_log])
 }
 
-fn caddy(w: &Wiring<'_>) -> (Process, Vec<PathBuf>) {
+fn caddy(w: &Wiring<'_>, program: &str) -> (Process, Vec<PathBuf>) {
     let dir = w.dir;
     let mut replacements = Vec::new();
     if !w.more_verify.is_empty() {
@@ -196,7 +206,7 @@ fn caddy(w: &Wiring<'_>) -> (Process, Vec<PathBuf>) {
     std::fs::write(&file, render("Caddyfile", &replacements)).expect("write Caddyfile");
     let home = dir.join("caddy-home");
     std::fs::create_dir_all(&home).expect("caddy home");
-    let mut command = Command::new(find_program("caddy").expect("caddy"));
+    let mut command = Command::new(find_program(program).expect("caddy"));
     command
         .args(["run", "--adapter", "caddyfile", "--config"])
         .arg(&file)
@@ -204,6 +214,32 @@ fn caddy(w: &Wiring<'_>) -> (Process, Vec<PathBuf>) {
         .env("XDG_CONFIG_HOME", home.join("config"))
         .env("XDG_DATA_HOME", home.join("data"));
     (Process::spawn("caddy", command, dir, false), Vec::new())
+}
+
+fn traefik(w: &Wiring<'_>) -> (Process, Vec<PathBuf>) {
+    let dir = w.dir;
+    let dynamic = dir.join("traefik-dynamic.yml");
+    std::fs::write(&dynamic, render("traefik.yml", &common(w))).expect("write traefik.yml");
+    let access_log = dir.join("traefik-access.log");
+    // The static configuration: one entry point, the file provider, no telemetry.
+    let static_config = format!(
+        "global:\n  checkNewVersion: false\n  sendAnonymousUsage: false\n\
+         entryPoints:\n  websecure:\n    address: \"127.0.0.1:{port}\"\n\
+         providers:\n  file:\n    filename: \"{dynamic}\"\n    watch: false\n\
+         log:\n  level: INFO\n\
+         accessLog:\n  filePath: \"{access}\"\n",
+        port = w.port,
+        dynamic = dynamic.display(),
+        access = access_log.display(),
+    );
+    let file = dir.join("traefik-static.yml");
+    std::fs::write(&file, static_config).expect("write the static configuration");
+    let mut command = Command::new(find_program("traefik").expect("traefik"));
+    command.arg(format!("--configFile={}", file.display()));
+    (
+        Process::spawn("traefik", command, dir, false),
+        vec![access_log],
+    )
 }
 
 fn haproxy(w: &Wiring<'_>) -> (Process, Vec<PathBuf>) {

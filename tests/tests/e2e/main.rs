@@ -1,8 +1,10 @@
 //! End to end: portcullis-verify behind real nginx (`auth_request`, also with the legacy
-//! `/api/verify`), Caddy (`forward_auth`) and HAProxy (Lua), configured with the files in
+//! `/api/verify`), Caddy (`forward_auth`: Debian's 2.6 and the current 2.11), Traefik 3.7
+//! (`forwardAuth`) and HAProxy (Lua), configured with the files in
 //! `examples/proxies/`, and the portal in headless Chromium.
 //!
-//! Each scenario runs once per proxy (`nginx::…`, `nginx_legacy::…`, `caddy::…`, `haproxy::…`), each
+//! Each scenario runs once per proxy (`nginx::…`, `nginx_legacy::…`, `caddy::…`, `caddy_current::…`,
+//! `traefik::…`, `haproxy::…`), each
 //! with its own processes, ports and directory, so they run in parallel. A test whose program is
 //! missing is reported as skipped (`SKIPPED (missing …): <test>`), or fails when `CI` is set.
 
@@ -51,4 +53,6 @@ macro_rules! all_scenarios {
 all_scenarios!(nginx, portcullis_tests::Proxy::Nginx);
 all_scenarios!(nginx_legacy, portcullis_tests::Proxy::NginxLegacy);
 all_scenarios!(caddy, portcullis_tests::Proxy::Caddy);
+all_scenarios!(caddy_current, portcullis_tests::Proxy::CaddyCurrent);
+all_scenarios!(traefik, portcullis_tests::Proxy::Traefik);
 all_scenarios!(haproxy, portcullis_tests::Proxy::Haproxy);
