@@ -64,11 +64,67 @@ pub fn directive(level: LogLevel, crates: &[&str]) -> String {
         .join(",")
 }
 
+/// Whether text logs may carry ANSI colours: only on a terminal, and never with `NO_COLOR` set to
+/// anything non-empty (<https://no-color.org> convention), so files and journald get plain text.
+pub fn colours(is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    is_terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
+/// Query parameters whose values are secrets: their values are replaced in logged URLs.
+const SECRET_PARAMETERS: [&str; 10] = [
+    "token", "secret", "password", "passwd", "key", "code", "auth", "session", "signature",
+    "credential",
+];
+
+/// `url` with the value of every query parameter whose name looks like a secret (contains `token`,
+/// `secret`, `password`, `key`, `code`, `auth`, `session`, `signature`, …) replaced by `REDACTED`,
+/// for logs.
+///
+/// ```
+/// use portcullis_server_core::telemetry::redact_query;
+/// assert_eq!(
+///     redact_query("https://app.example.com/cb?code=abc&state=1&access_token=x"),
+///     "https://app.example.com/cb?code=REDACTED&state=1&access_token=REDACTED"
+/// );
+/// assert_eq!(redact_query("https://app.example.com/a?b=1"), "https://app.example.com/a?b=1");
+/// ```
+pub fn redact_query(url: &str) -> std::borrow::Cow<'_, str> {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.into();
+    };
+    let is_secret = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        SECRET_PARAMETERS.iter().any(|s| name.contains(s))
+    };
+    if !query
+        .split('&')
+        .any(|pair| is_secret(pair.split('=').next().unwrap_or("")))
+    {
+        return url.into();
+    }
+    let redacted: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if is_secret(name) => format!("{name}=REDACTED"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", redacted.join("&")).into()
+}
+
 /// Install the global subscriber. A second call (tests, embedding) keeps the first subscriber.
+/// Text logs are coloured only on a terminal without `NO_COLOR` ([`colours`]).
 pub fn init(level: LogLevel, format: LogFormat, crates: &[&str]) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(directive(level, crates)));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let ansi = colours(
+        std::io::stdout().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
@@ -78,6 +134,28 @@ pub fn init(level: LogLevel, format: LogFormat, crates: &[&str]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colours_only_on_a_terminal_without_no_color() {
+        assert!(colours(true, None));
+        assert!(colours(true, Some("".as_ref())), "an empty NO_COLOR does not count");
+        assert!(!colours(true, Some("1".as_ref())));
+        assert!(!colours(false, None), "a file or journald gets no escape codes");
+    }
+
+    #[test]
+    fn secret_query_values_are_redacted() {
+        let cases = [
+            ("https://a/x?Token=1&b=2", "https://a/x?Token=REDACTED&b=2"),
+            ("https://a/x?api_key=1", "https://a/x?api_key=REDACTED"),
+            ("https://a/x?password", "https://a/x?password"),
+            ("https://a/x?page=2&q=rust", "https://a/x?page=2&q=rust"),
+            ("https://a/x", "https://a/x"),
+        ];
+        for (url, expected) in cases {
+            assert_eq!(redact_query(url), expected, "{url}");
+        }
+    }
 
     #[test]
     fn levels_and_directives() {

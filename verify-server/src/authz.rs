@@ -17,6 +17,7 @@ use portcullis_core::{
     TargetUrl, decide, resolve,
 };
 use portcullis_server_core::clock::Stopwatch;
+use portcullis_server_core::telemetry::redact_query;
 use portcullis_session::{Validity, find_session_cookie};
 
 use crate::config::{CookieDomain, Endpoint, Implementation, Refresh, Strategy, StrategyKind};
@@ -102,6 +103,7 @@ async fn check(
     endpoint: &Endpoint,
     request: Request,
 ) -> (Response, &'static str) {
+    let check_started = Stopwatch::start();
     let implementation = endpoint.implementation;
     let peer = peer_of(&request);
     let config = state.config();
@@ -185,15 +187,17 @@ async fn check(
     let evaluation = config.policy.evaluate(&target, &authn.identity);
     // 7. Decide.
     let decision = decide(evaluation.requirement, authn.outcome);
+    // Field names are a stable contract (docs/logging.md).
     tracing::debug!(
         endpoint = %endpoint.name,
-        target = %target.url,
+        url = %redact_query(&target.url.to_string()),
         method = %target.method,
-        client = %target.client_ip,
+        client_ip = %target.client_ip,
         user = %authn.identity.username,
         rule = ?evaluation.rule,
         required = ?evaluation.requirement.level,
         decision = ?decision,
+        duration_us = check_started.elapsed().as_micros() as u64,
         "authz decision"
     );
     if authn.pad_failure {

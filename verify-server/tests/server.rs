@@ -559,3 +559,55 @@ fn templated_and_merged_configurations_start() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("AUTHELIA_LOG_LEVL"));
 }
+
+/// Logs to a pipe carry no colour codes, and a JSON decision line has the documented fields
+/// (docs/logging.md), with secret query values redacted.
+#[test]
+fn logs_to_a_pipe_are_plain_and_json_decisions_have_stable_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.yml"), users_yaml()).unwrap();
+    let yaml = CONFIG
+        .replace("tcp://127.0.0.1:9091/", "tcp://127.0.0.1:0/")
+        .replace("log:\n  level: debug\n", "log:\n  level: debug\n  format: json\n");
+    let path = dir.path().join("configuration.yml");
+    std::fs::write(&path, &yaml).unwrap();
+    let mut child = binary()
+        .arg("--config")
+        .arg(&path)
+        .env_remove("RUST_LOG")
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.contains("portcullis-verify ready"))
+        .expect("ready line");
+    assert!(!ready.contains('\u{1b}'), "no escape codes in a pipe: {ready}");
+    let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
+    let address = ready["fields"]["address"].as_str().unwrap().to_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(raw_request(
+        address.parse().unwrap(),
+        "GET /api/authz/auth-request HTTP/1.1\r\nHost: v\r\nX-Original-URL: https://app.example.com/cb?code=s3cret&page=2\r\nX-Original-Method: GET\r\nX-Forwarded-For: 203.0.113.9\r\nConnection: close\r\n\r\n",
+    ));
+    let decision = lines
+        .map(Result::unwrap)
+        .find(|l| l.contains("authz decision"))
+        .expect("decision line");
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    assert!(!decision.contains("s3cret"), "{decision}");
+    let decision: serde_json::Value = serde_json::from_str(&decision).unwrap();
+    let fields = &decision["fields"];
+    assert_eq!(fields["url"], "https://app.example.com/cb?code=REDACTED&page=2");
+    assert_eq!(fields["method"], "GET");
+    assert_eq!(fields["client_ip"], "203.0.113.9");
+    assert_eq!(fields["user"], "");
+    assert_eq!(fields["decision"], "Redirect");
+    assert!(fields["rule"].is_string(), "{fields}");
+    assert!(fields["duration_us"].is_u64(), "{fields}");
+}
