@@ -80,7 +80,7 @@ Examples:
 /// The admin command of Portcullis: hash passwords, check a configuration, explain an access
 /// decision, list and revoke sessions.
 #[derive(Parser, Debug)]
-#[command(name = "portcullis", version, after_help = ROOT_EXAMPLES)]
+#[command(name = "portcullis", version = env!("PORTCULLIS_VERSION"), after_help = ROOT_EXAMPLES)]
 pub struct Cli {
     /// The command to run.
     #[command(subcommand)]

@@ -72,7 +72,15 @@ pub fn colours(is_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
 
 /// Query parameters whose values are secrets: their values are replaced in logged URLs.
 const SECRET_PARAMETERS: [&str; 10] = [
-    "token", "secret", "password", "passwd", "key", "code", "auth", "session", "signature",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "key",
+    "code",
+    "auth",
+    "session",
+    "signature",
     "credential",
 ];
 
@@ -138,9 +146,15 @@ mod tests {
     #[test]
     fn colours_only_on_a_terminal_without_no_color() {
         assert!(colours(true, None));
-        assert!(colours(true, Some("".as_ref())), "an empty NO_COLOR does not count");
+        assert!(
+            colours(true, Some("".as_ref())),
+            "an empty NO_COLOR does not count"
+        );
         assert!(!colours(true, Some("1".as_ref())));
-        assert!(!colours(false, None), "a file or journald gets no escape codes");
+        assert!(
+            !colours(false, None),
+            "a file or journald gets no escape codes"
+        );
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub struct Handle {
     shutdown: Shutdown,
     trigger: ShutdownTrigger,
     started: Stopwatch,
+    /// Starts the SIGHUP reloads (registered in `build`, started with the server).
+    #[cfg(unix)]
+    on_hangup: Box<dyn FnOnce(AppState) + Send>,
 }
 
 impl App {
@@ -83,6 +86,10 @@ impl App {
             None => None,
         };
         let (trigger, shutdown) = Shutdown::on_signals()?;
+        #[cfg(unix)]
+        let on_hangup = Box::new(
+            reload::reload_on_hangup().map_err(portcullis_server_core::ServeError::Signals)?,
+        );
         let listener = bind(config.listen.socket()).await?;
         let address =
             listener
@@ -105,6 +112,8 @@ impl App {
             shutdown,
             trigger,
             started,
+            #[cfg(unix)]
+            on_hangup,
         })
     }
 }
@@ -152,8 +161,12 @@ impl Handle {
             metrics,
             shutdown,
             started,
+            #[cfg(unix)]
+            on_hangup,
             ..
         } = self;
+        #[cfg(unix)]
+        on_hangup(state.clone());
         let config = state.config();
         if config.users_watch {
             reload::watch_users(state.clone());

@@ -14,7 +14,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The Authelia-compatible forward-auth server.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version = env!("PORTCULLIS_VERSION"), about)]
 struct Args {
     /// Authelia-style configuration files or folders, later ones winning (repeat, or separate
     /// with commas); also `X_AUTHELIA_CONFIG`.

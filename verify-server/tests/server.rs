@@ -568,7 +568,10 @@ fn logs_to_a_pipe_are_plain_and_json_decisions_have_stable_fields() {
     std::fs::write(dir.path().join("users.yml"), users_yaml()).unwrap();
     let yaml = CONFIG
         .replace("tcp://127.0.0.1:9091/", "tcp://127.0.0.1:0/")
-        .replace("log:\n  level: debug\n", "log:\n  level: debug\n  format: json\n");
+        .replace(
+            "log:\n  level: debug\n",
+            "log:\n  level: debug\n  format: json\n",
+        );
     let path = dir.path().join("configuration.yml");
     std::fs::write(&path, &yaml).unwrap();
     let mut child = binary()
@@ -586,10 +589,16 @@ fn logs_to_a_pipe_are_plain_and_json_decisions_have_stable_fields() {
         .map(Result::unwrap)
         .find(|l| l.contains("portcullis-verify ready"))
         .expect("ready line");
-    assert!(!ready.contains('\u{1b}'), "no escape codes in a pipe: {ready}");
+    assert!(
+        !ready.contains('\u{1b}'),
+        "no escape codes in a pipe: {ready}"
+    );
     let ready: serde_json::Value = serde_json::from_str(&ready).unwrap();
     let address = ready["fields"]["address"].as_str().unwrap().to_owned();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(raw_request(
         address.parse().unwrap(),
         "GET /api/authz/auth-request HTTP/1.1\r\nHost: v\r\nX-Original-URL: https://app.example.com/cb?code=s3cret&page=2\r\nX-Original-Method: GET\r\nX-Forwarded-For: 203.0.113.9\r\nConnection: close\r\n\r\n",
@@ -598,16 +607,108 @@ fn logs_to_a_pipe_are_plain_and_json_decisions_have_stable_fields() {
         .map(Result::unwrap)
         .find(|l| l.contains("authz decision"))
         .expect("decision line");
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let _ = child.wait();
     assert!(!decision.contains("s3cret"), "{decision}");
     let decision: serde_json::Value = serde_json::from_str(&decision).unwrap();
     let fields = &decision["fields"];
-    assert_eq!(fields["url"], "https://app.example.com/cb?code=REDACTED&page=2");
+    assert_eq!(
+        fields["url"],
+        "https://app.example.com/cb?code=REDACTED&page=2"
+    );
     assert_eq!(fields["method"], "GET");
     assert_eq!(fields["client_ip"], "203.0.113.9");
     assert_eq!(fields["user"], "");
     assert_eq!(fields["decision"], "Redirect");
     assert!(fields["rule"].is_string(), "{fields}");
     assert!(fields["duration_us"].is_u64(), "{fields}");
+}
+
+/// `--version` names the commit; SIGHUP (systemd's `ExecReload`) reloads the users file and does not
+/// stop the server.
+#[test]
+fn version_names_the_commit_and_sighup_reloads_the_users() {
+    let out = binary().arg("--version").output().unwrap();
+    let version = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        version.starts_with(&format!(
+            "portcullis-verify-server {} (commit ",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{version}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users.yml");
+    std::fs::write(&users, users_yaml()).unwrap();
+    let yaml = CONFIG
+        .replace("tcp://127.0.0.1:9091/", "tcp://127.0.0.1:0/")
+        .replace("  level: debug\n", "  level: info\n");
+    let path = dir.path().join("configuration.yml");
+    std::fs::write(&path, &yaml).unwrap();
+    let mut child = binary()
+        .arg("--config")
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.contains("portcullis-verify ready"))
+        .expect("ready line");
+    let address: std::net::SocketAddr = ready
+        .split("address=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let bob_check = || {
+        let request = format!(
+            "GET /api/authz/auth-request HTTP/1.1\r\nHost: v\r\nX-Original-URL: https://app.example.com/\r\nX-Original-Method: GET\r\nAuthorization: {}\r\nConnection: close\r\n\r\n",
+            basic("bob", BOB_PASSWORD)
+        );
+        runtime.block_on(raw_request(address, &request))
+    };
+    assert!(bob_check().starts_with("HTTP/1.1 200"));
+    std::fs::write(
+        &users,
+        users_yaml().replace("  bob:\n", "  bob:\n    disabled: true\n"),
+    )
+    .unwrap();
+    let status = Command::new("kill")
+        .arg("-HUP")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let reloaded = lines
+        .map(Result::unwrap)
+        .find(|l| l.contains("users file reloaded"))
+        .expect("reload line");
+    assert!(reloaded.contains("SIGHUP"), "{reloaded}");
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP must not stop the server"
+    );
+    assert!(
+        bob_check().starts_with("HTTP/1.1 401"),
+        "bob is gone after the reload"
+    );
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
 }
