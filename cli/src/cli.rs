@@ -132,6 +132,14 @@ pub enum Command {
         /// The shell.
         shell: Shell,
     },
+    /// Write the man pages of `portcullis` (and each of its commands) and `portcullis-verify`
+    /// into a folder (for packages).
+    #[command(hide = true)]
+    Man {
+        /// The folder to write `*.1` files into.
+        #[arg(long)]
+        dir: std::path::PathBuf,
+    },
 }
 
 /// `portcullis crypto …`.

@@ -35,6 +35,7 @@ mod cli;
 mod explain;
 mod hash;
 mod input;
+mod man;
 mod sessions;
 
 use std::fmt;
@@ -146,6 +147,7 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<u8, CliError> {
             clap_complete::generate(shell, &mut Cli::command(), "portcullis", io.out);
             Ok(0)
         }
+        Command::Man { dir } => man::write_all(&dir, io),
     }
 }
 

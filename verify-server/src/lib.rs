@@ -26,6 +26,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod app;
+mod args;
 pub mod authz;
 pub mod config;
 mod error;
@@ -43,6 +44,7 @@ use axum::routing::{MethodRouter, any, get, post};
 use http::{HeaderValue, StatusCode};
 
 pub use crate::app::{App, Handle};
+pub use crate::args::Args;
 use crate::config::Implementation;
 pub use crate::error::{EdgeError, StartError};
 pub use crate::state::{AppState, Clock, Tuning, system_clock};

@@ -1,26 +1,15 @@
 //! `portcullis-verify --config FILE`: parse arguments, load configuration, build and run the server.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use portcullis_server_core::telemetry;
 use portcullis_verify_server::config::{self, LoadOptions};
-use portcullis_verify_server::{App, StartError};
+use portcullis_verify_server::{App, Args, StartError};
 
 // mimalloc: glibc's malloc costs a tenth of a check's CPU (BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// The Authelia-compatible forward-auth server.
-#[derive(Parser, Debug)]
-#[command(version = env!("PORTCULLIS_VERSION"), about)]
-struct Args {
-    /// Authelia-style configuration files or folders, later ones winning (repeat, or separate
-    /// with commas); also `X_AUTHELIA_CONFIG`.
-    #[arg(short, long, env = "PORTCULLIS_CONFIG", value_delimiter = ',')]
-    config: Vec<PathBuf>,
-}
 
 fn main() -> ExitCode {
     let args = Args::parse();
