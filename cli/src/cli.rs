@@ -96,6 +96,9 @@ pub enum Command {
     /// Check that a configuration loads as portcullis-verify would load it.
     #[command(after_help = CHECK_EXAMPLES)]
     CheckConfig(ConfigArg),
+    /// Check what breaks deployments most often, and say how to fix each.
+    #[command(after_help = DOCTOR_EXAMPLES)]
+    Doctor(DoctorArgs),
     /// Explain which access rule decides a request, and the answer for an identity.
     #[command(after_help = EXPLAIN_EXAMPLES)]
     Explain(ExplainArgs),
@@ -197,6 +200,33 @@ pub enum SessionsCommand {
     #[command(after_help = SESSIONS_REVOKE_EXAMPLES)]
     Revoke(RevokeArgs),
 }
+
+/// `portcullis doctor`.
+#[derive(Args, Debug, Clone)]
+pub struct DoctorArgs {
+    /// Authelia-style configuration file.
+    #[arg(
+        short,
+        long,
+        env = "PORTCULLIS_CONFIG",
+        default_value = "configuration.yml"
+    )]
+    pub config: PathBuf,
+    /// A running portcullis-verify to check (its health, clock and TLS certificate), such as
+    /// `https://auth.example.com` or `http://127.0.0.1:9091`.
+    #[arg(long)]
+    pub url: Option<String>,
+}
+
+const DOCTOR_EXAMPLES: &str = "\
+Examples:
+  portcullis doctor --config /etc/portcullis/configuration.yml
+  portcullis doctor --config configuration.yml --url https://auth.example.com
+
+Checks every portal URL (inside its cookie domain, resolvable), the trusted proxies (not wider than
+needed), and with --url the server's /api/health, its clock against this machine's, and its TLS
+certificate's expiry. Exit code 0 when nothing is wrong, 1 when a check failed, 2 when the
+configuration is invalid.";
 
 /// The configuration file.
 #[derive(Args, Debug, Clone)]

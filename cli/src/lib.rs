@@ -32,6 +32,7 @@
 
 mod check;
 mod cli;
+mod doctor;
 mod explain;
 mod hash;
 mod input;
@@ -46,9 +47,9 @@ use clap::CommandFactory;
 use portcullis_verify_server::config::{self, Config, ConfigWarning};
 
 pub use cli::{
-    AccessControlCommand, Charset, Cli, Command, ConfigArg, CryptoCommand, ExplainArgs, Format,
-    GenerateCommand, HashArgs, HashCommand, Level, ListArgs, Profile, RevokeArgs, SessionsCommand,
-    ValidateArgs, Variant,
+    AccessControlCommand, Charset, Cli, Command, ConfigArg, CryptoCommand, DoctorArgs, ExplainArgs,
+    Format, GenerateCommand, HashArgs, HashCommand, Level, ListArgs, Profile, RevokeArgs,
+    SessionsCommand, ValidateArgs, Variant,
 };
 pub use input::{Input, ScriptedInput, StdInput};
 
@@ -133,6 +134,7 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<u8, CliError> {
                 },
         } => hash::validate(&args, io),
         Command::CheckConfig(args) => check::check_config(&args.config, io),
+        Command::Doctor(args) => doctor::doctor(&args, io),
         Command::Explain(args)
         | Command::AccessControl {
             command: AccessControlCommand::CheckPolicy(args),
