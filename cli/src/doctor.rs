@@ -77,22 +77,37 @@ async fn portal_urls(config: &Config) -> Vec<Finding> {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_owned();
-        let resolved =
-            tokio::time::timeout(TIMEOUT, tokio::net::lookup_host((host.as_str(), port)))
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .map(|mut addrs| addrs.next().is_some());
-        match resolved {
-            Some(true) => {
-                out.push(Finding::Ok(format!("portal host {host} resolves")));
-            }
-            _ => out.push(Finding::Warning(format!(
-                "portal host {host} does not resolve from here: browsers sent to {url} may not reach it; add it to DNS (and point it at the proxy in front of portcullis-verify)"
-            ))),
-        }
+        out.push(reachability(&host, port, url).await);
     }
     out
+}
+
+/// Whether `host` resolves and something accepts connections on `port` (the proxy in front of
+/// the portal).
+async fn reachability(host: &str, port: u16, url: &str) -> Finding {
+    let resolved: Vec<std::net::SocketAddr> =
+        tokio::time::timeout(TIMEOUT, tokio::net::lookup_host((host, port)))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(Iterator::collect)
+            .unwrap_or_default();
+    if resolved.is_empty() {
+        return Finding::Warning(format!(
+            "portal host {host} does not resolve from here: browsers sent to {url} may not reach it; add it to DNS (and point it at the proxy in front of portcullis-verify)"
+        ));
+    }
+    for addr in &resolved {
+        let connect = tokio::time::timeout(TIMEOUT, tokio::net::TcpStream::connect(addr)).await;
+        if matches!(connect, Ok(Ok(_))) {
+            return Finding::Ok(format!(
+                "portal host {host} resolves and accepts connections on port {port}"
+            ));
+        }
+    }
+    Finding::Warning(format!(
+        "portal host {host} resolves but nothing accepts connections on port {port}: is the proxy in front of portcullis-verify running there?"
+    ))
 }
 
 /// Trusted proxies no wider than needed: everyone or public networks let clients choose their own
@@ -278,6 +293,33 @@ mod tests {
             Some(1_796_119_200)
         );
         assert_eq!(parse_http_date("yesterday"), None);
+    }
+
+    #[tokio::test]
+    async fn portal_reachability() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let open = listener.local_addr().unwrap().port();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let found = reachability("127.0.0.1", open, "https://portal").await;
+        assert!(
+            matches!(&found, Finding::Ok(m) if m.contains("accepts connections")),
+            "{found:?}"
+        );
+        let found = reachability("127.0.0.1", closed, "https://portal").await;
+        assert!(
+            matches!(&found, Finding::Warning(m) if m.contains("nothing accepts")),
+            "{found:?}"
+        );
+        let found = reachability("no-such-host.invalid", 443, "https://portal").await;
+        assert!(
+            matches!(&found, Finding::Warning(m) if m.contains("does not resolve")),
+            "{found:?}"
+        );
+        drop(listener);
     }
 
     #[test]
