@@ -635,7 +635,7 @@ fn version_names_the_commit_and_sighup_reloads_the_users() {
     let version = String::from_utf8_lossy(&out.stdout);
     assert!(
         version.starts_with(&format!(
-            "portcullis-verify-server {} (commit ",
+            "portcullis-verify {} (commit ",
             env!("CARGO_PKG_VERSION")
         )),
         "{version}"
