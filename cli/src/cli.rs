@@ -80,7 +80,7 @@ Examples:
 /// The admin command of Portcullis: hash passwords, check a configuration, explain an access
 /// decision, list and revoke sessions.
 #[derive(Parser, Debug)]
-#[command(name = "portcullis", version = env!("PORTCULLIS_VERSION"), after_help = ROOT_EXAMPLES)]
+#[command(name = "portcullis", version = portcullis_verify_server::VERSION, after_help = ROOT_EXAMPLES)]
 pub struct Cli {
     /// The command to run.
     #[command(subcommand)]
@@ -204,14 +204,9 @@ pub enum SessionsCommand {
 /// `portcullis doctor`.
 #[derive(Args, Debug, Clone)]
 pub struct DoctorArgs {
-    /// Authelia-style configuration file.
-    #[arg(
-        short,
-        long,
-        env = "PORTCULLIS_CONFIG",
-        default_value = "configuration.yml"
-    )]
-    pub config: PathBuf,
+    /// The configuration file.
+    #[command(flatten)]
+    pub config: ConfigArg,
     /// A running portcullis-verify to check (its health, clock and TLS certificate), such as
     /// `https://auth.example.com` or `http://127.0.0.1:9091`.
     #[arg(long)]

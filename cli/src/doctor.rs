@@ -34,7 +34,7 @@ impl Finding {
 
 /// `portcullis doctor`: findings on standard output; exit code 1 when any is an error.
 pub(crate) fn doctor(args: &DoctorArgs, io: &mut Io<'_>) -> Result<u8, CliError> {
-    let (config, _warnings) = load_config(&args.config)?;
+    let (config, _warnings) = load_config(&args.config.config)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

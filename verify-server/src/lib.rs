@@ -44,7 +44,7 @@ use axum::routing::{MethodRouter, any, get, post};
 use http::{HeaderValue, StatusCode};
 
 pub use crate::app::{App, Handle};
-pub use crate::args::Args;
+pub use crate::args::{Args, VERSION};
 use crate::config::Implementation;
 pub use crate::error::{EdgeError, StartError};
 pub use crate::state::{AppState, Clock, Tuning, system_clock};

@@ -158,6 +158,16 @@ async fn users_file_reloads_and_a_broken_file_keeps_the_old_users() {
     assert!(!alice_ok(&state), "reload did not happen");
 }
 
+/// The listen address in a text ready line (`… address=127.0.0.1:40123 …`).
+fn ready_address(ready: &str) -> std::net::SocketAddr {
+    ready
+        .split("address=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {ready:?}"))
+}
+
 fn binary() -> Command {
     Command::new(env!("CARGO_BIN_EXE_portcullis-verify"))
 }
@@ -477,18 +487,13 @@ fn run_until_ready(
         let out = child.wait_with_output().unwrap();
         panic!("no ready line: {}", String::from_utf8_lossy(&out.stderr));
     };
-    let address = ready
-        .split("address=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .to_owned();
+    let address = ready_address(&ready);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let check = runtime.block_on(raw_request(
-        address.parse().unwrap(),
+        address,
         "GET /api/authz/auth-request HTTP/1.1\r\nHost: v\r\nX-Original-URL: https://app.example.com/office\r\nX-Original-Method: GET\r\nX-Forwarded-For: 198.51.100.202\r\nConnection: close\r\n\r\n",
     ));
     let _ = Command::new("kill")
@@ -663,13 +668,7 @@ fn version_names_the_commit_and_sighup_reloads_the_users() {
         .map(Result::unwrap)
         .find(|l| l.contains("portcullis-verify ready"))
         .expect("ready line");
-    let address: std::net::SocketAddr = ready
-        .split("address=")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .parse()
-        .unwrap();
+    let address = ready_address(&ready);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
