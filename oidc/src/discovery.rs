@@ -1,0 +1,160 @@
+//! The discovery documents: OpenID Connect Discovery 1.0 and RFC 8414, at Authelia's paths. They
+//! list what Portcullis implements, not what Authelia does (docs/reference/oidc-provider.md §2.2
+//! lists Authelia's document; the differences are in the README).
+
+use serde_json::{Value, json};
+
+use crate::keys::Algorithm;
+
+/// Paths relative to the issuer, as Authelia serves them.
+pub mod paths {
+    /// OpenID Connect Discovery.
+    pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
+    /// RFC 8414.
+    pub const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server";
+    /// JWK Set.
+    pub const JWKS: &str = "/jwks.json";
+    /// Authorization endpoint.
+    pub const AUTHORIZATION: &str = "/api/oidc/authorization";
+    /// Token endpoint.
+    pub const TOKEN: &str = "/api/oidc/token";
+    /// UserInfo endpoint.
+    pub const USERINFO: &str = "/api/oidc/userinfo";
+    /// Introspection endpoint.
+    pub const INTROSPECTION: &str = "/api/oidc/introspection";
+    /// Revocation endpoint.
+    pub const REVOCATION: &str = "/api/oidc/revocation";
+    /// Consent API.
+    pub const CONSENT: &str = "/api/oidc/consent";
+}
+
+/// What the document depends on.
+#[derive(Debug, Clone)]
+pub struct DiscoveryInput<'a> {
+    /// The issuer (no trailing slash).
+    pub issuer: &'a str,
+    /// Algorithms the provider's keys sign ID tokens with.
+    pub signing_algs: &'a [Algorithm],
+    /// `enable_pkce_plain_challenge`.
+    pub plain_pkce: bool,
+}
+
+fn alg_names(algs: &[Algorithm]) -> Vec<String> {
+    algs.iter().map(|a| format!("{a:?}")).collect()
+}
+
+/// RFC 8414 authorization server metadata.
+pub fn oauth_metadata(input: &DiscoveryInput<'_>) -> Value {
+    let i = input.issuer;
+    let mut challenge = vec!["S256"];
+    if input.plain_pkce {
+        challenge.push("plain");
+    }
+    json!({
+        "issuer": i,
+        "jwks_uri": format!("{i}{}", paths::JWKS),
+        "authorization_endpoint": format!("{i}{}", paths::AUTHORIZATION),
+        "token_endpoint": format!("{i}{}", paths::TOKEN),
+        "introspection_endpoint": format!("{i}{}", paths::INTROSPECTION),
+        "revocation_endpoint": format!("{i}{}", paths::REVOCATION),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["form_post", "query"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "scopes_supported": ["offline_access", "openid", "profile", "email", "groups"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "code_challenge_methods_supported": challenge,
+        "authorization_response_iss_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "require_pushed_authorization_requests": false,
+    })
+}
+
+/// OpenID Connect Discovery 1.0 document: the RFC 8414 fields plus the OpenID ones.
+pub fn openid_configuration(input: &DiscoveryInput<'_>) -> Value {
+    let mut doc = oauth_metadata(input);
+    if let Value::Object(map) = &mut doc {
+        let i = input.issuer;
+        map.insert(
+            "userinfo_endpoint".into(),
+            json!(format!("{i}{}", paths::USERINFO)),
+        );
+        map.insert("subject_types_supported".into(), json!(["public"]));
+        map.insert(
+            "id_token_signing_alg_values_supported".into(),
+            json!(alg_names(input.signing_algs)),
+        );
+        map.insert(
+            "userinfo_signing_alg_values_supported".into(),
+            json!(["none"]),
+        );
+        map.insert(
+            "claims_supported".into(),
+            json!([
+                "amr",
+                "aud",
+                "azp",
+                "client_id",
+                "exp",
+                "iat",
+                "iss",
+                "jti",
+                "rat",
+                "auth_time",
+                "nonce",
+                "groups",
+                "sub",
+                "name",
+                "preferred_username",
+                "email",
+                "email_verified",
+                "alt_emails"
+            ]),
+        );
+        map.insert("claim_types_supported".into(), json!(["normal"]));
+        map.insert("claims_parameter_supported".into(), json!(false));
+        map.insert(
+            "prompt_values_supported".into(),
+            json!(["consent", "login", "none", "select_account"]),
+        );
+    }
+    doc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_and_flags() {
+        let doc = openid_configuration(&DiscoveryInput {
+            issuer: "https://auth.example.com",
+            signing_algs: &[Algorithm::RS256, Algorithm::ES256],
+            plain_pkce: false,
+        });
+        assert_eq!(doc["issuer"], "https://auth.example.com");
+        assert_eq!(
+            doc["token_endpoint"],
+            "https://auth.example.com/api/oidc/token"
+        );
+        assert_eq!(doc["jwks_uri"], "https://auth.example.com/jwks.json");
+        assert_eq!(
+            doc["id_token_signing_alg_values_supported"],
+            json!(["RS256", "ES256"])
+        );
+        assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
+        assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+        let meta = oauth_metadata(&DiscoveryInput {
+            issuer: "https://a",
+            signing_algs: &[],
+            plain_pkce: true,
+        });
+        assert!(meta.get("userinfo_endpoint").is_none());
+        assert_eq!(
+            meta["code_challenge_methods_supported"],
+            json!(["S256", "plain"])
+        );
+    }
+}
