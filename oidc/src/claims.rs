@@ -24,6 +24,16 @@ pub struct UserProfile {
     pub groups: Vec<String>,
 }
 
+/// The user claims Portcullis can release.
+pub const KNOWN_USER_CLAIMS: [&str; 6] = [
+    "name",
+    "preferred_username",
+    "email",
+    "email_verified",
+    "alt_emails",
+    "groups",
+];
+
 /// The claims each standard scope releases (OpenID Connect Core §5.4, plus `groups`).
 pub fn scope_claims(scope: &str) -> &'static [&'static str] {
     match scope {

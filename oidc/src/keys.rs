@@ -93,6 +93,22 @@ impl SigningKey {
         })
     }
 
+    /// Read a PEM private key whose algorithm is not given: RS256 for RSA, ES256 or ES384 by the
+    /// curve of an ECDSA key, EdDSA for Ed25519 (Authelia's defaults by key type).
+    pub fn from_pem_inferred(pem: &str, kid: Option<&str>) -> Result<Self, OidcError> {
+        if rsa_bits(pem).is_ok() {
+            return Self::from_pem(pem, Algorithm::RS256, kid);
+        }
+        for alg in [Algorithm::ES256, Algorithm::ES384, Algorithm::EdDSA] {
+            if let Ok(key) = Self::from_pem(pem, alg, kid) {
+                return Ok(key);
+            }
+        }
+        Err(OidcError::Key(
+            "not an RSA, ECDSA (P-256, P-384) or Ed25519 private key in PEM".into(),
+        ))
+    }
+
     /// The key id.
     pub fn kid(&self) -> &str {
         &self.kid

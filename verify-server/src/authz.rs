@@ -39,6 +39,14 @@ pub(crate) fn peer_of(request: &Request) -> IpAddr {
         .map_or(UNKNOWN_PEER, |c| c.0.ip().to_canonical())
 }
 
+/// [`peer_of`] for handlers that took the request apart.
+pub(crate) fn peer_of_parts(parts: &axum::http::request::Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(UNKNOWN_PEER, |c| c.0.ip().to_canonical())
+}
+
 /// `<code> <reason>` as text/plain. The router removes the body of a HEAD answer (and keeps its
 /// `Content-Length`), so no handler needs to know the method.
 pub(crate) fn plain(status: StatusCode) -> Response {

@@ -42,6 +42,9 @@ pub enum StartError {
     /// The async runtime could not start.
     #[error("error: cannot start the runtime: {0}")]
     Runtime(std::io::Error),
+    /// The OpenID Connect provider could not start (its store or its signing key).
+    #[error("error: OpenID Connect provider: {0}")]
+    Oidc(String),
 }
 
 impl StartError {

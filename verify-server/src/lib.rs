@@ -31,6 +31,7 @@ pub mod authz;
 pub mod config;
 mod error;
 mod metrics;
+pub mod oidc;
 mod portal;
 pub mod reload;
 pub mod state;
@@ -93,7 +94,14 @@ pub fn router(state: AppState) -> Router {
             content_security_policy(&state),
             security_headers,
         ));
-    router.merge(portal).with_state(state)
+    let router = router.merge(portal);
+    // The provider's pages carry their own headers (the form-post page must post to the client).
+    let router = if oidc::runtime(&state).is_some() {
+        router.merge(oidc::routes())
+    } else {
+        router
+    };
+    router.with_state(state)
 }
 
 /// The portal's CSP. `form-action` also governs the redirects that follow a form submission

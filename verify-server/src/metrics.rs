@@ -20,6 +20,7 @@ pub(crate) struct Metrics {
     check_counters: RwLock<Vec<(String, &'static str, Counter)>>,
     latency: Histogram,
     logins: Family<Labels, Counter>,
+    oidc: Family<Labels, Counter>,
     bans: Gauge,
     sessions: Gauge,
 }
@@ -41,6 +42,12 @@ impl Metrics {
         );
         let logins = Family::<Labels, Counter>::default();
         registry.register("logins", "Portal logins by outcome", logins.clone());
+        let oidc = Family::<Labels, Counter>::default();
+        registry.register(
+            "oidc_requests",
+            "OpenID Connect provider requests by endpoint and outcome",
+            oidc.clone(),
+        );
         let bans = Gauge::default();
         registry.register(
             "regulation_active_bans",
@@ -55,6 +62,7 @@ impl Metrics {
             check_counters: RwLock::new(Vec::new()),
             latency,
             logins,
+            oidc,
             bans,
             sessions,
         }
@@ -98,6 +106,15 @@ impl Metrics {
     pub(crate) fn login(&self, outcome: &'static str) {
         self.logins
             .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .inc();
+    }
+
+    pub(crate) fn oidc(&self, endpoint: &'static str, outcome: &'static str) {
+        self.oidc
+            .get_or_create(&vec![
+                ("endpoint", endpoint.to_owned()),
+                ("outcome", outcome.to_owned()),
+            ])
             .inc();
     }
 

@@ -79,6 +79,8 @@ pub(crate) struct Inner {
     /// replica and every restart accepts the forms the others served.
     pub(crate) csrf_key: [u8; 64],
     pub(crate) templates: Templates,
+    /// The OpenID Connect provider, attached once at start-up when configured.
+    pub(crate) oidc: std::sync::OnceLock<Arc<crate::oidc::OidcRuntime>>,
 }
 
 /// Derive a 64-byte key for `purpose` from the session secret (HKDF-SHA256). 64 bytes is far
@@ -132,7 +134,17 @@ impl AppState {
             own_scheme,
             csrf_key,
             templates,
+            oidc: std::sync::OnceLock::new(),
         })))
+    }
+
+    /// Attach the OpenID Connect provider (once, before the router is built; the provider's
+    /// configuration moves from `Config::oidc` into it). Refused when one is already attached.
+    pub fn attach_oidc(&self, runtime: crate::oidc::OidcRuntime) -> Result<(), StartError> {
+        self.0
+            .oidc
+            .set(Arc::new(runtime))
+            .map_err(|_| StartError::Oidc("the OpenID Connect provider is already attached".into()))
     }
 
     /// The configuration.

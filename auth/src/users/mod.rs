@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 mod digest;
 
-pub use digest::Digest;
+pub use digest::{Digest, Pbkdf2Digest};
 
 use crate::AuthError;
 

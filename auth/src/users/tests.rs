@@ -99,3 +99,17 @@ fn verifies_each_family() {
         "Debug never shows the digest"
     );
 }
+
+#[test]
+fn pbkdf2_digests_as_authelia_writes_them() {
+    // Authelia's documentation: the digest of 'insecure_secret'
+    // (docs/reference/oidc-provider.md §1.2 lists the formats).
+    let d = Digest::parse("$pbkdf2-sha512$310000$c8p78n7pUMln0jzvd4aK4Q$JNRBzwAo0ek5qKn50cFzzvE9RXV88h1wJn5KGiHrD0YKtZaR/nCb2CJPOsKaPK0hjf.9yHxzQGZziziccp6Yng").unwrap();
+    assert!(d.verify("insecure_secret"));
+    assert!(!d.verify("insecure_secreT"));
+    assert_eq!(format!("{d:?}"), "Digest(pbkdf2)");
+    for bad in ["$pbkdf2-sha512$0$c2FsdA$a2V5", "$pbkdf2-sha512$x$c2FsdA$a2V5", "$pbkdf2-sha512$1$c2FsdA", "$pbkdf2-sha512$1$!!$a2V5"] {
+        assert!(Digest::parse(bad).is_err(), "{bad}");
+    }
+    assert!(Digest::parse("$pbkdf2-md5$1$c2FsdA$a2V5").is_err());
+}

@@ -8,6 +8,8 @@
 //! - `secrets` — secrets from `…_FILE` environment variables; `model` — the validated types.
 
 mod model;
+mod oidc;
+mod oidc_raw;
 mod raw;
 mod secrets;
 mod server;
@@ -20,6 +22,10 @@ use std::path::{Path, PathBuf};
 
 use portcullis_config::ProcessInputs;
 
+pub use oidc::{
+    AuthorizationPolicy, AuthorizationRule, ClientSecret, Lifespans, OidcClient, OidcProvider,
+    PolicyLevel, Subject,
+};
 pub use model::{Config, CookieDomain, Endpoint, Implementation, Refresh, Strategy, StrategyKind};
 pub use portcullis_auth::regulation::RegulationConfig;
 pub use portcullis_config::{ConfigError, ConfigWarning, locate, parse_duration};
@@ -106,5 +112,7 @@ pub fn parse(
     Ok((config, validator.into_warnings()))
 }
 
+#[cfg(test)]
+mod oidc_tests;
 #[cfg(test)]
 mod tests;

@@ -135,6 +135,9 @@ pub struct Config {
     pub basic_auth_cache: u64,
     /// Redis for sessions and regulation shared by replicas (`session.redis`); SQLite otherwise.
     pub redis: Option<portcullis_session::RedisConfig>,
+    /// `identity_providers.oidc`: the OpenID Connect provider, when configured. `App::build` moves
+    /// it into the running provider (`AppState::attach_oidc`).
+    pub oidc: Option<super::OidcProvider>,
     /// The file has a `portcullis:` section; without one it is a plain Authelia file.
     pub portcullis_section: bool,
 }

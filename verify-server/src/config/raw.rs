@@ -88,7 +88,7 @@ pub(super) struct RawConfig {
     pub default_redirection_url: Option<IgnoredAny>,
     pub default_2fa_method: Option<IgnoredAny>,
     pub identity_validation: Option<IgnoredAny>,
-    pub identity_providers: Option<IgnoredAny>,
+    pub identity_providers: Option<super::oidc_raw::RawIdentityProviders>,
     pub notifier: Option<IgnoredAny>,
     pub totp: Option<IgnoredAny>,
     pub webauthn: Option<IgnoredAny>,

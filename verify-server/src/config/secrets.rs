@@ -21,6 +21,14 @@ const SENTINEL_PASSWORD: [&str; 2] = [
     "PORTCULLIS_SESSION_REDIS_HIGH_AVAILABILITY_SENTINEL_PASSWORD_FILE",
     "AUTHELIA_SESSION_REDIS_HIGH_AVAILABILITY_SENTINEL_PASSWORD_FILE",
 ];
+const OIDC_HMAC_SECRET: [&str; 2] = [
+    "PORTCULLIS_IDENTITY_PROVIDERS_OIDC_HMAC_SECRET_FILE",
+    "AUTHELIA_IDENTITY_PROVIDERS_OIDC_HMAC_SECRET_FILE",
+];
+const OIDC_ISSUER_PRIVATE_KEY: [&str; 2] = [
+    "PORTCULLIS_IDENTITY_PROVIDERS_OIDC_ISSUER_PRIVATE_KEY_FILE",
+    "AUTHELIA_IDENTITY_PROVIDERS_OIDC_ISSUER_PRIVATE_KEY_FILE",
+];
 
 /// Where secrets may come from besides the file (environment variables, read by the binary).
 #[derive(Debug, Default, Clone)]
@@ -31,17 +39,25 @@ pub struct SecretSources {
     pub redis_password: Option<SecretFile>,
     /// `…_SESSION_REDIS_HIGH_AVAILABILITY_SENTINEL_PASSWORD_FILE`.
     pub sentinel_password: Option<SecretFile>,
+    /// `…_IDENTITY_PROVIDERS_OIDC_HMAC_SECRET_FILE`.
+    pub oidc_hmac_secret: Option<SecretFile>,
+    /// `…_IDENTITY_PROVIDERS_OIDC_ISSUER_PRIVATE_KEY_FILE`.
+    pub oidc_issuer_private_key: Option<SecretFile>,
 }
 
 impl SecretSources {
     /// Every variable these secrets are read from.
-    pub const VARIABLES: [&'static str; 6] = [
+    pub const VARIABLES: [&'static str; 10] = [
         SESSION_SECRET[0],
         SESSION_SECRET[1],
         REDIS_PASSWORD[0],
         REDIS_PASSWORD[1],
         SENTINEL_PASSWORD[0],
         SENTINEL_PASSWORD[1],
+        OIDC_HMAC_SECRET[0],
+        OIDC_HMAC_SECRET[1],
+        OIDC_ISSUER_PRIVATE_KEY[0],
+        OIDC_ISSUER_PRIVATE_KEY[1],
     ];
 
     /// Read the secret files named by the process environment.
@@ -56,6 +72,8 @@ impl SecretSources {
             session_secret: SecretFile::find(&SESSION_SECRET, &lookup)?,
             redis_password: SecretFile::find(&REDIS_PASSWORD, &lookup)?,
             sentinel_password: SecretFile::find(&SENTINEL_PASSWORD, &lookup)?,
+            oidc_hmac_secret: SecretFile::find(&OIDC_HMAC_SECRET, &lookup)?,
+            oidc_issuer_private_key: SecretFile::find(&OIDC_ISSUER_PRIVATE_KEY, &lookup)?,
         })
     }
 }

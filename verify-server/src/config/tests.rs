@@ -102,14 +102,13 @@ fn unknown_keys_name_the_path_and_line() {
 #[test]
 fn authelia_sections_warn_once_each() {
     let text = format!(
-        "{BASE}notifier:\n  filesystem:\n    filename: /tmp/n.txt\ntotp:\n  issuer: x\nidentity_providers:\n  oidc: {{}}\nstorage:\n  encryption_key: 0123456789012345678901\n  local:\n    path: /tmp/db.sqlite3\nserver:\n  buffers:\n    read: 8192\n"
+        "{BASE}notifier:\n  filesystem:\n    filename: /tmp/n.txt\ntotp:\n  issuer: x\nstorage:\n  encryption_key: 0123456789012345678901\n  local:\n    path: /tmp/db.sqlite3\nserver:\n  buffers:\n    read: 8192\n"
     );
     let (c, warnings) = load(&text).unwrap();
     let keys: Vec<&str> = warnings.iter().map(|w| w.key.as_str()).collect();
     assert_eq!(
         keys,
         [
-            "identity_providers",
             "notifier",
             "totp",
             "server.buffers",

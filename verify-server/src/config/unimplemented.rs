@@ -19,7 +19,7 @@ impl Validator<'_> {
     }
 
     pub(super) fn warn_unimplemented(&mut self, raw: &raw::RawConfig) {
-        let top: [(&str, bool, &str); 14] = [
+        let top: [(&str, bool, &str); 13] = [
             ("theme", raw.theme.is_some(), ""),
             (
                 "certificates_directory",
@@ -37,11 +37,6 @@ impl Validator<'_> {
                 "identity_validation",
                 raw.identity_validation.is_some(),
                 "password reset and elevation are not available",
-            ),
-            (
-                "identity_providers",
-                raw.identity_providers.is_some(),
-                "Portcullis is not an OpenID Connect provider yet",
             ),
             ("notifier", raw.notifier.is_some(), ""),
             (

@@ -165,6 +165,11 @@ impl<'a> Validator<'a> {
             self.warn("access_control", warning);
         }
 
+        let oidc = match raw.identity_providers.as_ref().and_then(|p| p.oidc.as_ref()) {
+            None => None,
+            Some(o) => Some(self.oidc(o, &definitions, secrets)?),
+        };
+
         let configured = match (&secrets.session_secret, &raw.session.secret) {
             (Some(file), _) => Some((file.value.clone(), file.variable.as_str())),
             (None, Some(s)) if !s.0.is_empty() => {
@@ -289,6 +294,7 @@ impl<'a> Validator<'a> {
             basic_auth_cache,
             redis,
             portcullis_section,
+            oidc,
         })
     }
 }

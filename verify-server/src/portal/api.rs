@@ -52,6 +52,23 @@ struct FirstFactorBody {
     workflow: Option<String>,
     #[serde(rename = "workflowID", default)]
     workflow_id: Option<String>,
+    #[serde(default)]
+    flow: Option<String>,
+    #[serde(rename = "flowID", default)]
+    flow_id: Option<String>,
+}
+
+impl FirstFactorBody {
+    /// The OpenID Connect flow this login continues (`flow`/`flowID`, or the older
+    /// `workflow`/`workflowID` names).
+    fn openid_flow(&self) -> Option<&str> {
+        let (kind, id) = match (&self.flow, &self.workflow) {
+            (Some(kind), _) => (kind, self.flow_id.as_ref()),
+            (None, Some(kind)) => (kind, self.workflow_id.as_ref()),
+            (None, None) => return None,
+        };
+        (kind == "openid_connect").then_some(id?.as_str())
+    }
 }
 
 /// `POST /api/firstfactor`.
@@ -76,7 +93,6 @@ pub(crate) async fn first_factor(State(state): State<AppState>, request: Request
         tracing::info!("first factor refused: malformed body");
         return failure(state).await;
     };
-    let _ = (&body.workflow, &body.workflow_id);
     let Some(index) = portal_domain(&state, &parts, peer, body.target_url.as_deref()) else {
         tracing::info!("first factor refused: no cookie domain for the request");
         return failure(state).await;
@@ -97,14 +113,17 @@ pub(crate) async fn first_factor(State(state): State<AppState>, request: Request
     {
         Ok((session, identity)) => {
             state.0.metrics.login("success");
-            let redirect = redirect_after_login(
-                &state,
-                cookie,
-                &identity,
-                body.target_url.as_deref(),
-                body.request_method.as_deref(),
-                client,
-            );
+            let redirect = match body.openid_flow() {
+                Some(flow_id) => crate::oidc::flow_redirect_after_login(&state, flow_id).await,
+                None => redirect_after_login(
+                    &state,
+                    cookie,
+                    &identity,
+                    body.target_url.as_deref(),
+                    body.request_method.as_deref(),
+                    client,
+                ),
+            };
             let mut response = ok(redirect.map(|r| json!({"redirect": r})));
             if let Some(v) = session_cookie_header(cookie, &session) {
                 response.headers_mut().append(SET_COOKIE, v);

@@ -10,18 +10,18 @@ use rand::RngCore;
 use sha2::Sha256;
 
 /// The cookie that carries the nonce.
-pub(super) const CSRF_COOKIE: &str = "portcullis_csrf";
+pub(crate) const CSRF_COOKIE: &str = "portcullis_csrf";
 
 /// The token for `nonce`. The key is one HMAC block, so building the MAC cannot fail and no
 /// fallback token exists.
-pub(super) fn csrf_token(key: &[u8; 64], nonce: &str) -> String {
+pub(crate) fn csrf_token(key: &[u8; 64], nonce: &str) -> String {
     let mut mac = <Hmac<Sha256> as KeyInit>::new(key.into());
     mac.update(nonce.as_bytes());
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
 }
 
 /// A fresh nonce and the `Set-Cookie` value that gives it to the browser.
-pub(super) fn new_nonce() -> (String, String) {
+pub(crate) fn new_nonce() -> (String, String) {
     let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     let nonce = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
@@ -29,7 +29,7 @@ pub(super) fn new_nonce() -> (String, String) {
     (nonce, cookie)
 }
 
-pub(super) fn csrf_nonce(headers: &HeaderMap) -> Option<String> {
+pub(crate) fn csrf_nonce(headers: &HeaderMap) -> Option<String> {
     for value in headers.get_all(http::header::COOKIE) {
         let Ok(text) = value.to_str() else { continue };
         for pair in text.split(';') {
@@ -47,7 +47,7 @@ pub(super) fn csrf_nonce(headers: &HeaderMap) -> Option<String> {
     None
 }
 
-pub(super) fn csrf_valid(key: &[u8; 64], headers: &HeaderMap, submitted: &str) -> bool {
+pub(crate) fn csrf_valid(key: &[u8; 64], headers: &HeaderMap, submitted: &str) -> bool {
     let Some(nonce) = csrf_nonce(headers) else {
         return false;
     };

@@ -4,7 +4,7 @@
 //! where to go afterwards.
 
 mod api;
-mod csrf;
+pub(crate) mod csrf;
 mod page;
 
 use std::net::IpAddr;
@@ -69,6 +69,11 @@ fn domain_index_for_host(state: &AppState, host: &str) -> Option<usize> {
         .map(|c| c.domain.as_str())
         .collect();
     match_cookie_domain(host, &domains)
+}
+
+/// The cookie domain of a request from its host alone (the OpenID provider's issuer).
+pub(crate) fn portal_domain_of(state: &AppState, parts: &Parts, peer: IpAddr) -> Option<usize> {
+    portal_domain(state, parts, peer, None)
 }
 
 /// The cookie domain of a portal request: from the target when it names one, else from the host.
@@ -204,7 +209,7 @@ pub(super) fn redirect_after_login(
 }
 
 /// The session identity for a portal request (anonymous when none), plus a clearing cookie.
-pub(super) async fn portal_identity(
+pub(crate) async fn portal_identity(
     state: &AppState,
     parts: &Parts,
     peer: IpAddr,

@@ -27,6 +27,8 @@ struct Page<'a> {
     rm: &'a str,
     typed_username: &'a str,
     continue_url: Option<&'a str>,
+    /// The OpenID Connect flow this login continues (`flow=openid_connect&flow_id=…`).
+    flow_id: &'a str,
 }
 
 /// The login page template, compiled once at start: a template error is a start error, and no
@@ -71,6 +73,7 @@ fn render_page(
         rm => page.rm,
         typed_username => page.typed_username,
         continue_url => page.continue_url,
+        flow_id => page.flow_id,
     });
     let html = match html {
         Ok(h) => h,
@@ -100,6 +103,8 @@ struct PageQuery {
     rd: Option<String>,
     #[serde(default)]
     rm: Option<String>,
+    #[serde(default)]
+    flow_id: Option<String>,
 }
 
 /// `GET /`: the login form, or who you are with a sign-out button.
@@ -111,7 +116,11 @@ pub(crate) async fn login_page(State(state): State<AppState>, request: Request) 
         .query()
         .and_then(serde_urlencoded_query)
         .unwrap_or_default();
-    let (_, identity, clear) = portal_identity(&state, &parts, peer).await;
+    let (_, session_identity, clear) = portal_identity(&state, &parts, peer).await;
+    // An OpenID Connect flow always shows the form: it may ask to log in again (`prompt=login`).
+    let flow_id = query.flow_id.unwrap_or_default();
+    let anonymous = Identity::anonymous();
+    let identity = if flow_id.is_empty() { session_identity } else { anonymous };
     let rd = query.rd.unwrap_or_default();
     let safe_rd = is_safe_redirect(&rd, &all_domains(&state)).then_some(rd.as_str());
     let page = Page {
@@ -129,6 +138,7 @@ pub(crate) async fn login_page(State(state): State<AppState>, request: Request) 
         } else {
             safe_rd
         },
+        flow_id: &flow_id,
     };
     with_cookie(
         render_page(&state, &parts.headers, StatusCode::OK, page),
@@ -142,6 +152,7 @@ fn serde_urlencoded_query(q: &str) -> Option<PageQuery> {
         match k.as_ref() {
             "rd" if out.rd.is_none() => out.rd = Some(v.into_owned()),
             "rm" if out.rm.is_none() => out.rm = Some(v.into_owned()),
+            "flow_id" if out.flow_id.is_none() => out.flow_id = Some(v.into_owned()),
             _ => {}
         }
     }
@@ -162,6 +173,10 @@ struct LoginForm {
     rm: String,
     #[serde(default)]
     csrf: String,
+    #[serde(default)]
+    flow: String,
+    #[serde(default)]
+    flow_id: String,
 }
 
 fn form_body(bytes: &Bytes) -> Option<LoginForm> {
@@ -172,6 +187,8 @@ fn form_body(bytes: &Bytes) -> Option<LoginForm> {
         rd: String::new(),
         rm: String::new(),
         csrf: String::new(),
+        flow: String::new(),
+        flow_id: String::new(),
     };
     for (k, v) in form_urlencoded::parse(bytes) {
         let v = v.into_owned();
@@ -182,6 +199,8 @@ fn form_body(bytes: &Bytes) -> Option<LoginForm> {
             "rd" => form.rd = v,
             "rm" => form.rm = v,
             "csrf" => form.csrf = v,
+            "flow" => form.flow = v,
+            "flow_id" => form.flow_id = v,
             _ => {}
         }
     }
@@ -224,8 +243,12 @@ pub(crate) async fn login_form(State(state): State<AppState>, request: Request) 
         Ok((session, identity)) => {
             state.0.metrics.login("success");
             let rm = (!form.rm.is_empty()).then_some(form.rm.as_str());
-            let next = redirect_after_login(&state, cookie, &identity, rd, rm, client)
-                .unwrap_or_else(|| "/".to_owned());
+            let next = if form.flow == "openid_connect" && !form.flow_id.is_empty() {
+                crate::oidc::flow_redirect_after_login(&state, &form.flow_id).await
+            } else {
+                redirect_after_login(&state, cookie, &identity, rd, rm, client)
+            }
+            .unwrap_or_else(|| "/".to_owned());
             let mut response = StatusCode::SEE_OTHER.into_response();
             if let Ok(v) = HeaderValue::from_str(&next) {
                 response.headers_mut().insert(LOCATION, v);
@@ -256,6 +279,7 @@ pub(crate) async fn login_form(State(state): State<AppState>, request: Request) 
                 rm: &form.rm,
                 typed_username: &form.username,
                 continue_url: None,
+                flow_id: &form.flow_id,
             };
             let status = if overloaded {
                 StatusCode::SERVICE_UNAVAILABLE

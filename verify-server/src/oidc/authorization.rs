@@ -1,0 +1,610 @@
+//! The authorization endpoint and the login flow around it (docs/reference/oidc-provider.md
+//! §2.4): park the request as a flow, send the browser to the portal, come back with
+//! `consent_id`, check the client's authorization policy, ask for consent when the client's mode
+//! wants it, and issue the code.
+
+use axum::extract::{Request, State};
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use http::{HeaderValue, StatusCode};
+use portcullis_core::{AuthLevel, Identity};
+use portcullis_oidc::authorize::{AuthorizationRequest, AuthorizeError, ErrorTarget, parse_authorization_request};
+use portcullis_oidc::client::{ConsentMode, ResponseMode};
+use portcullis_oidc::opaque::TokenKind;
+use portcullis_oidc::response::{Delivery, append_query, deliver};
+use portcullis_oidc::store::{Consumed, RecordKind};
+use portcullis_oidc::{ErrorCode, OAuthError};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+use super::records::{ConsentAnswer, FlowRecord, GrantRecord, decode, encode};
+use super::{OidcRuntime, issuer, random32, runtime, single, uuid_v4};
+use crate::authz::peer_of_parts;
+use crate::config::{OidcClient, PolicyLevel};
+use crate::portal::csrf::{csrf_token, csrf_valid, new_nonce};
+use crate::portal::{ko, ok, portal_identity};
+use crate::state::AppState;
+
+/// How long a parked authorization request waits for login and consent (Authelia: 10 minutes).
+const FLOW_LIFESPAN: u64 = 600;
+
+fn html(status: StatusCode, body: String, csp: &str) -> Response {
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    if let Ok(v) = HeaderValue::from_str(csp) {
+        h.insert(CONTENT_SECURITY_POLICY, v);
+    }
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("cache-control", HeaderValue::from_static("no-store"));
+    r
+}
+
+fn found(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            let mut r = StatusCode::FOUND.into_response();
+            r.headers_mut().insert(LOCATION, v);
+            r
+        }
+        Err(_) => {
+            tracing::error!("a redirect location is not a valid header value: refused");
+            StatusCode::BAD_REQUEST.into_response()
+        }
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn origin_of(uri: &str) -> String {
+    url::Url::parse(uri).map_or_else(|_| "'none'".to_owned(), |u| u.origin().ascii_serialization())
+}
+
+/// Send the authorization response (or error) to the client's validated redirect URI.
+fn to_client(uri: &str, mode: ResponseMode, params: &[(&str, &str)]) -> Response {
+    match deliver(uri, mode, params) {
+        Delivery::Redirect(location) => found(&location),
+        Delivery::FormPost(page) => html(
+            StatusCode::OK,
+            page,
+            &format!("default-src 'none'; script-src 'unsafe-inline'; form-action {}; frame-ancestors 'none'", origin_of(uri)),
+        ),
+    }
+}
+
+fn error_to_client(iss: &str, target: &ErrorTarget, error: &OAuthError) -> Response {
+    tracing::info!(error = %error.code, reason = %error.description, redirect_uri = %target.redirect_uri, "authorization request refused: error sent to the client");
+    let mut params = vec![("error", error.code.as_str()), ("error_description", error.description.as_str())];
+    if let Some(state) = &target.state {
+        params.push(("state", state));
+    }
+    params.push(("iss", iss));
+    to_client(&target.redirect_uri, target.response_mode, &params)
+}
+
+/// An error that must not reach an unvalidated redirect URI: Authelia's own completion page.
+fn error_to_portal(iss: &str, error: &OAuthError) -> Response {
+    tracing::info!(error = %error.code, reason = %error.description, "authorization request refused: the client or its redirect URI is not valid, shown on the portal");
+    let location = append_query(
+        &format!("{iss}/consent/completion"),
+        &[
+            ("error", error.code.as_str()),
+            ("error_description", &error.description),
+            ("error_status_code", &error.code.status().to_string()),
+        ],
+    );
+    found(&location)
+}
+
+fn target_of(request: &AuthorizationRequest) -> ErrorTarget {
+    ErrorTarget {
+        redirect_uri: request.redirect_uri.clone(),
+        response_mode: request.response_mode,
+        state: request.state.clone(),
+    }
+}
+
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+}
+
+/// The query without `consent_id` (the portal appends it again).
+fn query_without_consent_id(query: &str) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(query_pairs(query).iter().filter(|(k, _)| k != "consent_id"))
+        .finish()
+}
+
+async fn load_flow(rt: &OidcRuntime, id: &str, now: u64) -> Result<Option<FlowRecord>, Response> {
+    match rt.store.get(RecordKind::Flow, id, now).await {
+        Ok(Some(record)) if record.active => decode::<FlowRecord>(&record.value).map(Some).map_err(|e| super::store_failure("authorization", &e)),
+        Ok(_) => Ok(None),
+        Err(e) => Err(super::store_failure("authorization", &e)),
+    }
+}
+
+async fn save_flow(rt: &OidcRuntime, id: &str, flow: &FlowRecord) -> Result<(), Response> {
+    let bytes = encode(flow).map_err(|e| super::store_failure("authorization", &e))?;
+    rt.store
+        .insert(RecordKind::Flow, id, id, &bytes, flow.created_at + FLOW_LIFESPAN)
+        .await
+        .map_err(|e| super::store_failure("authorization", &e))
+}
+
+/// The `amr` values of a session level (RFC 8176).
+fn amr_of(level: AuthLevel) -> Vec<String> {
+    match level {
+        AuthLevel::TwoFactor => vec!["pwd".into(), "mfa".into()],
+        _ => vec!["pwd".into()],
+    }
+}
+
+/// The key of a remembered (pre-configured) consent: the exact subject, client, scopes and
+/// audience, as Authelia matches it.
+fn consent_key(subject: &str, client: &str, request: &AuthorizationRequest) -> String {
+    let mut scopes: Vec<&str> = request.scopes.iter().collect();
+    scopes.sort_unstable();
+    let mut audience: Vec<&str> = request.audience.iter().map(String::as_str).collect();
+    audience.sort_unstable();
+    let text = format!("{subject}\n{client}\n{}\n{}", scopes.join(" "), audience.join(" "));
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `GET /api/oidc/authorization`.
+pub(super) async fn authorize(State(state): State<AppState>, parts: Parts) -> Response {
+    let Some(rt) = runtime(&state).cloned() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let Some(iss) = issuer(&state, &parts) else {
+        tracing::info!("authorization request refused: the host matches no session cookie domain");
+        return (StatusCode::BAD_REQUEST, "400 Bad Request: no session cookie domain matches this host").into_response();
+    };
+    let query = parts.uri.query().unwrap_or("").to_owned();
+    let pairs = query_pairs(&query);
+    let parsed = parse_authorization_request(&pairs, &rt.provider.settings, |id| rt.client(id).map(|c| &c.client));
+    let (client_id, parsed_request) = match parsed {
+        Ok((client, request)) => (client.id.clone(), request),
+        Err(AuthorizeError::Unredirectable(e)) => return error_to_portal(&iss, &e),
+        Err(AuthorizeError::Redirect(target, e)) => return error_to_client(&iss, &target, &e),
+    };
+    let Some(client) = rt.client(&client_id) else {
+        return error_to_portal(&iss, &OAuthError::new(ErrorCode::InvalidClient, "The client is not registered."));
+    };
+    let now = state.now();
+    let consent_id = match single(&pairs, "consent_id") {
+        Ok(v) => v.map(str::to_owned),
+        Err(e) => return error_to_client(&iss, &target_of(&parsed_request), &e),
+    };
+    let mut flow = match &consent_id {
+        None => None,
+        Some(id) => match load_flow(&rt, id, now).await {
+            Err(r) => return r,
+            Ok(Some(f)) if f.request.client_id == client.client.id && f.issuer == iss => Some(f),
+            Ok(_) => {
+                return error_to_client(
+                    &iss,
+                    &target_of(&parsed_request),
+                    &OAuthError::new(ErrorCode::InvalidRequest, "The consent session was not found, has expired or belongs to another client."),
+                );
+            }
+        },
+    };
+    // After login and consent the parked request is authoritative: parameters changed on the way
+    // back cannot widen what was asked for.
+    let request = flow.as_ref().map_or(parsed_request, |f| f.request.clone());
+    let target = target_of(&request);
+    let peer = peer_of_parts(&parts);
+    let (_, identity, clear) = portal_identity(&state, &parts, peer).await;
+    let response = decide(&state, &rt, client, &iss, &query, request, consent_id, &mut flow, &identity, &parts, now).await;
+    let response = match response {
+        Ok(r) | Err(r) => r,
+    };
+    let _ = target;
+    crate::portal::with_cookie(response, clear)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn decide(
+    state: &AppState,
+    rt: &OidcRuntime,
+    client: &OidcClient,
+    iss: &str,
+    query: &str,
+    request: AuthorizationRequest,
+    consent_id: Option<String>,
+    flow: &mut Option<FlowRecord>,
+    identity: &Identity,
+    parts: &Parts,
+    now: u64,
+) -> Result<Response, Response> {
+    let target = target_of(&request);
+    let fail = |code: ErrorCode, description: &str| error_to_client(iss, &target, &OAuthError::new(code, description));
+
+    // 1. Authentication: a session, fresh enough for `prompt=login` and `max_age`.
+    let authenticated_at = identity.authenticated_at.unwrap_or(0);
+    let logged_in = identity.level >= AuthLevel::OneFactor && !identity.username.is_empty();
+    let fresh_enough = match (request.prompt.login, flow.as_ref()) {
+        (true, Some(f)) => authenticated_at >= f.created_at,
+        (true, None) => false,
+        (false, _) => true,
+    } && request.max_age.is_none_or(|max| now.saturating_sub(authenticated_at) <= max);
+    if !logged_in || !fresh_enough {
+        if request.prompt.none {
+            return Err(fail(ErrorCode::LoginRequired, "The Authorization Server requires End-User authentication."));
+        }
+        let id = consent_id.clone().unwrap_or_else(uuid_v4);
+        if flow.is_none() {
+            let record = FlowRecord {
+                request: request.clone(),
+                query: query_without_consent_id(query),
+                issuer: iss.to_owned(),
+                created_at: now,
+                username: None,
+                login_at: None,
+                consent: ConsentAnswer::Pending,
+            };
+            save_flow(rt, &id, &record).await?;
+        }
+        tracing::info!(client = %client.client.id, "authorization request: sending the browser to the portal to log in");
+        return Ok(found(&format!("{iss}/?flow=openid_connect&flow_id={id}")));
+    }
+
+    // 2. The client's authorization policy (docs/reference/oidc-provider.md §2.5).
+    let ip = portcullis_core::client_ip(&parts.headers, peer_of_parts(parts), &state.config().trusted_proxies).addr();
+    match client.policy.required(&identity.username, &identity.groups, ip) {
+        PolicyLevel::Deny => {
+            tracing::info!(user = %identity.username, client = %client.client.id, "authorization refused by the client's authorization policy");
+            return Err(fail(ErrorCode::AccessDenied, "The user was denied access to this client."));
+        }
+        PolicyLevel::Level(required) if identity.level < required => {
+            // Portcullis has no second factor yet: a two_factor client cannot be satisfied, and
+            // sending the browser to the portal again would loop.
+            tracing::info!(user = %identity.username, client = %client.client.id, "authorization refused: the client's policy requires two factors, which Portcullis does not offer yet");
+            return Err(fail(ErrorCode::AccessDenied, "The client requires two-factor authentication, which is not available."));
+        }
+        PolicyLevel::Level(_) => {}
+    }
+    if let Some(f) = flow.as_ref()
+        && f.username.as_deref().is_some_and(|u| u != identity.username)
+    {
+        return Err(fail(ErrorCode::AccessDenied, "The consent session belongs to another user."));
+    }
+
+    // 3. Consent.
+    let subject = rt
+        .store
+        .subject(&identity.username, "", &uuid_v4())
+        .await
+        .map_err(|e| super::store_failure("authorization", &e))?;
+    let forced = request.prompt.consent || request.prompt.login || request.scopes.wants_offline();
+    let remembered_key = consent_key(&subject, &client.client.id, &request);
+    let needs_explicit = match client.client.consent_mode {
+        ConsentMode::Explicit => true,
+        ConsentMode::Implicit => forced,
+        ConsentMode::PreConfigured(_) => {
+            forced
+                || !rt
+                    .store
+                    .get(RecordKind::Consent, &remembered_key, now)
+                    .await
+                    .map_err(|e| super::store_failure("authorization", &e))?
+                    .is_some_and(|r| r.active)
+        }
+    };
+    if needs_explicit {
+        match flow.as_ref().map(|f| &f.consent) {
+            Some(ConsentAnswer::Granted) => {}
+            Some(ConsentAnswer::Denied) => {
+                return Err(fail(ErrorCode::AccessDenied, "The resource owner or authorization server denied the request."));
+            }
+            _ if request.prompt.none => {
+                return Err(fail(ErrorCode::ConsentRequired, "The Authorization Server requires End-User consent."));
+            }
+            _ => {
+                let id = consent_id.clone().unwrap_or_else(uuid_v4);
+                let record = match flow.take() {
+                    Some(mut f) => {
+                        f.username = Some(identity.username.clone());
+                        f
+                    }
+                    None => FlowRecord {
+                        request: request.clone(),
+                        query: query_without_consent_id(query),
+                        issuer: iss.to_owned(),
+                        created_at: now,
+                        username: Some(identity.username.clone()),
+                        login_at: None,
+                        consent: ConsentAnswer::Pending,
+                    },
+                };
+                save_flow(rt, &id, &record).await?;
+                return Ok(found(&format!("{iss}/consent/openid/decision?flow=openid_connect&flow_id={id}")));
+            }
+        }
+    }
+
+    // 4. The flow is used up: a replayed consent_id issues nothing.
+    if let Some(id) = &consent_id {
+        match rt.store.consume(RecordKind::Flow, id, now).await {
+            Ok(Consumed::Fresh(_)) => {}
+            Ok(_) => return Err(fail(ErrorCode::InvalidRequest, "The consent session has already been used.")),
+            Err(e) => return Err(super::store_failure("authorization", &e)),
+        }
+    }
+
+    // 5. The code.
+    let Some((code, key)) = rt.token_key.mint(TokenKind::AuthorizationCode, random32()) else {
+        return Err(super::store_failure("authorization", &portcullis_oidc::OidcError::Key("could not sign the code".into())));
+    };
+    let grant = GrantRecord {
+        client_id: client.client.id.clone(),
+        username: Some(identity.username.clone()),
+        subject,
+        scopes: request.scopes.clone(),
+        audience: request.audience.clone(),
+        issuer: iss.to_owned(),
+        auth_time: authenticated_at,
+        amr: amr_of(identity.level),
+        nonce: request.nonce.clone(),
+        redirect_uri: Some(request.redirect_uri.clone()),
+        redirect_uri_given: request.redirect_uri_given,
+        challenge: request.challenge.clone(),
+        issued_at: now,
+        expires_at: now + client.lifespans.authorize_code,
+        access_token_key: None,
+    };
+    let bytes = encode(&grant).map_err(|e| super::store_failure("authorization", &e))?;
+    let family = uuid_v4();
+    rt.store
+        .insert(RecordKind::Code, &key, &family, &bytes, grant.expires_at)
+        .await
+        .map_err(|e| super::store_failure("authorization", &e))?;
+    tracing::info!(user = %identity.username, client = %client.client.id, scopes = %request.scopes.to_param(), "authorization code issued");
+    let mut params = vec![("code", code.as_str())];
+    if let Some(s) = &request.state {
+        params.push(("state", s));
+    }
+    params.push(("iss", iss));
+    Ok(to_client(&request.redirect_uri, request.response_mode, &params))
+}
+
+/// `POST /api/oidc/authorization`: answered with a redirect to the GET form with the same
+/// parameters, so that the browser sends its SameSite=Lax session cookie (as Authelia does).
+pub(super) async fn authorize_post(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, pairs) = match super::form_body(request).await {
+        Ok(v) => v,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.description).into_response(),
+    };
+    let Some(iss) = issuer(&state, &parts) else {
+        return (StatusCode::BAD_REQUEST, "400 Bad Request: no session cookie domain matches this host").into_response();
+    };
+    let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs.iter()).finish();
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    match HeaderValue::from_str(&format!("{iss}/api/oidc/authorization?{query}")) {
+        Ok(v) => {
+            r.headers_mut().insert(LOCATION, v);
+            r
+        }
+        Err(_) => StatusCode::BAD_REQUEST.into_response(),
+    }
+}
+
+/// After a portal login with `flow=openid_connect&flow_id=…`: where the browser goes next, the
+/// authorization endpoint with the parked request and `consent_id`. `None` when the flow is
+/// unknown, expired or used.
+pub(crate) async fn flow_redirect_after_login(state: &AppState, flow_id: &str) -> Option<String> {
+    let rt = runtime(state)?;
+    let flow = load_flow(rt, flow_id, state.now()).await.ok().flatten()?;
+    let sep = if flow.query.is_empty() { "" } else { "&" };
+    Some(format!("{}/api/oidc/authorization?{}{sep}consent_id={}", flow.issuer, flow.query, form_urlencoded::byte_serialize(flow_id.as_bytes()).collect::<String>()))
+}
+
+/// The flow for a consent request: known, for this client, and the session's user.
+async fn consent_flow(state: &AppState, parts: &Parts, flow_id: &str) -> Option<(Identity, FlowRecord)> {
+    let rt = runtime(state)?;
+    let (_, identity, _) = portal_identity(state, parts, peer_of_parts(parts)).await;
+    if identity.level < AuthLevel::OneFactor || identity.username.is_empty() {
+        tracing::info!("consent refused: no session");
+        return None;
+    }
+    let flow = load_flow(rt, flow_id, state.now()).await.ok().flatten()?;
+    if flow.username.as_deref().is_some_and(|u| u != identity.username) {
+        tracing::info!(user = %identity.username, "consent refused: the flow belongs to another user");
+        return None;
+    }
+    Some((identity, flow))
+}
+
+#[derive(Deserialize)]
+struct FlowQuery {
+    flow_id: Option<String>,
+}
+
+fn flow_id_of(parts: &Parts) -> Option<String> {
+    let q: FlowQuery = serde_urlencoded_like(parts.uri.query().unwrap_or(""))?;
+    q.flow_id
+}
+
+fn serde_urlencoded_like(query: &str) -> Option<FlowQuery> {
+    let pairs = query_pairs(query);
+    let flow_id = single(&pairs, "flow_id").ok()?.map(str::to_owned);
+    Some(FlowQuery { flow_id })
+}
+
+/// `GET /api/oidc/consent?flow_id=…`.
+pub(super) async fn consent_get(State(state): State<AppState>, parts: Parts) -> Response {
+    let Some(flow_id) = flow_id_of(&parts) else {
+        return ko(StatusCode::OK, "Operation failed.");
+    };
+    let Some(rt) = runtime(&state) else {
+        return ko(StatusCode::OK, "Operation failed.");
+    };
+    let Some((_, flow)) = consent_flow(&state, &parts, &flow_id).await else {
+        return ko(StatusCode::OK, "Operation failed.");
+    };
+    let Some(client) = rt.client(&flow.request.client_id) else {
+        return ko(StatusCode::OK, "Operation failed.");
+    };
+    ok(Some(json!({
+        "client_id": client.client.id,
+        "client_description": client.client.name,
+        "scopes": flow.request.scopes.iter().collect::<Vec<_>>(),
+        "audience": flow.request.audience,
+        "pre_configuration": matches!(client.client.consent_mode, ConsentMode::PreConfigured(_)),
+        "claims": [],
+        "essential_claims": [],
+        "require_login": false,
+    })))
+}
+
+#[derive(Deserialize)]
+struct ConsentBody {
+    flow_id: String,
+    client_id: String,
+    consent: bool,
+    #[serde(default)]
+    pre_configure: bool,
+}
+
+/// Record the user's answer; the redirect back to the authorization endpoint.
+async fn answer(state: &AppState, parts: &Parts, body: &ConsentBody) -> Option<String> {
+    let rt = runtime(state)?;
+    let (identity, mut flow) = consent_flow(state, parts, &body.flow_id).await?;
+    if flow.request.client_id != body.client_id || flow.consent != ConsentAnswer::Pending {
+        tracing::info!("consent refused: wrong client or already answered");
+        return None;
+    }
+    let client = rt.client(&flow.request.client_id)?;
+    flow.username = Some(identity.username.clone());
+    flow.consent = if body.consent { ConsentAnswer::Granted } else { ConsentAnswer::Denied };
+    save_flow(rt, &body.flow_id, &flow).await.ok()?;
+    if let (true, true, ConsentMode::PreConfigured(duration)) = (body.consent, body.pre_configure, client.client.consent_mode) {
+        let subject = rt.store.subject(&identity.username, "", &uuid_v4()).await.ok()?;
+        let key = consent_key(&subject, &client.client.id, &flow.request);
+        rt.store.insert(RecordKind::Consent, &key, &key, b"{}", state.now() + duration).await.ok()?;
+    }
+    tracing::info!(user = %identity.username, client = %client.client.id, granted = body.consent, "consent answered");
+    Some(format!("{}/api/oidc/authorization?{}&consent_id={}", flow.issuer, flow.query, body.flow_id))
+}
+
+/// `POST /api/oidc/consent` (JSON).
+pub(super) async fn consent_post(State(state): State<AppState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let is_json = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return ko(StatusCode::OK, "Operation failed.");
+    };
+    let Some(body) = is_json.then(|| serde_json::from_slice::<ConsentBody>(&bytes).ok()).flatten() else {
+        tracing::info!("consent refused: malformed body");
+        return ko(StatusCode::OK, "Operation failed.");
+    };
+    match answer(&state, &parts, &body).await {
+        Some(redirect) => ok(Some(json!({"redirect_uri": redirect}))),
+        None => ko(StatusCode::OK, "Operation failed."),
+    }
+}
+
+const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// `GET /consent/openid/decision?flow_id=…`: the consent page, a form that needs no JavaScript.
+pub(super) async fn decision_page(State(state): State<AppState>, parts: Parts) -> Response {
+    let failed = || html(StatusCode::BAD_REQUEST, page("Consent", "<p role=\"alert\">This consent request is unknown, has expired, or belongs to another session.</p>"), PAGE_CSP);
+    let (Some(flow_id), Some(rt)) = (flow_id_of(&parts), runtime(&state)) else {
+        return failed();
+    };
+    let Some((identity, flow)) = consent_flow(&state, &parts, &flow_id).await else {
+        return failed();
+    };
+    let Some(client) = rt.client(&flow.request.client_id) else {
+        return failed();
+    };
+    let (nonce, cookie) = new_nonce();
+    let token = csrf_token(&state.0.csrf_key, &nonce);
+    let scopes: String = flow.request.scopes.iter().map(|s| format!("<li>{}</li>", escape(s))).collect();
+    let remember = if matches!(client.client.consent_mode, ConsentMode::PreConfigured(_)) {
+        "<p><label><input type=\"checkbox\" name=\"pre_configure\" value=\"true\"> Remember this consent</label></p>"
+    } else {
+        ""
+    };
+    let body = format!(
+        "<h1>{name} wants to access your account</h1><p>Signed in as <strong>{user}</strong>.</p><p>It asks for:</p><ul>{scopes}</ul>\
+         <form method=\"post\" action=\"/consent/openid/decision\"><input type=\"hidden\" name=\"flow_id\" value=\"{flow}\">\
+         <input type=\"hidden\" name=\"client_id\" value=\"{client}\"><input type=\"hidden\" name=\"csrf\" value=\"{token}\">{remember}\
+         <button type=\"submit\" name=\"consent\" value=\"true\" autofocus>Accept</button> <button type=\"submit\" name=\"consent\" value=\"false\">Deny</button></form>",
+        name = escape(&client.client.name),
+        user = escape(&identity.username),
+        flow = escape(&flow_id),
+        client = escape(&client.client.id),
+    );
+    let mut r = html(StatusCode::OK, page("Consent", &body), PAGE_CSP);
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().append(SET_COOKIE, v);
+    }
+    r
+}
+
+/// `POST /consent/openid/decision`: the consent form.
+pub(super) async fn decision_form(State(state): State<AppState>, request: Request) -> Response {
+    let refused = || html(StatusCode::BAD_REQUEST, page("Consent", "<p role=\"alert\">The consent could not be recorded. Start again from the application.</p>"), PAGE_CSP);
+    let Ok((parts, pairs)) = super::form_body(request).await else {
+        return refused();
+    };
+    let get = |name: &str| single(&pairs, name).ok().flatten().map(str::to_owned);
+    if !get("csrf").is_some_and(|t| csrf_valid(&state.0.csrf_key, &parts.headers, &t)) {
+        tracing::info!("consent form refused: bad CSRF token");
+        return refused();
+    }
+    let (Some(flow_id), Some(client_id)) = (get("flow_id"), get("client_id")) else {
+        return refused();
+    };
+    let body = ConsentBody {
+        flow_id,
+        client_id,
+        consent: get("consent").as_deref() == Some("true"),
+        pre_configure: get("pre_configure").as_deref() == Some("true"),
+    };
+    match answer(&state, &parts, &body).await {
+        Some(redirect) => match HeaderValue::from_str(&redirect) {
+            Ok(v) => {
+                let mut r = StatusCode::SEE_OTHER.into_response();
+                r.headers_mut().insert(LOCATION, v);
+                r
+            }
+            Err(_) => refused(),
+        },
+        None => refused(),
+    }
+}
+
+/// `GET /consent/completion?error=…`: the errors that cannot go to the client.
+pub(super) async fn completion_page(parts: Parts) -> Response {
+    let pairs = query_pairs(parts.uri.query().unwrap_or(""));
+    let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("");
+    let error = get("error");
+    let body = if error.is_empty() {
+        "<p>You can close this page.</p>".to_owned()
+    } else {
+        format!("<p role=\"alert\"><strong>{}</strong></p><p>{}</p><p>Return to the application and try again.</p>", escape(error), escape(get("error_description")))
+    };
+    let status = if error.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    html(status, page("Authorization", &body), PAGE_CSP)
+}
+
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}}button{{font-size:1rem;padding:.5rem 1rem}}</style></head><body><main>{body}</main></body></html>"
+    )
+}

@@ -1,0 +1,72 @@
+//! Discovery (`/.well-known/openid-configuration`), RFC 8414 metadata and the JWK Set, each with
+//! `Access-Control-Allow-Origin: *` as Authelia serves them.
+
+use axum::extract::State;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use http::header::{ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE};
+use http::{HeaderValue, StatusCode};
+use portcullis_oidc::discovery::{DiscoveryInput, oauth_metadata as metadata_doc, openid_configuration as openid_doc};
+
+use super::{issuer, runtime};
+use crate::state::AppState;
+
+fn cors_json(body: String) -> Response {
+    let mut r = (StatusCode::OK, body).into_response();
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    r
+}
+
+fn not_found() -> Response {
+    tracing::info!("OpenID Connect metadata refused: the request's host matches no session cookie domain");
+    (StatusCode::NOT_FOUND, "404 page not found").into_response()
+}
+
+fn document(state: &AppState, parts: &Parts, openid: bool) -> Response {
+    let (Some(rt), Some(iss)) = (runtime(state), issuer(state, parts)) else {
+        return not_found();
+    };
+    let algs = rt.keys.algorithms();
+    let input = DiscoveryInput {
+        issuer: &iss,
+        signing_algs: &algs,
+        plain_pkce: rt.provider.settings.allow_plain_pkce,
+    };
+    let doc = if openid { openid_doc(&input) } else { metadata_doc(&input) };
+    cors_json(doc.to_string())
+}
+
+/// `GET /.well-known/openid-configuration`.
+pub(super) async fn openid_configuration(State(state): State<AppState>, parts: Parts) -> Response {
+    document(&state, &parts, true)
+}
+
+/// `GET /.well-known/oauth-authorization-server`.
+pub(super) async fn oauth_metadata(State(state): State<AppState>, parts: Parts) -> Response {
+    document(&state, &parts, false)
+}
+
+/// `GET /jwks.json`.
+pub(super) async fn jwks(State(state): State<AppState>) -> Response {
+    match runtime(&state) {
+        Some(rt) => match serde_json::to_string(&rt.keys.jwks()) {
+            Ok(body) => cors_json(body),
+            Err(e) => {
+                tracing::error!(error = %e, "could not render the JWK Set");
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+        },
+        None => not_found(),
+    }
+}
+
+/// `OPTIONS` on the metadata: a CORS preflight answer.
+pub(super) async fn preflight() -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let h = r.headers_mut();
+    h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, OPTIONS"));
+    r
+}

@@ -1,0 +1,202 @@
+//! The OpenID Connect provider (`identity_providers.oidc`): Authelia's endpoints over the pure
+//! rules of `portcullis-oidc` (docs/reference/oidc-provider.md).
+//!
+//! - `metadata`: discovery, RFC 8414 metadata, the JWK Set;
+//! - `authorization`: the authorization endpoint, the login flow and consent (API and pages);
+//! - `token`: the token endpoint and client authentication;
+//! - `resource`: UserInfo, introspection, revocation;
+//! - `records`: what the store keeps between requests.
+
+mod authorization;
+mod metadata;
+mod records;
+mod resource;
+mod token;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
+use http::{HeaderValue, StatusCode};
+use portcullis_oidc::discovery::paths;
+use portcullis_oidc::keys::{KeySet, SigningKey};
+use portcullis_oidc::opaque::TokenKey;
+use portcullis_oidc::store::OidcStore;
+use portcullis_oidc::{OAuthError, OidcError};
+use rand::RngCore;
+
+use crate::config::{OidcClient, OidcProvider};
+use crate::state::AppState;
+
+pub(crate) use authorization::flow_redirect_after_login;
+
+/// The name the generated signing key is kept under in the store.
+const GENERATED_KEY: &str = "oidc signing key rs256 v1";
+
+/// The provider at run time: its configuration, keys and store.
+pub struct OidcRuntime {
+    pub(crate) provider: OidcProvider,
+    pub(crate) keys: KeySet,
+    pub(crate) token_key: TokenKey,
+    pub(crate) store: Arc<dyn OidcStore>,
+}
+
+impl std::fmt::Debug for OidcRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcRuntime")
+            .field("clients", &self.provider.clients.len())
+            .field("keys", &self.keys.algorithms())
+            .finish_non_exhaustive()
+    }
+}
+
+impl OidcRuntime {
+    /// Build from the configuration and a store. Without configured `jwks`, an RS256 key is
+    /// generated at first start and kept in the store, so restarts and replicas sign alike.
+    pub async fn build(mut provider: OidcProvider, store: Arc<dyn OidcStore>) -> Result<Self, OidcError> {
+        let mut keys = std::mem::take(&mut provider.keys);
+        if keys.is_empty() {
+            let fresh = tokio::task::spawn_blocking(|| {
+                portcullis_oidc::keys::generate_rsa_pem(&mut getrandom::SysRng)
+            })
+            .await
+            .map_err(|e| OidcError::Key(e.to_string()))??;
+            let pem = store.keep(GENERATED_KEY, &fresh).await?;
+            keys.push(SigningKey::from_pem(&pem, portcullis_oidc::keys::Algorithm::RS256, None)?);
+            tracing::info!("identity_providers.oidc.jwks is not set: signing with the RS256 key generated at first start and kept in the storage");
+        }
+        let token_key = TokenKey::from_secret(provider.hmac_secret.expose().as_bytes());
+        Ok(Self {
+            provider,
+            keys: KeySet::new(keys),
+            token_key,
+            store,
+        })
+    }
+
+    pub(crate) fn client(&self, id: &str) -> Option<&OidcClient> {
+        self.provider.client(id)
+    }
+}
+
+/// The provider's routes (mounted only when `identity_providers.oidc` is configured).
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route(paths::OPENID_CONFIGURATION, get(metadata::openid_configuration).options(metadata::preflight))
+        .route(paths::OAUTH_METADATA, get(metadata::oauth_metadata).options(metadata::preflight))
+        .route(paths::JWKS, get(metadata::jwks).options(metadata::preflight))
+        .route(
+            paths::AUTHORIZATION,
+            get(authorization::authorize).post(authorization::authorize_post),
+        )
+        .route(paths::CONSENT, get(authorization::consent_get).post(authorization::consent_post))
+        .route(
+            "/consent/openid/decision",
+            get(authorization::decision_page).post(authorization::decision_form),
+        )
+        .route("/consent/completion", get(authorization::completion_page))
+        .route(paths::TOKEN, post(token::token))
+        .route(paths::USERINFO, get(resource::userinfo).post(resource::userinfo))
+        .route(paths::INTROSPECTION, post(resource::introspection))
+        .route(paths::REVOCATION, post(resource::revocation))
+}
+
+/// The runtime, when the provider is configured.
+pub(crate) fn runtime(state: &AppState) -> Option<&Arc<OidcRuntime>> {
+    state.0.oidc.get()
+}
+
+/// The issuer of a request: the portal URL (`authelia_url`, without its trailing slash) of the
+/// cookie domain the request's host belongs to, as Authelia derives it. `None`: no cookie domain
+/// matches, and the provider does not answer (no issuer can be trusted).
+pub(crate) fn issuer(state: &AppState, parts: &Parts) -> Option<String> {
+    let peer = crate::authz::peer_of_parts(parts);
+    let index = crate::portal::portal_domain_of(state, parts, peer)?;
+    let url = state.config().cookies[index].authelia_url.as_deref()?;
+    Some(url.trim_end_matches('/').to_owned())
+}
+
+/// 32 random bytes.
+pub(crate) fn random32() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
+}
+
+/// A random version-4 UUID (RFC 9562 §5.4).
+pub(crate) fn uuid_v4() -> String {
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+}
+
+/// A JSON answer that must not be cached (token-style endpoints, RFC 6749 §5.1).
+pub(crate) fn no_store_json(status: StatusCode, body: &serde_json::Value) -> Response {
+    let mut r = (status, body.to_string()).into_response();
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
+    r
+}
+
+/// An OAuth error as JSON (RFC 6749 §5.2), logged with its reason.
+pub(crate) fn oauth_error(endpoint: &'static str, error: &OAuthError) -> Response {
+    tracing::info!(endpoint, error = %error.code, reason = %error.description, "OpenID Connect request refused");
+    let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
+    no_store_json(status, &error.to_json())
+}
+
+/// A store failure: logged, answered `server_error` (never an allow).
+pub(crate) fn store_failure(endpoint: &'static str, e: &OidcError) -> Response {
+    tracing::error!(endpoint, error = %e, "OpenID Connect store failed: request refused");
+    no_store_json(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        &serde_json::json!({"error": "server_error", "error_description": "The authorization server encountered an unexpected condition that prevented it from fulfilling the request."}),
+    )
+}
+
+/// Parse an `application/x-www-form-urlencoded` body; `None` when it is not one or is too large.
+pub(crate) async fn form_body(request: axum::extract::Request) -> Result<(Parts, Vec<(String, String)>), OAuthError> {
+    let (parts, body) = request.into_parts();
+    let is_form = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(OAuthError::new(
+            portcullis_oidc::ErrorCode::InvalidRequest,
+            "The request body must be application/x-www-form-urlencoded.",
+        ));
+    }
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.map_err(|_| {
+        OAuthError::new(portcullis_oidc::ErrorCode::InvalidRequest, "The request body is too large.")
+    })?;
+    let pairs = form_urlencoded::parse(&bytes).into_owned().collect();
+    Ok((parts, pairs))
+}
+
+/// The single value of `name`; `Err` when repeated (RFC 6749 §3.2), empty counts as absent.
+pub(crate) fn single<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, OAuthError> {
+    let mut found = None;
+    for (k, v) in pairs {
+        if k == name {
+            if found.is_some() {
+                return Err(OAuthError::new(
+                    portcullis_oidc::ErrorCode::InvalidRequest,
+                    format!("The '{name}' parameter is included more than once."),
+                ));
+            }
+            found = Some(v.as_str());
+        }
+    }
+    Ok(found.filter(|v| !v.is_empty()))
+}

@@ -1,0 +1,225 @@
+//! UserInfo (OpenID Connect Core §5.3), introspection (RFC 7662) and revocation (RFC 7009)
+//! (docs/reference/oidc-provider.md §2.8).
+
+use axum::extract::{Request, State};
+use axum::response::Response;
+use http::StatusCode;
+use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::HeaderValue;
+use portcullis_oidc::claims::{UserProfile, released_claims, user_claim};
+use portcullis_oidc::opaque::TokenKind;
+use portcullis_oidc::store::{Record, RecordKind};
+use portcullis_oidc::{ErrorCode, OAuthError};
+use serde_json::{Value, json};
+
+use super::records::{GrantRecord, decode};
+use super::token::{authenticate_client, refusal_response};
+use super::{OidcRuntime, issuer, no_store_json, oauth_error, runtime, single};
+use crate::state::AppState;
+
+/// The live record of a presented opaque token: right HMAC, present, active, not expired.
+async fn live_token(rt: &OidcRuntime, token: &str, now: u64) -> Result<Option<(TokenKind, String, Record, GrantRecord)>, portcullis_oidc::OidcError> {
+    let Some((kind, key)) = rt.token_key.verify(token) else {
+        return Ok(None);
+    };
+    let record_kind = match kind {
+        TokenKind::AccessToken => RecordKind::AccessToken,
+        TokenKind::RefreshToken => RecordKind::RefreshToken,
+        TokenKind::AuthorizationCode => return Ok(None),
+    };
+    match rt.store.get(record_kind, &key, now).await? {
+        Some(record) if record.active => {
+            let grant: GrantRecord = decode(&record.value)?;
+            Ok(Some((kind, key, record, grant)))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn bearer_error(status: StatusCode, code: ErrorCode, description: &str) -> Response {
+    let error = OAuthError::new(code, description);
+    let mut r = oauth_error("userinfo", &error);
+    *r.status_mut() = status;
+    let mut challenge = format!("Bearer error=\"{}\", error_description=\"{}\"", code.as_str(), description.replace('"', "'"));
+    if code == ErrorCode::InsufficientScope {
+        challenge.push_str(", scope=\"openid\"");
+    }
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        r.headers_mut().insert(WWW_AUTHENTICATE, v);
+    }
+    r
+}
+
+/// `GET|POST /api/oidc/userinfo`.
+pub(super) async fn userinfo(State(state): State<AppState>, request: Request) -> Response {
+    let Some(rt) = runtime(&state).cloned() else {
+        return bearer_error(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, "The OpenID Connect provider is not configured.");
+    };
+    let (parts, body) = request.into_parts();
+    let header_token = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim().to_owned());
+    // RFC 6750 §2.2: the token may come in a form body instead.
+    let body_token = if parts.method == http::Method::POST {
+        let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
+        single(&pairs, "access_token").ok().flatten().map(str::to_owned)
+    } else {
+        None
+    };
+    let token = match (header_token, body_token) {
+        (Some(_), Some(_)) => return bearer_error(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, "The access token was sent more than one way."),
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => return bearer_error(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, "The request has no access token."),
+    };
+    let now = state.now();
+    let found = match live_token(&rt, &token, now).await {
+        Ok(f) => f,
+        Err(e) => return super::store_failure("userinfo", &e),
+    };
+    let Some((kind, _, _, grant)) = found else {
+        state.0.metrics.oidc("userinfo", "invalid_token");
+        return bearer_error(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, "The access token is invalid, expired or revoked.");
+    };
+    if kind != TokenKind::AccessToken {
+        return bearer_error(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, "Only OpenID Connect 1.0 Access Tokens are allowed.");
+    }
+    if issuer(&state, &parts).as_deref() != Some(grant.issuer.as_str()) {
+        return bearer_error(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, "The access token was issued at another issuer.");
+    }
+    if !grant.scopes.contains("openid") || grant.username.is_none() {
+        return bearer_error(StatusCode::FORBIDDEN, ErrorCode::InsufficientScope, "The access token was not granted the 'openid' scope.");
+    }
+    let Some(client) = rt.client(&grant.client_id) else {
+        return bearer_error(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, "The client of this access token no longer exists.");
+    };
+    let Some(user) = grant.username.as_deref().and_then(|u| state.users().get(u)) else {
+        return bearer_error(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, "The user of this access token no longer exists.");
+    };
+    let profile = UserProfile {
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+        emails: user.emails.clone(),
+        groups: user.groups.clone(),
+    };
+    let mut claims = released_claims(&profile, &grant.scopes);
+    for (scope, names) in &client.custom_scope_claims {
+        if grant.scopes.contains(scope) {
+            for name in names {
+                if let Some(v) = user_claim(&profile, name) {
+                    claims.insert(name.clone(), v);
+                }
+            }
+        }
+    }
+    claims.insert("sub".into(), json!(grant.subject));
+    claims.insert("aud".into(), json!([grant.client_id]));
+    claims.insert("iss".into(), json!(grant.issuer));
+    claims.insert("rat".into(), json!(grant.auth_time));
+    state.0.metrics.oidc("userinfo", "success");
+    no_store_json(StatusCode::OK, &Value::Object(claims))
+}
+
+/// `POST /api/oidc/introspection`: only for tokens issued to the calling client or naming it in
+/// their audience (a client cannot probe another client's tokens).
+pub(super) async fn introspection(State(state): State<AppState>, request: Request) -> Response {
+    let Some(rt) = runtime(&state).cloned() else {
+        return oauth_error("introspection", &OAuthError::new(ErrorCode::InvalidRequest, "The OpenID Connect provider is not configured."));
+    };
+    let (parts, pairs) = match super::form_body(request).await {
+        Ok(v) => v,
+        Err(e) => return oauth_error("introspection", &e),
+    };
+    let client = match authenticate_client(&state, &rt, &parts, &pairs, false).await {
+        Ok(c) => c,
+        Err(r) => {
+            state.0.metrics.oidc("introspection", r.error.code.as_str());
+            return refusal_response("introspection", &r);
+        }
+    };
+    let token = match single(&pairs, "token") {
+        Ok(Some(t)) => t,
+        Ok(None) => return oauth_error("introspection", &OAuthError::new(ErrorCode::InvalidRequest, "The 'token' parameter is missing.")),
+        Err(e) => return oauth_error("introspection", &e),
+    };
+    let inactive = || no_store_json(StatusCode::OK, &json!({"active": false}));
+    let found = match live_token(&rt, token, state.now()).await {
+        Ok(f) => f,
+        Err(e) => return super::store_failure("introspection", &e),
+    };
+    let Some((kind, _, _, grant)) = found else {
+        state.0.metrics.oidc("introspection", "inactive");
+        return inactive();
+    };
+    if grant.client_id != client.client.id && !grant.audience.contains(&client.client.id) {
+        tracing::info!(client = %client.client.id, owner = %grant.client_id, "introspection of another client's token: answered inactive");
+        return inactive();
+    }
+    let mut aud = vec![grant.client_id.clone()];
+    aud.extend(grant.audience.iter().cloned());
+    let mut body = json!({
+        "active": true,
+        "client_id": grant.client_id,
+        "sub": grant.subject,
+        "scope": grant.scopes.to_param(),
+        "exp": grant.expires_at,
+        "iat": grant.issued_at,
+        "iss": grant.issuer,
+        "aud": aud,
+        "token_type": if kind == TokenKind::AccessToken { "access_token" } else { "refresh_token" },
+    });
+    if let Some(u) = &grant.username {
+        body["username"] = json!(u);
+    }
+    state.0.metrics.oidc("introspection", "active");
+    no_store_json(StatusCode::OK, &body)
+}
+
+/// `POST /api/oidc/revocation`: revoking a refresh token revokes its whole family (and with it
+/// the access tokens issued from it); revoking an access token ends that token.
+pub(super) async fn revocation(State(state): State<AppState>, request: Request) -> Response {
+    let Some(rt) = runtime(&state).cloned() else {
+        return oauth_error("revocation", &OAuthError::new(ErrorCode::InvalidRequest, "The OpenID Connect provider is not configured."));
+    };
+    let (parts, pairs) = match super::form_body(request).await {
+        Ok(v) => v,
+        Err(e) => return oauth_error("revocation", &e),
+    };
+    let client = match authenticate_client(&state, &rt, &parts, &pairs, true).await {
+        Ok(c) => c,
+        Err(r) => {
+            state.0.metrics.oidc("revocation", r.error.code.as_str());
+            return refusal_response("revocation", &r);
+        }
+    };
+    let token = match single(&pairs, "token") {
+        Ok(Some(t)) => t,
+        Ok(None) => return oauth_error("revocation", &OAuthError::new(ErrorCode::InvalidRequest, "The 'token' parameter is missing.")),
+        Err(e) => return oauth_error("revocation", &e),
+    };
+    let found = match live_token(&rt, token, state.now()).await {
+        Ok(f) => f,
+        Err(e) => return super::store_failure("revocation", &e),
+    };
+    // RFC 7009 §2.2: an invalid or unknown token is answered 200 all the same.
+    if let Some((kind, key, record, grant)) = found {
+        if grant.client_id == client.client.id {
+            let outcome = match kind {
+                TokenKind::RefreshToken => rt.store.revoke_family(&record.family).await,
+                _ => rt.store.delete(RecordKind::AccessToken, &key).await,
+            };
+            if let Err(e) = outcome {
+                return super::store_failure("revocation", &e);
+            }
+            tracing::info!(client = %client.client.id, "token revoked");
+        } else {
+            tracing::info!(client = %client.client.id, owner = %grant.client_id, "revocation of another client's token ignored");
+        }
+    }
+    state.0.metrics.oidc("revocation", "success");
+    no_store_json(StatusCode::OK, &json!({}))
+}
