@@ -95,13 +95,13 @@ impl PasswordCheck<'_> {
         {
             return Err(Rejection::Banned);
         }
-        if let Some((cache, _)) = self.cache.filter(|(_, lifespan)| *lifespan > 0) {
-            if cache.hit(&user.username, password, now) {
-                return Ok(Accepted {
-                    user,
-                    hashed: false,
-                });
-            }
+        if let Some((cache, _)) = self.cache.filter(|(_, lifespan)| *lifespan > 0)
+            && cache.hit(&user.username, password, now)
+        {
+            return Ok(Accepted {
+                user,
+                hashed: false,
+            });
         }
         let verified = match self
             .hasher

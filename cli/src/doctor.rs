@@ -217,10 +217,10 @@ async fn server(url: &str) -> Vec<Finding> {
             "the answer has no Date header: the server's clock cannot be compared".to_owned(),
         ));
     }
-    if let Some(info) = response.extensions().get::<reqwest::tls::TlsInfo>() {
-        if let Some(der) = info.peer_certificate() {
-            out.push(certificate(der, unix_now()));
-        }
+    if let Some(info) = response.extensions().get::<reqwest::tls::TlsInfo>()
+        && let Some(der) = info.peer_certificate()
+    {
+        out.push(certificate(der, unix_now()));
     }
     out
 }

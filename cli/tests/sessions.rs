@@ -324,14 +324,13 @@ fn report_skip(why: &str) {
         .unwrap_or("unnamed test")
         .to_owned();
     eprintln!("SKIPPED: {name}: {why}");
-    if let Some(path) = std::env::var_os("PORTCULLIS_TESTS_SKIPPED") {
-        if let Ok(mut file) = std::fs::OpenOptions::new()
+    if let Some(path) = std::env::var_os("PORTCULLIS_TESTS_SKIPPED")
+        && let Ok(mut file) = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-        {
-            let _ = writeln!(file, "{name} ({why})");
-        }
+    {
+        let _ = writeln!(file, "{name} ({why})");
     }
 }
 

@@ -171,10 +171,10 @@ impl PathForms {
                 if mask & BACKSLASH != 0 {
                     reading = Cow::Owned(reading.replace('\\', "/"));
                 }
-                if mask & TRUNCATE != 0 {
-                    if let Some(at) = reading.find(['#', '?']) {
-                        reading.to_mut().truncate(at);
-                    }
+                if mask & TRUNCATE != 0
+                    && let Some(at) = reading.find(['#', '?'])
+                {
+                    reading.to_mut().truncate(at);
                 }
                 if mask & PARAMS != 0 {
                     reading = Cow::Owned(strip_params(&reading));

@@ -174,11 +174,11 @@ impl Drop for Stack {
     fn drop(&mut self) {
         // Stop the programs first so their logs are complete; FailureLogs prints after this.
         self.processes.clear();
-        if let Some(dir) = self.tempdir.take() {
-            if std::thread::panicking() || self.keep {
-                let path = dir.keep();
-                eprintln!("test directory kept: {}", path.display());
-            }
+        if let Some(dir) = self.tempdir.take()
+            && (std::thread::panicking() || self.keep)
+        {
+            let path = dir.keep();
+            eprintln!("test directory kept: {}", path.display());
         }
     }
 }

@@ -62,10 +62,10 @@ impl App {
             secret: config.session_secret.clone(),
         };
         let backend = SessionBackend::open(&selection, OpenMode::CreateMissing, now)?;
-        if let SessionBackend::Redis(redis) = &backend {
-            if let Err(e) = portcullis_session::SessionStore::health(redis.as_ref()).await {
-                tracing::warn!(error = %e, "Redis is not reachable yet: session checks fail closed until it is");
-            }
+        if let SessionBackend::Redis(redis) = &backend
+            && let Err(e) = portcullis_session::SessionStore::health(redis.as_ref()).await
+        {
+            tracing::warn!(error = %e, "Redis is not reachable yet: session checks fail closed until it is");
         }
         if config.session_secret.is_none() {
             let (secret, origin) =

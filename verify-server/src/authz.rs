@@ -617,10 +617,8 @@ pub(crate) async fn cookie_session(
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not record session activity");
         }
-    } else if changed {
-        if let Err(e) = store.put(&session).await {
-            tracing::warn!(error = %e, "could not save refreshed user details");
-        }
+    } else if changed && let Err(e) = store.put(&session).await {
+        tracing::warn!(error = %e, "could not save refreshed user details");
     }
     CookieResult::Valid(Box::new(session.identity))
 }

@@ -72,11 +72,10 @@ impl LocalRegulator {
     pub(super) fn record(&self, username: &str, ip: Option<IpAddr>, success: bool, now: u64) {
         let new_bans = self.record_in_memory(username, ip, success, now);
         #[cfg(feature = "sqlite")]
-        if let Some(log) = &self.log {
-            if let Err(e) = log.append(username, ip, success, now, &new_bans, self.config.find_time)
-            {
-                tracing::error!(error = %e, "could not persist an authentication attempt");
-            }
+        if let Some(log) = &self.log
+            && let Err(e) = log.append(username, ip, success, now, &new_bans, self.config.find_time)
+        {
+            tracing::error!(error = %e, "could not persist an authentication attempt");
         }
         for (kind, value, until) in new_bans {
             tracing::warn!(kind, subject = %value, until, "banned after repeated authentication failures");
@@ -117,27 +116,23 @@ impl LocalRegulator {
         if cfg.by_user
             && !username.is_empty()
             && memory.user_bans.get(username).is_none_or(|&u| u <= now)
-        {
-            if let Some(until) = memory
+            && let Some(until) = memory
                 .attempts_by_user
                 .get(username)
                 .and_then(|a| ban_until(a, cfg, now))
-            {
-                memory.user_bans.insert(username.to_owned(), until);
-                new_bans.push(("user", username.to_owned(), until));
-            }
+        {
+            memory.user_bans.insert(username.to_owned(), until);
+            new_bans.push(("user", username.to_owned(), until));
         }
-        if let Some(ip) = ip.filter(|_| cfg.by_ip) {
-            if memory.ip_bans.get(&ip).is_none_or(|&u| u <= now) {
-                if let Some(until) = memory
-                    .attempts_by_ip
-                    .get(&ip)
-                    .and_then(|a| ban_until(a, cfg, now))
-                {
-                    memory.ip_bans.insert(ip, until);
-                    new_bans.push(("ip", ip.to_string(), until));
-                }
-            }
+        if let Some(ip) = ip.filter(|_| cfg.by_ip)
+            && memory.ip_bans.get(&ip).is_none_or(|&u| u <= now)
+            && let Some(until) = memory
+                .attempts_by_ip
+                .get(&ip)
+                .and_then(|a| ban_until(a, cfg, now))
+        {
+            memory.ip_bans.insert(ip, until);
+            new_bans.push(("ip", ip.to_string(), until));
         }
         new_bans
     }

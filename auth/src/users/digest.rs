@@ -41,7 +41,11 @@ pub struct Pbkdf2Digest {
 
 impl std::fmt::Debug for Pbkdf2Digest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Pbkdf2Digest({:?}, {} iterations)", self.hash, self.iterations)
+        write!(
+            f,
+            "Pbkdf2Digest({:?}, {} iterations)",
+            self.hash, self.iterations
+        )
     }
 }
 
@@ -60,7 +64,9 @@ impl Pbkdf2Digest {
         };
         let parts: Vec<&str> = text.split('$').collect();
         let [_, family, iterations, salt, key] = parts.as_slice() else {
-            return Err(malformed("expected $pbkdf2-<hash>$<iterations>$<salt>$<key>"));
+            return Err(malformed(
+                "expected $pbkdf2-<hash>$<iterations>$<salt>$<key>",
+            ));
         };
         let hash = match *family {
             "pbkdf2" => Pbkdf2Hash::Sha1,
@@ -94,9 +100,15 @@ impl Pbkdf2Digest {
         let mut out = vec![0u8; self.key.len()];
         let p = password.as_bytes();
         match self.hash {
-            Pbkdf2Hash::Sha1 => pbkdf2::pbkdf2_hmac::<sha1::Sha1>(p, &self.salt, self.iterations, &mut out),
-            Pbkdf2Hash::Sha256 => pbkdf2::pbkdf2_hmac::<sha2::Sha256>(p, &self.salt, self.iterations, &mut out),
-            Pbkdf2Hash::Sha512 => pbkdf2::pbkdf2_hmac::<sha2::Sha512>(p, &self.salt, self.iterations, &mut out),
+            Pbkdf2Hash::Sha1 => {
+                pbkdf2::pbkdf2_hmac::<sha1::Sha1>(p, &self.salt, self.iterations, &mut out)
+            }
+            Pbkdf2Hash::Sha256 => {
+                pbkdf2::pbkdf2_hmac::<sha2::Sha256>(p, &self.salt, self.iterations, &mut out)
+            }
+            Pbkdf2Hash::Sha512 => {
+                pbkdf2::pbkdf2_hmac::<sha2::Sha512>(p, &self.salt, self.iterations, &mut out)
+            }
         }
         bool::from(out.ct_eq(&self.key))
     }

@@ -108,7 +108,12 @@ fn pbkdf2_digests_as_authelia_writes_them() {
     assert!(d.verify("insecure_secret"));
     assert!(!d.verify("insecure_secreT"));
     assert_eq!(format!("{d:?}"), "Digest(pbkdf2)");
-    for bad in ["$pbkdf2-sha512$0$c2FsdA$a2V5", "$pbkdf2-sha512$x$c2FsdA$a2V5", "$pbkdf2-sha512$1$c2FsdA", "$pbkdf2-sha512$1$!!$a2V5"] {
+    for bad in [
+        "$pbkdf2-sha512$0$c2FsdA$a2V5",
+        "$pbkdf2-sha512$x$c2FsdA$a2V5",
+        "$pbkdf2-sha512$1$c2FsdA",
+        "$pbkdf2-sha512$1$!!$a2V5",
+    ] {
         assert!(Digest::parse(bad).is_err(), "{bad}");
     }
     assert!(Digest::parse("$pbkdf2-md5$1$c2FsdA$a2V5").is_err());

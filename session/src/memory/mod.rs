@@ -278,10 +278,10 @@ impl Inner {
     fn unlink(&mut self, key: &Key) -> Option<Entry> {
         let entry = self.sessions.remove(key)?;
         let user = user_key(entry.username());
-        if let Some(ids) = self.by_user.get_mut(user.as_str()) {
-            if ids.remove(key) {
-                self.by_user.remove(user.as_str());
-            }
+        if let Some(ids) = self.by_user.get_mut(user.as_str())
+            && ids.remove(key)
+        {
+            self.by_user.remove(user.as_str());
         }
         self.by_expiry.remove(&(entry.expires_at, *key));
         Some(entry)

@@ -520,12 +520,12 @@ fn reconcile(conn: &Connection, memory: &MemoryStore, now: u64) -> rusqlite::Res
         let Some((activity, data)) = row else {
             continue;
         };
-        if let Ok(mut session) = serde_json::from_str::<Session>(&data) {
-            if session.id == id {
-                session.touch(activity);
-                let persisted = session.last_activity;
-                evicted.extend(memory.insert(session, persisted));
-            }
+        if let Ok(mut session) = serde_json::from_str::<Session>(&data)
+            && session.id == id
+        {
+            session.touch(activity);
+            let persisted = session.last_activity;
+            evicted.extend(memory.insert(session, persisted));
         }
     }
     drop(stmt);

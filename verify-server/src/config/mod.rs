@@ -22,11 +22,11 @@ use std::path::{Path, PathBuf};
 
 use portcullis_config::ProcessInputs;
 
+pub use model::{Config, CookieDomain, Endpoint, Implementation, Refresh, Strategy, StrategyKind};
 pub use oidc::{
     AuthorizationPolicy, AuthorizationRule, ClientSecret, Lifespans, OidcClient, OidcProvider,
     PolicyLevel, Subject,
 };
-pub use model::{Config, CookieDomain, Endpoint, Implementation, Refresh, Strategy, StrategyKind};
 pub use portcullis_auth::regulation::RegulationConfig;
 pub use portcullis_config::{ConfigError, ConfigWarning, locate, parse_duration};
 pub use portcullis_server_core::telemetry::{LogFormat, LogLevel};
@@ -73,10 +73,10 @@ pub fn load_all(
 ) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
     let files = expand_paths(paths)?;
     let sources = sources::read_sources(&files, &options.filters, &ProcessInputs)?;
-    if let [only] = sources.as_slice() {
-        if options.variables.is_empty() {
-            return parse(&only.path, &only.text, &options.secrets);
-        }
+    if let [only] = sources.as_slice()
+        && options.variables.is_empty()
+    {
+        return parse(&only.path, &only.text, &options.secrets);
     }
     let merged = sources::merge(&sources, &options.variables)?;
     let primary = files

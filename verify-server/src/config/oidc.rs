@@ -80,15 +80,24 @@ pub struct AuthorizationPolicy {
 
 impl AuthorizationPolicy {
     /// What `username` with `groups` from `ip` needs. An unknown address matches no network.
-    pub fn required(&self, username: &str, groups: &[String], ip: Option<std::net::IpAddr>) -> PolicyLevel {
+    pub fn required(
+        &self,
+        username: &str,
+        groups: &[String],
+        ip: Option<std::net::IpAddr>,
+    ) -> PolicyLevel {
         let matches_subject = |s: &Subject| match s {
             Subject::User(u) => u == username,
             Subject::Group(g) => groups.iter().any(|x| x == g),
         };
         for rule in &self.rules {
-            let subject_ok =
-                rule.subjects.is_empty() || rule.subjects.iter().any(|all| all.iter().all(matches_subject));
-            let network_ok = rule.networks.is_empty() || ip.is_some_and(|ip| rule.networks.iter().any(|n| n.contains(&ip)));
+            let subject_ok = rule.subjects.is_empty()
+                || rule
+                    .subjects
+                    .iter()
+                    .any(|all| all.iter().all(matches_subject));
+            let network_ok = rule.networks.is_empty()
+                || ip.is_some_and(|ip| rule.networks.iter().any(|n| n.contains(&ip)));
             if subject_ok && network_ok {
                 return rule.level;
             }
@@ -152,13 +161,23 @@ impl OidcProvider {
     }
 }
 
-const STANDARD_SCOPES: [&str; 7] = ["openid", "offline_access", "offline", "profile", "email", "groups", "address"];
+const STANDARD_SCOPES: [&str; 7] = [
+    "openid",
+    "offline_access",
+    "offline",
+    "profile",
+    "email",
+    "groups",
+    "address",
+];
 const RESERVED_POLICY_NAMES: [&str; 3] = ["one_factor", "two_factor", "deny"];
 
 fn client_id_ok(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 100
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
 fn kid_ok(kid: &str) -> bool {
@@ -167,7 +186,9 @@ fn kid_ok(kid: &str) -> bool {
         && bytes.len() <= 100
         && bytes[0].is_ascii_alphanumeric()
         && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'-'))
 }
 
 fn parse_alg(name: &str) -> Option<Algorithm> {
@@ -186,7 +207,12 @@ fn parse_alg(name: &str) -> Option<Algorithm> {
 }
 
 impl Validator<'_> {
-    fn oidc_duration(&self, key: &str, raw: &Option<RawDuration>, default: u64) -> Result<u64, ConfigError> {
+    fn oidc_duration(
+        &self,
+        key: &str,
+        raw: &Option<RawDuration>,
+        default: u64,
+    ) -> Result<u64, ConfigError> {
         let v = self.duration(key, raw, default)?;
         if v == 0 {
             return Err(self.error(key, "must be longer than zero"));
@@ -204,7 +230,12 @@ impl Validator<'_> {
         let hmac_secret = match (&secrets.oidc_hmac_secret, &raw.hmac_secret) {
             (Some(file), _) => file.value.clone(),
             (None, Some(s)) if !s.0.is_empty() => Secret::new(s.0.clone()),
-            _ => return Err(self.error(&format!("{P}.hmac_secret"), "option 'hmac_secret' is required")),
+            _ => {
+                return Err(self.error(
+                    &format!("{P}.hmac_secret"),
+                    "option 'hmac_secret' is required",
+                ));
+            }
         };
         if hmac_secret.expose().chars().count() < 32 {
             return Err(self.error(
@@ -217,7 +248,8 @@ impl Validator<'_> {
             (None, Some(k)) if !k.0.trim().is_empty() => Some(k.0.clone()),
             _ => None,
         };
-        if (issuer_key.is_some() || raw.issuer_certificate_chain.is_some()) && !raw.jwks.is_empty() {
+        if (issuer_key.is_some() || raw.issuer_certificate_chain.is_some()) && !raw.jwks.is_empty()
+        {
             return Err(self.error(
                 &format!("{P}.issuer_private_key"),
                 "option 'issuer_private_key' and 'jwks' are mutually exclusive",
@@ -233,8 +265,18 @@ impl Validator<'_> {
             let key = format!("{P}.jwks[{i}]");
             match jwk.key_use.as_deref() {
                 None | Some("sig") => {}
-                Some("enc") => return Err(self.error(&format!("{key}.use"), "encryption keys are not implemented by Portcullis")),
-                Some(other) => return Err(self.error(&format!("{key}.use"), format!("must be 'sig' or 'enc' but it's configured as '{other}'"))),
+                Some("enc") => {
+                    return Err(self.error(
+                        &format!("{key}.use"),
+                        "encryption keys are not implemented by Portcullis",
+                    ));
+                }
+                Some(other) => {
+                    return Err(self.error(
+                        &format!("{key}.use"),
+                        format!("must be 'sig' or 'enc' but it's configured as '{other}'"),
+                    ));
+                }
             }
             let pem = jwk
                 .key
@@ -244,7 +286,10 @@ impl Validator<'_> {
             let alg = match jwk.algorithm.as_deref() {
                 None => None,
                 Some(name) => Some(parse_alg(name).ok_or_else(|| {
-                    self.error(&format!("{key}.algorithm"), format!("algorithm '{name}' is not supported for signing keys"))
+                    self.error(
+                        &format!("{key}.algorithm"),
+                        format!("algorithm '{name}' is not supported for signing keys"),
+                    )
                 })?),
             };
             if let Some(kid) = &jwk.key_id {
@@ -252,11 +297,17 @@ impl Validator<'_> {
                     return Err(self.error(&format!("{key}.key_id"), format!("key_id '{kid}' must be at most 100 characters of [a-zA-Z0-9._~-], starting and ending with a letter or digit")));
                 }
                 if keys.iter().any(|k: &SigningKey| k.kid() == kid) {
-                    return Err(self.error(&format!("{key}.key_id"), format!("key_id '{kid}' must be unique")));
+                    return Err(self.error(
+                        &format!("{key}.key_id"),
+                        format!("key_id '{kid}' must be unique"),
+                    ));
                 }
             }
             if jwk.certificate_chain.is_some() {
-                self.warn(&format!("{key}.certificate_chain"), "not implemented by Portcullis; ignored: the JWKS carries no x5c");
+                self.warn(
+                    &format!("{key}.certificate_chain"),
+                    "not implemented by Portcullis; ignored: the JWKS carries no x5c",
+                );
             }
             let signing = match alg {
                 Some(alg) => SigningKey::from_pem(&pem.0, alg, jwk.key_id.as_deref()),
@@ -266,18 +317,32 @@ impl Validator<'_> {
             keys.push(signing);
         }
         if !keys.is_empty() && !keys.iter().any(|k| k.alg() == Algorithm::RS256) {
-            return Err(self.error(&format!("{P}.jwks"), "keys: must at least have one key supporting the 'RS256' algorithm"));
+            return Err(self.error(
+                &format!("{P}.jwks"),
+                "keys: must at least have one key supporting the 'RS256' algorithm",
+            ));
         }
         let min_entropy = match raw.minimum_parameter_entropy {
             None | Some(0) => Some(8),
             Some(-1) => {
-                self.warn(&format!("{P}.minimum_parameter_entropy"), "disabled: state and nonce of any length are accepted, which is unsafe");
+                self.warn(
+                    &format!("{P}.minimum_parameter_entropy"),
+                    "disabled: state and nonce of any length are accepted, which is unsafe",
+                );
                 None
             }
-            Some(n) if n < 0 => return Err(self.error(&format!("{P}.minimum_parameter_entropy"), "must be -1, 0 or positive")),
+            Some(n) if n < 0 => {
+                return Err(self.error(
+                    &format!("{P}.minimum_parameter_entropy"),
+                    "must be -1, 0 or positive",
+                ));
+            }
             Some(n) => {
                 if n < 8 {
-                    self.warn(&format!("{P}.minimum_parameter_entropy"), format!("{n} is below 8, which is unsafe and insecure"));
+                    self.warn(
+                        &format!("{P}.minimum_parameter_entropy"),
+                        format!("{n} is below 8, which is unsafe and insecure"),
+                    );
                 }
                 Some(usize::try_from(n).unwrap_or(8))
             }
@@ -294,30 +359,68 @@ impl Validator<'_> {
             min_entropy,
         };
         if raw.require_pushed_authorization_requests == Some(true) {
-            return Err(self.error(&format!("{P}.require_pushed_authorization_requests"), "pushed authorization requests are not implemented by Portcullis yet"));
+            return Err(self.error(
+                &format!("{P}.require_pushed_authorization_requests"),
+                "pushed authorization requests are not implemented by Portcullis yet",
+            ));
         }
-        if raw.discovery_signed_response_alg.as_deref().is_some_and(|a| a != "none")
+        if raw
+            .discovery_signed_response_alg
+            .as_deref()
+            .is_some_and(|a| a != "none")
             || raw.discovery_signed_response_key_id.is_some()
         {
-            self.warn(&format!("{P}.discovery_signed_response_alg"), "not implemented by Portcullis; ignored: the metadata is served unsigned");
+            self.warn(
+                &format!("{P}.discovery_signed_response_alg"),
+                "not implemented by Portcullis; ignored: the metadata is served unsigned",
+            );
         }
         for (key, present) in [
-            ("enable_client_debug_messages", raw.enable_client_debug_messages == Some(true)),
-            ("enable_jwt_access_token_stateless_introspection", raw.enable_jwt_access_token_stateless_introspection.is_some()),
+            (
+                "enable_client_debug_messages",
+                raw.enable_client_debug_messages == Some(true),
+            ),
+            (
+                "enable_jwt_access_token_stateless_introspection",
+                raw.enable_jwt_access_token_stateless_introspection
+                    .is_some(),
+            ),
             ("cors", raw.cors.is_some()),
-            ("lifespans.jwt_secured_authorization", raw.lifespans.jwt_secured_authorization.is_some()),
+            (
+                "lifespans.jwt_secured_authorization",
+                raw.lifespans.jwt_secured_authorization.is_some(),
+            ),
             ("lifespans.device_code", raw.lifespans.device_code.is_some()),
         ] {
             if present {
-                self.warn(&format!("{P}.{key}"), "not implemented by Portcullis; ignored");
+                self.warn(
+                    &format!("{P}.{key}"),
+                    "not implemented by Portcullis; ignored",
+                );
             }
         }
         let l = &raw.lifespans;
         let lifespans = Lifespans {
-            access_token: self.oidc_duration(&format!("{P}.lifespans.access_token"), &l.access_token, DEFAULT_LIFESPANS.access_token)?,
-            refresh_token: self.oidc_duration(&format!("{P}.lifespans.refresh_token"), &l.refresh_token, DEFAULT_LIFESPANS.refresh_token)?,
-            id_token: self.oidc_duration(&format!("{P}.lifespans.id_token"), &l.id_token, DEFAULT_LIFESPANS.id_token)?,
-            authorize_code: self.oidc_duration(&format!("{P}.lifespans.authorize_code"), &l.authorize_code, DEFAULT_LIFESPANS.authorize_code)?,
+            access_token: self.oidc_duration(
+                &format!("{P}.lifespans.access_token"),
+                &l.access_token,
+                DEFAULT_LIFESPANS.access_token,
+            )?,
+            refresh_token: self.oidc_duration(
+                &format!("{P}.lifespans.refresh_token"),
+                &l.refresh_token,
+                DEFAULT_LIFESPANS.refresh_token,
+            )?,
+            id_token: self.oidc_duration(
+                &format!("{P}.lifespans.id_token"),
+                &l.id_token,
+                DEFAULT_LIFESPANS.id_token,
+            )?,
+            authorize_code: self.oidc_duration(
+                &format!("{P}.lifespans.authorize_code"),
+                &l.authorize_code,
+                DEFAULT_LIFESPANS.authorize_code,
+            )?,
         };
         let mut custom_lifespans = BTreeMap::new();
         for (name, c) in &l.custom {
@@ -326,14 +429,36 @@ impl Validator<'_> {
                 self.warn(&format!("{k}.grants"), "per-grant lifespans are not implemented by Portcullis; the token lifespans of this entry apply to every grant");
             }
             if c.device_code.is_some() {
-                self.warn(&format!("{k}.device_code"), "not implemented by Portcullis; ignored");
+                self.warn(
+                    &format!("{k}.device_code"),
+                    "not implemented by Portcullis; ignored",
+                );
             }
-            custom_lifespans.insert(name.clone(), Lifespans {
-                access_token: self.oidc_duration(&format!("{k}.access_token"), &c.access_token, lifespans.access_token)?,
-                refresh_token: self.oidc_duration(&format!("{k}.refresh_token"), &c.refresh_token, lifespans.refresh_token)?,
-                id_token: self.oidc_duration(&format!("{k}.id_token"), &c.id_token, lifespans.id_token)?,
-                authorize_code: self.oidc_duration(&format!("{k}.authorize_code"), &c.authorize_code, lifespans.authorize_code)?,
-            });
+            custom_lifespans.insert(
+                name.clone(),
+                Lifespans {
+                    access_token: self.oidc_duration(
+                        &format!("{k}.access_token"),
+                        &c.access_token,
+                        lifespans.access_token,
+                    )?,
+                    refresh_token: self.oidc_duration(
+                        &format!("{k}.refresh_token"),
+                        &c.refresh_token,
+                        lifespans.refresh_token,
+                    )?,
+                    id_token: self.oidc_duration(
+                        &format!("{k}.id_token"),
+                        &c.id_token,
+                        lifespans.id_token,
+                    )?,
+                    authorize_code: self.oidc_duration(
+                        &format!("{k}.authorize_code"),
+                        &c.authorize_code,
+                        lifespans.authorize_code,
+                    )?,
+                },
+            );
         }
         let mut policies = BTreeMap::new();
         for (name, p) in &raw.authorization_policies {
@@ -347,18 +472,32 @@ impl Validator<'_> {
         for (name, p) in &raw.claims_policies {
             let k = format!("{P}.claims_policies.{name}");
             if p.access_token.is_some() {
-                self.warn(&format!("{k}.access_token"), "not implemented by Portcullis; ignored (access tokens are opaque)");
+                self.warn(
+                    &format!("{k}.access_token"),
+                    "not implemented by Portcullis; ignored (access tokens are opaque)",
+                );
             }
             if p.custom_claims.is_some() {
-                self.warn(&format!("{k}.custom_claims"), "not implemented by Portcullis; ignored");
+                self.warn(
+                    &format!("{k}.custom_claims"),
+                    "not implemented by Portcullis; ignored",
+                );
             }
             match p.id_token_audience_mode.as_deref() {
                 None | Some("specification") => {}
-                Some(other) => self.warn(&format!("{k}.id_token_audience_mode"), format!("'{other}' is not implemented by Portcullis; the specification mode applies")),
+                Some(other) => self.warn(
+                    &format!("{k}.id_token_audience_mode"),
+                    format!(
+                        "'{other}' is not implemented by Portcullis; the specification mode applies"
+                    ),
+                ),
             }
             for claim in &p.id_token {
                 if !portcullis_oidc::claims::KNOWN_USER_CLAIMS.contains(&claim.as_str()) {
-                    self.warn(&format!("{k}.id_token"), format!("claim '{claim}' is not provided by Portcullis; ignored"));
+                    self.warn(
+                        &format!("{k}.id_token"),
+                        format!("claim '{claim}' is not provided by Portcullis; ignored"),
+                    );
                 }
             }
             claims_policies.insert(name.clone(), p.id_token.clone());
@@ -367,27 +506,57 @@ impl Validator<'_> {
         for (name, s) in &raw.scopes {
             let k = format!("{P}.scopes.{name}");
             if STANDARD_SCOPES.contains(&name.as_str()) {
-                return Err(self.error(&k, format!("the scope '{name}' is a standard scope and cannot be redefined")));
+                return Err(self.error(
+                    &k,
+                    format!("the scope '{name}' is a standard scope and cannot be redefined"),
+                ));
             }
             for claim in &s.claims {
                 if !portcullis_oidc::claims::KNOWN_USER_CLAIMS.contains(&claim.as_str()) {
-                    return Err(self.error(&format!("{k}.claims"), format!("claim '{claim}' is not a standard claim Portcullis provides")));
+                    return Err(self.error(
+                        &format!("{k}.claims"),
+                        format!("claim '{claim}' is not a standard claim Portcullis provides"),
+                    ));
                 }
             }
             custom_scopes.insert(name.clone(), s.claims.clone());
         }
         if raw.clients.is_empty() {
-            return Err(self.error(&format!("{P}.clients"), "option 'clients' must have one or more clients configured"));
+            return Err(self.error(
+                &format!("{P}.clients"),
+                "option 'clients' must have one or more clients configured",
+            ));
         }
         let mut clients: Vec<OidcClient> = Vec::new();
         for (i, c) in raw.clients.iter().enumerate() {
-            let client = self.oidc_client(i, c, &keys, &lifespans, &custom_lifespans, &policies, &claims_policies, &custom_scopes)?;
+            let client = self.oidc_client(
+                i,
+                c,
+                &keys,
+                &lifespans,
+                &custom_lifespans,
+                &policies,
+                &claims_policies,
+                &custom_scopes,
+            )?;
             if clients.iter().any(|o| o.client.id == client.client.id) {
-                return Err(self.error(&format!("{P}.clients[{i}].client_id"), format!("option 'client_id' must be unique: '{}' is used more than once", client.client.id)));
+                return Err(self.error(
+                    &format!("{P}.clients[{i}].client_id"),
+                    format!(
+                        "option 'client_id' must be unique: '{}' is used more than once",
+                        client.client.id
+                    ),
+                ));
             }
             clients.push(client);
         }
-        Ok(OidcProvider { hmac_secret, keys, settings, lifespans, clients })
+        Ok(OidcProvider {
+            hmac_secret,
+            keys,
+            settings,
+            lifespans,
+            clients,
+        })
     }
 
     fn authorization_policy(
@@ -404,7 +573,10 @@ impl Validator<'_> {
                 Some(other) => Err(self.error(k, format!("must be 'one_factor', 'two_factor' or 'deny' but it's configured as '{other}'"))),
             }
         };
-        let default = level(&format!("{key}.default_policy"), p.default_policy.as_deref())?;
+        let default = level(
+            &format!("{key}.default_policy"),
+            p.default_policy.as_deref(),
+        )?;
         if p.rules.is_empty() {
             return Err(self.error(&format!("{key}.rules"), "option 'rules' is required"));
         }
@@ -423,14 +595,18 @@ impl Validator<'_> {
                     } else if let Some(g) = s.strip_prefix("group:") {
                         Subject::Group(g.to_owned())
                     } else {
-                        return Err(self.error(&format!("{rk}.subject"), format!("subject '{s}' must start with 'user:' or 'group:'")));
+                        return Err(self.error(
+                            &format!("{rk}.subject"),
+                            format!("subject '{s}' must start with 'user:' or 'group:'"),
+                        ));
                     });
                 }
                 subjects.push(all);
             }
             let mut nets = Vec::new();
             for n in &r.networks {
-                let names: Vec<String> = networks.get(n).cloned().unwrap_or_else(|| vec![n.clone()]);
+                let names: Vec<String> =
+                    networks.get(n).cloned().unwrap_or_else(|| vec![n.clone()]);
                 for text in names {
                     let net = text
                         .parse::<IpNet>()
@@ -439,7 +615,11 @@ impl Validator<'_> {
                     nets.push(net);
                 }
             }
-            rules.push(AuthorizationRule { level: level(&format!("{rk}.policy"), r.policy.as_deref())?, subjects, networks: nets });
+            rules.push(AuthorizationRule {
+                level: level(&format!("{rk}.policy"), r.policy.as_deref())?,
+                subjects,
+                networks: nets,
+            });
         }
         Ok(AuthorizationPolicy { default, rules })
     }
@@ -463,24 +643,83 @@ impl Validator<'_> {
             return Err(self.error(&key("client_id"), "option 'client_id' is required"));
         }
         if !client_id_ok(&id) {
-            return Err(self.error(&key("client_id"), format!("client_id '{id}' must be at most 100 RFC 3986 unreserved characters")));
+            return Err(self.error(
+                &key("client_id"),
+                format!("client_id '{id}' must be at most 100 RFC 3986 unreserved characters"),
+            ));
         }
         // Keys whose absence of support would change what the client relies on: refuse.
         let refused: [(&str, bool, &str); 14] = [
-            ("sector_identifier_uri", c.sector_identifier_uri.is_some(), "pairwise subject identifiers are not implemented by Portcullis"),
-            ("request_uris", c.request_uris.is_some(), "request objects (JAR) are not implemented by Portcullis"),
-            ("request_object_signing_alg", c.request_object_signing_alg.is_some(), "request objects (JAR) are not implemented by Portcullis"),
-            ("request_object_encryption_alg", c.request_object_encryption_alg.is_some(), "request objects (JAR) are not implemented by Portcullis"),
-            ("authorization_encrypted_response_alg", c.authorization_encrypted_response_alg.is_some(), "JWE is not implemented by Portcullis"),
-            ("id_token_encrypted_response_alg", c.id_token_encrypted_response_alg.is_some(), "JWE is not implemented by Portcullis"),
-            ("access_token_encrypted_response_alg", c.access_token_encrypted_response_alg.is_some(), "JWE is not implemented by Portcullis"),
-            ("userinfo_encrypted_response_alg", c.userinfo_encrypted_response_alg.is_some(), "JWE is not implemented by Portcullis"),
-            ("introspection_encrypted_response_alg", c.introspection_encrypted_response_alg.is_some(), "JWE is not implemented by Portcullis"),
-            ("require_pushed_authorization_requests", c.require_pushed_authorization_requests == Some(true), "pushed authorization requests are not implemented by Portcullis yet"),
-            ("jwks_uri", c.jwks_uri.is_some(), "private_key_jwt client authentication is not implemented by Portcullis yet"),
-            ("jwks", c.jwks.is_some(), "private_key_jwt client authentication is not implemented by Portcullis yet"),
-            ("allow_multiple_auth_methods", c.allow_multiple_auth_methods == Some(true), "Portcullis accepts one client authentication method per request (RFC 6749 §2.3)"),
-            ("backchannel_logout_session_required", c.backchannel_logout_session_required.is_some(), "back-channel logout is not implemented by Portcullis yet"),
+            (
+                "sector_identifier_uri",
+                c.sector_identifier_uri.is_some(),
+                "pairwise subject identifiers are not implemented by Portcullis",
+            ),
+            (
+                "request_uris",
+                c.request_uris.is_some(),
+                "request objects (JAR) are not implemented by Portcullis",
+            ),
+            (
+                "request_object_signing_alg",
+                c.request_object_signing_alg.is_some(),
+                "request objects (JAR) are not implemented by Portcullis",
+            ),
+            (
+                "request_object_encryption_alg",
+                c.request_object_encryption_alg.is_some(),
+                "request objects (JAR) are not implemented by Portcullis",
+            ),
+            (
+                "authorization_encrypted_response_alg",
+                c.authorization_encrypted_response_alg.is_some(),
+                "JWE is not implemented by Portcullis",
+            ),
+            (
+                "id_token_encrypted_response_alg",
+                c.id_token_encrypted_response_alg.is_some(),
+                "JWE is not implemented by Portcullis",
+            ),
+            (
+                "access_token_encrypted_response_alg",
+                c.access_token_encrypted_response_alg.is_some(),
+                "JWE is not implemented by Portcullis",
+            ),
+            (
+                "userinfo_encrypted_response_alg",
+                c.userinfo_encrypted_response_alg.is_some(),
+                "JWE is not implemented by Portcullis",
+            ),
+            (
+                "introspection_encrypted_response_alg",
+                c.introspection_encrypted_response_alg.is_some(),
+                "JWE is not implemented by Portcullis",
+            ),
+            (
+                "require_pushed_authorization_requests",
+                c.require_pushed_authorization_requests == Some(true),
+                "pushed authorization requests are not implemented by Portcullis yet",
+            ),
+            (
+                "jwks_uri",
+                c.jwks_uri.is_some(),
+                "private_key_jwt client authentication is not implemented by Portcullis yet",
+            ),
+            (
+                "jwks",
+                c.jwks.is_some(),
+                "private_key_jwt client authentication is not implemented by Portcullis yet",
+            ),
+            (
+                "allow_multiple_auth_methods",
+                c.allow_multiple_auth_methods == Some(true),
+                "Portcullis accepts one client authentication method per request (RFC 6749 §2.3)",
+            ),
+            (
+                "backchannel_logout_session_required",
+                c.backchannel_logout_session_required.is_some(),
+                "back-channel logout is not implemented by Portcullis yet",
+            ),
         ];
         for (name, present, why) in refused {
             if present {
@@ -488,17 +727,57 @@ impl Validator<'_> {
             }
         }
         for (name, present) in [
-            ("authorization_encrypted_response_enc", c.authorization_encrypted_response_enc.is_some() || c.authorization_encrypted_response_key_id.is_some()),
-            ("id_token_encrypted_response_enc", c.id_token_encrypted_response_enc.is_some() || c.id_token_encrypted_response_key_id.is_some()),
-            ("access_token_encrypted_response_enc", c.access_token_encrypted_response_enc.is_some() || c.access_token_encrypted_response_key_id.is_some()),
-            ("userinfo_encrypted_response_enc", c.userinfo_encrypted_response_enc.is_some() || c.userinfo_encrypted_response_key_id.is_some()),
-            ("introspection_encrypted_response_enc", c.introspection_encrypted_response_enc.is_some() || c.introspection_encrypted_response_key_id.is_some()),
-            ("request_object_encryption_enc", c.request_object_encryption_enc.is_some()),
-            ("token_endpoint_auth_signing_alg", c.token_endpoint_auth_signing_alg.is_some()),
-            ("revocation_endpoint_auth_signing_alg", c.revocation_endpoint_auth_signing_alg.is_some()),
-            ("introspection_endpoint_auth_signing_alg", c.introspection_endpoint_auth_signing_alg.is_some()),
-            ("pushed_authorization_request_endpoint_auth_method", c.pushed_authorization_request_endpoint_auth_method.is_some()),
-            ("pushed_authorization_request_endpoint_auth_signing_alg", c.pushed_authorization_request_endpoint_auth_signing_alg.is_some()),
+            (
+                "authorization_encrypted_response_enc",
+                c.authorization_encrypted_response_enc.is_some()
+                    || c.authorization_encrypted_response_key_id.is_some(),
+            ),
+            (
+                "id_token_encrypted_response_enc",
+                c.id_token_encrypted_response_enc.is_some()
+                    || c.id_token_encrypted_response_key_id.is_some(),
+            ),
+            (
+                "access_token_encrypted_response_enc",
+                c.access_token_encrypted_response_enc.is_some()
+                    || c.access_token_encrypted_response_key_id.is_some(),
+            ),
+            (
+                "userinfo_encrypted_response_enc",
+                c.userinfo_encrypted_response_enc.is_some()
+                    || c.userinfo_encrypted_response_key_id.is_some(),
+            ),
+            (
+                "introspection_encrypted_response_enc",
+                c.introspection_encrypted_response_enc.is_some()
+                    || c.introspection_encrypted_response_key_id.is_some(),
+            ),
+            (
+                "request_object_encryption_enc",
+                c.request_object_encryption_enc.is_some(),
+            ),
+            (
+                "token_endpoint_auth_signing_alg",
+                c.token_endpoint_auth_signing_alg.is_some(),
+            ),
+            (
+                "revocation_endpoint_auth_signing_alg",
+                c.revocation_endpoint_auth_signing_alg.is_some(),
+            ),
+            (
+                "introspection_endpoint_auth_signing_alg",
+                c.introspection_endpoint_auth_signing_alg.is_some(),
+            ),
+            (
+                "pushed_authorization_request_endpoint_auth_method",
+                c.pushed_authorization_request_endpoint_auth_method
+                    .is_some(),
+            ),
+            (
+                "pushed_authorization_request_endpoint_auth_signing_alg",
+                c.pushed_authorization_request_endpoint_auth_signing_alg
+                    .is_some(),
+            ),
         ] {
             if present {
                 self.warn(&key(name), "not implemented by Portcullis; ignored");
@@ -515,7 +794,10 @@ impl Validator<'_> {
                 Some(if let Some(plain) = s.0.strip_prefix("$plaintext$") {
                     ClientSecret::Plain(Secret::new(plain))
                 } else if s.0.starts_with('$') {
-                    ClientSecret::Digest(Digest::parse(&s.0).map_err(|e| self.error(&key("client_secret"), e.to_string()))?)
+                    ClientSecret::Digest(
+                        Digest::parse(&s.0)
+                            .map_err(|e| self.error(&key("client_secret"), e.to_string()))?,
+                    )
                 } else {
                     self.warn(&key("client_secret"), "a plaintext secret without '$plaintext$' is deprecated: store a digest ('portcullis hash-password')");
                     ClientSecret::Plain(Secret::new(s.0.clone()))
@@ -533,49 +815,83 @@ impl Validator<'_> {
             })?,
         };
         if public && auth_method != AuthMethod::None {
-            return Err(self.error(&key("token_endpoint_auth_method"), "must be 'none' when option 'public' is true"));
+            return Err(self.error(
+                &key("token_endpoint_auth_method"),
+                "must be 'none' when option 'public' is true",
+            ));
         }
         if !public && auth_method == AuthMethod::None {
-            return Err(self.error(&key("token_endpoint_auth_method"), "'none' is only allowed for public clients"));
+            return Err(self.error(
+                &key("token_endpoint_auth_method"),
+                "'none' is only allowed for public clients",
+            ));
         }
         if !public && secret.is_none() {
             return Err(self.error(&key("client_secret"), "option 'client_secret' is required"));
         }
-        for name in ["revocation_endpoint_auth_method", "introspection_endpoint_auth_method"] {
-            let v = if name.starts_with("revocation") { &c.revocation_endpoint_auth_method } else { &c.introspection_endpoint_auth_method };
-            if let Some(v) = v {
-                if AuthMethod::parse(v) != Some(auth_method) {
-                    return Err(self.error(&key(name), format!("Portcullis authenticates a client the same way at every endpoint: must be '{}' like token_endpoint_auth_method", auth_method.as_str())));
-                }
+        for name in [
+            "revocation_endpoint_auth_method",
+            "introspection_endpoint_auth_method",
+        ] {
+            let v = if name.starts_with("revocation") {
+                &c.revocation_endpoint_auth_method
+            } else {
+                &c.introspection_endpoint_auth_method
+            };
+            if let Some(v) = v
+                && AuthMethod::parse(v) != Some(auth_method)
+            {
+                return Err(self.error(&key(name), format!("Portcullis authenticates a client the same way at every endpoint: must be '{}' like token_endpoint_auth_method", auth_method.as_str())));
             }
         }
-        let response_types = c.response_types.as_ref().map_or_else(|| vec!["code".to_owned()], |v| v.0.clone());
+        let response_types = c
+            .response_types
+            .as_ref()
+            .map_or_else(|| vec!["code".to_owned()], |v| v.0.clone());
         if let Some(t) = response_types.iter().find(|t| t.as_str() != "code") {
             return Err(self.error(&key("response_types"), format!("response type '{t}' is not implemented by Portcullis (only 'code'; implicit and hybrid flows are not)")));
         }
-        let grant_types: Vec<String> = c.grant_types.as_ref().map_or_else(|| vec!["authorization_code".to_owned()], |v| v.0.clone());
+        let grant_types: Vec<String> = c
+            .grant_types
+            .as_ref()
+            .map_or_else(|| vec!["authorization_code".to_owned()], |v| v.0.clone());
         let mut grants = Vec::new();
         for g in &grant_types {
             match GrantType::parse(g) {
                 Some(grant) => grants.push(grant),
-                None => return Err(self.error(&key("grant_types"), format!("grant type '{g}' is not implemented by Portcullis"))),
+                None => {
+                    return Err(self.error(
+                        &key("grant_types"),
+                        format!("grant type '{g}' is not implemented by Portcullis"),
+                    ));
+                }
             }
         }
         if public && grants.contains(&GrantType::ClientCredentials) {
-            return Err(self.error(&key("grant_types"), "'client_credentials' is not allowed for public clients"));
+            return Err(self.error(
+                &key("grant_types"),
+                "'client_credentials' is not allowed for public clients",
+            ));
         }
         let cc_only = grants == [GrantType::ClientCredentials];
         let scope_list: Vec<String> = match &c.scopes {
             Some(v) => v.0.clone(),
             None if cc_only => Vec::new(),
-            None => ["openid", "groups", "profile", "email"].map(str::to_owned).to_vec(),
+            None => ["openid", "groups", "profile", "email"]
+                .map(str::to_owned)
+                .to_vec(),
         };
         let mut custom_scope_claims = BTreeMap::new();
         for s in &scope_list {
             if let Some(claims) = custom_scopes.get(s) {
                 custom_scope_claims.insert(s.clone(), claims.clone());
             } else if !STANDARD_SCOPES.contains(&s.as_str()) && !cc_only {
-                self.warn(&key("scopes"), format!("scope '{s}' is not a standard or configured scope: it releases no claims"));
+                self.warn(
+                    &key("scopes"),
+                    format!(
+                        "scope '{s}' is not a standard or configured scope: it releases no claims"
+                    ),
+                );
             }
             if cc_only && ["openid", "offline", "offline_access"].contains(&s.as_str()) {
                 return Err(self.error(&key("scopes"), format!("scope '{s}' is not allowed for a client with only the 'client_credentials' grant")));
@@ -585,19 +901,31 @@ impl Validator<'_> {
         if grants.contains(&GrantType::RefreshToken) && !scopes.wants_offline() {
             self.warn(&key("grant_types"), "'refresh_token' without the 'offline_access' scope: no refresh token will be issued");
         }
-        let redirect_uris = c.redirect_uris.as_ref().map_or_else(Vec::new, |v| v.0.clone());
+        let redirect_uris = c
+            .redirect_uris
+            .as_ref()
+            .map_or_else(Vec::new, |v| v.0.clone());
         for (j, uri) in redirect_uris.iter().enumerate() {
             let rk = format!("{k}.redirect_uris[{j}]");
             let parsed = url::Url::parse(uri).map_err(|_| self.error(&rk, format!("redirect URI '{uri}' must have a scheme but it's absent or the URI is not absolute")))?;
             if parsed.fragment().is_some() {
-                return Err(self.error(&rk, format!("redirect URI '{uri}' must not have a fragment")));
+                return Err(self.error(
+                    &rk,
+                    format!("redirect URI '{uri}' must not have a fragment"),
+                ));
             }
             if uri == "urn:ietf:wg:oauth:2.0:oob" && !public {
-                return Err(self.error(&rk, "'urn:ietf:wg:oauth:2.0:oob' is only allowed for public clients"));
+                return Err(self.error(
+                    &rk,
+                    "'urn:ietf:wg:oauth:2.0:oob' is only allowed for public clients",
+                ));
             }
         }
         if redirect_uris.is_empty() && grants.contains(&GrantType::AuthorizationCode) {
-            return Err(self.error(&key("redirect_uris"), "option 'redirect_uris' is required for the authorization_code grant"));
+            return Err(self.error(
+                &key("redirect_uris"),
+                "option 'redirect_uris' is required for the authorization_code grant",
+            ));
         }
         let response_modes = match &c.response_modes {
             None => vec![ResponseMode::FormPost, ResponseMode::Query],
@@ -612,7 +940,13 @@ impl Validator<'_> {
                 modes
             }
         };
-        let policy_name = c.authorization_policy.clone().unwrap_or_else(|| if cc_only { "one_factor".into() } else { "two_factor".into() });
+        let policy_name = c.authorization_policy.clone().unwrap_or_else(|| {
+            if cc_only {
+                "one_factor".into()
+            } else {
+                "two_factor".into()
+            }
+        });
         let policy = match policy_name.as_str() {
             "one_factor" => AuthorizationPolicy { default: PolicyLevel::Level(AuthLevel::OneFactor), rules: vec![] },
             "two_factor" => AuthorizationPolicy { default: PolicyLevel::Level(AuthLevel::TwoFactor), rules: vec![] },
@@ -628,7 +962,10 @@ impl Validator<'_> {
         };
         match c.requested_audience_mode.as_deref() {
             None | Some("explicit") => {}
-            Some(other) => self.warn(&key("requested_audience_mode"), format!("'{other}' is not implemented by Portcullis; 'explicit' applies")),
+            Some(other) => self.warn(
+                &key("requested_audience_mode"),
+                format!("'{other}' is not implemented by Portcullis; 'explicit' applies"),
+            ),
         }
         let consent_mode = match c.consent_mode.as_deref() {
             None | Some("auto") => match &c.pre_configured_consent_duration {
@@ -642,57 +979,127 @@ impl Validator<'_> {
         };
         let pkce_method = match c.pkce_challenge_method.as_deref() {
             None | Some("") => None,
-            Some(m) => Some(ChallengeMethod::parse(m).ok_or_else(|| self.error(&key("pkce_challenge_method"), format!("must be 'plain' or 'S256' but it's configured as '{m}'")))?),
+            Some(m) => Some(ChallengeMethod::parse(m).ok_or_else(|| {
+                self.error(
+                    &key("pkce_challenge_method"),
+                    format!("must be 'plain' or 'S256' but it's configured as '{m}'"),
+                )
+            })?),
         };
-        let signing_alg = |name: &str, alg: &Option<String>, kid: &Option<String>, default: Option<Algorithm>| -> Result<Option<Algorithm>, ConfigError> {
+        let signing_alg = |name: &str,
+                           alg: &Option<String>,
+                           kid: &Option<String>,
+                           default: Option<Algorithm>|
+         -> Result<Option<Algorithm>, ConfigError> {
             if let Some(kid) = kid {
                 return match keys.iter().find(|k| k.kid() == kid) {
                     Some(k) => Ok(Some(k.alg())),
-                    None if keys.is_empty() => Err(self.error(&key(&format!("{name}_key_id")), "a key id needs identity_providers.oidc.jwks")),
-                    None => Err(self.error(&key(&format!("{name}_key_id")), format!("key id '{kid}' is not in identity_providers.oidc.jwks"))),
+                    None if keys.is_empty() => Err(self.error(
+                        &key(&format!("{name}_key_id")),
+                        "a key id needs identity_providers.oidc.jwks",
+                    )),
+                    None => Err(self.error(
+                        &key(&format!("{name}_key_id")),
+                        format!("key id '{kid}' is not in identity_providers.oidc.jwks"),
+                    )),
                 };
             }
             match alg.as_deref() {
                 None => Ok(default),
                 Some("none") => Ok(None),
                 Some(a) => {
-                    let parsed = parse_alg(a).ok_or_else(|| self.error(&key(&format!("{name}_alg")), format!("algorithm '{a}' is not implemented by Portcullis")))?;
+                    let parsed = parse_alg(a).ok_or_else(|| {
+                        self.error(
+                            &key(&format!("{name}_alg")),
+                            format!("algorithm '{a}' is not implemented by Portcullis"),
+                        )
+                    })?;
                     // Without configured keys only an RS256 key is generated.
-                    let available = if keys.is_empty() { parsed == Algorithm::RS256 } else { keys.iter().any(|k| k.alg() == parsed) };
+                    let available = if keys.is_empty() {
+                        parsed == Algorithm::RS256
+                    } else {
+                        keys.iter().any(|k| k.alg() == parsed)
+                    };
                     if !available {
-                        return Err(self.error(&key(&format!("{name}_alg")), format!("no key in identity_providers.oidc.jwks signs with '{a}'")));
+                        return Err(self.error(
+                            &key(&format!("{name}_alg")),
+                            format!("no key in identity_providers.oidc.jwks signs with '{a}'"),
+                        ));
                     }
                     Ok(Some(parsed))
                 }
             }
         };
-        let id_token_alg = signing_alg("id_token_signed_response", &c.id_token_signed_response_alg, &c.id_token_signed_response_key_id, Some(Algorithm::RS256))?
-            .ok_or_else(|| self.error(&key("id_token_signed_response_alg"), "ID tokens must be signed: 'none' is not allowed"))?;
-        let access_token_alg = signing_alg("access_token_signed_response", &c.access_token_signed_response_alg, &c.access_token_signed_response_key_id, None)?;
+        let id_token_alg = signing_alg(
+            "id_token_signed_response",
+            &c.id_token_signed_response_alg,
+            &c.id_token_signed_response_key_id,
+            Some(Algorithm::RS256),
+        )?
+        .ok_or_else(|| {
+            self.error(
+                &key("id_token_signed_response_alg"),
+                "ID tokens must be signed: 'none' is not allowed",
+            )
+        })?;
+        let access_token_alg = signing_alg(
+            "access_token_signed_response",
+            &c.access_token_signed_response_alg,
+            &c.access_token_signed_response_key_id,
+            None,
+        )?;
         if access_token_alg.is_some() {
             return Err(self.error(&key("access_token_signed_response_alg"), "JWT access tokens (RFC 9068) are not implemented by Portcullis yet: remove the key for opaque access tokens"));
         }
         for (name, alg, kid) in [
-            ("userinfo_signed_response", &c.userinfo_signed_response_alg, &c.userinfo_signed_response_key_id),
-            ("introspection_signed_response", &c.introspection_signed_response_alg, &c.introspection_signed_response_key_id),
+            (
+                "userinfo_signed_response",
+                &c.userinfo_signed_response_alg,
+                &c.userinfo_signed_response_key_id,
+            ),
+            (
+                "introspection_signed_response",
+                &c.introspection_signed_response_alg,
+                &c.introspection_signed_response_key_id,
+            ),
         ] {
             if kid.is_some() || alg.as_deref().is_some_and(|a| a != "none") {
                 return Err(self.error(&key(&format!("{name}_alg")), "signed responses are not implemented by Portcullis yet: remove the key for JSON responses"));
             }
         }
-        if c.authorization_signed_response_key_id.is_some() || c.authorization_signed_response_alg.as_deref().is_some_and(|a| a != "none" && a != "RS256") {
-            return Err(self.error(&key("authorization_signed_response_alg"), "JARM is not implemented by Portcullis"));
+        if c.authorization_signed_response_key_id.is_some()
+            || c.authorization_signed_response_alg
+                .as_deref()
+                .is_some_and(|a| a != "none" && a != "RS256")
+        {
+            return Err(self.error(
+                &key("authorization_signed_response_alg"),
+                "JARM is not implemented by Portcullis",
+            ));
         }
-        let post_logout_redirect_uris = c.post_logout_redirect_uris.as_ref().map_or_else(Vec::new, |v| v.0.clone());
+        let post_logout_redirect_uris = c
+            .post_logout_redirect_uris
+            .as_ref()
+            .map_or_else(Vec::new, |v| v.0.clone());
         if !post_logout_redirect_uris.is_empty() {
-            self.warn(&key("post_logout_redirect_uris"), "RP-initiated logout is not implemented by Portcullis yet; ignored");
+            self.warn(
+                &key("post_logout_redirect_uris"),
+                "RP-initiated logout is not implemented by Portcullis yet; ignored",
+            );
         }
         if c.backchannel_logout_uri.is_some() {
-            return Err(self.error(&key("backchannel_logout_uri"), "back-channel logout is not implemented by Portcullis yet"));
+            return Err(self.error(
+                &key("backchannel_logout_uri"),
+                "back-channel logout is not implemented by Portcullis yet",
+            ));
         }
         Ok(OidcClient {
             client: Client {
-                name: c.client_name.clone().filter(|n| !n.is_empty()).unwrap_or_else(|| id.clone()),
+                name: c
+                    .client_name
+                    .clone()
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| id.clone()),
                 id,
                 public,
                 redirect_uris,

@@ -165,7 +165,11 @@ impl<'a> Validator<'a> {
             self.warn("access_control", warning);
         }
 
-        let oidc = match raw.identity_providers.as_ref().and_then(|p| p.oidc.as_ref()) {
+        let oidc = match raw
+            .identity_providers
+            .as_ref()
+            .and_then(|p| p.oidc.as_ref())
+        {
             None => None,
             Some(o) => Some(self.oidc(o, &definitions, secrets)?),
         };
@@ -185,15 +189,15 @@ impl<'a> Validator<'a> {
                 "a session secret is required with session.redis (or PORTCULLIS_SESSION_SECRET_FILE)",
             ));
         }
-        if let Some((secret, origin)) = &configured {
-            if secret.expose().chars().count() < MIN_SESSION_SECRET_LENGTH {
-                return Err(self.error(
+        if let Some((secret, origin)) = &configured
+            && secret.expose().chars().count() < MIN_SESSION_SECRET_LENGTH
+        {
+            return Err(self.error(
                     "session.secret",
                     format!(
                         "the secret from {origin} is shorter than {MIN_SESSION_SECRET_LENGTH} characters: use a long random string"
                     ),
                 ));
-            }
         }
         let session_secret = configured.map(|(secret, _)| secret);
         let cookies = self.cookies(&raw.session)?;

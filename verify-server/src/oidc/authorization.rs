@@ -9,7 +9,9 @@ use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use http::{HeaderValue, StatusCode};
 use portcullis_core::{AuthLevel, Identity};
-use portcullis_oidc::authorize::{AuthorizationRequest, AuthorizeError, ErrorTarget, parse_authorization_request};
+use portcullis_oidc::authorize::{
+    AuthorizationRequest, AuthorizeError, ErrorTarget, parse_authorization_request,
+};
 use portcullis_oidc::client::{ConsentMode, ResponseMode};
 use portcullis_oidc::opaque::TokenKind;
 use portcullis_oidc::response::{Delivery, append_query, deliver};
@@ -33,7 +35,10 @@ const FLOW_LIFESPAN: u64 = 600;
 fn html(status: StatusCode, body: String, csp: &str) -> Response {
     let mut r = (status, body).into_response();
     let h = r.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     if let Ok(v) = HeaderValue::from_str(csp) {
         h.insert(CONTENT_SECURITY_POLICY, v);
     }
@@ -65,7 +70,10 @@ fn escape(s: &str) -> String {
 }
 
 fn origin_of(uri: &str) -> String {
-    url::Url::parse(uri).map_or_else(|_| "'none'".to_owned(), |u| u.origin().ascii_serialization())
+    url::Url::parse(uri).map_or_else(
+        |_| "'none'".to_owned(),
+        |u| u.origin().ascii_serialization(),
+    )
 }
 
 /// Send the authorization response (or error) to the client's validated redirect URI.
@@ -75,14 +83,20 @@ fn to_client(uri: &str, mode: ResponseMode, params: &[(&str, &str)]) -> Response
         Delivery::FormPost(page) => html(
             StatusCode::OK,
             page,
-            &format!("default-src 'none'; script-src 'unsafe-inline'; form-action {}; frame-ancestors 'none'", origin_of(uri)),
+            &format!(
+                "default-src 'none'; script-src 'unsafe-inline'; form-action {}; frame-ancestors 'none'",
+                origin_of(uri)
+            ),
         ),
     }
 }
 
 fn error_to_client(iss: &str, target: &ErrorTarget, error: &OAuthError) -> Response {
     tracing::info!(error = %error.code, reason = %error.description, redirect_uri = %target.redirect_uri, "authorization request refused: error sent to the client");
-    let mut params = vec![("error", error.code.as_str()), ("error_description", error.description.as_str())];
+    let mut params = vec![
+        ("error", error.code.as_str()),
+        ("error_description", error.description.as_str()),
+    ];
     if let Some(state) = &target.state {
         params.push(("state", state));
     }
@@ -113,7 +127,9 @@ fn target_of(request: &AuthorizationRequest) -> ErrorTarget {
 }
 
 fn query_pairs(query: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
 }
 
 /// The query without `consent_id` (the portal appends it again).
@@ -125,7 +141,9 @@ fn query_without_consent_id(query: &str) -> String {
 
 async fn load_flow(rt: &OidcRuntime, id: &str, now: u64) -> Result<Option<FlowRecord>, Response> {
     match rt.store.get(RecordKind::Flow, id, now).await {
-        Ok(Some(record)) if record.active => decode::<FlowRecord>(&record.value).map(Some).map_err(|e| super::store_failure("authorization", &e)),
+        Ok(Some(record)) if record.active => decode::<FlowRecord>(&record.value)
+            .map(Some)
+            .map_err(|e| super::store_failure("authorization", &e)),
         Ok(_) => Ok(None),
         Err(e) => Err(super::store_failure("authorization", &e)),
     }
@@ -134,7 +152,13 @@ async fn load_flow(rt: &OidcRuntime, id: &str, now: u64) -> Result<Option<FlowRe
 async fn save_flow(rt: &OidcRuntime, id: &str, flow: &FlowRecord) -> Result<(), Response> {
     let bytes = encode(flow).map_err(|e| super::store_failure("authorization", &e))?;
     rt.store
-        .insert(RecordKind::Flow, id, id, &bytes, flow.created_at + FLOW_LIFESPAN)
+        .insert(
+            RecordKind::Flow,
+            id,
+            id,
+            &bytes,
+            flow.created_at + FLOW_LIFESPAN,
+        )
         .await
         .map_err(|e| super::store_failure("authorization", &e))
 }
@@ -154,8 +178,15 @@ fn consent_key(subject: &str, client: &str, request: &AuthorizationRequest) -> S
     scopes.sort_unstable();
     let mut audience: Vec<&str> = request.audience.iter().map(String::as_str).collect();
     audience.sort_unstable();
-    let text = format!("{subject}\n{client}\n{}\n{}", scopes.join(" "), audience.join(" "));
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    let text = format!(
+        "{subject}\n{client}\n{}\n{}",
+        scopes.join(" "),
+        audience.join(" ")
+    );
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `GET /api/oidc/authorization`.
@@ -165,18 +196,27 @@ pub(super) async fn authorize(State(state): State<AppState>, parts: Parts) -> Re
     };
     let Some(iss) = issuer(&state, &parts) else {
         tracing::info!("authorization request refused: the host matches no session cookie domain");
-        return (StatusCode::BAD_REQUEST, "400 Bad Request: no session cookie domain matches this host").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "400 Bad Request: no session cookie domain matches this host",
+        )
+            .into_response();
     };
     let query = parts.uri.query().unwrap_or("").to_owned();
     let pairs = query_pairs(&query);
-    let parsed = parse_authorization_request(&pairs, &rt.provider.settings, |id| rt.client(id).map(|c| &c.client));
+    let parsed = parse_authorization_request(&pairs, &rt.provider.settings, |id| {
+        rt.client(id).map(|c| &c.client)
+    });
     let (client_id, parsed_request) = match parsed {
         Ok((client, request)) => (client.id.clone(), request),
         Err(AuthorizeError::Unredirectable(e)) => return error_to_portal(&iss, &e),
         Err(AuthorizeError::Redirect(target, e)) => return error_to_client(&iss, &target, &e),
     };
     let Some(client) = rt.client(&client_id) else {
-        return error_to_portal(&iss, &OAuthError::new(ErrorCode::InvalidClient, "The client is not registered."));
+        return error_to_portal(
+            &iss,
+            &OAuthError::new(ErrorCode::InvalidClient, "The client is not registered."),
+        );
     };
     let now = state.now();
     let consent_id = match single(&pairs, "consent_id") {
@@ -192,7 +232,10 @@ pub(super) async fn authorize(State(state): State<AppState>, parts: Parts) -> Re
                 return error_to_client(
                     &iss,
                     &target_of(&parsed_request),
-                    &OAuthError::new(ErrorCode::InvalidRequest, "The consent session was not found, has expired or belongs to another client."),
+                    &OAuthError::new(
+                        ErrorCode::InvalidRequest,
+                        "The consent session was not found, has expired or belongs to another client.",
+                    ),
                 );
             }
         },
@@ -203,7 +246,10 @@ pub(super) async fn authorize(State(state): State<AppState>, parts: Parts) -> Re
     let target = target_of(&request);
     let peer = peer_of_parts(&parts);
     let (_, identity, clear) = portal_identity(&state, &parts, peer).await;
-    let response = decide(&state, &rt, client, &iss, &query, request, consent_id, &mut flow, &identity, &parts, now).await;
+    let response = decide(
+        &state, &rt, client, &iss, &query, request, consent_id, &mut flow, &identity, &parts, now,
+    )
+    .await;
     let response = match response {
         Ok(r) | Err(r) => r,
     };
@@ -226,7 +272,9 @@ async fn decide(
     now: u64,
 ) -> Result<Response, Response> {
     let target = target_of(&request);
-    let fail = |code: ErrorCode, description: &str| error_to_client(iss, &target, &OAuthError::new(code, description));
+    let fail = |code: ErrorCode, description: &str| {
+        error_to_client(iss, &target, &OAuthError::new(code, description))
+    };
 
     // 1. Authentication: a session, fresh enough for `prompt=login` and `max_age`.
     let authenticated_at = identity.authenticated_at.unwrap_or(0);
@@ -235,10 +283,15 @@ async fn decide(
         (true, Some(f)) => authenticated_at >= f.created_at,
         (true, None) => false,
         (false, _) => true,
-    } && request.max_age.is_none_or(|max| now.saturating_sub(authenticated_at) <= max);
+    } && request
+        .max_age
+        .is_none_or(|max| now.saturating_sub(authenticated_at) <= max);
     if !logged_in || !fresh_enough {
         if request.prompt.none {
-            return Err(fail(ErrorCode::LoginRequired, "The Authorization Server requires End-User authentication."));
+            return Err(fail(
+                ErrorCode::LoginRequired,
+                "The Authorization Server requires End-User authentication.",
+            ));
         }
         let id = consent_id.clone().unwrap_or_else(uuid_v4);
         if flow.is_none() {
@@ -258,24 +311,43 @@ async fn decide(
     }
 
     // 2. The client's authorization policy (docs/reference/oidc-provider.md §2.5).
-    let ip = portcullis_core::client_ip(&parts.headers, peer_of_parts(parts), &state.config().trusted_proxies).addr();
-    match client.policy.required(&identity.username, &identity.groups, ip) {
+    let ip = portcullis_core::client_ip(
+        &parts.headers,
+        peer_of_parts(parts),
+        &state.config().trusted_proxies,
+    )
+    .addr();
+    match client
+        .policy
+        .required(&identity.username, &identity.groups, ip)
+    {
         PolicyLevel::Deny => {
             tracing::info!(user = %identity.username, client = %client.client.id, "authorization refused by the client's authorization policy");
-            return Err(fail(ErrorCode::AccessDenied, "The user was denied access to this client."));
+            return Err(fail(
+                ErrorCode::AccessDenied,
+                "The user was denied access to this client.",
+            ));
         }
         PolicyLevel::Level(required) if identity.level < required => {
             // Portcullis has no second factor yet: a two_factor client cannot be satisfied, and
             // sending the browser to the portal again would loop.
             tracing::info!(user = %identity.username, client = %client.client.id, "authorization refused: the client's policy requires two factors, which Portcullis does not offer yet");
-            return Err(fail(ErrorCode::AccessDenied, "The client requires two-factor authentication, which is not available."));
+            return Err(fail(
+                ErrorCode::AccessDenied,
+                "The client requires two-factor authentication, which is not available.",
+            ));
         }
         PolicyLevel::Level(_) => {}
     }
     if let Some(f) = flow.as_ref()
-        && f.username.as_deref().is_some_and(|u| u != identity.username)
+        && f.username
+            .as_deref()
+            .is_some_and(|u| u != identity.username)
     {
-        return Err(fail(ErrorCode::AccessDenied, "The consent session belongs to another user."));
+        return Err(fail(
+            ErrorCode::AccessDenied,
+            "The consent session belongs to another user.",
+        ));
     }
 
     // 3. Consent.
@@ -303,10 +375,16 @@ async fn decide(
         match flow.as_ref().map(|f| &f.consent) {
             Some(ConsentAnswer::Granted) => {}
             Some(ConsentAnswer::Denied) => {
-                return Err(fail(ErrorCode::AccessDenied, "The resource owner or authorization server denied the request."));
+                return Err(fail(
+                    ErrorCode::AccessDenied,
+                    "The resource owner or authorization server denied the request.",
+                ));
             }
             _ if request.prompt.none => {
-                return Err(fail(ErrorCode::ConsentRequired, "The Authorization Server requires End-User consent."));
+                return Err(fail(
+                    ErrorCode::ConsentRequired,
+                    "The Authorization Server requires End-User consent.",
+                ));
             }
             _ => {
                 let id = consent_id.clone().unwrap_or_else(uuid_v4);
@@ -326,7 +404,9 @@ async fn decide(
                     },
                 };
                 save_flow(rt, &id, &record).await?;
-                return Ok(found(&format!("{iss}/consent/openid/decision?flow=openid_connect&flow_id={id}")));
+                return Ok(found(&format!(
+                    "{iss}/consent/openid/decision?flow=openid_connect&flow_id={id}"
+                )));
             }
         }
     }
@@ -335,14 +415,22 @@ async fn decide(
     if let Some(id) = &consent_id {
         match rt.store.consume(RecordKind::Flow, id, now).await {
             Ok(Consumed::Fresh(_)) => {}
-            Ok(_) => return Err(fail(ErrorCode::InvalidRequest, "The consent session has already been used.")),
+            Ok(_) => {
+                return Err(fail(
+                    ErrorCode::InvalidRequest,
+                    "The consent session has already been used.",
+                ));
+            }
             Err(e) => return Err(super::store_failure("authorization", &e)),
         }
     }
 
     // 5. The code.
     let Some((code, key)) = rt.token_key.mint(TokenKind::AuthorizationCode, random32()) else {
-        return Err(super::store_failure("authorization", &portcullis_oidc::OidcError::Key("could not sign the code".into())));
+        return Err(super::store_failure(
+            "authorization",
+            &portcullis_oidc::OidcError::Key("could not sign the code".into()),
+        ));
     };
     let grant = GrantRecord {
         client_id: client.client.id.clone(),
@@ -373,7 +461,11 @@ async fn decide(
         params.push(("state", s));
     }
     params.push(("iss", iss));
-    Ok(to_client(&request.redirect_uri, request.response_mode, &params))
+    Ok(to_client(
+        &request.redirect_uri,
+        request.response_mode,
+        &params,
+    ))
 }
 
 /// `POST /api/oidc/authorization`: answered with a redirect to the GET form with the same
@@ -384,9 +476,15 @@ pub(super) async fn authorize_post(State(state): State<AppState>, request: Reque
         Err(e) => return (StatusCode::BAD_REQUEST, e.description).into_response(),
     };
     let Some(iss) = issuer(&state, &parts) else {
-        return (StatusCode::BAD_REQUEST, "400 Bad Request: no session cookie domain matches this host").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "400 Bad Request: no session cookie domain matches this host",
+        )
+            .into_response();
     };
-    let query = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs.iter()).finish();
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs.iter())
+        .finish();
     let mut r = StatusCode::SEE_OTHER.into_response();
     match HeaderValue::from_str(&format!("{iss}/api/oidc/authorization?{query}")) {
         Ok(v) => {
@@ -404,11 +502,20 @@ pub(crate) async fn flow_redirect_after_login(state: &AppState, flow_id: &str) -
     let rt = runtime(state)?;
     let flow = load_flow(rt, flow_id, state.now()).await.ok().flatten()?;
     let sep = if flow.query.is_empty() { "" } else { "&" };
-    Some(format!("{}/api/oidc/authorization?{}{sep}consent_id={}", flow.issuer, flow.query, form_urlencoded::byte_serialize(flow_id.as_bytes()).collect::<String>()))
+    Some(format!(
+        "{}/api/oidc/authorization?{}{sep}consent_id={}",
+        flow.issuer,
+        flow.query,
+        form_urlencoded::byte_serialize(flow_id.as_bytes()).collect::<String>()
+    ))
 }
 
 /// The flow for a consent request: known, for this client, and the session's user.
-async fn consent_flow(state: &AppState, parts: &Parts, flow_id: &str) -> Option<(Identity, FlowRecord)> {
+async fn consent_flow(
+    state: &AppState,
+    parts: &Parts,
+    flow_id: &str,
+) -> Option<(Identity, FlowRecord)> {
     let rt = runtime(state)?;
     let (_, identity, _) = portal_identity(state, parts, peer_of_parts(parts)).await;
     if identity.level < AuthLevel::OneFactor || identity.username.is_empty() {
@@ -416,7 +523,11 @@ async fn consent_flow(state: &AppState, parts: &Parts, flow_id: &str) -> Option<
         return None;
     }
     let flow = load_flow(rt, flow_id, state.now()).await.ok().flatten()?;
-    if flow.username.as_deref().is_some_and(|u| u != identity.username) {
+    if flow
+        .username
+        .as_deref()
+        .is_some_and(|u| u != identity.username)
+    {
         tracing::info!(user = %identity.username, "consent refused: the flow belongs to another user");
         return None;
     }
@@ -484,15 +595,37 @@ async fn answer(state: &AppState, parts: &Parts, body: &ConsentBody) -> Option<S
     }
     let client = rt.client(&flow.request.client_id)?;
     flow.username = Some(identity.username.clone());
-    flow.consent = if body.consent { ConsentAnswer::Granted } else { ConsentAnswer::Denied };
+    flow.consent = if body.consent {
+        ConsentAnswer::Granted
+    } else {
+        ConsentAnswer::Denied
+    };
     save_flow(rt, &body.flow_id, &flow).await.ok()?;
-    if let (true, true, ConsentMode::PreConfigured(duration)) = (body.consent, body.pre_configure, client.client.consent_mode) {
-        let subject = rt.store.subject(&identity.username, "", &uuid_v4()).await.ok()?;
+    if let (true, true, ConsentMode::PreConfigured(duration)) =
+        (body.consent, body.pre_configure, client.client.consent_mode)
+    {
+        let subject = rt
+            .store
+            .subject(&identity.username, "", &uuid_v4())
+            .await
+            .ok()?;
         let key = consent_key(&subject, &client.client.id, &flow.request);
-        rt.store.insert(RecordKind::Consent, &key, &key, b"{}", state.now() + duration).await.ok()?;
+        rt.store
+            .insert(
+                RecordKind::Consent,
+                &key,
+                &key,
+                b"{}",
+                state.now() + duration,
+            )
+            .await
+            .ok()?;
     }
     tracing::info!(user = %identity.username, client = %client.client.id, granted = body.consent, "consent answered");
-    Some(format!("{}/api/oidc/authorization?{}&consent_id={}", flow.issuer, flow.query, body.flow_id))
+    Some(format!(
+        "{}/api/oidc/authorization?{}&consent_id={}",
+        flow.issuer, flow.query, body.flow_id
+    ))
 }
 
 /// `POST /api/oidc/consent` (JSON).
@@ -502,11 +635,18 @@ pub(super) async fn consent_post(State(state): State<AppState>, request: Request
         .headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
     let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
         return ko(StatusCode::OK, "Operation failed.");
     };
-    let Some(body) = is_json.then(|| serde_json::from_slice::<ConsentBody>(&bytes).ok()).flatten() else {
+    let Some(body) = is_json
+        .then(|| serde_json::from_slice::<ConsentBody>(&bytes).ok())
+        .flatten()
+    else {
         tracing::info!("consent refused: malformed body");
         return ko(StatusCode::OK, "Operation failed.");
     };
@@ -520,7 +660,16 @@ const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-acti
 
 /// `GET /consent/openid/decision?flow_id=…`: the consent page, a form that needs no JavaScript.
 pub(super) async fn decision_page(State(state): State<AppState>, parts: Parts) -> Response {
-    let failed = || html(StatusCode::BAD_REQUEST, page("Consent", "<p role=\"alert\">This consent request is unknown, has expired, or belongs to another session.</p>"), PAGE_CSP);
+    let failed = || {
+        html(
+            StatusCode::BAD_REQUEST,
+            page(
+                "Consent",
+                "<p role=\"alert\">This consent request is unknown, has expired, or belongs to another session.</p>",
+            ),
+            PAGE_CSP,
+        )
+    };
     let (Some(flow_id), Some(rt)) = (flow_id_of(&parts), runtime(&state)) else {
         return failed();
     };
@@ -532,7 +681,12 @@ pub(super) async fn decision_page(State(state): State<AppState>, parts: Parts) -
     };
     let (nonce, cookie) = new_nonce();
     let token = csrf_token(&state.0.csrf_key, &nonce);
-    let scopes: String = flow.request.scopes.iter().map(|s| format!("<li>{}</li>", escape(s))).collect();
+    let scopes: String = flow
+        .request
+        .scopes
+        .iter()
+        .map(|s| format!("<li>{}</li>", escape(s)))
+        .collect();
     let remember = if matches!(client.client.consent_mode, ConsentMode::PreConfigured(_)) {
         "<p><label><input type=\"checkbox\" name=\"pre_configure\" value=\"true\"> Remember this consent</label></p>"
     } else {
@@ -557,7 +711,16 @@ pub(super) async fn decision_page(State(state): State<AppState>, parts: Parts) -
 
 /// `POST /consent/openid/decision`: the consent form.
 pub(super) async fn decision_form(State(state): State<AppState>, request: Request) -> Response {
-    let refused = || html(StatusCode::BAD_REQUEST, page("Consent", "<p role=\"alert\">The consent could not be recorded. Start again from the application.</p>"), PAGE_CSP);
+    let refused = || {
+        html(
+            StatusCode::BAD_REQUEST,
+            page(
+                "Consent",
+                "<p role=\"alert\">The consent could not be recorded. Start again from the application.</p>",
+            ),
+            PAGE_CSP,
+        )
+    };
     let Ok((parts, pairs)) = super::form_body(request).await else {
         return refused();
     };
@@ -591,14 +754,28 @@ pub(super) async fn decision_form(State(state): State<AppState>, request: Reques
 /// `GET /consent/completion?error=…`: the errors that cannot go to the client.
 pub(super) async fn completion_page(parts: Parts) -> Response {
     let pairs = query_pairs(parts.uri.query().unwrap_or(""));
-    let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("");
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("")
+    };
     let error = get("error");
     let body = if error.is_empty() {
         "<p>You can close this page.</p>".to_owned()
     } else {
-        format!("<p role=\"alert\"><strong>{}</strong></p><p>{}</p><p>Return to the application and try again.</p>", escape(error), escape(get("error_description")))
+        format!(
+            "<p role=\"alert\"><strong>{}</strong></p><p>{}</p><p>Return to the application and try again.</p>",
+            escape(error),
+            escape(get("error_description"))
+        )
     };
-    let status = if error.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+    let status = if error.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
     html(status, page("Authorization", &body), PAGE_CSP)
 }
 

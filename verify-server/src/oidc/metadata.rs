@@ -6,7 +6,9 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use http::header::{ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN, CONTENT_TYPE};
 use http::{HeaderValue, StatusCode};
-use portcullis_oidc::discovery::{DiscoveryInput, oauth_metadata as metadata_doc, openid_configuration as openid_doc};
+use portcullis_oidc::discovery::{
+    DiscoveryInput, oauth_metadata as metadata_doc, openid_configuration as openid_doc,
+};
 
 use super::{issuer, runtime};
 use crate::state::AppState;
@@ -14,13 +16,18 @@ use crate::state::AppState;
 fn cors_json(body: String) -> Response {
     let mut r = (StatusCode::OK, body).into_response();
     let h = r.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     r
 }
 
 fn not_found() -> Response {
-    tracing::info!("OpenID Connect metadata refused: the request's host matches no session cookie domain");
+    tracing::info!(
+        "OpenID Connect metadata refused: the request's host matches no session cookie domain"
+    );
     (StatusCode::NOT_FOUND, "404 page not found").into_response()
 }
 
@@ -34,7 +41,11 @@ fn document(state: &AppState, parts: &Parts, openid: bool) -> Response {
         signing_algs: &algs,
         plain_pkce: rt.provider.settings.allow_plain_pkce,
     };
-    let doc = if openid { openid_doc(&input) } else { metadata_doc(&input) };
+    let doc = if openid {
+        openid_doc(&input)
+    } else {
+        metadata_doc(&input)
+    };
     cors_json(doc.to_string())
 }
 
@@ -67,6 +78,9 @@ pub(super) async fn preflight() -> Response {
     let mut r = StatusCode::NO_CONTENT.into_response();
     let h = r.headers_mut();
     h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    h.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, OPTIONS"));
+    h.insert(
+        ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, OPTIONS"),
+    );
     r
 }

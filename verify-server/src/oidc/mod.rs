@@ -56,7 +56,10 @@ impl std::fmt::Debug for OidcRuntime {
 impl OidcRuntime {
     /// Build from the configuration and a store. Without configured `jwks`, an RS256 key is
     /// generated at first start and kept in the store, so restarts and replicas sign alike.
-    pub async fn build(mut provider: OidcProvider, store: Arc<dyn OidcStore>) -> Result<Self, OidcError> {
+    pub async fn build(
+        mut provider: OidcProvider,
+        store: Arc<dyn OidcStore>,
+    ) -> Result<Self, OidcError> {
         let mut keys = std::mem::take(&mut provider.keys);
         if keys.is_empty() {
             let fresh = tokio::task::spawn_blocking(|| {
@@ -65,8 +68,14 @@ impl OidcRuntime {
             .await
             .map_err(|e| OidcError::Key(e.to_string()))??;
             let pem = store.keep(GENERATED_KEY, &fresh).await?;
-            keys.push(SigningKey::from_pem(&pem, portcullis_oidc::keys::Algorithm::RS256, None)?);
-            tracing::info!("identity_providers.oidc.jwks is not set: signing with the RS256 key generated at first start and kept in the storage");
+            keys.push(SigningKey::from_pem(
+                &pem,
+                portcullis_oidc::keys::Algorithm::RS256,
+                None,
+            )?);
+            tracing::info!(
+                "identity_providers.oidc.jwks is not set: signing with the RS256 key generated at first start and kept in the storage"
+            );
         }
         let token_key = TokenKey::from_secret(provider.hmac_secret.expose().as_bytes());
         Ok(Self {
@@ -85,21 +94,36 @@ impl OidcRuntime {
 /// The provider's routes (mounted only when `identity_providers.oidc` is configured).
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
-        .route(paths::OPENID_CONFIGURATION, get(metadata::openid_configuration).options(metadata::preflight))
-        .route(paths::OAUTH_METADATA, get(metadata::oauth_metadata).options(metadata::preflight))
-        .route(paths::JWKS, get(metadata::jwks).options(metadata::preflight))
+        .route(
+            paths::OPENID_CONFIGURATION,
+            get(metadata::openid_configuration).options(metadata::preflight),
+        )
+        .route(
+            paths::OAUTH_METADATA,
+            get(metadata::oauth_metadata).options(metadata::preflight),
+        )
+        .route(
+            paths::JWKS,
+            get(metadata::jwks).options(metadata::preflight),
+        )
         .route(
             paths::AUTHORIZATION,
             get(authorization::authorize).post(authorization::authorize_post),
         )
-        .route(paths::CONSENT, get(authorization::consent_get).post(authorization::consent_post))
+        .route(
+            paths::CONSENT,
+            get(authorization::consent_get).post(authorization::consent_post),
+        )
         .route(
             "/consent/openid/decision",
             get(authorization::decision_page).post(authorization::decision_form),
         )
         .route("/consent/completion", get(authorization::completion_page))
         .route(paths::TOKEN, post(token::token))
-        .route(paths::USERINFO, get(resource::userinfo).post(resource::userinfo))
+        .route(
+            paths::USERINFO,
+            get(resource::userinfo).post(resource::userinfo),
+        )
         .route(paths::INTROSPECTION, post(resource::introspection))
         .route(paths::REVOCATION, post(resource::revocation))
 }
@@ -133,14 +157,24 @@ pub(crate) fn uuid_v4() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 /// A JSON answer that must not be cached (token-style endpoints, RFC 6749 §5.1).
 pub(crate) fn no_store_json(status: StatusCode, body: &serde_json::Value) -> Response {
     let mut r = (status, body.to_string()).into_response();
     let h = r.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
     r
@@ -163,14 +197,19 @@ pub(crate) fn store_failure(endpoint: &'static str, e: &OidcError) -> Response {
 }
 
 /// Parse an `application/x-www-form-urlencoded` body; `None` when it is not one or is too large.
-pub(crate) async fn form_body(request: axum::extract::Request) -> Result<(Parts, Vec<(String, String)>), OAuthError> {
+pub(crate) async fn form_body(
+    request: axum::extract::Request,
+) -> Result<(Parts, Vec<(String, String)>), OAuthError> {
     let (parts, body) = request.into_parts();
     let is_form = parts
         .headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
     if !is_form {
         return Err(OAuthError::new(
             portcullis_oidc::ErrorCode::InvalidRequest,
@@ -178,14 +217,20 @@ pub(crate) async fn form_body(request: axum::extract::Request) -> Result<(Parts,
         ));
     }
     let bytes = axum::body::to_bytes(body, 64 * 1024).await.map_err(|_| {
-        OAuthError::new(portcullis_oidc::ErrorCode::InvalidRequest, "The request body is too large.")
+        OAuthError::new(
+            portcullis_oidc::ErrorCode::InvalidRequest,
+            "The request body is too large.",
+        )
     })?;
     let pairs = form_urlencoded::parse(&bytes).into_owned().collect();
     Ok((parts, pairs))
 }
 
 /// The single value of `name`; `Err` when repeated (RFC 6749 §3.2), empty counts as absent.
-pub(crate) fn single<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, OAuthError> {
+pub(crate) fn single<'a>(
+    pairs: &'a [(String, String)],
+    name: &str,
+) -> Result<Option<&'a str>, OAuthError> {
     let mut found = None;
     for (k, v) in pairs {
         if k == name {

@@ -3,9 +3,9 @@
 
 use axum::extract::{Request, State};
 use axum::response::Response;
+use http::HeaderValue;
 use http::StatusCode;
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use http::HeaderValue;
 use portcullis_oidc::claims::{UserProfile, released_claims, user_claim};
 use portcullis_oidc::opaque::TokenKind;
 use portcullis_oidc::store::{Record, RecordKind};
@@ -18,7 +18,11 @@ use super::{OidcRuntime, issuer, no_store_json, oauth_error, runtime, single};
 use crate::state::AppState;
 
 /// The live record of a presented opaque token: right HMAC, present, active, not expired.
-async fn live_token(rt: &OidcRuntime, token: &str, now: u64) -> Result<Option<(TokenKind, String, Record, GrantRecord)>, portcullis_oidc::OidcError> {
+async fn live_token(
+    rt: &OidcRuntime,
+    token: &str,
+    now: u64,
+) -> Result<Option<(TokenKind, String, Record, GrantRecord)>, portcullis_oidc::OidcError> {
     let Some((kind, key)) = rt.token_key.verify(token) else {
         return Ok(None);
     };
@@ -40,7 +44,11 @@ fn bearer_error(status: StatusCode, code: ErrorCode, description: &str) -> Respo
     let error = OAuthError::new(code, description);
     let mut r = oauth_error("userinfo", &error);
     *r.status_mut() = status;
-    let mut challenge = format!("Bearer error=\"{}\", error_description=\"{}\"", code.as_str(), description.replace('"', "'"));
+    let mut challenge = format!(
+        "Bearer error=\"{}\", error_description=\"{}\"",
+        code.as_str(),
+        description.replace('"', "'")
+    );
     if code == ErrorCode::InsufficientScope {
         challenge.push_str(", scope=\"openid\"");
     }
@@ -53,7 +61,11 @@ fn bearer_error(status: StatusCode, code: ErrorCode, description: &str) -> Respo
 /// `GET|POST /api/oidc/userinfo`.
 pub(super) async fn userinfo(State(state): State<AppState>, request: Request) -> Response {
     let Some(rt) = runtime(&state).cloned() else {
-        return bearer_error(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, "The OpenID Connect provider is not configured.");
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidToken,
+            "The OpenID Connect provider is not configured.",
+        );
     };
     let (parts, body) = request.into_parts();
     let header_token = parts
@@ -65,16 +77,33 @@ pub(super) async fn userinfo(State(state): State<AppState>, request: Request) ->
         .map(|(_, t)| t.trim().to_owned());
     // RFC 6750 §2.2: the token may come in a form body instead.
     let body_token = if parts.method == http::Method::POST {
-        let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+        let bytes = axum::body::to_bytes(body, 64 * 1024)
+            .await
+            .unwrap_or_default();
         let pairs: Vec<(String, String)> = form_urlencoded::parse(&bytes).into_owned().collect();
-        single(&pairs, "access_token").ok().flatten().map(str::to_owned)
+        single(&pairs, "access_token")
+            .ok()
+            .flatten()
+            .map(str::to_owned)
     } else {
         None
     };
     let token = match (header_token, body_token) {
-        (Some(_), Some(_)) => return bearer_error(StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest, "The access token was sent more than one way."),
+        (Some(_), Some(_)) => {
+            return bearer_error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                "The access token was sent more than one way.",
+            );
+        }
         (Some(t), None) | (None, Some(t)) => t,
-        (None, None) => return bearer_error(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, "The request has no access token."),
+        (None, None) => {
+            return bearer_error(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::InvalidToken,
+                "The request has no access token.",
+            );
+        }
     };
     let now = state.now();
     let found = match live_token(&rt, &token, now).await {
@@ -83,22 +112,46 @@ pub(super) async fn userinfo(State(state): State<AppState>, request: Request) ->
     };
     let Some((kind, _, _, grant)) = found else {
         state.0.metrics.oidc("userinfo", "invalid_token");
-        return bearer_error(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, "The access token is invalid, expired or revoked.");
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidToken,
+            "The access token is invalid, expired or revoked.",
+        );
     };
     if kind != TokenKind::AccessToken {
-        return bearer_error(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, "Only OpenID Connect 1.0 Access Tokens are allowed.");
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidToken,
+            "Only OpenID Connect 1.0 Access Tokens are allowed.",
+        );
     }
     if issuer(&state, &parts).as_deref() != Some(grant.issuer.as_str()) {
-        return bearer_error(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, "The access token was issued at another issuer.");
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidToken,
+            "The access token was issued at another issuer.",
+        );
     }
     if !grant.scopes.contains("openid") || grant.username.is_none() {
-        return bearer_error(StatusCode::FORBIDDEN, ErrorCode::InsufficientScope, "The access token was not granted the 'openid' scope.");
+        return bearer_error(
+            StatusCode::FORBIDDEN,
+            ErrorCode::InsufficientScope,
+            "The access token was not granted the 'openid' scope.",
+        );
     }
     let Some(client) = rt.client(&grant.client_id) else {
-        return bearer_error(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, "The client of this access token no longer exists.");
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidToken,
+            "The client of this access token no longer exists.",
+        );
     };
     let Some(user) = grant.username.as_deref().and_then(|u| state.users().get(u)) else {
-        return bearer_error(StatusCode::UNAUTHORIZED, ErrorCode::InvalidToken, "The user of this access token no longer exists.");
+        return bearer_error(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidToken,
+            "The user of this access token no longer exists.",
+        );
     };
     let profile = UserProfile {
         username: user.username.clone(),
@@ -128,7 +181,13 @@ pub(super) async fn userinfo(State(state): State<AppState>, request: Request) ->
 /// their audience (a client cannot probe another client's tokens).
 pub(super) async fn introspection(State(state): State<AppState>, request: Request) -> Response {
     let Some(rt) = runtime(&state).cloned() else {
-        return oauth_error("introspection", &OAuthError::new(ErrorCode::InvalidRequest, "The OpenID Connect provider is not configured."));
+        return oauth_error(
+            "introspection",
+            &OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "The OpenID Connect provider is not configured.",
+            ),
+        );
     };
     let (parts, pairs) = match super::form_body(request).await {
         Ok(v) => v,
@@ -143,7 +202,15 @@ pub(super) async fn introspection(State(state): State<AppState>, request: Reques
     };
     let token = match single(&pairs, "token") {
         Ok(Some(t)) => t,
-        Ok(None) => return oauth_error("introspection", &OAuthError::new(ErrorCode::InvalidRequest, "The 'token' parameter is missing.")),
+        Ok(None) => {
+            return oauth_error(
+                "introspection",
+                &OAuthError::new(
+                    ErrorCode::InvalidRequest,
+                    "The 'token' parameter is missing.",
+                ),
+            );
+        }
         Err(e) => return oauth_error("introspection", &e),
     };
     let inactive = || no_store_json(StatusCode::OK, &json!({"active": false}));
@@ -183,7 +250,13 @@ pub(super) async fn introspection(State(state): State<AppState>, request: Reques
 /// the access tokens issued from it); revoking an access token ends that token.
 pub(super) async fn revocation(State(state): State<AppState>, request: Request) -> Response {
     let Some(rt) = runtime(&state).cloned() else {
-        return oauth_error("revocation", &OAuthError::new(ErrorCode::InvalidRequest, "The OpenID Connect provider is not configured."));
+        return oauth_error(
+            "revocation",
+            &OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "The OpenID Connect provider is not configured.",
+            ),
+        );
     };
     let (parts, pairs) = match super::form_body(request).await {
         Ok(v) => v,
@@ -198,7 +271,15 @@ pub(super) async fn revocation(State(state): State<AppState>, request: Request) 
     };
     let token = match single(&pairs, "token") {
         Ok(Some(t)) => t,
-        Ok(None) => return oauth_error("revocation", &OAuthError::new(ErrorCode::InvalidRequest, "The 'token' parameter is missing.")),
+        Ok(None) => {
+            return oauth_error(
+                "revocation",
+                &OAuthError::new(
+                    ErrorCode::InvalidRequest,
+                    "The 'token' parameter is missing.",
+                ),
+            );
+        }
         Err(e) => return oauth_error("revocation", &e),
     };
     let found = match live_token(&rt, token, state.now()).await {

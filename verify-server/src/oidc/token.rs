@@ -36,16 +36,20 @@ pub(super) struct Refusal {
 
 impl From<OAuthError> for Refusal {
     fn from(error: OAuthError) -> Self {
-        Self { error, basic: false }
+        Self {
+            error,
+            basic: false,
+        }
     }
 }
 
 pub(super) fn refusal_response(endpoint: &'static str, r: &Refusal) -> Response {
     let mut response = oauth_error(endpoint, &r.error);
     if r.basic && response.status() == StatusCode::UNAUTHORIZED {
-        response
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"portcullis\", error=\"invalid_client\""));
+        response.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"portcullis\", error=\"invalid_client\""),
+        );
     }
     response
 }
@@ -59,7 +63,10 @@ pub(super) async fn authenticate_client<'a>(
     pairs: &[(String, String)],
     allow_public: bool,
 ) -> Result<&'a OidcClient, Refusal> {
-    let authorization = parts.headers.get(AUTHORIZATION).map(|v| v.to_str().unwrap_or("\u{0}"));
+    let authorization = parts
+        .headers
+        .get(AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
     let basic = authorization.is_some();
     let refuse = |error: OAuthError| Refusal { error, basic };
     let presented = presented_client(
@@ -67,10 +74,17 @@ pub(super) async fn authenticate_client<'a>(
         single(pairs, "client_id").map_err(refuse)?,
         single(pairs, "client_secret").map_err(refuse)?,
         single(pairs, "client_assertion").map_err(refuse)?.is_some()
-            || single(pairs, "client_assertion_type").map_err(refuse)?.is_some(),
+            || single(pairs, "client_assertion_type")
+                .map_err(refuse)?
+                .is_some(),
     )
     .map_err(refuse)?;
-    let unknown = || refuse(err(ErrorCode::InvalidClient, "Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method)."));
+    let unknown = || {
+        refuse(err(
+            ErrorCode::InvalidClient,
+            "Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method).",
+        ))
+    };
     let Some(client) = rt.client(&presented.id) else {
         tracing::info!(client = %presented.id, "client authentication failed: unknown client");
         return Err(unknown());
@@ -92,7 +106,12 @@ pub(super) async fn authenticate_client<'a>(
             }
         }
         (_, Some(ClientSecret::Digest(digest)), Some(given)) => {
-            match state.0.hasher.verify(digest.clone(), given.expose().to_owned()).await {
+            match state
+                .0
+                .hasher
+                .verify(digest.clone(), given.expose().to_owned())
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => {
                     tracing::info!(client = %presented.id, "client authentication failed: wrong secret");
@@ -100,7 +119,10 @@ pub(super) async fn authenticate_client<'a>(
                 }
                 Err(e) => {
                     tracing::warn!(client = %presented.id, error = %e, "client authentication failed: no hashing slot");
-                    return Err(refuse(err(ErrorCode::TemporarilyUnavailable, "The server is busy; retry later.")));
+                    return Err(refuse(err(
+                        ErrorCode::TemporarilyUnavailable,
+                        "The server is busy; retry later.",
+                    )));
                 }
             }
         }
@@ -112,14 +134,26 @@ pub(super) async fn authenticate_client<'a>(
 /// `POST /api/oidc/token`.
 pub(super) async fn token(State(state): State<AppState>, request: Request) -> Response {
     let Some(rt) = runtime(&state).cloned() else {
-        return oauth_error("token", &err(ErrorCode::InvalidRequest, "The OpenID Connect provider is not configured."));
+        return oauth_error(
+            "token",
+            &err(
+                ErrorCode::InvalidRequest,
+                "The OpenID Connect provider is not configured.",
+            ),
+        );
     };
     let (parts, pairs) = match super::form_body(request).await {
         Ok(v) => v,
         Err(e) => return oauth_error("token", &e),
     };
     let Some(iss) = issuer(&state, &parts) else {
-        return oauth_error("token", &err(ErrorCode::InvalidRequest, "No session cookie domain matches this host."));
+        return oauth_error(
+            "token",
+            &err(
+                ErrorCode::InvalidRequest,
+                "No session cookie domain matches this host.",
+            ),
+        );
     };
     match grant(&state, &rt, &parts, &pairs, &iss).await {
         Ok(body) => {
@@ -133,67 +167,149 @@ pub(super) async fn token(State(state): State<AppState>, request: Request) -> Re
     }
 }
 
-async fn grant(state: &AppState, rt: &OidcRuntime, parts: &Parts, pairs: &[(String, String)], iss: &str) -> Result<Value, Refusal> {
-    let grant_type = single(pairs, "grant_type")?.ok_or_else(|| err(ErrorCode::InvalidRequest, "The 'grant_type' parameter is missing."))?;
-    let grant = GrantType::parse(grant_type).ok_or_else(|| err(ErrorCode::UnsupportedGrantType, format!("The grant type '{grant_type}' is not supported.")))?;
+async fn grant(
+    state: &AppState,
+    rt: &OidcRuntime,
+    parts: &Parts,
+    pairs: &[(String, String)],
+    iss: &str,
+) -> Result<Value, Refusal> {
+    let grant_type = single(pairs, "grant_type")?.ok_or_else(|| {
+        err(
+            ErrorCode::InvalidRequest,
+            "The 'grant_type' parameter is missing.",
+        )
+    })?;
+    let grant = GrantType::parse(grant_type).ok_or_else(|| {
+        err(
+            ErrorCode::UnsupportedGrantType,
+            format!("The grant type '{grant_type}' is not supported."),
+        )
+    })?;
     let client = authenticate_client(state, rt, parts, pairs, true).await?;
     if !client.client.allows_grant(grant) {
-        return Err(err(ErrorCode::UnauthorizedClient, format!("The OAuth 2.0 Client is not allowed to use the grant type '{grant_type}'.")).into());
+        return Err(err(
+            ErrorCode::UnauthorizedClient,
+            format!("The OAuth 2.0 Client is not allowed to use the grant type '{grant_type}'."),
+        )
+        .into());
     }
     let now = state.now();
     match grant {
-        GrantType::AuthorizationCode => authorization_code(state, rt, client, pairs, iss, now).await,
+        GrantType::AuthorizationCode => {
+            authorization_code(state, rt, client, pairs, iss, now).await
+        }
         GrantType::RefreshToken => refresh(state, rt, client, pairs, iss, now).await,
         GrantType::ClientCredentials => client_credentials(rt, client, pairs, iss, now).await,
-        _ => Err(err(ErrorCode::UnsupportedGrantType, "The grant type is not supported.").into()),
+        _ => Err(err(
+            ErrorCode::UnsupportedGrantType,
+            "The grant type is not supported.",
+        )
+        .into()),
     }
 }
 
 fn store_err(e: &portcullis_oidc::OidcError) -> Refusal {
     tracing::error!(error = %e, "OpenID Connect store failed: token request refused");
-    err(ErrorCode::ServerError, "The authorization server encountered an unexpected condition.").into()
+    err(
+        ErrorCode::ServerError,
+        "The authorization server encountered an unexpected condition.",
+    )
+    .into()
 }
 
-async fn authorization_code(state: &AppState, rt: &OidcRuntime, client: &OidcClient, pairs: &[(String, String)], iss: &str, now: u64) -> Result<Value, Refusal> {
+async fn authorization_code(
+    state: &AppState,
+    rt: &OidcRuntime,
+    client: &OidcClient,
+    pairs: &[(String, String)],
+    iss: &str,
+    now: u64,
+) -> Result<Value, Refusal> {
     let invalid_grant = |d: &str| -> Refusal { err(ErrorCode::InvalidGrant, d).into() };
-    let code = single(pairs, "code")?.ok_or_else(|| err(ErrorCode::InvalidRequest, "The 'code' parameter is missing."))?;
+    let code = single(pairs, "code")?.ok_or_else(|| {
+        err(
+            ErrorCode::InvalidRequest,
+            "The 'code' parameter is missing.",
+        )
+    })?;
     let Some((TokenKind::AuthorizationCode, key)) = rt.token_key.verify(code) else {
-        return Err(invalid_grant("The provided authorization grant is invalid, expired, revoked, or was issued to another client."));
+        return Err(invalid_grant(
+            "The provided authorization grant is invalid, expired, revoked, or was issued to another client.",
+        ));
     };
-    let record = match rt.store.consume(RecordKind::Code, &key, now).await.map_err(|e| store_err(&e))? {
+    let record = match rt
+        .store
+        .consume(RecordKind::Code, &key, now)
+        .await
+        .map_err(|e| store_err(&e))?
+    {
         Consumed::Fresh(r) => r,
         Consumed::Replayed(r) => {
             // RFC 6749 §4.1.2: a code used twice revokes what it was exchanged for.
-            rt.store.revoke_family(&r.family).await.map_err(|e| store_err(&e))?;
+            rt.store
+                .revoke_family(&r.family)
+                .await
+                .map_err(|e| store_err(&e))?;
             tracing::warn!(client = %client.client.id, "authorization code replayed: every token issued from it is revoked");
-            return Err(invalid_grant("The authorization code has already been used."));
+            return Err(invalid_grant(
+                "The authorization code has already been used.",
+            ));
         }
-        Consumed::Missing => return Err(invalid_grant("The provided authorization grant is invalid, expired, revoked, or was issued to another client.")),
+        Consumed::Missing => {
+            return Err(invalid_grant(
+                "The provided authorization grant is invalid, expired, revoked, or was issued to another client.",
+            ));
+        }
     };
     let grant: GrantRecord = decode(&record.value).map_err(|e| store_err(&e))?;
     if grant.client_id != client.client.id {
-        return Err(invalid_grant("The OAuth 2.0 Client ID from this request does not match the one from the authorize request."));
+        return Err(invalid_grant(
+            "The OAuth 2.0 Client ID from this request does not match the one from the authorize request.",
+        ));
     }
     if grant.issuer != iss {
         return Err(invalid_grant("The code was issued at another issuer."));
     }
     let given = single(pairs, "redirect_uri")?;
     if (grant.redirect_uri_given || given.is_some()) && given != grant.redirect_uri.as_deref() {
-        return Err(invalid_grant("The 'redirect_uri' from this request does not match the one from the authorize request."));
+        return Err(invalid_grant(
+            "The 'redirect_uri' from this request does not match the one from the authorize request.",
+        ));
     }
     match pkce::verify(grant.challenge.as_ref(), single(pairs, "code_verifier")?) {
         Ok(()) => {}
-        Err(PkceFailure::Malformed) => return Err(err(ErrorCode::InvalidRequest, "The PKCE code verifier must be 43 to 128 characters of [A-Za-z0-9-._~].").into()),
-        Err(PkceFailure::Missing) => return Err(invalid_grant("The PKCE code verifier must be provided.")),
-        Err(PkceFailure::Unexpected) => return Err(invalid_grant("A PKCE code verifier was sent for a code issued without a challenge.")),
-        Err(PkceFailure::Mismatch) => return Err(invalid_grant("The PKCE code challenge did not match the code verifier.")),
+        Err(PkceFailure::Malformed) => {
+            return Err(err(
+                ErrorCode::InvalidRequest,
+                "The PKCE code verifier must be 43 to 128 characters of [A-Za-z0-9-._~].",
+            )
+            .into());
+        }
+        Err(PkceFailure::Missing) => {
+            return Err(invalid_grant("The PKCE code verifier must be provided."));
+        }
+        Err(PkceFailure::Unexpected) => {
+            return Err(invalid_grant(
+                "A PKCE code verifier was sent for a code issued without a challenge.",
+            ));
+        }
+        Err(PkceFailure::Mismatch) => {
+            return Err(invalid_grant(
+                "The PKCE code challenge did not match the code verifier.",
+            ));
+        }
     }
-    let profile = user_profile(state, &grant).ok_or_else(|| invalid_grant("The user of this code no longer exists."))?;
+    let profile = user_profile(state, &grant)
+        .ok_or_else(|| invalid_grant("The user of this code no longer exists."))?;
     issue(rt, client, &grant, &record.family, now, Some(profile)).await
 }
 
 /// The user's current profile (the users file may have changed since the login).
-fn user_profile(state: &AppState, grant: &GrantRecord) -> Option<portcullis_oidc::claims::UserProfile> {
+fn user_profile(
+    state: &AppState,
+    grant: &GrantRecord,
+) -> Option<portcullis_oidc::claims::UserProfile> {
     let user = state.users().get(grant.username.as_deref()?)?;
     Some(portcullis_oidc::claims::UserProfile {
         username: user.username.clone(),
@@ -203,68 +319,148 @@ fn user_profile(state: &AppState, grant: &GrantRecord) -> Option<portcullis_oidc
     })
 }
 
-async fn refresh(state: &AppState, rt: &OidcRuntime, client: &OidcClient, pairs: &[(String, String)], iss: &str, now: u64) -> Result<Value, Refusal> {
+async fn refresh(
+    state: &AppState,
+    rt: &OidcRuntime,
+    client: &OidcClient,
+    pairs: &[(String, String)],
+    iss: &str,
+    now: u64,
+) -> Result<Value, Refusal> {
     let invalid_grant = |d: &str| -> Refusal { err(ErrorCode::InvalidGrant, d).into() };
-    let token = single(pairs, "refresh_token")?.ok_or_else(|| err(ErrorCode::InvalidRequest, "The 'refresh_token' parameter is missing."))?;
+    let token = single(pairs, "refresh_token")?.ok_or_else(|| {
+        err(
+            ErrorCode::InvalidRequest,
+            "The 'refresh_token' parameter is missing.",
+        )
+    })?;
     let Some((TokenKind::RefreshToken, key)) = rt.token_key.verify(token) else {
-        return Err(invalid_grant("The refresh token is malformed or not valid."));
+        return Err(invalid_grant(
+            "The refresh token is malformed or not valid.",
+        ));
     };
-    let record = match rt.store.consume(RecordKind::RefreshToken, &key, now).await.map_err(|e| store_err(&e))? {
+    let record = match rt
+        .store
+        .consume(RecordKind::RefreshToken, &key, now)
+        .await
+        .map_err(|e| store_err(&e))?
+    {
         Consumed::Fresh(r) => r,
         Consumed::Replayed(r) => {
             // RFC 6819 §5.2.2.3: an old refresh token presented again means one of two parties
             // holds a stolen copy; revoke the family.
-            rt.store.revoke_family(&r.family).await.map_err(|e| store_err(&e))?;
+            rt.store
+                .revoke_family(&r.family)
+                .await
+                .map_err(|e| store_err(&e))?;
             tracing::warn!(client = %client.client.id, "refresh token replayed: the whole token family is revoked");
             return Err(invalid_grant("The refresh token has been used or revoked."));
         }
-        Consumed::Missing => return Err(invalid_grant("The refresh token is not valid or has expired.")),
+        Consumed::Missing => {
+            return Err(invalid_grant(
+                "The refresh token is not valid or has expired.",
+            ));
+        }
     };
     let mut grant: GrantRecord = decode(&record.value).map_err(|e| store_err(&e))?;
     if grant.client_id != client.client.id {
-        return Err(invalid_grant("The OAuth 2.0 Client ID from this request does not match the ID during the initial token issuance."));
+        return Err(invalid_grant(
+            "The OAuth 2.0 Client ID from this request does not match the ID during the initial token issuance.",
+        ));
     }
     if grant.issuer != iss {
-        return Err(invalid_grant("The refresh token was issued at another issuer."));
+        return Err(invalid_grant(
+            "The refresh token was issued at another issuer.",
+        ));
     }
     if let Some(at) = &grant.access_token_key {
-        rt.store.delete(RecordKind::AccessToken, at).await.map_err(|e| store_err(&e))?;
+        rt.store
+            .delete(RecordKind::AccessToken, at)
+            .await
+            .map_err(|e| store_err(&e))?;
     }
     // The user must still exist.
     let Some(profile) = user_profile(state, &grant) else {
-        rt.store.revoke_family(&record.family).await.map_err(|e| store_err(&e))?;
-        return Err(invalid_grant("The user of this refresh token no longer exists."));
+        rt.store
+            .revoke_family(&record.family)
+            .await
+            .map_err(|e| store_err(&e))?;
+        return Err(invalid_grant(
+            "The user of this refresh token no longer exists.",
+        ));
     };
     if let Some(scope) = single(pairs, "scope")? {
-        let asked = Scopes::parse(scope).ok_or_else(|| err(ErrorCode::InvalidScope, "The scope is malformed."))?;
+        let asked = Scopes::parse(scope)
+            .ok_or_else(|| err(ErrorCode::InvalidScope, "The scope is malformed."))?;
         if let Some(s) = asked.first_outside(&grant.scopes) {
-            return Err(err(ErrorCode::InvalidScope, format!("The requested scope '{s}' was not originally granted by the resource owner.")).into());
+            return Err(err(
+                ErrorCode::InvalidScope,
+                format!(
+                    "The requested scope '{s}' was not originally granted by the resource owner."
+                ),
+            )
+            .into());
         }
         // The refresh token itself needs offline access to be reissued.
-        grant.scopes = if asked.wants_offline() { asked } else { Scopes::from_list(asked.iter().chain(["offline_access"])) };
+        grant.scopes = if asked.wants_offline() {
+            asked
+        } else {
+            Scopes::from_list(asked.iter().chain(["offline_access"]))
+        };
     }
     if let Some(s) = grant.scopes.first_outside(&client.client.scopes) {
-        return Err(err(ErrorCode::InvalidScope, format!("The OAuth 2.0 Client is no longer allowed to request scope '{s}'.")).into());
+        return Err(err(
+            ErrorCode::InvalidScope,
+            format!("The OAuth 2.0 Client is no longer allowed to request scope '{s}'."),
+        )
+        .into());
     }
     issue(rt, client, &grant, &record.family, now, Some(profile)).await
 }
 
-async fn client_credentials(rt: &OidcRuntime, client: &OidcClient, pairs: &[(String, String)], iss: &str, now: u64) -> Result<Value, Refusal> {
+async fn client_credentials(
+    rt: &OidcRuntime,
+    client: &OidcClient,
+    pairs: &[(String, String)],
+    iss: &str,
+    now: u64,
+) -> Result<Value, Refusal> {
     let scopes = match single(pairs, "scope")? {
         None => Scopes::default(),
-        Some(s) => Scopes::parse(s).ok_or_else(|| err(ErrorCode::InvalidScope, "The scope is malformed."))?,
+        Some(s) => Scopes::parse(s)
+            .ok_or_else(|| err(ErrorCode::InvalidScope, "The scope is malformed."))?,
     };
     for s in ["openid", "offline", "offline_access"] {
         if scopes.contains(s) {
-            return Err(err(ErrorCode::InvalidScope, format!("The scope '{s}' is not allowed with the client_credentials grant.")).into());
+            return Err(err(
+                ErrorCode::InvalidScope,
+                format!("The scope '{s}' is not allowed with the client_credentials grant."),
+            )
+            .into());
         }
     }
     if let Some(s) = scopes.first_outside(&client.client.scopes) {
-        return Err(err(ErrorCode::InvalidScope, format!("The OAuth 2.0 Client is not allowed to request scope '{s}'.")).into());
+        return Err(err(
+            ErrorCode::InvalidScope,
+            format!("The OAuth 2.0 Client is not allowed to request scope '{s}'."),
+        )
+        .into());
     }
-    let audience: Vec<String> = single(pairs, "audience")?.map_or_else(Vec::new, |a| a.split(' ').filter(|x| !x.is_empty()).map(str::to_owned).collect());
-    if let Some(a) = audience.iter().find(|a| !client.client.audience.contains(a)) {
-        return Err(err(ErrorCode::InvalidRequest, format!("Requested audience '{a}' has not been whitelisted by the OAuth 2.0 Client.")).into());
+    let audience: Vec<String> = single(pairs, "audience")?.map_or_else(Vec::new, |a| {
+        a.split(' ')
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned)
+            .collect()
+    });
+    if let Some(a) = audience
+        .iter()
+        .find(|a| !client.client.audience.contains(a))
+    {
+        return Err(err(
+            ErrorCode::InvalidRequest,
+            format!("Requested audience '{a}' has not been whitelisted by the OAuth 2.0 Client."),
+        )
+        .into());
     }
     let grant = GrantRecord {
         client_id: client.client.id.clone(),
@@ -298,7 +494,13 @@ async fn issue(
 ) -> Result<Value, Refusal> {
     let user_grant = profile.is_some();
     let lifespans = &client.lifespans;
-    let minted = |kind| rt.token_key.mint(kind, random32()).ok_or_else(|| store_err(&portcullis_oidc::OidcError::Key("could not sign a token".into())));
+    let minted = |kind| {
+        rt.token_key.mint(kind, random32()).ok_or_else(|| {
+            store_err(&portcullis_oidc::OidcError::Key(
+                "could not sign a token".into(),
+            ))
+        })
+    };
     let (access_token, at_key) = minted(TokenKind::AccessToken)?;
     let mut at = grant.clone();
     at.issued_at = now;
@@ -307,7 +509,13 @@ async fn issue(
     at.challenge = None;
     at.access_token_key = None;
     rt.store
-        .insert(RecordKind::AccessToken, &at_key, family, &encode(&at).map_err(|e| store_err(&e))?, at.expires_at)
+        .insert(
+            RecordKind::AccessToken,
+            &at_key,
+            family,
+            &encode(&at).map_err(|e| store_err(&e))?,
+            at.expires_at,
+        )
         .await
         .map_err(|e| store_err(&e))?;
     let mut body = json!({
@@ -322,16 +530,29 @@ async fn issue(
         r.expires_at = now + lifespans.refresh_token;
         r.access_token_key = Some(at_key.clone());
         rt.store
-            .insert(RecordKind::RefreshToken, &rt_key, family, &encode(&r).map_err(|e| store_err(&e))?, r.expires_at)
+            .insert(
+                RecordKind::RefreshToken,
+                &rt_key,
+                family,
+                &encode(&r).map_err(|e| store_err(&e))?,
+                r.expires_at,
+            )
             .await
             .map_err(|e| store_err(&e))?;
         body["refresh_token"] = json!(refresh_token);
     }
     if user_grant && grant.scopes.contains("openid") {
-        let key = rt.keys.for_alg(client.client.id_token_alg).ok_or_else(|| store_err(&portcullis_oidc::OidcError::Key(format!("no key signs {:?}", client.client.id_token_alg))))?;
+        let key = rt.keys.for_alg(client.client.id_token_alg).ok_or_else(|| {
+            store_err(&portcullis_oidc::OidcError::Key(format!(
+                "no key signs {:?}",
+                client.client.id_token_alg
+            )))
+        })?;
         let jti = uuid_v4();
         let extra = match &profile {
-            Some(p) if !client.client.id_token_claims.is_empty() => policy_claims(p, &grant.scopes, &client.client.id_token_claims),
+            Some(p) if !client.client.id_token_claims.is_empty() => {
+                policy_claims(p, &grant.scopes, &client.client.id_token_claims)
+            }
             _ => serde_json::Map::new(),
         };
         let claims = portcullis_oidc::claims::id_token_claims(&IdTokenInput {

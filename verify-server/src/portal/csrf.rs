@@ -33,14 +33,13 @@ pub(crate) fn csrf_nonce(headers: &HeaderMap) -> Option<String> {
     for value in headers.get_all(http::header::COOKIE) {
         let Ok(text) = value.to_str() else { continue };
         for pair in text.split(';') {
-            if let Some((k, v)) = pair.trim().split_once('=') {
-                if k == CSRF_COOKIE
-                    && v.len() == 22
-                    && v.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-                {
-                    return Some(v.to_owned());
-                }
+            if let Some((k, v)) = pair.trim().split_once('=')
+                && k == CSRF_COOKIE
+                && v.len() == 22
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Some(v.to_owned());
             }
         }
     }

@@ -120,7 +120,11 @@ pub(crate) async fn login_page(State(state): State<AppState>, request: Request) 
     // An OpenID Connect flow always shows the form: it may ask to log in again (`prompt=login`).
     let flow_id = query.flow_id.unwrap_or_default();
     let anonymous = Identity::anonymous();
-    let identity = if flow_id.is_empty() { session_identity } else { anonymous };
+    let identity = if flow_id.is_empty() {
+        session_identity
+    } else {
+        anonymous
+    };
     let rd = query.rd.unwrap_or_default();
     let safe_rd = is_safe_redirect(&rd, &all_domains(&state)).then_some(rd.as_str());
     let page = Page {
