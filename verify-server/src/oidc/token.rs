@@ -339,24 +339,26 @@ async fn refresh(
             "The refresh token is malformed or not valid.",
         ));
     };
+    let replayed = |family: String| async move {
+        // RFC 6819 §5.2.2.3: an old refresh token presented again means one of two parties
+        // holds a stolen copy; revoke the family.
+        rt.store
+            .revoke_family(&family)
+            .await
+            .map_err(|e| store_err(&e))?;
+        tracing::warn!(client = %client.client.id, "refresh token replayed: the whole token family is revoked");
+        Err::<Value, Refusal>(invalid_grant("The refresh token has been used or revoked."))
+    };
+    // Read and check first, so that a refused request (a widened scope) does not use the token up.
     let record = match rt
         .store
-        .consume(RecordKind::RefreshToken, &key, now)
+        .get(RecordKind::RefreshToken, &key, now)
         .await
         .map_err(|e| store_err(&e))?
     {
-        Consumed::Fresh(r) => r,
-        Consumed::Replayed(r) => {
-            // RFC 6819 §5.2.2.3: an old refresh token presented again means one of two parties
-            // holds a stolen copy; revoke the family.
-            rt.store
-                .revoke_family(&r.family)
-                .await
-                .map_err(|e| store_err(&e))?;
-            tracing::warn!(client = %client.client.id, "refresh token replayed: the whole token family is revoked");
-            return Err(invalid_grant("The refresh token has been used or revoked."));
-        }
-        Consumed::Missing => {
+        Some(r) if r.active => r,
+        Some(r) => return replayed(r.family).await,
+        None => {
             return Err(invalid_grant(
                 "The refresh token is not valid or has expired.",
             ));
@@ -373,22 +375,6 @@ async fn refresh(
             "The refresh token was issued at another issuer.",
         ));
     }
-    if let Some(at) = &grant.access_token_key {
-        rt.store
-            .delete(RecordKind::AccessToken, at)
-            .await
-            .map_err(|e| store_err(&e))?;
-    }
-    // The user must still exist.
-    let Some(profile) = user_profile(state, &grant) else {
-        rt.store
-            .revoke_family(&record.family)
-            .await
-            .map_err(|e| store_err(&e))?;
-        return Err(invalid_grant(
-            "The user of this refresh token no longer exists.",
-        ));
-    };
     if let Some(scope) = single(pairs, "scope")? {
         let asked = Scopes::parse(scope)
             .ok_or_else(|| err(ErrorCode::InvalidScope, "The scope is malformed."))?;
@@ -414,6 +400,37 @@ async fn refresh(
             format!("The OAuth 2.0 Client is no longer allowed to request scope '{s}'."),
         )
         .into());
+    }
+    // The user must still exist.
+    let Some(profile) = user_profile(state, &grant) else {
+        rt.store
+            .revoke_family(&record.family)
+            .await
+            .map_err(|e| store_err(&e))?;
+        return Err(invalid_grant(
+            "The user of this refresh token no longer exists.",
+        ));
+    };
+    // Rotation: of concurrent uses, one wins; the others are replays.
+    match rt
+        .store
+        .consume(RecordKind::RefreshToken, &key, now)
+        .await
+        .map_err(|e| store_err(&e))?
+    {
+        Consumed::Fresh(_) => {}
+        Consumed::Replayed(r) => return replayed(r.family).await,
+        Consumed::Missing => {
+            return Err(invalid_grant(
+                "The refresh token is not valid or has expired.",
+            ));
+        }
+    }
+    if let Some(at) = &grant.access_token_key {
+        rt.store
+            .delete(RecordKind::AccessToken, at)
+            .await
+            .map_err(|e| store_err(&e))?;
     }
     issue(rt, client, &grant, &record.family, now, Some(profile)).await
 }

@@ -1,0 +1,1069 @@
+//! The OpenID Connect provider through the router: every error row of
+//! docs/reference/oidc-provider.md §3, the login and consent flow, and each grant.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::body::Body;
+use base64::Engine;
+use common::*;
+use http::{Request, StatusCode};
+use portcullis_auth::regulation::Regulator;
+use portcullis_auth::users::UserDatabase;
+use portcullis_oidc::pkce::s256;
+use portcullis_oidc::store::MemoryOidcStore;
+use portcullis_session::MemoryStore;
+use portcullis_verify_server::AppState;
+use portcullis_verify_server::oidc::OidcRuntime;
+use serde_json::Value;
+
+const KEY: &str = include_str!("fixtures/oidc-rs256.pem");
+const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+const STATE: &str = "state-0123456789";
+const NONCE: &str = "nonce-0123456789";
+
+fn oidc_yaml() -> String {
+    let key: String = KEY.lines().map(|l| format!("          {l}\n")).collect();
+    format!(
+        "{CONFIG}identity_providers:
+  oidc:
+    hmac_secret: 'a-very-long-hmac-secret-for-the-tests-0123456789-0123456789-0123456789'
+    jwks:
+      - key: |
+{key}    authorization_policies:
+      admins:
+        default_policy: deny
+        rules:
+          - subject: 'group:admins'
+            policy: one_factor
+    clients:
+      - client_id: app
+        client_name: The App
+        client_secret: '$plaintext$app-secret'
+        redirect_uris: ['https://app.example.com/cb']
+        scopes: [openid, profile, email, groups, offline_access]
+        grant_types: [authorization_code, refresh_token]
+        authorization_policy: one_factor
+      - client_id: spa
+        public: true
+        redirect_uris: ['https://spa.example.com/cb']
+        authorization_policy: one_factor
+        consent_mode: implicit
+      - client_id: admins-only
+        client_secret: '$plaintext$admins-secret'
+        redirect_uris: ['https://admin.example.com/cb']
+        authorization_policy: admins
+        consent_mode: implicit
+      - client_id: strict
+        client_secret: '$plaintext$strict-secret'
+        redirect_uris: ['https://strict.example.com/cb']
+        consent_mode: implicit
+      - client_id: machine
+        client_secret: '$plaintext$machine-secret'
+        grant_types: [client_credentials]
+        scopes: [api.read]
+      - client_id: other
+        client_secret: '$plaintext$other-secret'
+        redirect_uris: ['https://other.example.com/cb']
+        authorization_policy: one_factor
+        consent_mode: implicit
+"
+    )
+}
+
+struct Oidc {
+    h: Harness,
+}
+
+async fn harness() -> Oidc {
+    let mut config = config(&oidc_yaml());
+    let provider = config.oidc.take().unwrap();
+    let users = UserDatabase::parse(Path::new("users.yml"), &users_yaml(), true, true).unwrap();
+    let clock = Arc::new(AtomicU64::new(1_700_000_000));
+    let c = clock.clone();
+    let store = Arc::new(MemoryStore::new());
+    let regulation = config.regulation;
+    let state = AppState::new(
+        config,
+        users,
+        store.clone(),
+        Regulator::in_memory(regulation),
+        Arc::new(move || c.load(Ordering::SeqCst)),
+        tuning(),
+    )
+    .unwrap();
+    let runtime = OidcRuntime::build(provider, Arc::new(MemoryOidcStore::new()))
+        .await
+        .unwrap();
+    state.attach_oidc(runtime).unwrap();
+    Oidc {
+        h: Harness {
+            state,
+            clock,
+            store,
+        },
+    }
+}
+
+fn query(pairs: &[(&str, &str)]) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+}
+
+fn params(location: &str) -> Vec<(String, String)> {
+    let url = url::Url::parse(location).unwrap();
+    url.query_pairs().into_owned().collect()
+}
+
+fn param(location: &str, name: &str) -> Option<String> {
+    params(location)
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+}
+
+fn app_query(extra: &[(&str, &str)]) -> Vec<(&'static str, String)> {
+    let mut q: Vec<(&'static str, String)> = vec![
+        ("response_type", "code".into()),
+        ("client_id", "app".into()),
+        ("redirect_uri", "https://app.example.com/cb".into()),
+        ("scope", "openid profile email groups offline_access".into()),
+        ("state", STATE.into()),
+        ("nonce", NONCE.into()),
+        ("code_challenge", s256(VERIFIER)),
+        ("code_challenge_method", "S256".into()),
+    ];
+    for (k, v) in extra {
+        q.retain(|(key, _)| key != k);
+        if !v.is_empty() {
+            q.push((leak(k), (*v).to_owned()));
+        }
+    }
+    q
+}
+
+fn leak(s: &str) -> &'static str {
+    Box::leak(s.to_owned().into_boxed_str())
+}
+
+fn client_query(client: &str, redirect: &str, scope: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("response_type", "code".into()),
+        ("client_id", leak(client).into()),
+        ("redirect_uri", leak(redirect).into()),
+        ("scope", leak(scope).into()),
+        ("state", STATE.into()),
+        ("code_challenge", s256(VERIFIER)),
+        ("code_challenge_method", "S256".into()),
+    ]
+}
+
+impl Oidc {
+    async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
+        let mut r = Request::get(path)
+            .header("host", "auth.example.com")
+            .header("x-forwarded-proto", "https");
+        if let Some(c) = cookie {
+            r = r.header("cookie", c);
+        }
+        self.h.send(r.body(Body::empty()).unwrap()).await
+    }
+
+    async fn authorize(&self, q: &[(&'static str, String)], cookie: Option<&str>) -> Reply {
+        let pairs: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.get(
+            &format!("/api/oidc/authorization?{}", query(&pairs)),
+            cookie,
+        )
+        .await
+    }
+
+    async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        basic_auth: Option<(&str, &str)>,
+    ) -> Reply {
+        let mut r = Request::post(path)
+            .header("host", "auth.example.com")
+            .header("content-type", "application/x-www-form-urlencoded");
+        if let Some((id, secret)) = basic_auth {
+            r = r.header("authorization", basic(id, secret));
+        }
+        self.h.send(r.body(Body::from(query(form))).unwrap()).await
+    }
+
+    async fn post_json(&self, path: &str, body: Value, cookie: &str) -> Reply {
+        self.h
+            .send(
+                Request::post(path)
+                    .header("host", "auth.example.com")
+                    .header("content-type", "application/json")
+                    .header("cookie", cookie)
+                    .body(Body::from(body.to_string()))
+                    .unwrap(),
+            )
+            .await
+    }
+
+    /// Walk the browser through login (and consent when asked) to the client's callback.
+    async fn code_for(
+        &self,
+        q: &[(&'static str, String)],
+        user: &str,
+        password: &str,
+    ) -> (String, String) {
+        let r = self.authorize(q, None).await;
+        assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
+        let location = r.header("location").unwrap().to_owned();
+        assert!(
+            location.starts_with("https://auth.example.com/?flow=openid_connect&flow_id="),
+            "{location}"
+        );
+        let flow_id = param(&location, "flow_id").unwrap();
+        let login = self
+            .h
+            .send(
+                Request::post("/api/firstfactor")
+                    .header("host", "auth.example.com")
+                    .header("content-type", "application/json")
+                    .body(Body::from(serde_json::json!({"username": user, "password": password, "flow": "openid_connect", "flowID": flow_id}).to_string()))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+        let cookie = login.cookie_pair().unwrap();
+        let body: Value = serde_json::from_str(&login.body).unwrap();
+        let mut next = body["data"]["redirect"]
+            .as_str()
+            .expect("a redirect after the flow login")
+            .to_owned();
+        assert!(next.contains("consent_id="), "{next}");
+        for _ in 0..4 {
+            let path = next
+                .strip_prefix("https://auth.example.com")
+                .unwrap_or_else(|| panic!("left the issuer: {next}"));
+            let r = self.get(path, Some(&cookie)).await;
+            assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
+            let location = r.header("location").unwrap().to_owned();
+            if location.starts_with("https://auth.example.com/consent/openid/decision") {
+                let flow_id = param(&location, "flow_id").unwrap();
+                let info = self
+                    .get(
+                        &format!("/api/oidc/consent?flow_id={flow_id}"),
+                        Some(&cookie),
+                    )
+                    .await;
+                let info: Value = serde_json::from_str(&info.body).unwrap();
+                assert_eq!(info["status"], "OK", "{info}");
+                let client = info["data"]["client_id"].as_str().unwrap().to_owned();
+                let answer = self
+                    .post_json("/api/oidc/consent", serde_json::json!({"flow_id": flow_id, "client_id": client, "consent": true, "pre_configure": false}), &cookie)
+                    .await;
+                let answer: Value = serde_json::from_str(&answer.body).unwrap();
+                next = answer["data"]["redirect_uri"].as_str().unwrap().to_owned();
+                continue;
+            }
+            return (location, cookie);
+        }
+        panic!("too many hops");
+    }
+
+    async fn redeem(&self, code: &str, verifier: &str) -> Reply {
+        self.post_form(
+            "/api/oidc/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", "https://app.example.com/cb"),
+                ("code_verifier", verifier),
+            ],
+            Some(("app", "app-secret")),
+        )
+        .await
+    }
+
+    async fn tokens(&self) -> Value {
+        let (callback, _) = self
+            .code_for(&app_query(&[]), "alice", ALICE_PASSWORD)
+            .await;
+        let code = param(&callback, "code").unwrap();
+        let r = self.redeem(&code, VERIFIER).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        serde_json::from_str(&r.body).unwrap()
+    }
+
+    async fn userinfo(&self, token: &str) -> Reply {
+        self.h
+            .send(
+                Request::get("/api/oidc/userinfo")
+                    .header("host", "auth.example.com")
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+    }
+
+    async fn introspect(&self, token: &str, client: (&str, &str)) -> Value {
+        let r = self
+            .post_form("/api/oidc/introspection", &[("token", token)], Some(client))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        serde_json::from_str(&r.body).unwrap()
+    }
+}
+
+fn json(r: &Reply) -> Value {
+    serde_json::from_str(&r.body).unwrap_or_else(|_| panic!("not JSON: {}", r.body))
+}
+
+fn claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn discovery_and_jwks() {
+    let o = harness().await;
+    let r = o.get("/.well-known/openid-configuration", None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    let doc = json(&r);
+    assert_eq!(doc["issuer"], "https://auth.example.com");
+    assert_eq!(
+        doc["authorization_endpoint"],
+        "https://auth.example.com/api/oidc/authorization"
+    );
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256"])
+    );
+    // The issuer follows the cookie domain of the host, with the portal's path.
+    let r =
+        o.h.send(
+            Request::get("/.well-known/oauth-authorization-server")
+                .header("host", "auth.example.org")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(json(&r)["issuer"], "https://auth.example.org/portal");
+    // A host outside every cookie domain has no issuer.
+    let r =
+        o.h.send(
+            Request::get("/.well-known/openid-configuration")
+                .header("host", "evil.test")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    let jwks = json(&o.get("/jwks.json", None).await);
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(jwks["keys"][0]["kty"], "RSA");
+    assert!(jwks["keys"][0].get("d").is_none());
+}
+
+#[tokio::test]
+async fn unknown_clients_and_redirect_uris_never_reach_the_supplied_uri() {
+    let o = harness().await;
+    for q in [
+        app_query(&[("client_id", "nobody")]),
+        app_query(&[("redirect_uri", "https://evil.example.net/cb")]),
+        app_query(&[("redirect_uri", "https://app.example.com/cb/")]),
+        app_query(&[("client_id", "")]),
+    ] {
+        let r = o.authorize(&q, None).await;
+        assert_eq!(r.status, StatusCode::FOUND);
+        let location = r.header("location").unwrap();
+        assert!(
+            location.starts_with("https://auth.example.com/consent/completion?error="),
+            "{location}"
+        );
+        let page = o
+            .get(
+                location.strip_prefix("https://auth.example.com").unwrap(),
+                None,
+            )
+            .await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST);
+        assert!(page.body.contains("invalid_"), "{}", page.body);
+    }
+}
+
+#[tokio::test]
+async fn request_errors_go_to_the_client_with_state_and_iss() {
+    let o = harness().await;
+    let cases = [
+        (
+            app_query(&[("response_type", "token")]),
+            "unsupported_response_type",
+        ),
+        (app_query(&[("scope", "openid admin")]), "invalid_scope"),
+        (app_query(&[("state", "short")]), "invalid_state"),
+        (app_query(&[("nonce", "short")]), "insufficient_entropy"),
+        (
+            app_query(&[("code_challenge_method", "plain")]),
+            "invalid_request",
+        ),
+        (app_query(&[("prompt", "none")]), "login_required"),
+        (
+            app_query(&[("response_mode", "fragment")]),
+            "unsupported_response_mode",
+        ),
+        (
+            client_query("spa", "https://spa.example.com/cb", "openid")
+                .into_iter()
+                .filter(|(k, _)| !k.starts_with("code_challenge"))
+                .collect(),
+            "invalid_request",
+        ),
+    ];
+    for (q, error) in cases {
+        let r = o.authorize(&q, None).await;
+        assert_eq!(r.status, StatusCode::FOUND, "{error}");
+        let location = r.header("location").unwrap();
+        assert!(
+            location.starts_with("https://app.example.com/cb?")
+                || location.starts_with("https://spa.example.com/cb?"),
+            "{location}"
+        );
+        assert_eq!(
+            param(location, "error").as_deref(),
+            Some(error),
+            "{location}"
+        );
+        assert_eq!(
+            param(location, "iss").as_deref(),
+            Some("https://auth.example.com")
+        );
+        if error != "invalid_state" {
+            assert_eq!(
+                param(location, "state").as_deref(),
+                Some(STATE),
+                "{location}"
+            );
+        }
+        assert!(param(location, "code").is_none());
+    }
+}
+
+#[tokio::test]
+async fn the_code_flow_with_consent_pkce_and_the_minimal_id_token() {
+    let o = harness().await;
+    let t = o.tokens().await;
+    assert_eq!(t["token_type"], "bearer");
+    assert_eq!(t["expires_in"], 3600);
+    assert!(
+        t["access_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("portcullis_at_")
+    );
+    assert!(
+        t["refresh_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("portcullis_rt_")
+    );
+    let c = claims(t["id_token"].as_str().unwrap());
+    assert_eq!(c["iss"], "https://auth.example.com");
+    assert_eq!(c["aud"], serde_json::json!(["app"]));
+    assert_eq!(c["azp"], "app");
+    assert_eq!(c["nonce"], NONCE);
+    assert_eq!(c["amr"], serde_json::json!(["pwd"]));
+    assert_eq!(
+        c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(),
+        3600
+    );
+    assert!(
+        c.get("email").is_none() && c.get("groups").is_none(),
+        "Authelia 4.39: the ID token is minimal"
+    );
+    let sub = c["sub"].as_str().unwrap();
+    assert_eq!(sub.len(), 36);
+    assert_eq!(&sub[14..15], "4", "a version-4 UUID");
+    assert_eq!(
+        c["at_hash"],
+        portcullis_oidc::claims::at_hash(
+            t["access_token"].as_str().unwrap(),
+            portcullis_oidc::keys::Algorithm::RS256
+        )
+    );
+    let info = o.userinfo(t["access_token"].as_str().unwrap()).await;
+    assert_eq!(info.status, StatusCode::OK);
+    let info = json(&info);
+    assert_eq!(info["sub"], sub);
+    assert_eq!(info["preferred_username"], "alice");
+    assert_eq!(info["name"], "Alice Liddell");
+    assert_eq!(info["email"], "alice@example.com");
+    assert_eq!(info["email_verified"], true);
+    assert_eq!(info["groups"], serde_json::json!(["admins", "dev"]));
+    // The subject is stable.
+    let again = claims(o.tokens().await["id_token"].as_str().unwrap());
+    assert_eq!(again["sub"], sub);
+}
+
+#[tokio::test]
+async fn a_replayed_code_is_refused_and_revokes_its_tokens() {
+    let o = harness().await;
+    let (callback, _) = o.code_for(&app_query(&[]), "alice", ALICE_PASSWORD).await;
+    let code = param(&callback, "code").unwrap();
+    let first = json(&o.redeem(&code, VERIFIER).await);
+    let replay = o.redeem(&code, VERIFIER).await;
+    assert_eq!(replay.status, StatusCode::BAD_REQUEST);
+    assert_eq!(json(&replay)["error"], "invalid_grant");
+    assert_eq!(
+        o.userinfo(first["access_token"].as_str().unwrap())
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    let refresh = o
+        .post_form(
+            "/api/oidc/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", first["refresh_token"].as_str().unwrap()),
+            ],
+            Some(("app", "app-secret")),
+        )
+        .await;
+    assert_eq!(json(&refresh)["error"], "invalid_grant");
+}
+
+#[tokio::test]
+async fn token_request_errors() {
+    let o = harness().await;
+    let (callback, _) = o.code_for(&app_query(&[]), "alice", ALICE_PASSWORD).await;
+    let code = param(&callback, "code").unwrap();
+    // Wrong PKCE verifier.
+    let r = o
+        .redeem(&code, "a-different-verifier-of-the-right-length-000000")
+        .await;
+    assert_eq!(json(&r)["error"], "invalid_grant");
+    assert!(
+        json(&r)["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("PKCE")
+    );
+    // The code is used up by the failed attempt.
+    assert_eq!(
+        json(&o.redeem(&code, VERIFIER).await)["error"],
+        "invalid_grant"
+    );
+    // Bogus code, wrong secret, unknown client, two methods at once, unsupported grant.
+    assert_eq!(
+        json(&o.redeem("portcullis_ac_bogus.bogus", VERIFIER).await)["error"],
+        "invalid_grant"
+    );
+    let r = o
+        .post_form(
+            "/api/oidc/token",
+            &[("grant_type", "authorization_code"), ("code", "x")],
+            Some(("app", "wrong")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(json(&r)["error"], "invalid_client");
+    assert!(r.header("www-authenticate").unwrap().starts_with("Basic"));
+    let r = o
+        .post_form(
+            "/api/oidc/token",
+            &[("grant_type", "authorization_code"), ("code", "x")],
+            Some(("nobody", "x")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = o
+        .post_form(
+            "/api/oidc/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", "x"),
+                ("client_secret", "app-secret"),
+            ],
+            Some(("app", "app-secret")),
+        )
+        .await;
+    assert_eq!(json(&r)["error"], "invalid_request");
+    // client_secret_post for a client_secret_basic client.
+    let r = o
+        .post_form(
+            "/api/oidc/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", "x"),
+                ("client_id", "app"),
+                ("client_secret", "app-secret"),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(json(&r)["error"], "invalid_client");
+    let r = o
+        .post_form(
+            "/api/oidc/token",
+            &[("grant_type", "password")],
+            Some(("app", "app-secret")),
+        )
+        .await;
+    assert_eq!(json(&r)["error"], "unsupported_grant_type");
+    let r = o
+        .post_form(
+            "/api/oidc/token",
+            &[("grant_type", "client_credentials")],
+            Some(("app", "app-secret")),
+        )
+        .await;
+    assert_eq!(json(&r)["error"], "unauthorized_client");
+    let r = o
+        .post_form("/api/oidc/token", &[], Some(("app", "app-secret")))
+        .await;
+    assert_eq!(json(&r)["error"], "invalid_request");
+    // Not a form body.
+    let r =
+        o.h.send(
+            Request::post("/api/oidc/token")
+                .header("host", "auth.example.com")
+                .header("content-type", "application/json")
+                .body(Body::from("{}"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_and_a_replay_revokes_the_family() {
+    let o = harness().await;
+    let t = o.tokens().await;
+    let rt1 = t["refresh_token"].as_str().unwrap();
+    let refresh = |token: String| {
+        let o = &o;
+        async move {
+            o.post_form(
+                "/api/oidc/token",
+                &[("grant_type", "refresh_token"), ("refresh_token", &token)],
+                Some(("app", "app-secret")),
+            )
+            .await
+        }
+    };
+    let second = json(&refresh(rt1.to_owned()).await);
+    let rt2 = second["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(rt2, rt1);
+    assert!(second["id_token"].is_string());
+    // The access token issued with the used refresh token is gone.
+    assert_eq!(
+        o.userinfo(t["access_token"].as_str().unwrap()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        o.userinfo(second["access_token"].as_str().unwrap())
+            .await
+            .status,
+        StatusCode::OK
+    );
+    // Widening is refused, and the refused request does not use the token up; narrowing works.
+    let r = o
+        .post_form(
+            "/api/oidc/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &rt2),
+                ("scope", "openid admin"),
+            ],
+            Some(("app", "app-secret")),
+        )
+        .await;
+    assert_eq!(json(&r)["error"], "invalid_scope");
+    let r = o
+        .post_form(
+            "/api/oidc/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &rt2),
+                ("scope", "openid offline_access"),
+            ],
+            Some(("app", "app-secret")),
+        )
+        .await;
+    let third = json(&r);
+    assert_eq!(third["scope"], "openid offline_access", "{third}");
+    let rt3 = third["refresh_token"].as_str().unwrap().to_owned();
+    // Presenting rt1 again is a replay: the whole family goes.
+    let replay = refresh(rt1.to_owned()).await;
+    assert_eq!(json(&replay)["error"], "invalid_grant");
+    assert_eq!(
+        json(&refresh(rt3).await)["error"],
+        "invalid_grant",
+        "the newest refresh token is revoked too"
+    );
+    assert_eq!(
+        o.userinfo(third["access_token"].as_str().unwrap())
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "the family is revoked"
+    );
+}
+
+#[tokio::test]
+async fn userinfo_errors() {
+    let o = harness().await;
+    let r = o.userinfo("portcullis_at_forged.forged").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        r.header("www-authenticate")
+            .unwrap()
+            .contains("error=\"invalid_token\"")
+    );
+    let r =
+        o.h.send(
+            Request::get("/api/oidc/userinfo")
+                .header("host", "auth.example.com")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let t = o.tokens().await;
+    let r = o.userinfo(t["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        json(&r)["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("Only OpenID Connect 1.0 Access Tokens")
+    );
+    // A client-credentials token has no openid scope.
+    let cc = json(
+        &o.post_form(
+            "/api/oidc/token",
+            &[("grant_type", "client_credentials"), ("scope", "api.read")],
+            Some(("machine", "machine-secret")),
+        )
+        .await,
+    );
+    let r = o.userinfo(cc["access_token"].as_str().unwrap()).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(
+        r.header("www-authenticate")
+            .unwrap()
+            .contains("insufficient_scope")
+    );
+}
+
+#[tokio::test]
+async fn client_credentials_introspection_and_revocation() {
+    let o = harness().await;
+    let r = o
+        .post_form(
+            "/api/oidc/token",
+            &[("grant_type", "client_credentials"), ("scope", "api.read")],
+            Some(("machine", "machine-secret")),
+        )
+        .await;
+    let cc = json(&r);
+    assert!(cc.get("id_token").is_none() && cc.get("refresh_token").is_none());
+    let token = cc["access_token"].as_str().unwrap();
+    let i = o.introspect(token, ("machine", "machine-secret")).await;
+    assert_eq!(i["active"], true);
+    assert_eq!(i["sub"], "machine");
+    assert_eq!(i["scope"], "api.read");
+    assert!(i.get("username").is_none());
+    // Another client cannot probe it.
+    assert_eq!(
+        o.introspect(token, ("other", "other-secret")).await["active"],
+        false
+    );
+    assert_eq!(
+        o.introspect("garbage", ("machine", "machine-secret")).await["active"],
+        false
+    );
+    // Public clients may not introspect.
+    let r = o
+        .post_form(
+            "/api/oidc/introspection",
+            &[("token", token), ("client_id", "spa")],
+            None,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = o
+        .post_form("/api/oidc/introspection", &[("token", token)], None)
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    for scope in ["openid", "offline_access", "api.write"] {
+        let r = o
+            .post_form(
+                "/api/oidc/token",
+                &[("grant_type", "client_credentials"), ("scope", scope)],
+                Some(("machine", "machine-secret")),
+            )
+            .await;
+        assert_eq!(json(&r)["error"], "invalid_scope", "{scope}");
+    }
+    // Revocation by another client does nothing; by the owner it ends the token.
+    let r = o
+        .post_form(
+            "/api/oidc/revocation",
+            &[("token", token)],
+            Some(("other", "other-secret")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        o.introspect(token, ("machine", "machine-secret")).await["active"],
+        true
+    );
+    o.post_form(
+        "/api/oidc/revocation",
+        &[("token", token)],
+        Some(("machine", "machine-secret")),
+    )
+    .await;
+    assert_eq!(
+        o.introspect(token, ("machine", "machine-secret")).await["active"],
+        false
+    );
+    // A user's refresh token revoked: its family is gone.
+    let t = o.tokens().await;
+    let i = o
+        .introspect(t["access_token"].as_str().unwrap(), ("app", "app-secret"))
+        .await;
+    assert_eq!(i["username"], "alice");
+    o.post_form(
+        "/api/oidc/revocation",
+        &[("token", t["refresh_token"].as_str().unwrap())],
+        Some(("app", "app-secret")),
+    )
+    .await;
+    assert_eq!(
+        o.introspect(t["access_token"].as_str().unwrap(), ("app", "app-secret"))
+            .await["active"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn authorization_policies_and_levels() {
+    let o = harness().await;
+    // bob is not in admins: denied without consent; alice passes.
+    let q = client_query("admins-only", "https://admin.example.com/cb", "openid");
+    let (callback, _) = o.code_for(&q, "bob", BOB_PASSWORD).await;
+    assert_eq!(
+        param(&callback, "error").as_deref(),
+        Some("access_denied"),
+        "{callback}"
+    );
+    let (callback, _) = o.code_for(&q, "alice", ALICE_PASSWORD).await;
+    assert!(param(&callback, "code").is_some(), "{callback}");
+    // A two_factor client cannot be satisfied without a second factor.
+    let q = client_query("strict", "https://strict.example.com/cb", "openid");
+    let (callback, _) = o.code_for(&q, "alice", ALICE_PASSWORD).await;
+    assert_eq!(param(&callback, "error").as_deref(), Some("access_denied"));
+}
+
+#[tokio::test]
+async fn prompt_max_age_and_sessions() {
+    let o = harness().await;
+    let q = client_query("spa", "https://spa.example.com/cb", "openid profile");
+    let (callback, cookie) = o.code_for(&q, "alice", ALICE_PASSWORD).await;
+    assert!(param(&callback, "code").is_some());
+    // With a session and implicit consent, the next request gets a code at once.
+    let r = o.authorize(&q, Some(&cookie)).await;
+    assert!(param(r.header("location").unwrap(), "code").is_some());
+    // prompt=none with a session works; prompt=login and an exceeded max_age send the browser
+    // to the portal again.
+    let mut none = q.clone();
+    none.push(("prompt", "none".into()));
+    assert!(
+        param(
+            o.authorize(&none, Some(&cookie))
+                .await
+                .header("location")
+                .unwrap(),
+            "code"
+        )
+        .is_some()
+    );
+    let mut login = q.clone();
+    login.push(("prompt", "login".into()));
+    let r = o.authorize(&login, Some(&cookie)).await;
+    assert!(
+        r.header("location")
+            .unwrap()
+            .contains("flow=openid_connect")
+    );
+    o.h.advance(120);
+    let mut max_age = q.clone();
+    max_age.push(("max_age", "60".into()));
+    let r = o.authorize(&max_age, Some(&cookie)).await;
+    assert!(
+        r.header("location")
+            .unwrap()
+            .contains("flow=openid_connect")
+    );
+    // POST is answered with a redirect to the GET form.
+    let pairs: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let r = o.post_form("/api/oidc/authorization", &pairs, None).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert!(
+        r.header("location")
+            .unwrap()
+            .starts_with("https://auth.example.com/api/oidc/authorization?response_type=code")
+    );
+}
+
+#[tokio::test]
+async fn consent_refusal_and_consent_api_failures() {
+    let o = harness().await;
+    let r = o.authorize(&app_query(&[]), None).await;
+    let flow_id = param(r.header("location").unwrap(), "flow_id").unwrap();
+    let login = o
+        .h
+        .send(
+            Request::post("/api/firstfactor")
+                .header("host", "auth.example.com")
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::json!({"username": "bob", "password": BOB_PASSWORD, "flow": "openid_connect", "flowID": flow_id}).to_string()))
+                .unwrap(),
+        )
+        .await;
+    let cookie = login.cookie_pair().unwrap();
+    let next = json(&login)["data"]["redirect"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = o
+        .get(
+            next.strip_prefix("https://auth.example.com").unwrap(),
+            Some(&cookie),
+        )
+        .await;
+    assert!(
+        r.header("location")
+            .unwrap()
+            .contains("/consent/openid/decision")
+    );
+    // The consent page needs no JavaScript and carries the client's name.
+    let page = o
+        .get(
+            &format!("/consent/openid/decision?flow=openid_connect&flow_id={flow_id}"),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("The App") && page.body.contains("offline_access"));
+    // API failures are 200 KO: no session, wrong client, unknown flow.
+    let other = o.h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
+    for (body, c) in [
+        (
+            serde_json::json!({"flow_id": flow_id, "client_id": "app", "consent": true}),
+            "",
+        ),
+        (
+            serde_json::json!({"flow_id": flow_id, "client_id": "spa", "consent": true}),
+            cookie.as_str(),
+        ),
+        (
+            serde_json::json!({"flow_id": "nope", "client_id": "app", "consent": true}),
+            cookie.as_str(),
+        ),
+        (
+            serde_json::json!({"flow_id": flow_id, "client_id": "app", "consent": true}),
+            other.as_str(),
+        ),
+    ] {
+        let r = o.post_json("/api/oidc/consent", body, c).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(json(&r)["status"], "KO");
+    }
+    let r = o
+        .post_json(
+            "/api/oidc/consent",
+            serde_json::json!({"flow_id": flow_id, "client_id": "app", "consent": false}),
+            &cookie,
+        )
+        .await;
+    let back = json(&r)["data"]["redirect_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = o
+        .get(
+            back.strip_prefix("https://auth.example.com").unwrap(),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(
+        param(r.header("location").unwrap(), "error").as_deref(),
+        Some("access_denied")
+    );
+    // The answered flow cannot be reused.
+    let r = o
+        .get(
+            back.strip_prefix("https://auth.example.com").unwrap(),
+            Some(&cookie),
+        )
+        .await;
+    assert!(param(r.header("location").unwrap(), "code").is_none());
+}
+
+#[tokio::test]
+async fn form_post_response_mode() {
+    let o = harness().await;
+    let mut q = client_query("spa", "https://spa.example.com/cb", "openid");
+    q.push(("response_mode", "form_post".into()));
+    let r = o.authorize(&q, None).await;
+    let flow_id = param(r.header("location").unwrap(), "flow_id").unwrap();
+    let login = o
+        .h
+        .send(
+            Request::post("/api/firstfactor")
+                .header("host", "auth.example.com")
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::json!({"username": "alice", "password": ALICE_PASSWORD, "flow": "openid_connect", "flowID": flow_id}).to_string()))
+                .unwrap(),
+        )
+        .await;
+    let cookie = login.cookie_pair().unwrap();
+    let next = json(&login)["data"]["redirect"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = o
+        .get(
+            next.strip_prefix("https://auth.example.com").unwrap(),
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        r.body.contains("action=\"https://spa.example.com/cb\""),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("name=\"code\"") && r.body.contains("name=\"iss\""));
+    assert!(
+        r.header("content-security-policy")
+            .unwrap()
+            .contains("form-action https://spa.example.com")
+    );
+}
