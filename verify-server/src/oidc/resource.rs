@@ -237,8 +237,11 @@ pub(super) async fn introspection(State(state): State<AppState>, request: Reques
         "iat": grant.issued_at,
         "iss": grant.issuer,
         "aud": aud,
-        "token_type": if kind == TokenKind::AccessToken { "access_token" } else { "refresh_token" },
     });
+    // RFC 7662 §2.2: `token_type` is the RFC 6749 §5.1 type, which only access tokens have.
+    if kind == TokenKind::AccessToken {
+        body["token_type"] = json!("Bearer");
+    }
     if let Some(u) = &grant.username {
         body["username"] = json!(u);
     }
