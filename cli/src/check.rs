@@ -44,9 +44,14 @@ pub(crate) fn check_config(path: &Path, io: &mut Io<'_>) -> Result<u8, CliError>
         }
     }
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let clients = config
+        .oidc
+        .as_ref()
+        .map(|p| format!(", {}", plural(p.clients.len(), "OpenID Connect client")))
+        .unwrap_or_default();
     writeln!(
         io.out,
-        "{}: valid ({}, {}, {}, {})",
+        "{}: valid ({}, {}, {}{clients}, {})",
         path.display(),
         plural(config.policy.rule_count(), "access rule"),
         plural(users.len(), "user"),

@@ -55,7 +55,7 @@ fn check_config_accepts_the_quickstart() {
     );
     assert!(
         out.ends_with(
-            "configuration.yml: valid (5 access rules, 2 users, 1 cookie domain, 0 warnings)\n"
+            "configuration.yml: valid (5 access rules, 2 users, 1 cookie domain, 1 OpenID Connect client, 0 warnings)\n"
         ),
         "{out}"
     );
