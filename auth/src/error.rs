@@ -49,6 +49,9 @@ pub enum AuthError {
     /// The configured session store could not be opened.
     #[error(transparent)]
     SessionStore(#[from] portcullis_session::StoreError),
+    /// The OpenID provider's store could not be opened.
+    #[error("OpenID Connect store: {0}")]
+    OidcStore(#[from] portcullis_oidc::OidcError),
     /// Redis was selected without the session secret its records are encrypted with.
     #[error("session.redis needs session.secret")]
     NoSecret,

@@ -25,6 +25,8 @@ mod basic_cache;
 mod delay;
 mod error;
 mod hasher;
+#[cfg(feature = "redis")]
+mod oidc_redis;
 mod password;
 pub mod regulation;
 #[cfg(all(feature = "sqlite", feature = "redis"))]
@@ -37,6 +39,8 @@ pub use basic_cache::{BasicCache, CacheKey};
 pub use delay::FailureDelay;
 pub use error::AuthError;
 pub use hasher::Hasher;
+#[cfg(feature = "redis")]
+pub use oidc_redis::RedisOidcStore;
 pub use password::{Accepted, PasswordCheck, Rejection};
 #[cfg(all(feature = "sqlite", feature = "redis"))]
 pub use store::{OpenMode, SessionBackend, StoreSelection};

@@ -72,6 +72,15 @@ impl SessionBackend {
         }
     }
 
+    /// The OpenID provider's store that goes with this one: the same Redis (keys under its prefix),
+    /// or the same SQLite file.
+    pub fn oidc_store(&self) -> Result<Arc<dyn portcullis_oidc::store::OidcStore>, AuthError> {
+        Ok(match self {
+            Self::Sqlite(s) => Arc::new(portcullis_oidc::sqlite::SqliteOidcStore::open(s.path())?),
+            Self::Redis(r) => Arc::new(crate::RedisOidcStore::new(r.clone())),
+        })
+    }
+
     /// The regulator that shares this store: Redis keys under its prefix, or the same SQLite file.
     pub fn regulator(&self, config: RegulationConfig, now: u64) -> Result<Regulator, AuthError> {
         match self {

@@ -103,15 +103,9 @@ impl App {
             None => None,
         };
         let oidc = config.oidc.take();
-        if oidc.is_some() && config.redis.is_some() {
-            tracing::warn!(storage = %config.storage_path.display(), "identity_providers.oidc keeps codes and tokens in the SQLite storage, not in Redis: replicas do not share them yet");
-        }
-        let storage_path = config.storage_path.clone();
         let state = AppState::new(config, users, backend.sessions(), regulator, clock, tuning)?;
         if let Some(provider) = oidc {
-            let store = portcullis_oidc::sqlite::SqliteOidcStore::open(&storage_path)
-                .map_err(|e| StartError::Oidc(e.to_string()))?;
-            let runtime = crate::oidc::OidcRuntime::build(provider, std::sync::Arc::new(store))
+            let runtime = crate::oidc::OidcRuntime::build(provider, backend.oidc_store()?)
                 .await
                 .map_err(|e| StartError::Oidc(e.to_string()))?;
             state.attach_oidc(runtime)?;

@@ -67,7 +67,9 @@ impl OidcRuntime {
             })
             .await
             .map_err(|e| OidcError::Key(e.to_string()))??;
-            let pem = store.keep(GENERATED_KEY, &fresh).await?;
+            let secret = provider.hmac_secret.expose().as_bytes();
+            let kept = store.keep(GENERATED_KEY, &seal(secret, &fresh)?).await?;
+            let pem = open_sealed(secret, &kept)?;
             keys.push(SigningKey::from_pem(
                 &pem,
                 portcullis_oidc::keys::Algorithm::RS256,
@@ -89,6 +91,55 @@ impl OidcRuntime {
     pub(crate) fn client(&self, id: &str) -> Option<&OidcClient> {
         self.provider.client(id)
     }
+}
+
+/// The AES-256-GCM key that protects a generated signing key in the store, derived from
+/// `hmac_secret` (which every replica shares), so that the database or Redis alone holds no
+/// usable private key.
+fn sealing_key(hmac_secret: &[u8]) -> Result<aes_gcm::Aes256Gcm, OidcError> {
+    use aes_gcm::KeyInit;
+    let mut key = [0u8; 32];
+    hkdf::Hkdf::<sha2::Sha256>::new(Some(b"portcullis"), hmac_secret)
+        .expand(b"oidc kept signing key v1", &mut key)
+        .map_err(|_| OidcError::Key("cannot derive the sealing key".into()))?;
+    aes_gcm::Aes256Gcm::new_from_slice(&key)
+        .map_err(|_| OidcError::Key("bad sealing key length".into()))
+}
+
+fn seal(hmac_secret: &[u8], pem: &str) -> Result<String, OidcError> {
+    use aes_gcm::aead::Aead;
+    use base64::Engine;
+    let mut nonce = [0u8; 12];
+    rand::rng().fill_bytes(&mut nonce);
+    let sealed = sealing_key(hmac_secret)?
+        .encrypt(aes_gcm::Nonce::from_slice(&nonce), pem.as_bytes())
+        .map_err(|_| OidcError::Key("cannot seal the signing key".into()))?;
+    let mut bytes = nonce.to_vec();
+    bytes.extend(sealed);
+    Ok(format!(
+        "v1:{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    ))
+}
+
+fn open_sealed(hmac_secret: &[u8], kept: &str) -> Result<String, OidcError> {
+    use aes_gcm::aead::Aead;
+    use base64::Engine;
+    let refuse = || {
+        OidcError::Key(
+            "the signing key kept in the storage cannot be opened: was identity_providers.oidc.hmac_secret changed? (configure jwks, or restore the secret)".into(),
+        )
+    };
+    let bytes = kept
+        .strip_prefix("v1:")
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .filter(|b| b.len() > 12)
+        .ok_or_else(refuse)?;
+    let (nonce, sealed) = bytes.split_at(12);
+    let pem = sealing_key(hmac_secret)?
+        .decrypt(aes_gcm::Nonce::from_slice(nonce), sealed)
+        .map_err(|_| refuse())?;
+    String::from_utf8(pem).map_err(|_| refuse())
 }
 
 /// The provider's routes (mounted only when `identity_providers.oidc` is configured).
@@ -244,4 +295,17 @@ pub(crate) fn single<'a>(
         }
     }
     Ok(found.filter(|v| !v.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_kept_key_opens_only_with_the_same_secret() {
+        let sealed = super::seal(b"secret-one", "PEM").unwrap();
+        assert!(!sealed.contains("PEM"));
+        assert_eq!(super::open_sealed(b"secret-one", &sealed).unwrap(), "PEM");
+        assert!(super::open_sealed(b"secret-two", &sealed).is_err());
+        assert!(super::open_sealed(b"secret-one", "v1:AAAA").is_err());
+        assert!(super::open_sealed(b"secret-one", "garbage").is_err());
+    }
 }
