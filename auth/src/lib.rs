@@ -28,6 +28,7 @@ mod hasher;
 #[cfg(feature = "redis")]
 mod oidc_redis;
 mod password;
+pub mod rate_limit;
 pub mod regulation;
 #[cfg(all(feature = "sqlite", feature = "redis"))]
 mod store;

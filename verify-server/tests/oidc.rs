@@ -1067,3 +1067,67 @@ async fn form_post_response_mode() {
             .contains("form-action https://spa.example.com")
     );
 }
+
+#[tokio::test]
+async fn failed_token_requests_are_rate_limited_per_address() {
+    let o = harness().await;
+    let bad = |peer: &'static str| {
+        let o = &o;
+        async move {
+            o.h.send_from(
+                peer,
+                Request::post("/api/oidc/token")
+                    .header("host", "auth.example.com")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("authorization", basic("app", "wrong"))
+                    .body(Body::from("grant_type=authorization_code&code=x"))
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    // Authelia's default first bucket: 30 failed requests per minute.
+    for _ in 0..30 {
+        assert_eq!(
+            bad("192.0.2.10:1000").await.status,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let r = bad("192.0.2.10:1000").await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.header("retry-after"), Some("60"));
+    assert_eq!(json(&r)["error"], "temporarily_unavailable");
+    // Another address is not affected; the limit ends with its window.
+    assert_eq!(
+        bad("192.0.2.11:1000").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    o.h.advance(61);
+    assert_eq!(
+        bad("192.0.2.10:1000").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Successful requests do not count: 40 client-credentials grants in a row.
+    for _ in 0..40 {
+        let r =
+            o.h.send_from(
+                "192.0.2.12:1000",
+                Request::post("/api/oidc/token")
+                    .header("host", "auth.example.com")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("authorization", basic("machine", "machine-secret"))
+                    .body(Body::from("grant_type=client_credentials&scope=api.read"))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK);
+    }
+    // Userinfo with bad tokens is limited the same way.
+    for _ in 0..30 {
+        o.userinfo("portcullis_at_bad.bad").await;
+    }
+    assert_eq!(
+        o.userinfo("portcullis_at_bad.bad").await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}

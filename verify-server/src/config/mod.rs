@@ -25,7 +25,7 @@ use portcullis_config::ProcessInputs;
 pub use model::{Config, CookieDomain, Endpoint, Implementation, Refresh, Strategy, StrategyKind};
 pub use oidc::{
     AuthorizationPolicy, AuthorizationRule, ClientSecret, Lifespans, OidcClient, OidcProvider,
-    PolicyLevel, Subject,
+    OidcRateLimits, PolicyLevel, Subject,
 };
 pub use portcullis_auth::regulation::RegulationConfig;
 pub use portcullis_config::{ConfigError, ConfigWarning, locate, parse_duration};

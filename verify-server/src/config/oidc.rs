@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use ipnet::IpNet;
+use portcullis_auth::rate_limit::Bucket;
 use portcullis_auth::users::Digest;
 use portcullis_config::ConfigError;
 use portcullis_core::{AuthLevel, Secret};
@@ -16,7 +17,7 @@ use portcullis_oidc::pkce::ChallengeMethod;
 use portcullis_oidc::scope::Scopes;
 
 use super::oidc_raw::{RawAuthorizationPolicy, RawClient, RawOidc};
-use super::raw::RawDuration;
+use super::raw::{RawDuration, RawRateLimit, RawRateLimits};
 use super::secrets::SecretSources;
 use super::validate::Validator;
 
@@ -139,6 +140,40 @@ pub struct OidcClient {
     pub custom_scope_claims: BTreeMap<String, Vec<String>>,
 }
 
+/// `server.endpoints.rate_limits.openid_connect_*`: buckets per endpoint (empty: off). Only
+/// failed requests count, as in Authelia.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OidcRateLimits {
+    /// `openid_connect_token`.
+    pub token: Vec<Bucket>,
+    /// `openid_connect_userinfo`.
+    pub userinfo: Vec<Bucket>,
+    /// `openid_connect_introspection`.
+    pub introspection: Vec<Bucket>,
+    /// `openid_connect_revocation`.
+    pub revocation: Vec<Bucket>,
+}
+
+/// Authelia's default buckets of every OpenID Connect endpoint.
+const DEFAULT_BUCKETS: [Bucket; 4] = [
+    Bucket {
+        period: 60,
+        requests: 30,
+    },
+    Bucket {
+        period: 120,
+        requests: 40,
+    },
+    Bucket {
+        period: 600,
+        requests: 50,
+    },
+    Bucket {
+        period: 3600,
+        requests: 100,
+    },
+];
+
 /// The provider.
 #[derive(Debug)]
 pub struct OidcProvider {
@@ -152,6 +187,8 @@ pub struct OidcProvider {
     pub lifespans: Lifespans,
     /// Clients in configuration order.
     pub clients: Vec<OidcClient>,
+    /// Rate limits of the token-style endpoints.
+    pub rate_limits: OidcRateLimits,
 }
 
 impl OidcProvider {
@@ -218,6 +255,71 @@ impl Validator<'_> {
             return Err(self.error(key, "must be longer than zero"));
         }
         Ok(v)
+    }
+
+    fn rate_limit(
+        &self,
+        name: &str,
+        raw: Option<&RawRateLimit>,
+    ) -> Result<Vec<Bucket>, ConfigError> {
+        let key = format!("server.endpoints.rate_limits.{name}");
+        let Some(raw) = raw else {
+            return Ok(DEFAULT_BUCKETS.to_vec());
+        };
+        if raw.enable == Some(false) {
+            return Ok(Vec::new());
+        }
+        let Some(buckets) = &raw.buckets else {
+            return Ok(DEFAULT_BUCKETS.to_vec());
+        };
+        let mut out = Vec::new();
+        for (i, b) in buckets.iter().enumerate() {
+            let bk = format!("{key}.buckets[{i}]");
+            let period = match &b.period {
+                None => {
+                    return Err(self.error(&format!("{bk}.period"), "option 'period' is required"));
+                }
+                Some(p) => self.duration(&format!("{bk}.period"), &Some(p.clone()), 0)?,
+            };
+            if period == 0 {
+                return Err(self.error(&format!("{bk}.period"), "must be longer than zero"));
+            }
+            let requests = b.requests.filter(|r| *r > 0).ok_or_else(|| {
+                self.error(
+                    &format!("{bk}.requests"),
+                    "option 'requests' must be more than zero",
+                )
+            })?;
+            out.push(Bucket { period, requests });
+        }
+        Ok(out)
+    }
+
+    pub(super) fn oidc_rate_limits(
+        &mut self,
+        raw: Option<&RawRateLimits>,
+    ) -> Result<OidcRateLimits, ConfigError> {
+        if raw.is_some_and(|r| r.openid_connect_pushed_authorization_request.is_some()) {
+            self.warn("server.endpoints.rate_limits.openid_connect_pushed_authorization_request", "not implemented by Portcullis; ignored: there is no pushed authorization request endpoint yet");
+        }
+        Ok(OidcRateLimits {
+            token: self.rate_limit(
+                "openid_connect_token",
+                raw.and_then(|r| r.openid_connect_token.as_ref()),
+            )?,
+            userinfo: self.rate_limit(
+                "openid_connect_userinfo",
+                raw.and_then(|r| r.openid_connect_userinfo.as_ref()),
+            )?,
+            introspection: self.rate_limit(
+                "openid_connect_introspection",
+                raw.and_then(|r| r.openid_connect_introspection.as_ref()),
+            )?,
+            revocation: self.rate_limit(
+                "openid_connect_revocation",
+                raw.and_then(|r| r.openid_connect_revocation.as_ref()),
+            )?,
+        })
     }
 
     pub(super) fn oidc(
@@ -556,6 +658,7 @@ impl Validator<'_> {
             settings,
             lifespans,
             clients,
+            rate_limits: OidcRateLimits::default(),
         })
     }
 

@@ -531,3 +531,61 @@ fn the_hmac_secret_may_come_from_a_file() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn rate_limits_default_to_authelias_buckets_and_are_validated() {
+    let p = load(&yaml(CLIENT)).unwrap();
+    assert_eq!(p.rate_limits.token.len(), 4);
+    assert_eq!(
+        (
+            p.rate_limits.token[0].period,
+            p.rate_limits.token[0].requests
+        ),
+        (60, 30)
+    );
+    assert_eq!(
+        (
+            p.rate_limits.userinfo[3].period,
+            p.rate_limits.userinfo[3].requests
+        ),
+        (3600, 100)
+    );
+    let text = format!(
+        "{}server:\n  endpoints:\n    rate_limits:\n      openid_connect_token:\n        buckets: [{{ period: 10s, requests: 2 }}]\n      openid_connect_userinfo:\n        enable: false\n",
+        yaml(CLIENT)
+    );
+    let p = load(&text).unwrap();
+    assert_eq!(
+        (
+            p.rate_limits.token[0].period,
+            p.rate_limits.token[0].requests
+        ),
+        (10, 2)
+    );
+    assert!(p.rate_limits.userinfo.is_empty());
+    for (bucket, key) in [
+        ("{ period: 0, requests: 2 }", "period"),
+        ("{ requests: 2 }", "period"),
+        ("{ period: 1m, requests: 0 }", "requests"),
+        ("{ period: 1m }", "requests"),
+    ] {
+        let text = format!(
+            "{}server:\n  endpoints:\n    rate_limits:\n      openid_connect_token:\n        buckets: [{bucket}]\n",
+            yaml(CLIENT)
+        );
+        assert_eq!(
+            error_key(&text).0,
+            format!("server.endpoints.rate_limits.openid_connect_token.buckets[0].{key}"),
+            "{bucket}"
+        );
+    }
+    let text = format!(
+        "{}server:\n  endpoints:\n    rate_limits:\n      second_factor_totp:\n        enable: true\n",
+        yaml(CLIENT)
+    );
+    assert!(
+        warnings(&text)
+            .iter()
+            .any(|(k, _)| k == "server.endpoints.rate_limits.second_factor_totp")
+    );
+}

@@ -129,7 +129,39 @@ pub(super) struct RawEndpoints {
     pub authz: BTreeMap<String, RawAuthzEndpoint>,
     pub enable_pprof: Option<IgnoredAny>,
     pub enable_expvars: Option<IgnoredAny>,
-    pub rate_limits: Option<IgnoredAny>,
+    pub rate_limits: Option<RawRateLimits>,
+}
+
+/// `server.endpoints.rate_limits`: the OpenID Connect limits are enforced; the others belong to
+/// features Portcullis does not have yet.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRateLimits {
+    pub openid_connect_token: Option<RawRateLimit>,
+    pub openid_connect_pushed_authorization_request: Option<RawRateLimit>,
+    pub openid_connect_userinfo: Option<RawRateLimit>,
+    pub openid_connect_introspection: Option<RawRateLimit>,
+    pub openid_connect_revocation: Option<RawRateLimit>,
+    pub reset_password_start: Option<IgnoredAny>,
+    pub reset_password_finish: Option<IgnoredAny>,
+    pub second_factor_totp: Option<IgnoredAny>,
+    pub second_factor_duo: Option<IgnoredAny>,
+    pub session_elevation_start: Option<IgnoredAny>,
+    pub session_elevation_finish: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRateLimit {
+    pub enable: Option<bool>,
+    pub buckets: Option<Vec<RawBucket>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawBucket {
+    pub period: Option<RawDuration>,
+    pub requests: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -109,11 +109,22 @@ impl Validator<'_> {
             &s.endpoints.enable_expvars,
             "",
         );
-        self.ignored(
-            "server.endpoints.rate_limits",
-            &s.endpoints.rate_limits,
-            "NOT ENFORCED: regulation still applies to logins",
-        );
+        if let Some(limits) = &s.endpoints.rate_limits {
+            for (key, value) in [
+                ("reset_password_start", &limits.reset_password_start),
+                ("reset_password_finish", &limits.reset_password_finish),
+                ("second_factor_totp", &limits.second_factor_totp),
+                ("second_factor_duo", &limits.second_factor_duo),
+                ("session_elevation_start", &limits.session_elevation_start),
+                ("session_elevation_finish", &limits.session_elevation_finish),
+            ] {
+                self.ignored(
+                    &format!("server.endpoints.rate_limits.{key}"),
+                    value,
+                    "the endpoint it limits does not exist in Portcullis yet",
+                );
+            }
+        }
         self.ignored(
             "log.file_path",
             &raw.log.file_path,

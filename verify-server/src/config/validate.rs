@@ -171,7 +171,12 @@ impl<'a> Validator<'a> {
             .and_then(|p| p.oidc.as_ref())
         {
             None => None,
-            Some(o) => Some(self.oidc(o, &definitions, secrets)?),
+            Some(o) => {
+                let mut provider = self.oidc(o, &definitions, secrets)?;
+                provider.rate_limits =
+                    self.oidc_rate_limits(raw.server.endpoints.rate_limits.as_ref())?;
+                Some(provider)
+            }
         };
 
         let configured = match (&secrets.session_secret, &raw.session.secret) {

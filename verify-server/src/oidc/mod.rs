@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
 use http::{HeaderValue, StatusCode};
+use portcullis_auth::rate_limit::RateLimiter;
 use portcullis_oidc::discovery::paths;
 use portcullis_oidc::keys::{KeySet, SigningKey};
 use portcullis_oidc::opaque::TokenKey;
@@ -36,12 +37,21 @@ pub(crate) use authorization::flow_redirect_after_login;
 /// The name the generated signing key is kept under in the store.
 const GENERATED_KEY: &str = "oidc signing key rs256 v1";
 
+/// The rate limiters of the token-style endpoints (failed requests count).
+pub(crate) struct Limiters {
+    pub(crate) token: RateLimiter,
+    pub(crate) userinfo: RateLimiter,
+    pub(crate) introspection: RateLimiter,
+    pub(crate) revocation: RateLimiter,
+}
+
 /// The provider at run time: its configuration, keys and store.
 pub struct OidcRuntime {
     pub(crate) provider: OidcProvider,
     pub(crate) keys: KeySet,
     pub(crate) token_key: TokenKey,
     pub(crate) store: Arc<dyn OidcStore>,
+    pub(crate) limits: Limiters,
 }
 
 impl std::fmt::Debug for OidcRuntime {
@@ -80,11 +90,19 @@ impl OidcRuntime {
             );
         }
         let token_key = TokenKey::from_secret(provider.hmac_secret.expose().as_bytes());
+        let l = &provider.rate_limits;
+        let limits = Limiters {
+            token: RateLimiter::new(l.token.clone()),
+            userinfo: RateLimiter::new(l.userinfo.clone()),
+            introspection: RateLimiter::new(l.introspection.clone()),
+            revocation: RateLimiter::new(l.revocation.clone()),
+        };
         Ok(Self {
             provider,
             keys: KeySet::new(keys),
             token_key,
             store,
+            limits,
         })
     }
 
@@ -192,6 +210,32 @@ pub(crate) fn issuer(state: &AppState, parts: &Parts) -> Option<String> {
     let index = crate::portal::portal_domain_of(state, parts, peer)?;
     let url = state.config().cookies[index].authelia_url.as_deref()?;
     Some(url.trim_end_matches('/').to_owned())
+}
+
+/// The client address a rate limit counts: from `X-Forwarded-For` behind a trusted proxy, else
+/// the peer (an unparsable chain counts against the proxy's address).
+pub(crate) fn client_addr(state: &AppState, request: &axum::extract::Request) -> std::net::IpAddr {
+    let peer = crate::authz::peer_of(request);
+    portcullis_core::client_ip(request.headers(), peer, &state.config().trusted_proxies)
+        .addr()
+        .unwrap_or(peer)
+}
+
+/// 429 with `Retry-After`, as Authelia answers a rate-limited OpenID Connect endpoint.
+pub(crate) fn too_many_requests(endpoint: &'static str, retry_after: u64) -> Response {
+    tracing::info!(
+        endpoint,
+        retry_after,
+        "OpenID Connect request refused: rate limited"
+    );
+    let mut r = no_store_json(
+        StatusCode::TOO_MANY_REQUESTS,
+        &serde_json::json!({"error": "temporarily_unavailable", "error_description": "Too many requests. The endpoint is temporarily unavailable. Try again later."}),
+    );
+    if let Ok(v) = HeaderValue::from_str(&retry_after.max(1).to_string()) {
+        r.headers_mut().insert(http::header::RETRY_AFTER, v);
+    }
+    r
 }
 
 /// 32 random bytes.

@@ -59,7 +59,7 @@ fn bearer_error(status: StatusCode, code: ErrorCode, description: &str) -> Respo
 }
 
 /// `GET|POST /api/oidc/userinfo`.
-pub(super) async fn userinfo(State(state): State<AppState>, request: Request) -> Response {
+async fn userinfo_unlimited(State(state): State<AppState>, request: Request) -> Response {
     let Some(rt) = runtime(&state).cloned() else {
         return bearer_error(
             StatusCode::UNAUTHORIZED,
@@ -179,7 +179,7 @@ pub(super) async fn userinfo(State(state): State<AppState>, request: Request) ->
 
 /// `POST /api/oidc/introspection`: only for tokens issued to the calling client or naming it in
 /// their audience (a client cannot probe another client's tokens).
-pub(super) async fn introspection(State(state): State<AppState>, request: Request) -> Response {
+async fn introspection_unlimited(State(state): State<AppState>, request: Request) -> Response {
     let Some(rt) = runtime(&state).cloned() else {
         return oauth_error(
             "introspection",
@@ -246,12 +246,14 @@ pub(super) async fn introspection(State(state): State<AppState>, request: Reques
         body["username"] = json!(u);
     }
     state.0.metrics.oidc("introspection", "active");
-    no_store_json(StatusCode::OK, &body)
+    let mut response = no_store_json(StatusCode::OK, &body);
+    response.extensions_mut().insert(ActiveToken);
+    response
 }
 
 /// `POST /api/oidc/revocation`: revoking a refresh token revokes its whole family (and with it
 /// the access tokens issued from it); revoking an access token ends that token.
-pub(super) async fn revocation(State(state): State<AppState>, request: Request) -> Response {
+async fn revocation_unlimited(State(state): State<AppState>, request: Request) -> Response {
     let Some(rt) = runtime(&state).cloned() else {
         return oauth_error(
             "revocation",
@@ -306,4 +308,75 @@ pub(super) async fn revocation(State(state): State<AppState>, request: Request) 
     }
     state.0.metrics.oidc("revocation", "success");
     no_store_json(StatusCode::OK, &json!({}))
+}
+
+/// Marks an introspection answer about an active token: those do not count toward the rate limit.
+#[derive(Debug, Clone, Copy)]
+struct ActiveToken;
+
+/// Run `handler` under `limiter`: refused with 429 while limited; a failed answer counts (for
+/// introspection, any answer but an active token).
+async fn limited<F, Fut>(
+    endpoint: &'static str,
+    state: AppState,
+    request: Request,
+    pick: fn(&super::Limiters) -> &portcullis_auth::rate_limit::RateLimiter,
+    handler: F,
+) -> Response
+where
+    F: FnOnce(State<AppState>, Request) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    let Some(rt) = runtime(&state).cloned() else {
+        return handler(State(state), request).await;
+    };
+    let limiter = pick(&rt.limits);
+    let ip = super::client_addr(&state, &request);
+    let now = state.now();
+    if let Some(retry) = limiter.limited(ip, now) {
+        return super::too_many_requests(endpoint, retry);
+    }
+    let response = handler(State(state), request).await;
+    let success = response.status() == StatusCode::OK
+        && (endpoint != "introspection" || response.extensions().get::<ActiveToken>().is_some());
+    if !success {
+        limiter.count(ip, now);
+    }
+    response
+}
+
+/// `GET|POST /api/oidc/userinfo`, rate limited.
+pub(super) async fn userinfo(State(state): State<AppState>, request: Request) -> Response {
+    limited(
+        "userinfo",
+        state,
+        request,
+        |l| &l.userinfo,
+        userinfo_unlimited,
+    )
+    .await
+}
+
+/// `POST /api/oidc/introspection`, rate limited.
+pub(super) async fn introspection(State(state): State<AppState>, request: Request) -> Response {
+    limited(
+        "introspection",
+        state,
+        request,
+        |l| &l.introspection,
+        introspection_unlimited,
+    )
+    .await
+}
+
+/// `POST /api/oidc/revocation`, rate limited.
+pub(super) async fn revocation(State(state): State<AppState>, request: Request) -> Response {
+    limited(
+        "revocation",
+        state,
+        request,
+        |l| &l.revocation,
+        revocation_unlimited,
+    )
+    .await
 }

@@ -131,7 +131,7 @@ pub(super) async fn authenticate_client<'a>(
     Ok(client)
 }
 
-/// `POST /api/oidc/token`.
+/// `POST /api/oidc/token`. Failed requests count toward the endpoint's rate limit.
 pub(super) async fn token(State(state): State<AppState>, request: Request) -> Response {
     let Some(rt) = runtime(&state).cloned() else {
         return oauth_error(
@@ -142,11 +142,24 @@ pub(super) async fn token(State(state): State<AppState>, request: Request) -> Re
             ),
         );
     };
+    let ip = super::client_addr(&state, &request);
+    let now = state.now();
+    if let Some(retry) = rt.limits.token.limited(ip, now) {
+        return super::too_many_requests("token", retry);
+    }
+    let response = token_inner(&state, &rt, request).await;
+    if response.status() != StatusCode::OK {
+        rt.limits.token.count(ip, now);
+    }
+    response
+}
+
+async fn token_inner(state: &AppState, rt: &OidcRuntime, request: Request) -> Response {
     let (parts, pairs) = match super::form_body(request).await {
         Ok(v) => v,
         Err(e) => return oauth_error("token", &e),
     };
-    let Some(iss) = issuer(&state, &parts) else {
+    let Some(iss) = issuer(state, &parts) else {
         return oauth_error(
             "token",
             &err(
@@ -155,7 +168,7 @@ pub(super) async fn token(State(state): State<AppState>, request: Request) -> Re
             ),
         );
     };
-    match grant(&state, &rt, &parts, &pairs, &iss).await {
+    match grant(state, rt, &parts, &pairs, &iss).await {
         Ok(body) => {
             state.0.metrics.oidc("token", "success");
             no_store_json(StatusCode::OK, &body)
