@@ -49,6 +49,10 @@ return #members
 #[derive(Debug, Clone)]
 pub struct RedisOidcStore {
     store: Arc<RedisStore>,
+    /// The SQLite file of `storage.local.path`: when it is an Authelia database, its users'
+    /// subject identifiers are carried over into Redis on first use, so applications keep
+    /// recognising them.
+    seed: Option<portcullis_oidc::sqlite::SqliteOidcStore>,
 }
 
 fn failed(e: impl std::fmt::Display) -> OidcError {
@@ -56,9 +60,13 @@ fn failed(e: impl std::fmt::Display) -> OidcError {
 }
 
 impl RedisOidcStore {
-    /// Use the connection and key prefix of `store`.
-    pub fn new(store: Arc<RedisStore>) -> Self {
-        Self { store }
+    /// Use the connection and key prefix of `store`; `seed`: the SQLite database whose existing
+    /// subject identifiers win over fresh ones.
+    pub fn new(
+        store: Arc<RedisStore>,
+        seed: Option<portcullis_oidc::sqlite::SqliteOidcStore>,
+    ) -> Self {
+        Self { store, seed }
     }
 
     fn record_key(&self, kind: RecordKind, key: &str) -> String {
@@ -228,6 +236,11 @@ impl OidcStore for RedisOidcStore {
         sector: &str,
         fresh: &str,
     ) -> Result<String, OidcError> {
+        let existing = match &self.seed {
+            Some(seed) => seed.find_subject(username, sector).await?,
+            None => None,
+        };
+        let fresh = existing.as_deref().unwrap_or(fresh);
         let key = format!(
             "{}oidc-subject:{sector}:{username}",
             self.store.key_prefix()
@@ -239,6 +252,12 @@ impl OidcStore for RedisOidcStore {
         get.arg(&key);
         let value: Option<String> = self.run(get).await?;
         value.ok_or_else(|| OidcError::Store("the subject vanished after it was set".into()))
+    }
+
+    async fn kept(&self, name: &str) -> Result<Option<String>, OidcError> {
+        let mut get = redis::cmd("GET");
+        get.arg(format!("{}oidc-kept:{name}", self.store.key_prefix()));
+        self.run(get).await
     }
 
     async fn keep(&self, name: &str, fresh: &str) -> Result<String, OidcError> {

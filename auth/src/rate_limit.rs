@@ -16,8 +16,8 @@ pub struct Bucket {
     pub requests: u64,
 }
 
-/// How many addresses are remembered at most; beyond it the stalest entries are dropped first, so
-/// a flood of spoofed sources cannot grow memory without bound.
+/// How many addresses are remembered at most, so a flood of sources cannot grow memory without
+/// bound (see [`RateLimiter::count`]).
 const MAX_ADDRESSES: usize = 100_000;
 
 #[derive(Debug, Clone)]
@@ -65,12 +65,13 @@ impl RateLimiter {
         }
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.len() >= MAX_ADDRESSES && !state.contains_key(&ip) {
-            let stalest = state
-                .iter()
-                .min_by_key(|(_, w)| w.last_seen)
-                .map(|(ip, _)| *ip);
-            if let Some(stalest) = stalest {
-                state.remove(&stalest);
+            // One sweep per fill: drop the addresses whose every window has ended. If the map is
+            // still full, the flood comes from too many addresses for per-address limits to mean
+            // anything; start over rather than scan on every request.
+            let longest = self.buckets.iter().map(|b| b.period).max().unwrap_or(0);
+            state.retain(|_, w| w.last_seen + longest > now);
+            if state.len() >= MAX_ADDRESSES {
+                state.clear();
             }
         }
         let windows = state.entry(ip).or_insert_with(|| Windows {

@@ -72,12 +72,23 @@ impl SessionBackend {
         }
     }
 
-    /// The OpenID provider's store that goes with this one: the same Redis (keys under its prefix),
-    /// or the same SQLite file.
-    pub fn oidc_store(&self) -> Result<Arc<dyn portcullis_oidc::store::OidcStore>, AuthError> {
+    /// The OpenID provider's store that goes with this one: the same SQLite file, or the same
+    /// Redis (keys under its prefix), which takes the subject identifiers already in the SQLite
+    /// file `sqlite_path` when there is one (an Authelia database).
+    pub fn oidc_store(
+        &self,
+        sqlite_path: &std::path::Path,
+    ) -> Result<Arc<dyn portcullis_oidc::store::OidcStore>, AuthError> {
         Ok(match self {
             Self::Sqlite(s) => Arc::new(portcullis_oidc::sqlite::SqliteOidcStore::open(s.path())?),
-            Self::Redis(r) => Arc::new(crate::RedisOidcStore::new(r.clone())),
+            Self::Redis(r) => {
+                let seed = if sqlite_path.is_file() {
+                    Some(portcullis_oidc::sqlite::SqliteOidcStore::open(sqlite_path)?)
+                } else {
+                    None
+                };
+                Arc::new(crate::RedisOidcStore::new(r.clone(), seed))
+            }
         })
     }
 

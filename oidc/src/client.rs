@@ -149,6 +149,8 @@ pub struct Client {
     pub authorization_policy: String,
     /// `claims_policy`: the claims copied into the ID token (beyond the minimal set).
     pub id_token_claims: Vec<String>,
+    /// `claims_policy`: the claims copied into JWT access tokens.
+    pub access_token_claims: Vec<String>,
     /// Where RP-initiated logout may send the browser afterwards.
     pub post_logout_redirect_uris: Vec<String>,
     /// OIDC back-channel logout endpoint.

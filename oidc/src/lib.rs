@@ -26,6 +26,7 @@ pub mod client;
 pub mod client_auth;
 pub mod discovery;
 pub mod error;
+pub mod jwt;
 pub mod keys;
 pub mod opaque;
 pub mod pkce;

@@ -65,6 +65,25 @@ impl SqliteOidcStore {
         })
     }
 
+    /// The subject identifier `username` already has for `sector`, without creating one (another
+    /// store seeds its own from an existing Authelia database).
+    pub async fn find_subject(
+        &self,
+        username: &str,
+        sector: &str,
+    ) -> Result<Option<String>, OidcError> {
+        let (username, sector) = (username.to_owned(), sector.to_owned());
+        self.with(move |c| {
+            c.query_row(
+                "SELECT identifier FROM user_opaque_identifier WHERE service = ?1 AND sector_id = ?2 AND username = ?3",
+                params![SERVICE, sector, username],
+                |row| row.get(0),
+            )
+            .optional()
+        })
+        .await
+    }
+
     async fn with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
@@ -214,6 +233,19 @@ impl OidcStore for SqliteOidcStore {
                 params![SERVICE, sector, username],
                 |row| row.get(0),
             )
+        })
+        .await
+    }
+
+    async fn kept(&self, name: &str) -> Result<Option<String>, OidcError> {
+        let name = name.to_owned();
+        self.with(move |c| {
+            c.query_row(
+                "SELECT value FROM portcullis_oidc_kept WHERE name = ?1",
+                params![name],
+                |row| row.get(0),
+            )
+            .optional()
         })
         .await
     }

@@ -102,6 +102,9 @@ pub trait OidcStore: Send + Sync {
 
     /// The value kept under `name` (a generated signing key), storing `fresh` on first use.
     async fn keep(&self, name: &str, fresh: &str) -> Result<String, OidcError>;
+
+    /// The value kept under `name`, if any (so that a costly `fresh` is made only when needed).
+    async fn kept(&self, name: &str) -> Result<Option<String>, OidcError>;
 }
 
 type Key = (RecordKind, String);
@@ -212,6 +215,15 @@ impl OidcStore for MemoryOidcStore {
             .clone())
     }
 
+    async fn kept(&self, name: &str) -> Result<Option<String>, OidcError> {
+        Ok(self
+            .kept
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned())
+    }
+
     async fn keep(&self, name: &str, fresh: &str) -> Result<String, OidcError> {
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
         Ok(kept
@@ -303,7 +315,9 @@ pub(crate) async fn conformance(store: &dyn OidcStore) {
     let s2 = store.subject("john", "", "uuid-2").await.unwrap();
     assert_eq!((s1.as_str(), s2.as_str()), ("uuid-1", "uuid-1"));
     assert_eq!(store.subject("mary", "", "uuid-3").await.unwrap(), "uuid-3");
+    assert_eq!(store.kept("k").await.unwrap(), None);
     assert_eq!(store.keep("k", "a").await.unwrap(), "a");
+    assert_eq!(store.kept("k").await.unwrap().as_deref(), Some("a"));
     assert_eq!(store.keep("k", "b").await.unwrap(), "a");
 }
 

@@ -1,7 +1,8 @@
 //! Two `portcullis-verify` replicas, each built by `App::build` from its own configuration file and
 //! SQLite file, sharing one real `redis-server`: a login flow started on one continues on the
 //! other, a code issued by one is redeemed on the other, both sign with the one key generated at
-//! first start, and a token revoked on one is refused by both.
+//! first start, and a token revoked on one is refused by both. Replica A's SQLite file holds an
+//! Authelia identifier for alice, which becomes her subject everywhere.
 
 // Tests wait for real processes and sockets on the wall clock; the clock rule is for the servers.
 #![allow(clippy::disallowed_methods)]
@@ -104,6 +105,17 @@ async fn two_replicas_share_flows_codes_keys_and_revocations() {
     while std::net::TcpStream::connect(("127.0.0.1", redis_port)).is_err() {
         assert!(Instant::now() < deadline, "redis-server did not start");
         std::thread::sleep(Duration::from_millis(20));
+    }
+    // A's storage is an Authelia database that already knows alice.
+    const ALICE_SUB: &str = "5f0a1b2c-3d4e-4f60-8a7b-9c0d1e2f3a4b";
+    {
+        use portcullis_oidc::store::OidcStore;
+        let seed = portcullis_oidc::sqlite::SqliteOidcStore::open(&dir.path().join("db-0.sqlite3"))
+            .unwrap();
+        assert_eq!(
+            seed.subject(ALICE.0, "", ALICE_SUB).await.unwrap(),
+            ALICE_SUB
+        );
     }
     let ports = [free_port(), free_port()];
     let mut stops = Vec::new();

@@ -103,11 +103,13 @@ impl App {
             None => None,
         };
         let oidc = config.oidc.take();
+        let storage_path = config.storage_path.clone();
         let state = AppState::new(config, users, backend.sessions(), regulator, clock, tuning)?;
         if let Some(provider) = oidc {
-            let runtime = crate::oidc::OidcRuntime::build(provider, backend.oidc_store()?)
-                .await
-                .map_err(|e| StartError::Oidc(e.to_string()))?;
+            let runtime =
+                crate::oidc::OidcRuntime::build(provider, backend.oidc_store(&storage_path)?)
+                    .await
+                    .map_err(|e| StartError::Oidc(e.to_string()))?;
             state.attach_oidc(runtime)?;
         }
         Ok(Handle {
@@ -178,6 +180,7 @@ impl Handle {
         if config.users_watch {
             reload::watch_users(state.clone());
         }
+        crate::oidc::purge_expired(state.clone());
         if let Some((listener, path)) = metrics {
             let router = metrics_router(state.clone(), &path);
             tokio::spawn(serve(

@@ -35,7 +35,11 @@ fn oidc_yaml() -> String {
     hmac_secret: 'a-very-long-hmac-secret-for-the-tests-0123456789-0123456789-0123456789'
     jwks:
       - key: |
-{key}    authorization_policies:
+{key}    claims_policies:
+      in-token:
+        id_token: [preferred_username, groups]
+        access_token: [preferred_username, groups, email]
+    authorization_policies:
       admins:
         default_policy: deny
         rules:
@@ -67,6 +71,23 @@ fn oidc_yaml() -> String {
         client_secret: '$plaintext$machine-secret'
         grant_types: [client_credentials]
         scopes: [api.read]
+      - client_id: jwt-app
+        client_secret: '$plaintext$jwt-secret'
+        redirect_uris: ['https://jwt.example.com/cb']
+        scopes: [openid, profile, groups]
+        authorization_policy: one_factor
+        consent_mode: implicit
+        access_token_signed_response_alg: RS256
+        claims_policy: in-token
+      - client_id: hs-app
+        client_secret: '$plaintext$hs-secret-0123456789-0123456789'
+        redirect_uris: ['https://hs.example.com/cb']
+        scopes: [openid, profile, groups]
+        authorization_policy: one_factor
+        consent_mode: implicit
+        id_token_signed_response_alg: HS256
+        access_token_signed_response_alg: HS256
+        claims_policy: in-token
       - client_id: other
         client_secret: '$plaintext$other-secret'
         redirect_uris: ['https://other.example.com/cb']
@@ -348,7 +369,8 @@ async fn discovery_and_jwks() {
     );
     assert_eq!(
         doc["id_token_signing_alg_values_supported"],
-        serde_json::json!(["RS256"])
+        serde_json::json!(["RS256", "HS256"]),
+        "the key's, and hs-app's secret"
     );
     // The issuer follows the cookie domain of the host, with the portal's path.
     let r =
@@ -1130,4 +1152,155 @@ async fn failed_token_requests_are_rate_limited_per_address() {
         o.userinfo("portcullis_at_bad.bad").await.status,
         StatusCode::TOO_MANY_REQUESTS
     );
+}
+
+async fn redeem_for(o: &Oidc, client: &str, secret: &str, redirect: &str) -> Value {
+    let q = client_query(client, redirect, "openid profile groups");
+    let (callback, _) = o.code_for(&q, "alice", ALICE_PASSWORD).await;
+    let code = param(&callback, "code").unwrap_or_else(|| panic!("{callback}"));
+    let r = o
+        .post_form(
+            "/api/oidc/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect),
+                ("code_verifier", VERIFIER),
+            ],
+            Some((client, secret)),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    json(&r)
+}
+
+fn header(jwt: &str) -> Value {
+    let part = jwt.split('.').next().unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn jwt_access_tokens_are_rfc9068_and_still_revocable() {
+    let o = harness().await;
+    let t = redeem_for(&o, "jwt-app", "jwt-secret", "https://jwt.example.com/cb").await;
+    let at = t["access_token"].as_str().unwrap();
+    assert_eq!(header(at)["typ"], "at+jwt");
+    assert_eq!(header(at)["alg"], "RS256");
+    let c = claims(at);
+    assert_eq!(c["iss"], "https://auth.example.com");
+    assert_eq!(c["client_id"], "jwt-app");
+    assert_eq!(c["aud"], serde_json::json!(["jwt-app"]));
+    assert_eq!(c["scp"], serde_json::json!(["openid", "profile", "groups"]));
+    assert_eq!(c["groups"], serde_json::json!(["admins", "dev"]));
+    assert_eq!(c["preferred_username"], "alice");
+    assert!(c.get("email").is_none(), "the email scope was not granted");
+    assert_eq!(
+        c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap(),
+        3600
+    );
+    // The signature verifies against the published key.
+    let jwks = json(&o.get("/jwks.json", None).await);
+    let k = &jwks["keys"][0];
+    assert_eq!(header(at)["kid"], k["kid"]);
+    let key = jsonwebtoken::DecodingKey::from_rsa_components(
+        k["n"].as_str().unwrap(),
+        k["e"].as_str().unwrap(),
+    )
+    .unwrap();
+    let verified = portcullis_oidc::jwt::verify(
+        at,
+        &key,
+        &portcullis_oidc::jwt::Expect {
+            alg: jsonwebtoken::Algorithm::RS256,
+            issuer: Some("https://auth.example.com"),
+            typ: Some("at+jwt"),
+            now: 1_700_000_100,
+            leeway: 0,
+        },
+    );
+    assert!(verified.is_ok(), "{verified:?}");
+    // The ID token carries the claims policy's claims.
+    assert_eq!(
+        claims(t["id_token"].as_str().unwrap())["groups"],
+        serde_json::json!(["admins", "dev"])
+    );
+    // It works at userinfo and introspection, a tampered copy does not, and revocation holds.
+    assert_eq!(o.userinfo(at).await.status, StatusCode::OK);
+    assert_eq!(
+        o.introspect(at, ("jwt-app", "jwt-secret")).await["active"],
+        true
+    );
+    let mut parts: Vec<String> = at.split('.').map(str::to_owned).collect();
+    let mut body = claims(at);
+    body["sub"] = serde_json::json!("someone-else");
+    parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(body.to_string());
+    assert_eq!(
+        o.userinfo(&parts.join(".")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    o.post_form(
+        "/api/oidc/revocation",
+        &[("token", at)],
+        Some(("jwt-app", "jwt-secret")),
+    )
+    .await;
+    assert_eq!(o.userinfo(at).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        o.introspect(at, ("jwt-app", "jwt-secret")).await["active"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn hs256_tokens_are_keyed_by_the_client_secret() {
+    let o = harness().await;
+    let doc = json(&o.get("/.well-known/openid-configuration", None).await);
+    assert_eq!(
+        doc["id_token_signing_alg_values_supported"],
+        serde_json::json!(["RS256", "HS256"])
+    );
+    let t = redeem_for(
+        &o,
+        "hs-app",
+        "hs-secret-0123456789-0123456789",
+        "https://hs.example.com/cb",
+    )
+    .await;
+    let key = portcullis_oidc::jwt::secret_key(b"hs-secret-0123456789-0123456789").unwrap();
+    let expect = |typ| portcullis_oidc::jwt::Expect {
+        alg: jsonwebtoken::Algorithm::HS256,
+        issuer: Some("https://auth.example.com"),
+        typ,
+        now: 1_700_000_100,
+        leeway: 0,
+    };
+    let id =
+        portcullis_oidc::jwt::verify(t["id_token"].as_str().unwrap(), &key, &expect(None)).unwrap();
+    assert_eq!(id["aud"], serde_json::json!(["hs-app"]));
+    assert_eq!(id["preferred_username"], "alice");
+    let at = t["access_token"].as_str().unwrap();
+    portcullis_oidc::jwt::verify(at, &key, &expect(Some("at+jwt"))).unwrap();
+    assert!(
+        portcullis_oidc::jwt::verify(
+            at,
+            &portcullis_oidc::jwt::secret_key(b"other").unwrap(),
+            &expect(Some("at+jwt"))
+        )
+        .is_err()
+    );
+    assert_eq!(o.userinfo(at).await.status, StatusCode::OK);
+    // An HS256 token claiming to be another client's is not accepted.
+    let forged = portcullis_oidc::jwt::sign_with_secret(
+        jsonwebtoken::Algorithm::HS256,
+        b"guessed",
+        &serde_json::json!({"iss": "https://auth.example.com", "client_id": "jwt-app", "jti": "x", "exp": 1_800_000_000u64}),
+        Some("at+jwt"),
+    )
+    .unwrap();
+    assert_eq!(o.userinfo(&forged).await.status, StatusCode::UNAUTHORIZED);
 }

@@ -29,6 +29,7 @@ fn client(public: bool) -> Client {
         access_token_alg: None,
         authorization_policy: "two_factor".into(),
         id_token_claims: vec![],
+        access_token_claims: vec![],
         post_logout_redirect_uris: vec![],
         backchannel_logout_uri: None,
     }

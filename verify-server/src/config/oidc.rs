@@ -138,6 +138,10 @@ pub struct OidcClient {
     pub policy: AuthorizationPolicy,
     /// Extra claims of custom scopes this client may request: scope → claims.
     pub custom_scope_claims: BTreeMap<String, Vec<String>>,
+    /// `id_token_signed_response_key_id`: the key that signs its ID tokens, when named.
+    pub id_token_key_id: Option<String>,
+    /// `access_token_signed_response_key_id`: the key that signs its JWT access tokens, when named.
+    pub access_token_key_id: Option<String>,
 }
 
 /// `server.endpoints.rate_limits.openid_connect_*`: buckets per endpoint (empty: off). Only
@@ -570,14 +574,16 @@ impl Validator<'_> {
             }
             policies.insert(name.clone(), self.authorization_policy(&k, p, networks)?);
         }
-        let mut claims_policies: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut claims_policies: BTreeMap<String, (Vec<String>, Vec<String>)> = BTreeMap::new();
         for (name, p) in &raw.claims_policies {
             let k = format!("{P}.claims_policies.{name}");
-            if p.access_token.is_some() {
-                self.warn(
-                    &format!("{k}.access_token"),
-                    "not implemented by Portcullis; ignored (access tokens are opaque)",
-                );
+            for claim in &p.access_token {
+                if !portcullis_oidc::claims::KNOWN_USER_CLAIMS.contains(&claim.as_str()) {
+                    self.warn(
+                        &format!("{k}.access_token"),
+                        format!("claim '{claim}' is not provided by Portcullis; ignored"),
+                    );
+                }
             }
             if p.custom_claims.is_some() {
                 self.warn(
@@ -602,7 +608,7 @@ impl Validator<'_> {
                     );
                 }
             }
-            claims_policies.insert(name.clone(), p.id_token.clone());
+            claims_policies.insert(name.clone(), (p.id_token.clone(), p.access_token.clone()));
         }
         let mut custom_scopes: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (name, s) in &raw.scopes {
@@ -736,7 +742,7 @@ impl Validator<'_> {
         lifespans: &Lifespans,
         custom_lifespans: &BTreeMap<String, Lifespans>,
         policies: &BTreeMap<String, AuthorizationPolicy>,
-        claims_policies: &BTreeMap<String, Vec<String>>,
+        claims_policies: &BTreeMap<String, (Vec<String>, Vec<String>)>,
         custom_scopes: &BTreeMap<String, Vec<String>>,
     ) -> Result<OidcClient, ConfigError> {
         let k = format!("identity_providers.oidc.clients[{i}]");
@@ -1055,12 +1061,23 @@ impl Validator<'_> {
             "two_factor" => AuthorizationPolicy { default: PolicyLevel::Level(AuthLevel::TwoFactor), rules: vec![] },
             name => policies.get(name).cloned().ok_or_else(|| self.error(&key("authorization_policy"), format!("policy '{name}' must be 'one_factor', 'two_factor' or a name in identity_providers.oidc.authorization_policies")))?,
         };
+        if policy.default == PolicyLevel::Level(AuthLevel::TwoFactor)
+            && policy
+                .rules
+                .iter()
+                .all(|r| r.level == PolicyLevel::Level(AuthLevel::TwoFactor))
+        {
+            self.warn(
+                &key("authorization_policy"),
+                format!("'{policy_name}' requires two factors, which Portcullis does not offer yet: every login to this client is refused (set 'one_factor')"),
+            );
+        }
         let client_lifespans = match c.lifespan.as_deref() {
             None | Some("") => *lifespans,
             Some(name) => *custom_lifespans.get(name).ok_or_else(|| self.error(&key("lifespan"), format!("lifespan '{name}' must be a name in identity_providers.oidc.lifespans.custom")))?,
         };
-        let id_token_claims = match c.claims_policy.as_deref() {
-            None | Some("") => Vec::new(),
+        let (id_token_claims, access_token_claims) = match c.claims_policy.as_deref() {
+            None | Some("") => (Vec::new(), Vec::new()),
             Some(name) => claims_policies.get(name).cloned().ok_or_else(|| self.error(&key("claims_policy"), format!("claims policy '{name}' must be a name in identity_providers.oidc.claims_policies")))?,
         };
         match c.requested_audience_mode.as_deref() {
@@ -1110,6 +1127,20 @@ impl Validator<'_> {
             match alg.as_deref() {
                 None => Ok(default),
                 Some("none") => Ok(None),
+                Some(a @ ("HS256" | "HS384" | "HS512")) => {
+                    // Signed with the client's secret, which must therefore be kept as is.
+                    if !matches!(secret, Some(ClientSecret::Plain(_))) {
+                        return Err(self.error(
+                            &key(&format!("{name}_alg")),
+                            format!("'{a}' signs with the client secret, which must then be a '$plaintext$' secret"),
+                        ));
+                    }
+                    Ok(Some(match a {
+                        "HS384" => Algorithm::HS384,
+                        "HS512" => Algorithm::HS512,
+                        _ => Algorithm::HS256,
+                    }))
+                }
                 Some(a) => {
                     let parsed = parse_alg(a).ok_or_else(|| {
                         self.error(
@@ -1151,9 +1182,7 @@ impl Validator<'_> {
             &c.access_token_signed_response_key_id,
             None,
         )?;
-        if access_token_alg.is_some() {
-            return Err(self.error(&key("access_token_signed_response_alg"), "JWT access tokens (RFC 9068) are not implemented by Portcullis yet: remove the key for opaque access tokens"));
-        }
+
         for (name, alg, kid) in [
             (
                 "userinfo_signed_response",
@@ -1218,6 +1247,7 @@ impl Validator<'_> {
                 access_token_alg,
                 authorization_policy: policy_name,
                 id_token_claims,
+                access_token_claims,
                 post_logout_redirect_uris,
                 backchannel_logout_uri: None,
             },
@@ -1225,6 +1255,8 @@ impl Validator<'_> {
             lifespans: client_lifespans,
             policy,
             custom_scope_claims,
+            id_token_key_id: c.id_token_signed_response_key_id.clone(),
+            access_token_key_id: c.access_token_signed_response_key_id.clone(),
         })
     }
 }

@@ -122,7 +122,8 @@ pub(super) struct RawCustomLifespan {
 pub(super) struct RawClaimsPolicy {
     #[serde(default)]
     pub id_token: Vec<String>,
-    pub access_token: Option<IgnoredAny>,
+    #[serde(default)]
+    pub access_token: Vec<String>,
     pub id_token_audience_mode: Option<String>,
     pub custom_claims: Option<IgnoredAny>,
 }

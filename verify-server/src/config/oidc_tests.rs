@@ -380,7 +380,7 @@ fn client_errors_name_the_key() {
             "id_token_signed_response_key_id",
         ),
         (
-            client("        access_token_signed_response_alg: RS256\n"),
+            client("        access_token_signed_response_alg: PS999\n"),
             "access_token_signed_response_alg",
         ),
         (
@@ -425,6 +425,17 @@ fn client_errors_name_the_key() {
         let (k, m) = error_key(&text);
         assert_eq!(k, format!("{c}.{key}"), "{m}");
     }
+    // HS256 signs with the client secret, which must then be kept in plaintext.
+    let text = yaml(
+        "    clients:\n      - client_id: app\n        client_secret: '$pbkdf2-sha512$310000$c8p78n7pUMln0jzvd4aK4Q$JNRBzwAo0ek5qKn50cFzzvE9RXV88h1wJn5KGiHrD0YKtZaR/nCb2CJPOsKaPK0hjf.9yHxzQGZziziccp6Yng'\n        redirect_uris: ['https://a.example.com/cb']\n        id_token_signed_response_alg: HS256\n",
+    );
+    assert_eq!(
+        error_key(&text).0,
+        format!("{c}.id_token_signed_response_alg")
+    );
+    let p = load(&client("        id_token_signed_response_alg: HS256\n        access_token_signed_response_alg: RS256\n")).unwrap();
+    assert_eq!(p.clients[0].client.id_token_alg, Algorithm::HS256);
+    assert_eq!(p.clients[0].client.access_token_alg, Some(Algorithm::RS256));
     // Two clients with one id.
     let text = yaml(&format!(
         "{CLIENT}      - client_id: app\n        client_secret: '$plaintext$y'\n        redirect_uris: ['https://b.example.com/cb']\n"

@@ -243,7 +243,6 @@ pub(super) async fn authorize(State(state): State<AppState>, parts: Parts) -> Re
     // After login and consent the parked request is authoritative: parameters changed on the way
     // back cannot widen what was asked for.
     let request = flow.as_ref().map_or(parsed_request, |f| f.request.clone());
-    let target = target_of(&request);
     let peer = peer_of_parts(&parts);
     let (_, identity, clear) = portal_identity(&state, &parts, peer).await;
     let response = decide(
@@ -253,7 +252,6 @@ pub(super) async fn authorize(State(state): State<AppState>, parts: Parts) -> Re
     let response = match response {
         Ok(r) | Err(r) => r,
     };
-    let _ = target;
     crate::portal::with_cookie(response, clear)
 }
 
@@ -279,13 +277,16 @@ async fn decide(
     // 1. Authentication: a session, fresh enough for `prompt=login` and `max_age`.
     let authenticated_at = identity.authenticated_at.unwrap_or(0);
     let logged_in = identity.level >= AuthLevel::OneFactor && !identity.username.is_empty();
-    let fresh_enough = match (request.prompt.login, flow.as_ref()) {
-        (true, Some(f)) => authenticated_at >= f.created_at,
-        (true, None) => false,
-        (false, _) => true,
-    } && request
-        .max_age
-        .is_none_or(|max| now.saturating_sub(authenticated_at) <= max);
+    // A login made after this flow started is fresh for `prompt=login` and any `max_age`
+    // (`max_age=0` included: otherwise the browser would go round the portal for ever).
+    let logged_in_through_flow = flow
+        .as_ref()
+        .is_some_and(|f| authenticated_at >= f.created_at);
+    let fresh_enough = logged_in_through_flow
+        || (!request.prompt.login
+            && request
+                .max_age
+                .is_none_or(|max| now.saturating_sub(authenticated_at) <= max));
     if !logged_in || !fresh_enough {
         if request.prompt.none {
             return Err(fail(
@@ -301,7 +302,6 @@ async fn decide(
                 issuer: iss.to_owned(),
                 created_at: now,
                 username: None,
-                login_at: None,
                 consent: ConsentAnswer::Pending,
             };
             save_flow(rt, &id, &record).await?;
@@ -399,7 +399,6 @@ async fn decide(
                         issuer: iss.to_owned(),
                         created_at: now,
                         username: Some(identity.username.clone()),
-                        login_at: None,
                         consent: ConsentAnswer::Pending,
                     },
                 };
@@ -523,12 +522,11 @@ async fn consent_flow(
         return None;
     }
     let flow = load_flow(rt, flow_id, state.now()).await.ok().flatten()?;
-    if flow
-        .username
-        .as_deref()
-        .is_some_and(|u| u != identity.username)
-    {
-        tracing::info!(user = %identity.username, "consent refused: the flow belongs to another user");
+    // The authorization endpoint binds the flow to the session's user before it asks for consent;
+    // a flow not bound to this user (another user's, or one that never reached the consent step)
+    // is refused, so a leaked flow_id cannot be answered by someone else.
+    if flow.username.as_deref() != Some(identity.username.as_str()) {
+        tracing::info!(user = %identity.username, "consent refused: the flow is not this user's");
         return None;
     }
     Some((identity, flow))
@@ -624,7 +622,9 @@ async fn answer(state: &AppState, parts: &Parts, body: &ConsentBody) -> Option<S
     tracing::info!(user = %identity.username, client = %client.client.id, granted = body.consent, "consent answered");
     Some(format!(
         "{}/api/oidc/authorization?{}&consent_id={}",
-        flow.issuer, flow.query, body.flow_id
+        flow.issuer,
+        flow.query,
+        form_urlencoded::byte_serialize(body.flow_id.as_bytes()).collect::<String>()
     ))
 }
 

@@ -35,7 +35,18 @@ fn document(state: &AppState, parts: &Parts, openid: bool) -> Response {
     let (Some(rt), Some(iss)) = (runtime(state), issuer(state, parts)) else {
         return not_found();
     };
-    let algs = rt.keys.algorithms();
+    // The provider's keys, and the HMAC algorithms clients sign with their secrets.
+    let mut algs = rt.keys.algorithms();
+    for c in &rt.provider.clients {
+        for alg in [Some(c.client.id_token_alg), c.client.access_token_alg]
+            .into_iter()
+            .flatten()
+        {
+            if !algs.contains(&alg) {
+                algs.push(alg);
+            }
+        }
+    }
     let input = DiscoveryInput {
         issuer: &iss,
         signing_algs: &algs,

@@ -72,13 +72,19 @@ impl OidcRuntime {
     ) -> Result<Self, OidcError> {
         let mut keys = std::mem::take(&mut provider.keys);
         if keys.is_empty() {
-            let fresh = tokio::task::spawn_blocking(|| {
-                portcullis_oidc::keys::generate_rsa_pem(&mut getrandom::SysRng)
-            })
-            .await
-            .map_err(|e| OidcError::Key(e.to_string()))??;
             let secret = provider.hmac_secret.expose().as_bytes();
-            let kept = store.keep(GENERATED_KEY, &seal(secret, &fresh)?).await?;
+            let kept = match store.kept(GENERATED_KEY).await? {
+                Some(kept) => kept,
+                None => {
+                    let fresh = tokio::task::spawn_blocking(|| {
+                        portcullis_oidc::keys::generate_rsa_pem(&mut getrandom::SysRng)
+                    })
+                    .await
+                    .map_err(|e| OidcError::Key(e.to_string()))??;
+                    // Another replica may have kept one meanwhile: `keep` answers the first.
+                    store.keep(GENERATED_KEY, &seal(secret, &fresh)?).await?
+                }
+            };
             let pem = open_sealed(secret, &kept)?;
             keys.push(SigningKey::from_pem(
                 &pem,
@@ -160,6 +166,34 @@ fn open_sealed(hmac_secret: &[u8], kept: &str) -> Result<String, OidcError> {
     String::from_utf8(pem).map_err(|_| refuse())
 }
 
+/// How often expired codes, tokens and flows are deleted from the store (Redis expires them by
+/// itself; SQLite keeps rows until this runs).
+const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Delete expired records every [`PURGE_INTERVAL`] while the server runs (nothing without a
+/// provider).
+pub(crate) fn purge_expired(state: AppState) {
+    if runtime(&state).is_none() {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(PURGE_INTERVAL).await;
+            if let Some(rt) = runtime(&state) {
+                match rt.store.purge(state.now()).await {
+                    Ok(n) if n > 0 => {
+                        tracing::debug!(records = n, "expired OpenID Connect records deleted")
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not delete expired OpenID Connect records")
+                    }
+                }
+            }
+        }
+    });
+}
+
 /// The provider's routes (mounted only when `identity_providers.oidc` is configured).
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -210,6 +244,89 @@ pub(crate) fn issuer(state: &AppState, parts: &Parts) -> Option<String> {
     let index = crate::portal::portal_domain_of(state, parts, peer)?;
     let url = state.config().cookies[index].authelia_url.as_deref()?;
     Some(url.trim_end_matches('/').to_owned())
+}
+
+/// The store key of a JWT access token: its `jti`, apart from the HMACs of opaque tokens.
+pub(crate) fn jwt_key(jti: &str) -> String {
+    format!("jwt:{jti}")
+}
+
+/// Sign `claims` for `client` with `alg`: an HMAC keyed by the client's secret for HS*, else the
+/// provider's key for the algorithm.
+pub(crate) fn sign<T: serde::Serialize>(
+    rt: &OidcRuntime,
+    client: &OidcClient,
+    alg: portcullis_oidc::keys::Algorithm,
+    kid: Option<&str>,
+    claims: &T,
+    typ: Option<&str>,
+) -> Result<String, OidcError> {
+    use portcullis_oidc::keys::Algorithm;
+    match alg {
+        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => match &client.secret {
+            Some(crate::config::ClientSecret::Plain(secret)) => {
+                portcullis_oidc::jwt::sign_with_secret(alg, secret.expose().as_bytes(), claims, typ)
+            }
+            // The configuration refuses HS* without a plaintext secret; refuse rather than sign
+            // with anything else.
+            _ => Err(OidcError::Key(format!(
+                "client {} has no plaintext secret for {alg:?}",
+                client.client.id
+            ))),
+        },
+        _ => match kid {
+            Some(kid) => rt.keys.by_kid(kid),
+            None => rt.keys.for_alg(alg),
+        }
+        .filter(|k| k.alg() == alg)
+        .ok_or_else(|| OidcError::Key(format!("no key signs {alg:?}")))?
+        .sign(claims, typ),
+    }
+}
+
+/// Verify a JWT access token this provider issued: its signature (the provider's key named by
+/// `kid`, or the secret of the client named in it for HS*), `typ: at+jwt`, issuer and expiry.
+/// Returns the store key to check it is still active.
+pub(crate) fn verify_access_jwt(
+    rt: &OidcRuntime,
+    token: &str,
+    issuer: Option<&str>,
+    now: u64,
+) -> Option<String> {
+    use portcullis_oidc::keys::Algorithm;
+    let header = portcullis_oidc::jwt::peek_header(token)?;
+    let expect = |alg| portcullis_oidc::jwt::Expect {
+        alg,
+        issuer,
+        typ: Some("at+jwt"),
+        now,
+        leeway: 0,
+    };
+    let claims = match header.alg {
+        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
+            let unverified = portcullis_oidc::jwt::peek_claims(token)?;
+            let client = rt.client(unverified.get("client_id")?.as_str()?)?;
+            if client.client.access_token_alg != Some(header.alg) {
+                return None;
+            }
+            let Some(crate::config::ClientSecret::Plain(secret)) = &client.secret else {
+                return None;
+            };
+            let key = portcullis_oidc::jwt::secret_key(secret.expose().as_bytes()).ok()?;
+            portcullis_oidc::jwt::verify(token, &key, &expect(header.alg)).ok()?
+        }
+        alg => {
+            let key = match header.kid.as_deref() {
+                Some(kid) => rt.keys.by_kid(kid)?,
+                None => rt.keys.for_alg(alg)?,
+            };
+            if key.alg() != alg {
+                return None;
+            }
+            portcullis_oidc::jwt::verify(token, key.decoding_key(), &expect(alg)).ok()?
+        }
+    };
+    Some(jwt_key(claims.get("jti")?.as_str()?))
 }
 
 /// The client address a rate limit counts: from `X-Forwarded-For` behind a trusted proxy, else

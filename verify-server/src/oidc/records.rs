@@ -31,8 +31,6 @@ pub(super) struct FlowRecord {
     pub created_at: u64,
     /// The user it belongs to, once known (consent must come from the same user).
     pub username: Option<String>,
-    /// When the user logged in through this flow (`prompt=login`, `max_age`).
-    pub login_at: Option<u64>,
     /// The consent answer.
     pub consent: ConsentAnswer,
 }

@@ -17,19 +17,23 @@ use super::token::{authenticate_client, refusal_response};
 use super::{OidcRuntime, issuer, no_store_json, oauth_error, runtime, single};
 use crate::state::AppState;
 
-/// The live record of a presented opaque token: right HMAC, present, active, not expired.
+/// The live record of a presented token: an opaque token with the right HMAC, or a JWT access
+/// token this provider signed; present, active and not expired in the store.
 async fn live_token(
     rt: &OidcRuntime,
     token: &str,
     now: u64,
 ) -> Result<Option<(TokenKind, String, Record, GrantRecord)>, portcullis_oidc::OidcError> {
-    let Some((kind, key)) = rt.token_key.verify(token) else {
+    let (kind, record_kind, key) = if let Some((kind, key)) = rt.token_key.verify(token) {
+        match kind {
+            TokenKind::AccessToken => (kind, RecordKind::AccessToken, key),
+            TokenKind::RefreshToken => (kind, RecordKind::RefreshToken, key),
+            TokenKind::AuthorizationCode => return Ok(None),
+        }
+    } else if let Some(key) = super::verify_access_jwt(rt, token, None, now) {
+        (TokenKind::AccessToken, RecordKind::AccessToken, key)
+    } else {
         return Ok(None);
-    };
-    let record_kind = match kind {
-        TokenKind::AccessToken => RecordKind::AccessToken,
-        TokenKind::RefreshToken => RecordKind::RefreshToken,
-        TokenKind::AuthorizationCode => return Ok(None),
     };
     match rt.store.get(record_kind, &key, now).await? {
         Some(record) if record.active => {
@@ -172,7 +176,6 @@ async fn userinfo_unlimited(State(state): State<AppState>, request: Request) -> 
     claims.insert("sub".into(), json!(grant.subject));
     claims.insert("aud".into(), json!([grant.client_id]));
     claims.insert("iss".into(), json!(grant.issuer));
-    claims.insert("rat".into(), json!(grant.auth_time));
     state.0.metrics.oidc("userinfo", "success");
     no_store_json(StatusCode::OK, &Value::Object(claims))
 }
@@ -222,6 +225,11 @@ async fn introspection_unlimited(State(state): State<AppState>, request: Request
         state.0.metrics.oidc("introspection", "inactive");
         return inactive();
     };
+    // A token issued at another issuer (another portal URL of this server) is not this issuer's.
+    if issuer(&state, &parts).as_deref() != Some(grant.issuer.as_str()) {
+        tracing::info!(client = %client.client.id, "introspection of a token from another issuer: answered inactive");
+        return inactive();
+    }
     if grant.client_id != client.client.id && !grant.audience.contains(&client.client.id) {
         tracing::info!(client = %client.client.id, owner = %grant.client_id, "introspection of another client's token: answered inactive");
         return inactive();
@@ -293,7 +301,9 @@ async fn revocation_unlimited(State(state): State<AppState>, request: Request) -
     };
     // RFC 7009 §2.2: an invalid or unknown token is answered 200 all the same.
     if let Some((kind, key, record, grant)) = found {
-        if grant.client_id == client.client.id {
+        if grant.client_id == client.client.id
+            && issuer(&state, &parts).as_deref() == Some(grant.issuer.as_str())
+        {
             let outcome = match kind {
                 TokenKind::RefreshToken => rt.store.revoke_family(&record.family).await,
                 _ => rt.store.delete(RecordKind::AccessToken, &key).await,
@@ -337,8 +347,11 @@ where
         return super::too_many_requests(endpoint, retry);
     }
     let response = handler(State(state), request).await;
-    let success = response.status() == StatusCode::OK
-        && (endpoint != "introspection" || response.extensions().get::<ActiveToken>().is_some());
+    // Server errors are not the client's failures.
+    let success = response.status().is_server_error()
+        || response.status() == StatusCode::OK
+            && (endpoint != "introspection"
+                || response.extensions().get::<ActiveToken>().is_some());
     if !success {
         limiter.count(ip, now);
     }

@@ -148,7 +148,8 @@ pub(super) async fn token(State(state): State<AppState>, request: Request) -> Re
         return super::too_many_requests("token", retry);
     }
     let response = token_inner(&state, &rt, request).await;
-    if response.status() != StatusCode::OK {
+    // Failed requests count; server errors are not the client's failures.
+    if response.status() != StatusCode::OK && !response.status().is_server_error() {
         rt.limits.token.count(ip, now);
     }
     response
@@ -400,11 +401,17 @@ async fn refresh(
             )
             .into());
         }
-        // The refresh token itself needs offline access to be reissued.
+        // The refresh token itself needs offline access to be reissued: keep the name the
+        // grant used (`offline_access`, or Authelia's `offline`).
+        let offline = if grant.scopes.contains("offline_access") {
+            "offline_access"
+        } else {
+            "offline"
+        };
         grant.scopes = if asked.wants_offline() {
             asked
         } else {
-            Scopes::from_list(asked.iter().chain(["offline_access"]))
+            Scopes::from_list(asked.iter().chain([offline]))
         };
     }
     if let Some(s) = grant.scopes.first_outside(&client.client.scopes) {
@@ -531,13 +538,52 @@ async fn issue(
             ))
         })
     };
-    let (access_token, at_key) = minted(TokenKind::AccessToken)?;
     let mut at = grant.clone();
     at.issued_at = now;
     at.expires_at = now + lifespans.access_token;
     at.nonce = None;
     at.challenge = None;
     at.access_token_key = None;
+    let (access_token, at_key) = match client.client.access_token_alg {
+        None => minted(TokenKind::AccessToken)?,
+        // RFC 9068: a JWT whose `jti` is the store key, so revocation still holds.
+        Some(alg) => {
+            let jti = uuid_v4();
+            let mut claims = serde_json::Map::new();
+            claims.insert("iss".into(), json!(grant.issuer));
+            claims.insert("sub".into(), json!(grant.subject));
+            let mut aud = vec![client.client.id.clone()];
+            aud.extend(grant.audience.iter().cloned());
+            claims.insert("aud".into(), json!(aud));
+            claims.insert("exp".into(), json!(at.expires_at));
+            claims.insert("iat".into(), json!(now));
+            claims.insert("nbf".into(), json!(now));
+            claims.insert("jti".into(), json!(jti));
+            claims.insert("client_id".into(), json!(client.client.id));
+            claims.insert("scp".into(), json!(grant.scopes.iter().collect::<Vec<_>>()));
+            if grant.username.is_some() {
+                claims.insert("auth_time".into(), json!(grant.auth_time));
+                if !grant.amr.is_empty() {
+                    claims.insert("amr".into(), json!(grant.amr));
+                }
+            }
+            if let Some(p) = &profile {
+                for (k, v) in policy_claims(p, &grant.scopes, &client.client.access_token_claims) {
+                    claims.entry(k).or_insert(v);
+                }
+            }
+            let token = super::sign(
+                rt,
+                client,
+                alg,
+                client.access_token_key_id.as_deref(),
+                &claims,
+                Some("at+jwt"),
+            )
+            .map_err(|e| store_err(&e))?;
+            (token, super::jwt_key(&jti))
+        }
+    };
     rt.store
         .insert(
             RecordKind::AccessToken,
@@ -572,12 +618,6 @@ async fn issue(
         body["refresh_token"] = json!(refresh_token);
     }
     if user_grant && grant.scopes.contains("openid") {
-        let key = rt.keys.for_alg(client.client.id_token_alg).ok_or_else(|| {
-            store_err(&portcullis_oidc::OidcError::Key(format!(
-                "no key signs {:?}",
-                client.client.id_token_alg
-            )))
-        })?;
         let jti = uuid_v4();
         let extra = match &profile {
             Some(p) if !client.client.id_token_claims.is_empty() => {
@@ -595,10 +635,18 @@ async fn issue(
             nonce: grant.nonce.as_deref(),
             amr: &grant.amr,
             jti: &jti,
-            at_hash: Some(at_hash(&access_token, key.alg())),
+            at_hash: Some(at_hash(&access_token, client.client.id_token_alg)),
             extra,
         });
-        let id_token = key.sign(&claims, None).map_err(|e| store_err(&e))?;
+        let id_token = super::sign(
+            rt,
+            client,
+            client.client.id_token_alg,
+            client.id_token_key_id.as_deref(),
+            &claims,
+            None,
+        )
+        .map_err(|e| store_err(&e))?;
         body["id_token"] = json!(id_token);
     }
     tracing::info!(client = %client.client.id, user = grant.username.as_deref().unwrap_or("-"), "tokens issued");
