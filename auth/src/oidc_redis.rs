@@ -45,6 +45,21 @@ end
 return #members
 ";
 
+/// KEYS: owner set. ARGV: member, expires_at (the set lives as long as its longest member).
+const LINK: &str = r"
+redis.call('SADD', KEYS[1], ARGV[1])
+local current = redis.call('EXPIRETIME', KEYS[1])
+if current < tonumber(ARGV[2]) then redis.call('EXPIREAT', KEYS[1], tonumber(ARGV[2])) end
+return 1
+";
+
+/// KEYS: owner set. Returns its members and deletes it.
+const TAKE: &str = r"
+local members = redis.call('SMEMBERS', KEYS[1])
+redis.call('DEL', KEYS[1])
+return members
+";
+
 /// The provider's state in the sessions' Redis.
 #[derive(Debug, Clone)]
 pub struct RedisOidcStore {
@@ -252,6 +267,36 @@ impl OidcStore for RedisOidcStore {
         get.arg(&key);
         let value: Option<String> = self.run(get).await?;
         value.ok_or_else(|| OidcError::Store("the subject vanished after it was set".into()))
+    }
+
+    async fn link_owner(
+        &self,
+        owner: &str,
+        client: &str,
+        family: &str,
+        expires_at: u64,
+    ) -> Result<(), OidcError> {
+        let key = format!("{}oidc-owner:{owner}", self.store.key_prefix());
+        let member = format!("{expires_at}\n{client}\n{family}");
+        let _: i64 = self
+            .script(LINK, &[&key], &[&member, &expires_at.to_string()])
+            .await?;
+        Ok(())
+    }
+
+    async fn take_owned(&self, owner: &str, now: u64) -> Result<Vec<(String, String)>, OidcError> {
+        let key = format!("{}oidc-owner:{owner}", self.store.key_prefix());
+        let members: Vec<String> = self.script(TAKE, &[&key], &[]).await?;
+        Ok(members
+            .iter()
+            .filter_map(|m| {
+                let mut parts = m.splitn(3, '\n');
+                let expires: u64 = parts.next()?.parse().ok()?;
+                let client = parts.next()?;
+                let family = parts.next()?;
+                (expires > now).then(|| (client.to_owned(), family.to_owned()))
+            })
+            .collect())
     }
 
     async fn kept(&self, name: &str) -> Result<Option<String>, OidcError> {

@@ -26,6 +26,8 @@ pub mod paths {
     pub const REVOCATION: &str = "/api/oidc/revocation";
     /// Consent API.
     pub const CONSENT: &str = "/api/oidc/consent";
+    /// RP-initiated logout (Authelia has none).
+    pub const END_SESSION: &str = "/api/oidc/end-session";
 }
 
 /// What the document depends on.
@@ -81,6 +83,12 @@ pub fn openid_configuration(input: &DiscoveryInput<'_>) -> Value {
             "userinfo_endpoint".into(),
             json!(format!("{i}{}", paths::USERINFO)),
         );
+        map.insert(
+            "end_session_endpoint".into(),
+            json!(format!("{i}{}", paths::END_SESSION)),
+        );
+        map.insert("backchannel_logout_supported".into(), json!(true));
+        map.insert("backchannel_logout_session_supported".into(), json!(false));
         map.insert("subject_types_supported".into(), json!(["public"]));
         map.insert(
             "id_token_signing_alg_values_supported".into(),

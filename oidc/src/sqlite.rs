@@ -29,6 +29,13 @@ CREATE TABLE IF NOT EXISTS portcullis_oidc_records (
 CREATE INDEX IF NOT EXISTS portcullis_oidc_records_family ON portcullis_oidc_records (family);
 CREATE INDEX IF NOT EXISTS portcullis_oidc_records_expires ON portcullis_oidc_records (expires_at);
 CREATE TABLE IF NOT EXISTS portcullis_oidc_kept (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS portcullis_oidc_owners (
+    owner TEXT NOT NULL,
+    client TEXT NOT NULL,
+    family TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (owner, family)
+);
 CREATE TABLE IF NOT EXISTS user_opaque_identifier (
     id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
     service VARCHAR(20) NOT NULL,
@@ -207,11 +214,15 @@ impl OidcStore for SqliteOidcStore {
 
     async fn purge(&self, now: u64) -> Result<u64, OidcError> {
         self.with(move |c| {
-            c.execute(
+            let n = c.execute(
                 "DELETE FROM portcullis_oidc_records WHERE expires_at <= ?1",
                 params![to_i64(now)],
-            )
-            .map(|n| n as u64)
+            )?;
+            c.execute(
+                "DELETE FROM portcullis_oidc_owners WHERE expires_at <= ?1",
+                params![to_i64(now)],
+            )?;
+            Ok(n as u64)
         })
         .await
     }
@@ -246,6 +257,42 @@ impl OidcStore for SqliteOidcStore {
                 |row| row.get(0),
             )
             .optional()
+        })
+        .await
+    }
+
+    async fn link_owner(
+        &self,
+        owner: &str,
+        client: &str,
+        family: &str,
+        expires_at: u64,
+    ) -> Result<(), OidcError> {
+        let (owner, client, family) = (owner.to_owned(), client.to_owned(), family.to_owned());
+        self.with(move |c| {
+            c.execute(
+                "INSERT OR REPLACE INTO portcullis_oidc_owners (owner, client, family, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![owner, client, family, to_i64(expires_at)],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn take_owned(&self, owner: &str, now: u64) -> Result<Vec<(String, String)>, OidcError> {
+        let owner = owner.to_owned();
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            let links = {
+                let mut stmt = tx.prepare(
+                    "SELECT client, family FROM portcullis_oidc_owners WHERE owner = ?1 AND expires_at > ?2",
+                )?;
+                stmt.query_map(params![owner, to_i64(now)], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect::<rusqlite::Result<Vec<(String, String)>>>()?
+            };
+            tx.execute("DELETE FROM portcullis_oidc_owners WHERE owner = ?1", params![owner])?;
+            tx.commit()?;
+            Ok(links)
         })
         .await
     }

@@ -26,6 +26,10 @@ pub enum RecordKind {
     RefreshToken,
     /// A remembered consent (key: a hash of subject, client, scopes, audience).
     Consent,
+    /// A device authorization (key: the device code's HMAC, or `user:` and the user code).
+    Device,
+    /// A pushed authorization request (key: the request URI's random part).
+    Pushed,
 }
 
 impl RecordKind {
@@ -37,6 +41,8 @@ impl RecordKind {
             Self::AccessToken => "access_token",
             Self::RefreshToken => "refresh_token",
             Self::Consent => "consent",
+            Self::Device => "device",
+            Self::Pushed => "pushed",
         }
     }
 }
@@ -105,6 +111,19 @@ pub trait OidcStore: Send + Sync {
 
     /// The value kept under `name`, if any (so that a costly `fresh` is made only when needed).
     async fn kept(&self, name: &str) -> Result<Option<String>, OidcError>;
+
+    /// Remember that `family` (tokens of `client`) belongs to the user `owner`, until
+    /// `expires_at`, so that the user's logout can reach it.
+    async fn link_owner(
+        &self,
+        owner: &str,
+        client: &str,
+        family: &str,
+        expires_at: u64,
+    ) -> Result<(), OidcError>;
+
+    /// The `(client, family)` pairs linked to `owner` and not expired at `now`, forgetting them.
+    async fn take_owned(&self, owner: &str, now: u64) -> Result<Vec<(String, String)>, OidcError>;
 }
 
 type Key = (RecordKind, String);
@@ -113,6 +132,7 @@ type Key = (RecordKind, String);
 #[derive(Debug, Default)]
 pub struct MemoryOidcStore {
     records: Mutex<HashMap<Key, Record>>,
+    owners: Mutex<HashMap<String, Vec<(String, String, u64)>>>,
     subjects: Mutex<HashMap<(String, String), String>>,
     kept: Mutex<HashMap<String, String>>,
 }
@@ -224,6 +244,36 @@ impl OidcStore for MemoryOidcStore {
             .cloned())
     }
 
+    async fn link_owner(
+        &self,
+        owner: &str,
+        client: &str,
+        family: &str,
+        expires_at: u64,
+    ) -> Result<(), OidcError> {
+        self.owners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(owner.to_owned())
+            .or_default()
+            .push((client.to_owned(), family.to_owned(), expires_at));
+        Ok(())
+    }
+
+    async fn take_owned(&self, owner: &str, now: u64) -> Result<Vec<(String, String)>, OidcError> {
+        let links = self
+            .owners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(owner)
+            .unwrap_or_default();
+        Ok(links
+            .into_iter()
+            .filter(|(_, _, e)| *e > now)
+            .map(|(c, f, _)| (c, f))
+            .collect())
+    }
+
     async fn keep(&self, name: &str, fresh: &str) -> Result<String, OidcError> {
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
         Ok(kept
@@ -315,6 +365,23 @@ pub(crate) async fn conformance(store: &dyn OidcStore) {
     let s2 = store.subject("john", "", "uuid-2").await.unwrap();
     assert_eq!((s1.as_str(), s2.as_str()), ("uuid-1", "uuid-1"));
     assert_eq!(store.subject("mary", "", "uuid-3").await.unwrap(), "uuid-3");
+    store.link_owner("john", "app", "f1", 100).await.unwrap();
+    store.link_owner("john", "other", "f2", 100).await.unwrap();
+    store.link_owner("john", "old", "f3", 40).await.unwrap();
+    let mut owned = store.take_owned("john", 50).await.unwrap();
+    owned.sort();
+    assert_eq!(
+        owned,
+        [
+            ("app".to_owned(), "f1".to_owned()),
+            ("other".to_owned(), "f2".to_owned())
+        ]
+    );
+    assert!(
+        store.take_owned("john", 50).await.unwrap().is_empty(),
+        "taken once"
+    );
+    assert!(store.take_owned("mary", 50).await.unwrap().is_empty());
     assert_eq!(store.kept("k").await.unwrap(), None);
     assert_eq!(store.keep("k", "a").await.unwrap(), "a");
     assert_eq!(store.kept("k").await.unwrap().as_deref(), Some("a"));

@@ -28,6 +28,11 @@ const STATE: &str = "state-0123456789";
 const NONCE: &str = "nonce-0123456789";
 
 fn oidc_yaml() -> String {
+    oidc_yaml_with(9)
+}
+
+/// `backchannel`: the port of the back-channel logout receiver of `logout-app`.
+fn oidc_yaml_with(backchannel: u16) -> String {
     let key: String = KEY.lines().map(|l| format!("          {l}\n")).collect();
     format!(
         "{CONFIG}identity_providers:
@@ -88,6 +93,15 @@ fn oidc_yaml() -> String {
         id_token_signed_response_alg: HS256
         access_token_signed_response_alg: HS256
         claims_policy: in-token
+      - client_id: logout-app
+        client_secret: '$plaintext$logout-secret'
+        redirect_uris: ['https://logout.example.com/cb']
+        post_logout_redirect_uris: ['https://logout.example.com/bye']
+        backchannel_logout_uri: 'http://127.0.0.1:{backchannel}/bcl'
+        scopes: [openid, profile, offline_access]
+        grant_types: [authorization_code, refresh_token]
+        authorization_policy: one_factor
+        consent_mode: implicit
       - client_id: other
         client_secret: '$plaintext$other-secret'
         redirect_uris: ['https://other.example.com/cb']
@@ -102,7 +116,11 @@ struct Oidc {
 }
 
 async fn harness() -> Oidc {
-    let mut config = config(&oidc_yaml());
+    harness_yaml(&oidc_yaml()).await
+}
+
+async fn harness_yaml(yaml: &str) -> Oidc {
+    let mut config = config(yaml);
     let provider = config.oidc.take().unwrap();
     let users = UserDatabase::parse(Path::new("users.yml"), &users_yaml(), true, true).unwrap();
     let clock = Arc::new(AtomicU64::new(1_700_000_000));
@@ -1303,4 +1321,267 @@ async fn hs256_tokens_are_keyed_by_the_client_secret() {
     )
     .unwrap();
     assert_eq!(o.userinfo(&forged).await.status, StatusCode::UNAUTHORIZED);
+}
+
+/// A client's back-channel logout endpoint: records each `logout_token` it receives.
+async fn backchannel_receiver() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let app = axum::Router::new().route(
+        "/bcl",
+        axum::routing::post(move |body: String| {
+            let tx = tx.clone();
+            async move {
+                let token = form_urlencoded::parse(body.as_bytes())
+                    .find(|(k, _)| k == "logout_token")
+                    .map(|(_, v)| v.into_owned());
+                let _ = tx.send(token.unwrap_or_default());
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (port, rx)
+}
+
+async fn logout_app_tokens(o: &Oidc, user: &str, password: &str) -> (Value, String) {
+    let q = client_query(
+        "logout-app",
+        "https://logout.example.com/cb",
+        "openid profile offline_access",
+    );
+    let (callback, cookie) = o.code_for(&q, user, password).await;
+    let code = param(&callback, "code").unwrap();
+    let r = o
+        .post_form(
+            "/api/oidc/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "https://logout.example.com/cb"),
+                ("code_verifier", VERIFIER),
+            ],
+            Some(("logout-app", "logout-secret")),
+        )
+        .await;
+    (json(&r), cookie)
+}
+
+async fn session_user(o: &Oidc, cookie: &str) -> Value {
+    json(&o.get("/api/state", Some(cookie)).await)["data"]["username"].clone()
+}
+
+#[tokio::test]
+async fn rp_initiated_logout_with_a_valid_hint_logs_out_at_once_and_tells_the_client() {
+    let (port, mut logouts) = backchannel_receiver().await;
+    let o = harness_yaml(&oidc_yaml_with(port)).await;
+    let (t, cookie) = logout_app_tokens(&o, "alice", ALICE_PASSWORD).await;
+    let id_token = t["id_token"].as_str().unwrap();
+    let sub = claims(id_token)["sub"].as_str().unwrap().to_owned();
+    assert_eq!(session_user(&o, &cookie).await, "alice");
+    let doc = json(&o.get("/.well-known/openid-configuration", None).await);
+    assert_eq!(
+        doc["end_session_endpoint"],
+        "https://auth.example.com/api/oidc/end-session"
+    );
+    assert_eq!(doc["backchannel_logout_supported"], true);
+    let q = query(&[
+        ("id_token_hint", id_token),
+        ("post_logout_redirect_uri", "https://logout.example.com/bye"),
+        ("state", "s-1"),
+    ]);
+    let r = o
+        .get(&format!("/api/oidc/end-session?{q}"), Some(&cookie))
+        .await;
+    assert_eq!(r.status, StatusCode::FOUND, "{}", r.body);
+    assert_eq!(
+        r.header("location"),
+        Some("https://logout.example.com/bye?state=s-1")
+    );
+    assert!(r.clears_cookie());
+    assert_eq!(
+        session_user(&o, &cookie).await,
+        "",
+        "the portal session is gone"
+    );
+    // The refresh token is revoked.
+    let refresh = o
+        .post_form(
+            "/api/oidc/token",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", t["refresh_token"].as_str().unwrap()),
+            ],
+            Some(("logout-app", "logout-secret")),
+        )
+        .await;
+    assert_eq!(json(&refresh)["error"], "invalid_grant");
+    // The client got a logout token it can verify.
+    let token = tokio::time::timeout(std::time::Duration::from_secs(5), logouts.recv())
+        .await
+        .expect("a back-channel logout")
+        .unwrap();
+    assert_eq!(header(&token)["typ"], "logout+jwt");
+    let c = claims(&token);
+    assert_eq!(c["sub"], sub);
+    assert_eq!(c["aud"], serde_json::json!(["logout-app"]));
+    assert_eq!(c["iss"], "https://auth.example.com");
+    assert!(c["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object());
+    assert!(
+        c.get("nonce").is_none(),
+        "a logout token never carries a nonce"
+    );
+}
+
+#[tokio::test]
+async fn rp_initiated_logout_asks_the_user_when_anything_is_off() {
+    let o = harness().await;
+    let (alice, alice_cookie) = logout_app_tokens(&o, "alice", ALICE_PASSWORD).await;
+    let (bob, _) = logout_app_tokens(&o, "bob", BOB_PASSWORD).await;
+    let alice_hint = alice["id_token"].as_str().unwrap();
+    let cases = [
+        // An unregistered redirect: never followed.
+        query(&[
+            ("id_token_hint", alice_hint),
+            ("post_logout_redirect_uri", "https://evil.example.net/"),
+        ]),
+        // No hint.
+        query(&[
+            ("client_id", "logout-app"),
+            ("post_logout_redirect_uri", "https://logout.example.com/bye"),
+        ]),
+        // Another user's hint.
+        query(&[("id_token_hint", bob["id_token"].as_str().unwrap())]),
+        // A forged hint.
+        query(&[(
+            "id_token_hint",
+            &format!("{}x", &alice_hint[..alice_hint.len() - 1]),
+        )]),
+    ];
+    for q in cases {
+        let r = o
+            .get(&format!("/api/oidc/end-session?{q}"), Some(&alice_cookie))
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{q}");
+        assert!(r.header("location").is_none());
+        assert!(r.body.contains("Log out?"), "{}", r.body);
+        assert_eq!(
+            session_user(&o, &alice_cookie).await,
+            "alice",
+            "nothing happens without the user"
+        );
+    }
+    // A client_id that contradicts the hint is refused.
+    let r = o
+        .get(
+            &format!(
+                "/api/oidc/end-session?{}",
+                query(&[("id_token_hint", alice_hint), ("client_id", "app")])
+            ),
+            Some(&alice_cookie),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    // The user confirms: logged out, redirected only to a registered URI.
+    let r = o
+        .get(
+            &format!(
+                "/api/oidc/end-session?{}",
+                query(&[
+                    ("client_id", "logout-app"),
+                    ("post_logout_redirect_uri", "https://logout.example.com/bye")
+                ])
+            ),
+            Some(&alice_cookie),
+        )
+        .await;
+    let csrf_cookie = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("portcullis_csrf="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let token = r
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let confirm = |csrf: String| {
+        let o = &o;
+        let cookies = format!("{alice_cookie}; {csrf_cookie}");
+        async move {
+            o.h.send(
+                Request::post("/api/oidc/end-session/confirm")
+                    .header("host", "auth.example.com")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("cookie", cookies)
+                    .body(Body::from(query(&[
+                        ("client_id", "logout-app"),
+                        ("post_logout_redirect_uri", "https://logout.example.com/bye"),
+                        ("csrf", &csrf),
+                    ])))
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        confirm("forged".into()).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(session_user(&o, &alice_cookie).await, "alice");
+    let r = confirm(token).await;
+    assert_eq!(r.status, StatusCode::FOUND);
+    assert_eq!(r.header("location"), Some("https://logout.example.com/bye"));
+    assert_eq!(session_user(&o, &alice_cookie).await, "");
+    // Alice's tokens are revoked, bob's are not.
+    assert_eq!(
+        o.userinfo(alice["access_token"].as_str().unwrap())
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        o.userinfo(bob["access_token"].as_str().unwrap())
+            .await
+            .status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn a_portal_logout_reaches_every_client() {
+    let (port, mut logouts) = backchannel_receiver().await;
+    let o = harness_yaml(&oidc_yaml_with(port)).await;
+    let (t, cookie) = logout_app_tokens(&o, "alice", ALICE_PASSWORD).await;
+    let r =
+        o.h.send(
+            Request::post("/api/logout")
+                .header("host", "auth.example.com")
+                .header("content-type", "application/json")
+                .header("cookie", &cookie)
+                .body(Body::from("{}"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let token = tokio::time::timeout(std::time::Duration::from_secs(5), logouts.recv())
+        .await
+        .expect("a back-channel logout")
+        .unwrap();
+    assert_eq!(claims(&token)["aud"], serde_json::json!(["logout-app"]));
+    assert_eq!(
+        o.userinfo(t["access_token"].as_str().unwrap()).await.status,
+        StatusCode::UNAUTHORIZED
+    );
 }

@@ -826,8 +826,8 @@ impl Validator<'_> {
             ),
             (
                 "backchannel_logout_session_required",
-                c.backchannel_logout_session_required.is_some(),
-                "back-channel logout is not implemented by Portcullis yet",
+                c.backchannel_logout_session_required == Some(true),
+                "Portcullis's logout tokens carry no sid: set backchannel_logout_session_required to false",
             ),
         ];
         for (name, present, why) in refused {
@@ -1213,18 +1213,31 @@ impl Validator<'_> {
             .post_logout_redirect_uris
             .as_ref()
             .map_or_else(Vec::new, |v| v.0.clone());
-        if !post_logout_redirect_uris.is_empty() {
-            self.warn(
-                &key("post_logout_redirect_uris"),
-                "RP-initiated logout is not implemented by Portcullis yet; ignored",
-            );
+        for (j, uri) in post_logout_redirect_uris.iter().enumerate() {
+            let valid = url::Url::parse(uri)
+                .is_ok_and(|u| u.fragment().is_none() && matches!(u.scheme(), "http" | "https"));
+            if !valid {
+                return Err(self.error(
+                    &format!("{k}.post_logout_redirect_uris[{j}]"),
+                    format!("'{uri}' must be an absolute http(s) URI without a fragment"),
+                ));
+            }
         }
-        if c.backchannel_logout_uri.is_some() {
-            return Err(self.error(
-                &key("backchannel_logout_uri"),
-                "back-channel logout is not implemented by Portcullis yet",
-            ));
-        }
+        let backchannel_logout_uri = match &c.backchannel_logout_uri {
+            None => None,
+            Some(uri) => {
+                let valid = url::Url::parse(uri).is_ok_and(|u| {
+                    u.fragment().is_none() && matches!(u.scheme(), "http" | "https")
+                });
+                if !valid {
+                    return Err(self.error(
+                        &key("backchannel_logout_uri"),
+                        format!("'{uri}' must be an absolute http(s) URI without a fragment"),
+                    ));
+                }
+                Some(uri.clone())
+            }
+        };
         Ok(OidcClient {
             client: Client {
                 name: c
@@ -1249,7 +1262,7 @@ impl Validator<'_> {
                 id_token_claims,
                 access_token_claims,
                 post_logout_redirect_uris,
-                backchannel_logout_uri: None,
+                backchannel_logout_uri,
             },
             secret,
             lifespans: client_lifespans,

@@ -412,8 +412,16 @@ fn client_errors_name_the_key() {
             "require_pushed_authorization_requests",
         ),
         (
-            client("        backchannel_logout_uri: 'https://a.example.com/bcl'\n"),
+            client("        backchannel_logout_uri: 'not a uri'\n"),
             "backchannel_logout_uri",
+        ),
+        (
+            client("        backchannel_logout_session_required: true\n"),
+            "backchannel_logout_session_required",
+        ),
+        (
+            client("        post_logout_redirect_uris: ['https://a.example.com/#x']\n"),
+            "post_logout_redirect_uris[0]",
         ),
         (
             client("        grant_types: [client_credentials]\n        scopes: [openid]\n"),
@@ -508,7 +516,6 @@ fn harmless_unimplemented_keys_warn() {
         "identity_providers.oidc.cors",
         "identity_providers.oidc.minimum_parameter_entropy",
         "identity_providers.oidc.discovery_signed_response_alg",
-        "identity_providers.oidc.clients[0].post_logout_redirect_uris",
         "identity_providers.oidc.clients[0].grant_types",
     ] {
         assert!(keys.contains(&key), "{key} not in {keys:?}");

@@ -8,6 +8,7 @@
 //! - `records`: what the store keeps between requests.
 
 mod authorization;
+mod logout;
 mod metadata;
 mod records;
 mod resource;
@@ -33,6 +34,7 @@ use crate::config::{OidcClient, OidcProvider};
 use crate::state::AppState;
 
 pub(crate) use authorization::flow_redirect_after_login;
+pub(crate) use logout::user_logged_out;
 
 /// The name the generated signing key is kept under in the store.
 const GENERATED_KEY: &str = "oidc signing key rs256 v1";
@@ -229,6 +231,11 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route(paths::INTROSPECTION, post(resource::introspection))
         .route(paths::REVOCATION, post(resource::revocation))
+        .route(
+            paths::END_SESSION,
+            get(logout::end_session).post(logout::end_session),
+        )
+        .route("/api/oidc/end-session/confirm", post(logout::confirm))
 }
 
 /// The runtime, when the provider is configured.

@@ -594,6 +594,14 @@ async fn issue(
         )
         .await
         .map_err(|e| store_err(&e))?;
+    // The user's logout reaches this family (revocation and back-channel logout).
+    if let Some(username) = &grant.username {
+        let until = now + lifespans.access_token.max(lifespans.refresh_token);
+        rt.store
+            .link_owner(username, &client.client.id, family, until)
+            .await
+            .map_err(|e| store_err(&e))?;
+    }
     let mut body = json!({
         "access_token": access_token,
         "token_type": "bearer",

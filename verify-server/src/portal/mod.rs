@@ -233,12 +233,34 @@ pub(super) fn with_cookie(mut response: Response, cookie: Option<String>) -> Res
 }
 
 pub(super) async fn destroy_session(state: &AppState, headers: &HeaderMap, cookie: &CookieDomain) {
+    let iss = cookie
+        .authelia_url
+        .as_deref()
+        .map(|u| u.trim_end_matches('/').to_owned());
+    destroy_session_for_issuer(state, headers, cookie, iss.as_deref()).await;
+}
+
+/// End the session of `cookie`'s domain; the OpenID provider then revokes the user's tokens and
+/// tells the clients (back-channel logout) as issuer `iss`.
+pub(crate) async fn destroy_session_for_issuer(
+    state: &AppState,
+    headers: &HeaderMap,
+    cookie: &CookieDomain,
+    iss: Option<&str>,
+) {
     if let Some(id) = find_session_cookie(headers, &cookie.cookie.name) {
-        if let Ok(Some(session)) = state.sessions().get(&id, state.now()).await {
-            tracing::info!(user = %session.identity.username, "logout");
-        }
+        let user = match state.sessions().get(&id, state.now()).await {
+            Ok(Some(session)) => {
+                tracing::info!(user = %session.identity.username, "logout");
+                Some(session.identity.username.clone())
+            }
+            _ => None,
+        };
         if let Err(e) = state.sessions().delete(&id).await {
             tracing::error!(error = %e, "could not delete the session at logout");
+        }
+        if let Some(user) = user.filter(|u| !u.is_empty()) {
+            crate::oidc::user_logged_out(state, &user, iss).await;
         }
     }
 }
