@@ -128,11 +128,14 @@ pub trait OidcStore: Send + Sync {
 
 type Key = (RecordKind, String);
 
+/// A user's token families: (client, family, expires_at).
+type OwnerLinks = Vec<(String, String, u64)>;
+
 /// An in-memory store: for tests and single-process deployments without a database.
 #[derive(Debug, Default)]
 pub struct MemoryOidcStore {
     records: Mutex<HashMap<Key, Record>>,
-    owners: Mutex<HashMap<String, Vec<(String, String, u64)>>>,
+    owners: Mutex<HashMap<String, OwnerLinks>>,
     subjects: Mutex<HashMap<(String, String), String>>,
     kept: Mutex<HashMap<String, String>>,
 }
