@@ -49,6 +49,12 @@ pub enum AuthError {
     /// The configured session store could not be opened.
     #[error(transparent)]
     SessionStore(#[from] portcullis_session::StoreError),
+    /// The app password store failed.
+    #[error("app passwords: {0}")]
+    AppPasswords(String),
+    /// The user already has an app password of that name.
+    #[error("an app password named {0:?} exists already")]
+    AppPasswordExists(String),
     /// The OpenID provider's store could not be opened.
     #[error("OpenID Connect store: {0}")]
     OidcStore(#[from] portcullis_oidc::OidcError),

@@ -21,6 +21,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod app_passwords;
 mod basic_cache;
 mod delay;
 mod error;

@@ -60,6 +60,8 @@ pub struct PasswordCheck<'a> {
     pub regulator: &'a Regulator,
     /// The Basic credential cache and the lifetime of its entries, for Basic credentials.
     pub cache: Option<(&'a BasicCache, u64)>,
+    /// App passwords, accepted in place of the user's password (Basic credentials only).
+    pub app_passwords: Option<&'a dyn crate::app_passwords::AppPasswordStore>,
 }
 
 impl PasswordCheck<'_> {
@@ -94,6 +96,27 @@ impl PasswordCheck<'_> {
             .await
         {
             return Err(Rejection::Banned);
+        }
+        // An app password: a digest comparison, no hashing slot. A password that only looks like
+        // one goes on to the user's digest.
+        if crate::app_passwords::looks_like(password)
+            && let Some(store) = self.app_passwords
+        {
+            match store.list(&user.username).await {
+                Ok(records) if crate::app_passwords::matches(&records, password, now) => {
+                    self.regulator
+                        .record(&user.username, client, true, now)
+                        .await;
+                    return Ok(Accepted {
+                        user,
+                        hashed: false,
+                    });
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(user = %user.username, error = %e, "app passwords unavailable: checked as a password")
+                }
+            }
         }
         if let Some((cache, _)) = self.cache.filter(|(_, lifespan)| *lifespan > 0)
             && cache.hit(&user.username, password, now)
@@ -155,6 +178,7 @@ mod tests {
         let (users, hasher) = (users(), Hasher::new(1, Duration::from_secs(30)));
         let regulator = Regulator::in_memory(regulation());
         let check = PasswordCheck {
+            app_passwords: None,
             users: &users,
             hasher: &hasher,
             regulator: &regulator,
@@ -197,6 +221,7 @@ mod tests {
         let regulator = Regulator::in_memory(regulation());
         let cache = BasicCache::new(&[1; 64]);
         let check = PasswordCheck {
+            app_passwords: None,
             users: &users,
             hasher: &hasher,
             regulator: &regulator,

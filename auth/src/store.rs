@@ -92,6 +92,16 @@ impl SessionBackend {
         })
     }
 
+    /// The app passwords that go with this store: the same SQLite file, or the same Redis.
+    pub fn app_passwords(
+        &self,
+    ) -> Result<Arc<dyn crate::app_passwords::AppPasswordStore>, AuthError> {
+        Ok(match self {
+            Self::Sqlite(s) => Arc::new(crate::app_passwords::SqliteAppPasswords::open(s.path())?),
+            Self::Redis(r) => Arc::new(crate::app_passwords::RedisAppPasswords::new(r.clone())),
+        })
+    }
+
     /// The regulator that shares this store: Redis keys under its prefix, or the same SQLite file.
     pub fn regulator(&self, config: RegulationConfig, now: u64) -> Result<Regulator, AuthError> {
         match self {

@@ -129,6 +129,16 @@ pub enum Command {
         #[command(subcommand)]
         command: SessionsCommand,
     },
+    /// Create, list and revoke a user's app passwords (for Basic credentials and outposts).
+    #[command(
+        name = "app-password",
+        after_help = "Examples:\n  portcullis app-password create --config configuration.yml --user alice --name ci --expires 90d\n  portcullis app-password list --config configuration.yml --user alice\n  portcullis app-password revoke --config configuration.yml --user alice --name ci"
+    )]
+    AppPassword {
+        /// The app-password command.
+        #[command(subcommand)]
+        command: AppPasswordCommand,
+    },
     /// Print shell completions.
     #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
@@ -199,6 +209,58 @@ pub enum SessionsCommand {
     /// Delete every session of a user.
     #[command(after_help = SESSIONS_REVOKE_EXAMPLES)]
     Revoke(RevokeArgs),
+}
+
+/// `portcullis app-password …`.
+#[derive(Subcommand, Debug)]
+pub enum AppPasswordCommand {
+    /// Create one and print it (once).
+    Create(AppPasswordCreateArgs),
+    /// List a user's app passwords (names and dates, never the passwords).
+    List(AppPasswordArgs),
+    /// Delete one.
+    Revoke(AppPasswordArgs),
+}
+
+/// `app-password create`.
+#[derive(Args, Debug)]
+pub struct AppPasswordCreateArgs {
+    /// Authelia-style configuration file.
+    #[arg(
+        short,
+        long,
+        env = "PORTCULLIS_CONFIG",
+        default_value = "configuration.yml"
+    )]
+    pub config: PathBuf,
+    /// The user (as they log in).
+    #[arg(long)]
+    pub user: String,
+    /// A name for it, unique per user.
+    #[arg(long)]
+    pub name: String,
+    /// Lifetime (`90d`, `1y`); none: it never expires.
+    #[arg(long)]
+    pub expires: Option<String>,
+}
+
+/// `app-password list` and `revoke`.
+#[derive(Args, Debug)]
+pub struct AppPasswordArgs {
+    /// Authelia-style configuration file.
+    #[arg(
+        short,
+        long,
+        env = "PORTCULLIS_CONFIG",
+        default_value = "configuration.yml"
+    )]
+    pub config: PathBuf,
+    /// The user (as they log in).
+    #[arg(long)]
+    pub user: String,
+    /// The app password (revoke).
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 /// `portcullis doctor`.

@@ -30,6 +30,7 @@
 
 #![warn(missing_docs)]
 
+mod app_password;
 mod check;
 mod cli;
 mod doctor;
@@ -47,9 +48,9 @@ use clap::CommandFactory;
 use portcullis_verify_server::config::{self, Config, ConfigWarning};
 
 pub use cli::{
-    AccessControlCommand, Charset, Cli, Command, ConfigArg, CryptoCommand, DoctorArgs, ExplainArgs,
-    Format, GenerateCommand, HashArgs, HashCommand, Level, ListArgs, Profile, RevokeArgs,
-    SessionsCommand, ValidateArgs, Variant,
+    AccessControlCommand, AppPasswordArgs, AppPasswordCommand, AppPasswordCreateArgs, Charset, Cli,
+    Command, ConfigArg, CryptoCommand, DoctorArgs, ExplainArgs, Format, GenerateCommand, HashArgs,
+    HashCommand, Level, ListArgs, Profile, RevokeArgs, SessionsCommand, ValidateArgs, Variant,
 };
 pub use input::{Input, ScriptedInput, StdInput};
 
@@ -145,6 +146,15 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<u8, CliError> {
         Command::Sessions {
             command: SessionsCommand::Revoke(args),
         } => sessions::revoke(&args, io),
+        Command::AppPassword {
+            command: AppPasswordCommand::Create(args),
+        } => app_password::create(&args, io),
+        Command::AppPassword {
+            command: AppPasswordCommand::List(args),
+        } => app_password::list(&args, io),
+        Command::AppPassword {
+            command: AppPasswordCommand::Revoke(args),
+        } => app_password::revoke(&args, io),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "portcullis", io.out);
             Ok(0)

@@ -22,16 +22,23 @@ pub struct UserProfile {
     pub emails: Vec<String>,
     /// Group names.
     pub groups: Vec<String>,
+    /// Extra attributes (the `ak_proxy` claim's `user_attributes`; `entitlements`).
+    pub attributes: Map<String, Value>,
+    /// Whether the user is an administrator (the `ak_proxy` claim's `is_superuser`).
+    pub is_superuser: bool,
 }
 
 /// The user claims Portcullis can release.
-pub const KNOWN_USER_CLAIMS: [&str; 6] = [
+pub const KNOWN_USER_CLAIMS: [&str; 9] = [
     "name",
     "preferred_username",
     "email",
     "email_verified",
     "alt_emails",
     "groups",
+    "ak_proxy",
+    "entitlements",
+    "roles",
 ];
 
 /// The claims each standard scope releases (OpenID Connect Core §5.4, plus `groups`).
@@ -40,6 +47,9 @@ pub fn scope_claims(scope: &str) -> &'static [&'static str] {
         "profile" => &["name", "preferred_username"],
         "email" => &["email", "email_verified", "alt_emails"],
         "groups" => &["groups"],
+        // authentik's scopes, read by its proxy outposts.
+        "ak_proxy" => &["ak_proxy"],
+        "entitlements" => &["entitlements", "roles"],
         _ => &[],
     }
 }
@@ -54,6 +64,15 @@ pub fn user_claim(profile: &UserProfile, claim: &str) -> Option<Value> {
         "email_verified" => profile.emails.first().map(|_| json!(true)),
         "alt_emails" if profile.emails.len() > 1 => Some(json!(profile.emails[1..])),
         "groups" => Some(json!(profile.groups)),
+        "ak_proxy" => Some(json!({
+            "user_attributes": profile.attributes,
+            "is_superuser": profile.is_superuser,
+        })),
+        "entitlements" | "roles" => Some(match profile.attributes.get("entitlements") {
+            Some(Value::Array(list)) => Value::Array(list.clone()),
+            Some(Value::String(one)) => json!([one]),
+            _ => json!([]),
+        }),
         _ => None,
     }
 }
@@ -162,7 +181,35 @@ mod tests {
             display_name: "John Doe".into(),
             emails: vec!["john@example.com".into(), "j@example.com".into()],
             groups: vec!["admins".into(), "dev".into()],
+            attributes: serde_json::from_value(
+                json!({"department": "ops", "entitlements": ["billing"]}),
+            )
+            .unwrap(),
+            is_superuser: true,
         }
+    }
+
+    #[test]
+    fn authentik_scopes() {
+        let c = released_claims(
+            &john(),
+            &Scopes::parse("openid ak_proxy entitlements").unwrap(),
+        );
+        assert_eq!(
+            c["ak_proxy"],
+            json!({"user_attributes": {"department": "ops", "entitlements": ["billing"]}, "is_superuser": true})
+        );
+        assert_eq!(c["entitlements"], json!(["billing"]));
+        assert_eq!(c["roles"], json!(["billing"]));
+        let mut nobody = john();
+        nobody.attributes.clear();
+        nobody.is_superuser = false;
+        let c = released_claims(&nobody, &Scopes::parse("ak_proxy entitlements").unwrap());
+        assert_eq!(
+            c["ak_proxy"],
+            json!({"user_attributes": {}, "is_superuser": false})
+        );
+        assert_eq!(c["entitlements"], json!([]));
     }
 
     #[test]

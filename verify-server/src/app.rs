@@ -105,6 +105,7 @@ impl App {
         let oidc = config.oidc.take();
         let storage_path = config.storage_path.clone();
         let state = AppState::new(config, users, backend.sessions(), regulator, clock, tuning)?;
+        state.attach_app_passwords(backend.app_passwords()?)?;
         if let Some(provider) = oidc {
             let runtime =
                 crate::oidc::OidcRuntime::build(provider, backend.oidc_store(&storage_path)?)

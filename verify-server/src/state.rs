@@ -81,6 +81,9 @@ pub(crate) struct Inner {
     pub(crate) templates: Templates,
     /// The OpenID Connect provider, attached once at start-up when configured.
     pub(crate) oidc: std::sync::OnceLock<Arc<crate::oidc::OidcRuntime>>,
+    /// App passwords (`portcullis app-password`), attached once at start-up.
+    pub(crate) app_passwords:
+        std::sync::OnceLock<Arc<dyn portcullis_auth::app_passwords::AppPasswordStore>>,
 }
 
 /// Derive a 64-byte key for `purpose` from the session secret (HKDF-SHA256). 64 bytes is far
@@ -135,6 +138,7 @@ impl AppState {
             csrf_key,
             templates,
             oidc: std::sync::OnceLock::new(),
+            app_passwords: std::sync::OnceLock::new(),
         })))
     }
 
@@ -145,6 +149,18 @@ impl AppState {
             .oidc
             .set(Arc::new(runtime))
             .map_err(|_| StartError::Oidc("the OpenID Connect provider is already attached".into()))
+    }
+
+    /// Attach the app password store (once, before serving): Basic credentials and the OpenID
+    /// client-credentials grant then accept app passwords.
+    pub fn attach_app_passwords(
+        &self,
+        store: Arc<dyn portcullis_auth::app_passwords::AppPasswordStore>,
+    ) -> Result<(), StartError> {
+        self.0
+            .app_passwords
+            .set(store)
+            .map_err(|_| StartError::Oidc("app passwords are already attached".into()))
     }
 
     /// The configuration.
@@ -198,6 +214,10 @@ impl AppState {
             hasher: &self.0.hasher,
             regulator: &self.0.regulator,
             cache: basic_cache_lifespan.map(|lifespan| (&self.0.basic_cache, lifespan)),
+            // App passwords stand in for passwords in Basic credentials, never at the portal.
+            app_passwords: basic_cache_lifespan
+                .and(self.0.app_passwords.get())
+                .map(|s| s.as_ref() as &dyn portcullis_auth::app_passwords::AppPasswordStore),
         }
     }
 

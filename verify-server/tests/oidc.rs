@@ -41,6 +41,8 @@ fn oidc_yaml_with(backchannel: u16) -> String {
     jwks:
       - key: |
 {key}    claims_policies:
+      outpost:
+        id_token: [preferred_username, groups, ak_proxy, entitlements]
       in-token:
         id_token: [preferred_username, groups]
         access_token: [preferred_username, groups, email]
@@ -102,6 +104,15 @@ fn oidc_yaml_with(backchannel: u16) -> String {
         grant_types: [authorization_code, refresh_token]
         authorization_policy: one_factor
         consent_mode: implicit
+      - client_id: outpost
+        client_secret: '$plaintext$outpost-secret'
+        redirect_uris: ['https://outpost.example.com/outpost.goauthentik.io/callback?X-authentik-auth-callback=true']
+        scopes: [openid, profile, groups, ak_proxy, entitlements]
+        grant_types: [authorization_code, client_credentials]
+        token_endpoint_auth_method: client_secret_post
+        authorization_policy: one_factor
+        consent_mode: implicit
+        claims_policy: outpost
       - client_id: other
         client_secret: '$plaintext$other-secret'
         redirect_uris: ['https://other.example.com/cb']
@@ -1584,4 +1595,114 @@ async fn a_portal_logout_reaches_every_client() {
         o.userinfo(t["access_token"].as_str().unwrap()).await.status,
         StatusCode::UNAUTHORIZED
     );
+}
+
+#[tokio::test]
+async fn client_credentials_with_an_app_password_as_authentiks_outpost_sends_it() {
+    use portcullis_auth::app_passwords::{AppPasswordStore, SqliteAppPasswords, generate};
+    let o = harness().await;
+    // A state whose app password store holds one for alice.
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteAppPasswords::open(&dir.path().join("apps.sqlite3")).unwrap();
+    let (password, record) = generate([9; 32], "alice", "outpost", 1_700_000_000, None);
+    store.create(&record).await.unwrap();
+    let mut config = config(&oidc_yaml());
+    let provider = config.oidc.take().unwrap();
+    let users = UserDatabase::parse(Path::new("users.yml"), &users_yaml(), true, true).unwrap();
+    let regulation = config.regulation;
+    let clock = o.h.clock.clone();
+    let c = clock.clone();
+    let state = AppState::new(
+        config,
+        users,
+        o.h.store.clone(),
+        Regulator::in_memory(regulation),
+        Arc::new(move || c.load(Ordering::SeqCst)),
+        tuning(),
+    )
+    .unwrap();
+    state
+        .attach_oidc(
+            OidcRuntime::build(provider, Arc::new(MemoryOidcStore::new()))
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+    state.attach_app_passwords(Arc::new(store)).unwrap();
+    let o = Oidc {
+        h: Harness {
+            state,
+            clock,
+            store: o.h.store.clone(),
+        },
+    };
+    let grant = |username: &str, password: &str, scope: Option<&str>| {
+        let mut form = vec![
+            ("grant_type", "client_credentials".to_owned()),
+            ("client_id", "outpost".to_owned()),
+            ("username", username.to_owned()),
+            ("password", password.to_owned()),
+        ];
+        if let Some(s) = scope {
+            form.push(("scope", s.to_owned()));
+        }
+        let o = &o;
+        async move {
+            let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            o.post_form("/api/oidc/token", &pairs, None).await
+        }
+    };
+    let r = grant(
+        "alice",
+        password.expose(),
+        Some("openid profile groups ak_proxy"),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let t = json(&r);
+    assert!(t.get("refresh_token").is_none());
+    let id = claims(t["id_token"].as_str().unwrap());
+    assert_eq!(id["preferred_username"], "alice");
+    assert_eq!(id["groups"], serde_json::json!(["admins", "dev"]));
+    assert_eq!(id["ak_proxy"]["is_superuser"], false);
+    assert!(id["ak_proxy"]["user_attributes"].is_object());
+    assert_eq!(id["aud"], serde_json::json!(["outpost"]));
+    // Without a scope: the client's own.
+    let r = grant("alice", password.expose(), None).await;
+    assert_eq!(
+        json(&r)["scope"],
+        "openid profile groups ak_proxy entitlements"
+    );
+    // The user's password is not an app password; nor is a wrong one, or another user's name.
+    assert_eq!(
+        json(&grant("alice", ALICE_PASSWORD, None).await)["error"],
+        "invalid_grant"
+    );
+    assert_eq!(
+        json(&grant("alice", &format!("{}A", &password.expose()[..47]), None).await)["error"],
+        "invalid_grant"
+    );
+    assert_eq!(
+        json(&grant("bob", password.expose(), None).await)["error"],
+        "invalid_grant"
+    );
+    // Only the client's scopes (authentik CVE-2024-52287).
+    assert_eq!(
+        json(&grant("alice", password.expose(), Some("openid email")).await)["error"],
+        "invalid_scope"
+    );
+    // A client without the client_credentials grant.
+    let r = o
+        .post_form(
+            "/api/oidc/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "app"),
+                ("username", "alice"),
+                ("password", password.expose()),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(json(&r)["error"], "unauthorized_client");
 }

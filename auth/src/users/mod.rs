@@ -27,6 +27,9 @@ pub struct User {
     pub groups: Vec<String>,
     /// Password digest.
     pub digest: Digest,
+    /// Extra attributes (`extra:` in Authelia 4.39's users file): for the OpenID provider's
+    /// `ak_proxy` claim and the identity headers.
+    pub attributes: portcullis_core::Attributes,
 }
 
 impl User {
@@ -39,6 +42,7 @@ impl User {
             groups: self.groups.clone(),
             level,
             authenticated_at: Some(now),
+            attributes: self.attributes.clone(),
             ..Identity::default()
         }
     }
@@ -61,6 +65,8 @@ struct RawUser {
     groups: Vec<String>,
     #[serde(default)]
     disabled: bool,
+    #[serde(default)]
+    extra: Option<portcullis_core::Attributes>,
 }
 
 #[derive(Deserialize)]
@@ -177,6 +183,7 @@ impl UserDatabase {
                     emails,
                     groups: user.groups,
                     digest,
+                    attributes: user.extra.unwrap_or_default(),
                 }),
             );
         }

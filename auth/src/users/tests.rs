@@ -118,3 +118,32 @@ fn pbkdf2_digests_as_authelia_writes_them() {
     }
     assert!(Digest::parse("$pbkdf2-md5$1$c2FsdA$a2V5").is_err());
 }
+
+#[test]
+fn extra_attributes_are_read_and_malformed_ones_refused() {
+    let text = format!(
+        "users:\n  john:\n    displayname: John\n    password: \"{ARGON2ID}\"\n    extra:\n      department: ops\n      level: 3\n      admin: true\n      entitlements: [billing, reports]\n"
+    );
+    let db = UserDatabase::parse(Path::new("u.yml"), &text, false, false).unwrap();
+    let john = db.get("john").unwrap();
+    use portcullis_core::AttributeValue;
+    assert_eq!(
+        john.attributes["department"],
+        AttributeValue::String("ops".into())
+    );
+    assert_eq!(john.attributes["level"], AttributeValue::Integer(3));
+    assert_eq!(john.attributes["admin"], AttributeValue::Bool(true));
+    assert_eq!(
+        john.attributes["entitlements"],
+        AttributeValue::List(vec!["billing".into(), "reports".into()])
+    );
+    assert_eq!(
+        john.identity(portcullis_core::AuthLevel::OneFactor, 1)
+            .attributes,
+        john.attributes
+    );
+    let bad = format!(
+        "users:\n  john:\n    displayname: John\n    password: \"{ARGON2ID}\"\n    extra:\n      nested: {{ a: 1 }}\n"
+    );
+    assert!(UserDatabase::parse(Path::new("u.yml"), &bad, false, false).is_err());
+}

@@ -193,6 +193,8 @@ pub struct OidcProvider {
     pub clients: Vec<OidcClient>,
     /// Rate limits of the token-style endpoints.
     pub rate_limits: OidcRateLimits,
+    /// `portcullis.oidc.superuser_group`: members get `is_superuser` in the `ak_proxy` claim.
+    pub superuser_group: Option<String>,
 }
 
 impl OidcProvider {
@@ -202,7 +204,7 @@ impl OidcProvider {
     }
 }
 
-const STANDARD_SCOPES: [&str; 7] = [
+const STANDARD_SCOPES: [&str; 9] = [
     "openid",
     "offline_access",
     "offline",
@@ -210,6 +212,9 @@ const STANDARD_SCOPES: [&str; 7] = [
     "email",
     "groups",
     "address",
+    // authentik's, for its proxy outposts.
+    "ak_proxy",
+    "entitlements",
 ];
 const RESERVED_POLICY_NAMES: [&str; 3] = ["one_factor", "two_factor", "deny"];
 
@@ -665,6 +670,7 @@ impl Validator<'_> {
             lifespans,
             clients,
             rate_limits: OidcRateLimits::default(),
+            superuser_group: None,
         })
     }
 

@@ -354,4 +354,13 @@ pub(super) struct RawPortcullis {
     #[serde(default)]
     pub headers: Option<portcullis_headers::ProfileConfig>,
     pub basic_auth_cache: Option<RawDuration>,
+    pub oidc: Option<RawPortcullisOidc>,
+}
+
+/// `portcullis.oidc`: what Authelia's provider section has no key for.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPortcullisOidc {
+    /// Members of this group are `is_superuser` in the `ak_proxy` claim.
+    pub superuser_group: Option<String>,
 }

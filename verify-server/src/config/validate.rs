@@ -175,6 +175,11 @@ impl<'a> Validator<'a> {
                 let mut provider = self.oidc(o, &definitions, secrets)?;
                 provider.rate_limits =
                     self.oidc_rate_limits(raw.server.endpoints.rate_limits.as_ref())?;
+                provider.superuser_group = raw
+                    .portcullis
+                    .as_ref()
+                    .and_then(|p| p.oidc.as_ref())
+                    .and_then(|o| o.superuser_group.clone());
                 Some(provider)
             }
         };

@@ -253,6 +253,33 @@ pub(crate) fn issuer(state: &AppState, parts: &Parts) -> Option<String> {
     Some(url.trim_end_matches('/').to_owned())
 }
 
+/// What the claims say about `user`: the users file's fields and extra attributes, and
+/// `is_superuser` from `portcullis.oidc.superuser_group`.
+pub(crate) fn profile_of(
+    rt: &OidcRuntime,
+    user: &portcullis_auth::users::User,
+) -> portcullis_oidc::claims::UserProfile {
+    let attributes = serde_json::to_value(&user.attributes)
+        .ok()
+        .and_then(|v| match v {
+            serde_json::Value::Object(m) => Some(m),
+            _ => None,
+        })
+        .unwrap_or_default();
+    portcullis_oidc::claims::UserProfile {
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+        emails: user.emails.clone(),
+        groups: user.groups.clone(),
+        attributes,
+        is_superuser: rt
+            .provider
+            .superuser_group
+            .as_ref()
+            .is_some_and(|g| user.groups.iter().any(|x| x == g)),
+    }
+}
+
 /// The store key of a JWT access token: its `jti`, apart from the HMACs of opaque tokens.
 pub(crate) fn jwt_key(jti: &str) -> String {
     format!("jwt:{jti}")
@@ -341,6 +368,14 @@ pub(crate) fn verify_access_jwt(
 pub(crate) fn client_addr(state: &AppState, request: &axum::extract::Request) -> std::net::IpAddr {
     let peer = crate::authz::peer_of(request);
     portcullis_core::client_ip(request.headers(), peer, &state.config().trusted_proxies)
+        .addr()
+        .unwrap_or(peer)
+}
+
+/// [`client_addr`] for handlers that took the request apart.
+pub(crate) fn client_addr_of_parts(state: &AppState, parts: &Parts) -> std::net::IpAddr {
+    let peer = crate::authz::peer_of_parts(parts);
+    portcullis_core::client_ip(&parts.headers, peer, &state.config().trusted_proxies)
         .addr()
         .unwrap_or(peer)
 }

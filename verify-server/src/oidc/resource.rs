@@ -6,7 +6,7 @@ use axum::response::Response;
 use http::HeaderValue;
 use http::StatusCode;
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
-use portcullis_oidc::claims::{UserProfile, released_claims, user_claim};
+use portcullis_oidc::claims::{released_claims, user_claim};
 use portcullis_oidc::opaque::TokenKind;
 use portcullis_oidc::store::{Record, RecordKind};
 use portcullis_oidc::{ErrorCode, OAuthError};
@@ -157,12 +157,7 @@ async fn userinfo_unlimited(State(state): State<AppState>, request: Request) -> 
             "The user of this access token no longer exists.",
         );
     };
-    let profile = UserProfile {
-        username: user.username.clone(),
-        display_name: user.display_name.clone(),
-        emails: user.emails.clone(),
-        groups: user.groups.clone(),
-    };
+    let profile = super::profile_of(&rt, &user);
     let mut claims = released_claims(&profile, &grant.scopes);
     for (scope, names) in &client.custom_scope_claims {
         if grant.scopes.contains(scope) {

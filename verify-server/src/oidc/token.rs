@@ -200,6 +200,15 @@ async fn grant(
             format!("The grant type '{grant_type}' is not supported."),
         )
     })?;
+    // authentik's outpost turns Basic credentials into tokens with the client-credentials grant,
+    // the user's name and an app password, and the client id without its secret.
+    if grant == GrantType::ClientCredentials
+        && single(pairs, "username")?.is_some()
+        && parts.headers.get(AUTHORIZATION).is_none()
+        && single(pairs, "client_secret")?.is_none()
+    {
+        return app_password_grant(state, rt, parts, pairs, iss).await;
+    }
     let client = authenticate_client(state, rt, parts, pairs, true).await?;
     if !client.client.allows_grant(grant) {
         return Err(err(
@@ -314,7 +323,7 @@ async fn authorization_code(
             ));
         }
     }
-    let profile = user_profile(state, &grant)
+    let profile = user_profile(state, rt, &grant)
         .ok_or_else(|| invalid_grant("The user of this code no longer exists."))?;
     issue(rt, client, &grant, &record.family, now, Some(profile)).await
 }
@@ -322,15 +331,11 @@ async fn authorization_code(
 /// The user's current profile (the users file may have changed since the login).
 fn user_profile(
     state: &AppState,
+    rt: &OidcRuntime,
     grant: &GrantRecord,
 ) -> Option<portcullis_oidc::claims::UserProfile> {
     let user = state.users().get(grant.username.as_deref()?)?;
-    Some(portcullis_oidc::claims::UserProfile {
-        username: user.username.clone(),
-        display_name: user.display_name.clone(),
-        emails: user.emails.clone(),
-        groups: user.groups.clone(),
-    })
+    Some(super::profile_of(rt, &user))
 }
 
 async fn refresh(
@@ -422,7 +427,7 @@ async fn refresh(
         .into());
     }
     // The user must still exist.
-    let Some(profile) = user_profile(state, &grant) else {
+    let Some(profile) = user_profile(state, rt, &grant) else {
         rt.store
             .revoke_family(&record.family)
             .await
@@ -453,6 +458,136 @@ async fn refresh(
             .map_err(|e| store_err(&e))?;
     }
     issue(rt, client, &grant, &record.family, now, Some(profile)).await
+}
+
+/// The client-credentials grant for a user, with an app password (never the user's password;
+/// authentik CVE-2024-52287 is why the scopes are the client's own and nothing more). App passwords
+/// are one factor: a client whose policy wants two is refused. Failures count for regulation.
+async fn app_password_grant(
+    state: &AppState,
+    rt: &OidcRuntime,
+    parts: &Parts,
+    pairs: &[(String, String)],
+    iss: &str,
+) -> Result<Value, Refusal> {
+    let invalid_grant = |d: &str| -> Refusal { err(ErrorCode::InvalidGrant, d).into() };
+    let client_id = single(pairs, "client_id")?.ok_or_else(|| {
+        err(
+            ErrorCode::InvalidClient,
+            "The 'client_id' parameter is missing.",
+        )
+    })?;
+    let client = rt.client(client_id).ok_or_else(|| err(ErrorCode::InvalidClient, "Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method)."))?;
+    if !client.client.allows_grant(GrantType::ClientCredentials) {
+        return Err(err(
+            ErrorCode::UnauthorizedClient,
+            "The OAuth 2.0 Client is not allowed to use the grant type 'client_credentials'.",
+        )
+        .into());
+    }
+    let login = single(pairs, "username")?.unwrap_or("");
+    let password = single(pairs, "password")?.unwrap_or("");
+    let now = state.now();
+    let ip = super::client_addr_of_parts(state, parts);
+    let regulator = &state.0.regulator;
+    if regulator.is_banned(None, Some(ip), now).await {
+        return Err(invalid_grant(
+            "The resource owner credentials are not valid.",
+        ));
+    }
+    let users = state.users();
+    let Some(user) = users.lookup(login) else {
+        regulator.record("", Some(ip), false, now).await;
+        return Err(invalid_grant(
+            "The resource owner credentials are not valid.",
+        ));
+    };
+    if regulator
+        .is_banned(Some(&user.username), Some(ip), now)
+        .await
+    {
+        return Err(invalid_grant(
+            "The resource owner credentials are not valid.",
+        ));
+    }
+    let records = match state.0.app_passwords.get() {
+        Some(store) if portcullis_auth::app_passwords::looks_like(password) => {
+            store.list(&user.username).await.map_err(|e| {
+                tracing::error!(error = %e, "app passwords unavailable: grant refused");
+                Refusal::from(err(
+                    ErrorCode::ServerError,
+                    "The authorization server encountered an unexpected condition.",
+                ))
+            })?
+        }
+        _ => Vec::new(),
+    };
+    let valid = portcullis_auth::app_passwords::matches(&records, password, now);
+    regulator.record(&user.username, Some(ip), valid, now).await;
+    if !valid {
+        tracing::info!(user = %user.username, client = %client.client.id, "client credentials with an app password refused: no such app password");
+        return Err(invalid_grant(
+            "The resource owner credentials are not valid.",
+        ));
+    }
+    match client
+        .policy
+        .required(&user.username, &user.groups, Some(ip))
+    {
+        crate::config::PolicyLevel::Level(portcullis_core::AuthLevel::OneFactor) => {}
+        _ => {
+            return Err(err(
+                ErrorCode::AccessDenied,
+                "The user was denied access to this client (app passwords are one factor).",
+            )
+            .into());
+        }
+    }
+    let scopes = match single(pairs, "scope")? {
+        None => client.client.scopes.clone(),
+        Some(s) => Scopes::parse(s)
+            .ok_or_else(|| err(ErrorCode::InvalidScope, "The scope is malformed."))?,
+    };
+    if let Some(s) = scopes.first_outside(&client.client.scopes) {
+        return Err(err(
+            ErrorCode::InvalidScope,
+            format!("The OAuth 2.0 Client is not allowed to request scope '{s}'."),
+        )
+        .into());
+    }
+    let scopes = scopes.without("offline_access").without("offline");
+    let subject = rt
+        .store
+        .subject(&user.username, "", &uuid_v4())
+        .await
+        .map_err(|e| store_err(&e))?;
+    let grant = GrantRecord {
+        client_id: client.client.id.clone(),
+        username: Some(user.username.clone()),
+        subject,
+        scopes,
+        audience: Vec::new(),
+        issuer: iss.to_owned(),
+        auth_time: now,
+        amr: vec!["pwd".into()],
+        nonce: None,
+        redirect_uri: None,
+        redirect_uri_given: false,
+        challenge: None,
+        issued_at: now,
+        expires_at: now,
+        access_token_key: None,
+    };
+    tracing::info!(user = %user.username, client = %client.client.id, "client credentials with an app password");
+    issue(
+        rt,
+        client,
+        &grant,
+        &uuid_v4(),
+        now,
+        Some(super::profile_of(rt, &user)),
+    )
+    .await
 }
 
 async fn client_credentials(
