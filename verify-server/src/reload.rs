@@ -1,4 +1,5 @@
-//! Reloading the users file when it changes (`authentication_backend.file.watch`).
+//! Reloading the users file when it changes (`authentication_backend.file.watch`), and on SIGHUP
+//! the users file and the OpenID Connect clients (Authelia #1275: clients without a restart).
 
 use std::path::Path;
 use std::time::SystemTime;
@@ -30,7 +31,46 @@ async fn reload_users(state: &AppState, why: &'static str) {
     }
 }
 
-/// SIGHUP (systemd's `ExecReload`) reloads the users file. The handler is registered when this
+/// Read the configuration file again and replace the OpenID Connect clients, keeping sessions,
+/// codes and tokens. An invalid file, or one whose clients need keys the server does not have,
+/// keeps the running clients. Nothing else of the configuration changes without a restart.
+pub async fn reload_oidc_clients(state: &AppState, why: &'static str) {
+    let Some(rt) = crate::oidc::runtime(state).cloned() else {
+        return;
+    };
+    let file = state.config().file.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let options = crate::config::LoadOptions::from_env()?;
+        crate::config::load_all(std::slice::from_ref(&file), &options)
+    })
+    .await;
+    let config = match loaded {
+        Ok(Ok((config, _))) => config,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, why, "configuration not reloaded: keeping the running OpenID Connect clients");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "configuration reload task failed");
+            return;
+        }
+    };
+    let Some(provider) = config.oidc else {
+        tracing::warn!(
+            why,
+            "the configuration has no identity_providers.oidc any more: the provider stays until a restart"
+        );
+        return;
+    };
+    match rt.reload_clients(provider) {
+        Ok(n) => tracing::info!(clients = n, why, "OpenID Connect clients reloaded"),
+        Err(e) => {
+            tracing::error!(error = %e, why, "OpenID Connect clients not reloaded: keeping the running ones")
+        }
+    }
+}
+
+/// SIGHUP (systemd's `ExecReload`) reloads the users file and the OpenID Connect clients. The handler is registered when this
 /// returns, before the server reports ready, so a reload never kills the process.
 #[cfg(unix)]
 pub fn reload_on_hangup() -> std::io::Result<impl FnOnce(AppState)> {
@@ -40,6 +80,7 @@ pub fn reload_on_hangup() -> std::io::Result<impl FnOnce(AppState)> {
         tokio::spawn(async move {
             while hangups.recv().await.is_some() {
                 reload_users(&state, "SIGHUP").await;
+                reload_oidc_clients(&state, "SIGHUP").await;
             }
         });
     })

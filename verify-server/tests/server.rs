@@ -711,3 +711,128 @@ fn version_names_the_commit_and_sighup_reloads_the_users() {
         .status();
     let _ = child.wait();
 }
+
+/// SIGHUP reloads the OpenID Connect clients (Authelia #1275) without dropping sessions; a
+/// configuration with an error keeps the running clients.
+#[test]
+fn sighup_reloads_the_openid_clients_and_keeps_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("users.yml"), users_yaml()).unwrap();
+    let client = |id: &str| {
+        format!(
+            "      - client_id: {id}\n        public: true\n        redirect_uris: ['https://{id}.example.com/cb']\n        authorization_policy: one_factor\n        consent_mode: implicit\n"
+        )
+    };
+    let with_clients = |clients: &str| {
+        format!(
+            "{}identity_providers:\n  oidc:\n    hmac_secret: 'a-very-long-hmac-secret-for-the-reload-test-0123456789-0123456789'\n    clients:\n{clients}",
+            CONFIG
+                .replace("tcp://127.0.0.1:9091/", "tcp://127.0.0.1:0/")
+                .replace("  level: debug\n", "  level: info\n")
+        )
+    };
+    let path = dir.path().join("configuration.yml");
+    std::fs::write(&path, with_clients(&client("first"))).unwrap();
+    let mut child = binary()
+        .arg("--config")
+        .arg(&path)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.contains("portcullis-verify ready"))
+        .expect("ready line");
+    let address = ready_address(&ready);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let authorize = |id: &str| {
+        let request = format!(
+            "GET /api/oidc/authorization?response_type=code&client_id={id}&redirect_uri=https%3A%2F%2F{id}.example.com%2Fcb&scope=openid&state=state-0123456789&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256 HTTP/1.1\r\nHost: auth.example.com\r\nConnection: close\r\n\r\n"
+        );
+        let response = runtime.block_on(raw_request(address, &request));
+        response
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("location:"))
+            .unwrap_or("")
+            .to_owned()
+    };
+    let known = |location: &str| location.contains("/?flow=openid_connect&flow_id=");
+    assert!(known(&authorize("first")));
+    assert!(!known(&authorize("second")), "not a client yet");
+    // A session made before the reload.
+    let login = format!(
+        "POST /api/firstfactor HTTP/1.1\r\nHost: auth.example.com\r\nContent-Type: application/json\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n{body}",
+        body = serde_json::json!({"username": "bob", "password": BOB_PASSWORD}),
+        len = serde_json::json!({"username": "bob", "password": BOB_PASSWORD})
+            .to_string()
+            .len()
+    );
+    let response = runtime.block_on(raw_request(address, &login));
+    let cookie = response
+        .lines()
+        .find(|l| {
+            l.to_ascii_lowercase()
+                .starts_with("set-cookie: authelia_session=")
+        })
+        .and_then(|l| l.split_once(": "))
+        .map(|(_, v)| v.split(';').next().unwrap().to_owned())
+        .expect("a session cookie");
+    let hup = |child: &std::process::Child| {
+        assert!(
+            Command::new("kill")
+                .arg("-HUP")
+                .arg(child.id().to_string())
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    // An invalid file keeps the clients.
+    std::fs::write(&path, with_clients("      - client_id: 'bad id'\n")).unwrap();
+    hup(&child);
+    let refused = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.contains("configuration not reloaded"))
+        .expect("refusal line");
+    assert!(refused.contains("client_id"), "{refused}");
+    assert!(known(&authorize("first")));
+    // A valid file replaces them.
+    std::fs::write(
+        &path,
+        with_clients(&format!("{}{}", client("first"), client("second"))),
+    )
+    .unwrap();
+    hup(&child);
+    let reloaded = lines
+        .by_ref()
+        .map(Result::unwrap)
+        .find(|l| l.contains("OpenID Connect clients reloaded"))
+        .expect("reload line");
+    assert!(reloaded.contains("clients=2"), "{reloaded}");
+    assert!(known(&authorize("second")));
+    let state = runtime.block_on(raw_request(
+        address,
+        &format!("GET /api/state HTTP/1.1\r\nHost: auth.example.com\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"),
+    ));
+    assert!(
+        state.contains("\"username\":\"bob\""),
+        "the session survived the reload: {state}"
+    );
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP must not stop the server"
+    );
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+}

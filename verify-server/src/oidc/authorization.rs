@@ -204,8 +204,12 @@ pub(super) async fn authorize(State(state): State<AppState>, parts: Parts) -> Re
     };
     let query = parts.uri.query().unwrap_or("").to_owned();
     let pairs = query_pairs(&query);
+    let clients = rt.clients();
     let parsed = parse_authorization_request(&pairs, &rt.provider.settings, |id| {
-        rt.client(id).map(|c| &c.client)
+        clients
+            .iter()
+            .find(|c| c.client.id == id)
+            .map(|c| &c.client)
     });
     let (client_id, parsed_request) = match parsed {
         Ok((client, request)) => (client.id.clone(), request),
@@ -246,7 +250,7 @@ pub(super) async fn authorize(State(state): State<AppState>, parts: Parts) -> Re
     let peer = peer_of_parts(&parts);
     let (_, identity, clear) = portal_identity(&state, &parts, peer).await;
     let response = decide(
-        &state, &rt, client, &iss, &query, request, consent_id, &mut flow, &identity, &parts, now,
+        &state, &rt, &client, &iss, &query, request, consent_id, &mut flow, &identity, &parts, now,
     )
     .await;
     let response = match response {

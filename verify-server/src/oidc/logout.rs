@@ -78,7 +78,7 @@ pub(crate) async fn user_logged_out(state: &AppState, username: &str, iss: Optio
         let Some(uri) = client.client.backchannel_logout_uri.clone() else {
             continue;
         };
-        let token = match logout_token(&rt, client, &iss, &subject, now) {
+        let token = match logout_token(&rt, &client, &iss, &subject, now) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(client = %client_id, error = %e, "back-channel logout: could not sign the logout token");
@@ -142,7 +142,7 @@ fn verify_hint<'a>(
     rt: &'a OidcRuntime,
     token: &str,
     iss: &str,
-) -> Option<(&'a OidcClient, String)> {
+) -> Option<(super::ClientRef, String)> {
     let header = portcullis_oidc::jwt::peek_header(token)?;
     let unverified = portcullis_oidc::jwt::peek_claims(token)?;
     let aud = match unverified.get("aud")? {
@@ -237,7 +237,7 @@ fn read_request(
     let get = |n| single(pairs, n).map_err(|e| e.description);
     let hint = get("id_token_hint")?;
     let client_id = get("client_id")?;
-    let mut client: Option<&OidcClient> = None;
+    let mut client: Option<super::ClientRef> = None;
     let mut hint_subject = None;
     if let Some(hint) = hint {
         match verify_hint(rt, hint, iss) {
@@ -249,7 +249,7 @@ fn read_request(
         }
     }
     if let Some(id) = client_id {
-        match (client, rt.client(id)) {
+        match (&client, rt.client(id)) {
             (Some(c), _) if c.client.id != id => {
                 return Err("The client_id does not match the id_token_hint.".into());
             }
@@ -260,11 +260,13 @@ fn read_request(
     let asked = get("post_logout_redirect_uri")?;
     let redirect = asked
         .filter(|uri| {
-            client.is_some_and(|c| c.client.post_logout_redirect_uris.iter().any(|r| r == uri))
+            client
+                .as_ref()
+                .is_some_and(|c| c.client.post_logout_redirect_uris.iter().any(|r| r == uri))
         })
         .map(str::to_owned);
     Ok(EndSession {
-        client: client.map(|c| c.client.id.clone()),
+        client: client.as_ref().map(|c| c.client.id.clone()),
         hint_subject,
         redirect_refused: asked.is_some() && redirect.is_none(),
         redirect,

@@ -37,7 +37,7 @@ fn document(state: &AppState, parts: &Parts, openid: bool) -> Response {
     };
     // The provider's keys, and the HMAC algorithms clients sign with their secrets.
     let mut algs = rt.keys.algorithms();
-    for c in &rt.provider.clients {
+    for c in rt.clients().iter() {
         for alg in [Some(c.client.id_token_alg), c.client.access_token_alg]
             .into_iter()
             .flatten()

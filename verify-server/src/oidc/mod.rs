@@ -47,9 +47,26 @@ pub(crate) struct Limiters {
     pub(crate) revocation: RateLimiter,
 }
 
+/// A client of the current client list (the list SIGHUP may replace; a request keeps the one it
+/// started with).
+#[derive(Debug, Clone)]
+pub(crate) struct ClientRef {
+    all: Arc<Vec<OidcClient>>,
+    index: usize,
+}
+
+impl std::ops::Deref for ClientRef {
+    type Target = OidcClient;
+    fn deref(&self) -> &OidcClient {
+        &self.all[self.index]
+    }
+}
+
 /// The provider at run time: its configuration, keys and store.
 pub struct OidcRuntime {
     pub(crate) provider: OidcProvider,
+    /// The clients, replaced as a whole on SIGHUP (`reload_clients`).
+    clients: std::sync::RwLock<Arc<Vec<OidcClient>>>,
     pub(crate) keys: KeySet,
     pub(crate) token_key: TokenKey,
     pub(crate) store: Arc<dyn OidcStore>,
@@ -59,7 +76,7 @@ pub struct OidcRuntime {
 impl std::fmt::Debug for OidcRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OidcRuntime")
-            .field("clients", &self.provider.clients.len())
+            .field("clients", &self.clients().len())
             .field("keys", &self.keys.algorithms())
             .finish_non_exhaustive()
     }
@@ -105,8 +122,10 @@ impl OidcRuntime {
             introspection: RateLimiter::new(l.introspection.clone()),
             revocation: RateLimiter::new(l.revocation.clone()),
         };
+        let clients = std::sync::RwLock::new(Arc::new(std::mem::take(&mut provider.clients)));
         Ok(Self {
             provider,
+            clients,
             keys: KeySet::new(keys),
             token_key,
             store,
@@ -114,8 +133,51 @@ impl OidcRuntime {
         })
     }
 
-    pub(crate) fn client(&self, id: &str) -> Option<&OidcClient> {
-        self.provider.client(id)
+    pub(crate) fn client(&self, id: &str) -> Option<ClientRef> {
+        let all = self.clients();
+        let index = all.iter().position(|c| c.client.id == id)?;
+        Some(ClientRef { all, index })
+    }
+
+    /// The current clients.
+    pub(crate) fn clients(&self) -> Arc<Vec<OidcClient>> {
+        self.clients
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replace the clients (SIGHUP). Refused, keeping the old ones, when a new client needs a
+    /// signing key the running provider does not have (keys are read at start only).
+    pub fn reload_clients(&self, provider: OidcProvider) -> Result<usize, String> {
+        use portcullis_oidc::keys::Algorithm;
+        for c in &provider.clients {
+            for (alg, kid) in [
+                (Some(c.client.id_token_alg), c.id_token_key_id.as_deref()),
+                (c.client.access_token_alg, c.access_token_key_id.as_deref()),
+            ] {
+                let Some(alg) = alg else { continue };
+                if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
+                    continue;
+                }
+                let found = match kid {
+                    Some(kid) => self.keys.by_kid(kid).is_some_and(|k| k.alg() == alg),
+                    None => self.keys.for_alg(alg).is_some(),
+                };
+                if !found {
+                    return Err(format!(
+                        "client {} needs a {alg:?} signing key the running server does not have (jwks are read at start: restart)",
+                        c.client.id
+                    ));
+                }
+            }
+        }
+        let count = provider.clients.len();
+        *self
+            .clients
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(provider.clients);
+        Ok(count)
     }
 }
 

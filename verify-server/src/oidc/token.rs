@@ -62,7 +62,7 @@ pub(super) async fn authenticate_client<'a>(
     parts: &Parts,
     pairs: &[(String, String)],
     allow_public: bool,
-) -> Result<&'a OidcClient, Refusal> {
+) -> Result<super::ClientRef, Refusal> {
     let authorization = parts
         .headers
         .get(AUTHORIZATION)
@@ -220,10 +220,10 @@ async fn grant(
     let now = state.now();
     match grant {
         GrantType::AuthorizationCode => {
-            authorization_code(state, rt, client, pairs, iss, now).await
+            authorization_code(state, rt, &client, pairs, iss, now).await
         }
-        GrantType::RefreshToken => refresh(state, rt, client, pairs, iss, now).await,
-        GrantType::ClientCredentials => client_credentials(rt, client, pairs, iss, now).await,
+        GrantType::RefreshToken => refresh(state, rt, &client, pairs, iss, now).await,
+        GrantType::ClientCredentials => client_credentials(rt, &client, pairs, iss, now).await,
         _ => Err(err(
             ErrorCode::UnsupportedGrantType,
             "The grant type is not supported.",
@@ -581,7 +581,7 @@ async fn app_password_grant(
     tracing::info!(user = %user.username, client = %client.client.id, "client credentials with an app password");
     issue(
         rt,
-        client,
+        &client,
         &grant,
         &uuid_v4(),
         now,
