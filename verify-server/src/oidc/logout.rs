@@ -138,8 +138,8 @@ pub(crate) fn logout_token(
 
 /// A verified `id_token_hint`: its client and subject. Expired hints are accepted (the RP logs out
 /// after the ID token expired); the signature and issuer must be right.
-fn verify_hint<'a>(
-    rt: &'a OidcRuntime,
+fn verify_hint(
+    rt: &OidcRuntime,
     token: &str,
     iss: &str,
 ) -> Option<(super::ClientRef, String)> {

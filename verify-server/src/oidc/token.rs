@@ -56,9 +56,9 @@ pub(super) fn refusal_response(endpoint: &'static str, r: &Refusal) -> Response 
 
 /// Authenticate the client of a token, introspection or revocation request. `allow_public`:
 /// whether a public client (`none`) may call this endpoint.
-pub(super) async fn authenticate_client<'a>(
+pub(super) async fn authenticate_client(
     state: &AppState,
-    rt: &'a OidcRuntime,
+    rt: &OidcRuntime,
     parts: &Parts,
     pairs: &[(String, String)],
     allow_public: bool,
