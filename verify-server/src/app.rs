@@ -108,7 +108,7 @@ impl App {
         state.attach_app_passwords(backend.app_passwords()?)?;
         if let Some(provider) = oidc {
             let runtime =
-                crate::oidc::OidcRuntime::build(provider, backend.oidc_store(&storage_path)?)
+                crate::oidc::OidcRuntime::build(provider, backend.oidc_store(&storage_path)?, now)
                     .await
                     .map_err(|e| StartError::Oidc(e.to_string()))?;
             state.attach_oidc(runtime)?;
@@ -182,6 +182,7 @@ impl Handle {
             reload::watch_users(state.clone());
         }
         crate::oidc::purge_expired(state.clone());
+        crate::oidc::rotate_keys_periodically(state.clone());
         if let Some((listener, path)) = metrics {
             let router = metrics_router(state.clone(), &path);
             tokio::spawn(serve(

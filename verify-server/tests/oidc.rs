@@ -147,7 +147,7 @@ async fn harness_yaml(yaml: &str) -> Oidc {
         tuning(),
     )
     .unwrap();
-    let runtime = OidcRuntime::build(provider, Arc::new(MemoryOidcStore::new()))
+    let runtime = OidcRuntime::build(provider, Arc::new(MemoryOidcStore::new()), 1_700_000_000)
         .await
         .unwrap();
     state.attach_oidc(runtime).unwrap();
@@ -1623,7 +1623,7 @@ async fn client_credentials_with_an_app_password_as_authentiks_outpost_sends_it(
     .unwrap();
     state
         .attach_oidc(
-            OidcRuntime::build(provider, Arc::new(MemoryOidcStore::new()))
+            OidcRuntime::build(provider, Arc::new(MemoryOidcStore::new()), 1_700_000_000)
                 .await
                 .unwrap(),
         )
@@ -1705,4 +1705,102 @@ async fn client_credentials_with_an_app_password_as_authentiks_outpost_sends_it(
         )
         .await;
     assert_eq!(json(&r)["error"], "unauthorized_client");
+}
+
+#[tokio::test]
+async fn generated_keys_rotate_and_the_previous_key_keeps_verifying() {
+    // The harness configuration without `jwks`: keys are generated and rotated every 30 days.
+    let yaml = oidc_yaml();
+    let start = yaml.find("    jwks:\n").unwrap();
+    let end = yaml.find("    claims_policies:\n").unwrap();
+    let yaml = format!("{}{}", &yaml[..start], &yaml[end..]);
+    let mut config = config(&yaml);
+    let provider = config.oidc.take().unwrap();
+    let users = UserDatabase::parse(Path::new("users.yml"), &users_yaml(), true, true).unwrap();
+    let clock = Arc::new(AtomicU64::new(1_700_000_000));
+    let c = clock.clone();
+    let regulation = config.regulation;
+    let sessions = Arc::new(MemoryStore::new());
+    let state = AppState::new(
+        config,
+        users,
+        sessions.clone(),
+        Regulator::in_memory(regulation),
+        Arc::new(move || c.load(Ordering::SeqCst)),
+        tuning(),
+    )
+    .unwrap();
+    let store = Arc::new(MemoryOidcStore::new());
+    state
+        .attach_oidc(
+            OidcRuntime::build(provider, store.clone(), 1_700_000_000)
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+    let o = Oidc {
+        h: Harness {
+            state: state.clone(),
+            clock: clock.clone(),
+            store: sessions,
+        },
+    };
+    let jwks = json(&o.get("/jwks.json", None).await);
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    let first_kid = jwks["keys"][0]["kid"].clone();
+    // Ten minutes before the epoch ends, a token is signed with the first key.
+    let next = 1_700_000_000 / (30 * 86_400) * (30 * 86_400) + 30 * 86_400;
+    o.h.clock.store(next - 600, Ordering::SeqCst);
+    let before = redeem_for(&o, "jwt-app", "jwt-secret", "https://jwt.example.com/cb").await;
+    assert_eq!(
+        header(before["access_token"].as_str().unwrap())["kid"],
+        first_kid
+    );
+    // A restart in the same epoch finds the same key.
+    let again = OidcRuntime::build(config_provider(&yaml), store.clone(), 1_700_000_100)
+        .await
+        .unwrap();
+    assert!(
+        !again.rotate_keys(1_700_000_200).await.unwrap(),
+        "same epoch: no rotation"
+    );
+    // The next epoch: a new key signs, the previous one is still published and still verifies.
+    o.h.clock.store(next, Ordering::SeqCst);
+    let rt = portcullis_verify_server::oidc::runtime_of(&state).unwrap();
+    assert!(rt.rotate_keys(next).await.unwrap());
+    let jwks = json(&o.get("/jwks.json", None).await);
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    assert_ne!(jwks["keys"][0]["kid"], first_kid, "the new key comes first");
+    assert_eq!(jwks["keys"][1]["kid"], first_kid);
+    assert_eq!(
+        o.userinfo(before["access_token"].as_str().unwrap())
+            .await
+            .status,
+        StatusCode::OK,
+        "signed before the rotation"
+    );
+    let after = redeem_for(&o, "jwt-app", "jwt-secret", "https://jwt.example.com/cb").await;
+    assert_eq!(
+        header(after["access_token"].as_str().unwrap())["kid"],
+        jwks["keys"][0]["kid"]
+    );
+    assert_eq!(
+        header(after["id_token"].as_str().unwrap())["kid"],
+        jwks["keys"][0]["kid"]
+    );
+    // Two epochs on, the first key is gone.
+    let later = next + 30 * 86_400;
+    assert!(rt.rotate_keys(later).await.unwrap());
+    let jwks = json(&o.get("/jwks.json", None).await);
+    assert!(
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["kid"] != first_kid)
+    );
+}
+
+fn config_provider(yaml: &str) -> portcullis_verify_server::config::OidcProvider {
+    config(yaml).oidc.take().unwrap()
 }

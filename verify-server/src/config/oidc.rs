@@ -178,6 +178,9 @@ const DEFAULT_BUCKETS: [Bucket; 4] = [
     },
 ];
 
+/// How long a generated signing key signs before the next one takes over (30 days).
+pub(super) const DEFAULT_KEY_ROTATION: u64 = 30 * 86_400;
+
 /// The provider.
 #[derive(Debug)]
 pub struct OidcProvider {
@@ -195,6 +198,9 @@ pub struct OidcProvider {
     pub rate_limits: OidcRateLimits,
     /// `portcullis.oidc.superuser_group`: members get `is_superuser` in the `ak_proxy` claim.
     pub superuser_group: Option<String>,
+    /// `portcullis.oidc.key_rotation`: the lifetime of a generated signing key in seconds (30
+    /// days; 0: never rotate). Configured `jwks` are never rotated.
+    pub key_rotation: u64,
 }
 
 impl OidcProvider {
@@ -671,6 +677,7 @@ impl Validator<'_> {
             clients,
             rate_limits: OidcRateLimits::default(),
             superuser_group: None,
+            key_rotation: DEFAULT_KEY_ROTATION,
         })
     }
 

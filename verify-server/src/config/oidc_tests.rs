@@ -607,3 +607,26 @@ fn rate_limits_default_to_authelias_buckets_and_are_validated() {
             .any(|(k, _)| k == "server.endpoints.rate_limits.second_factor_totp")
     );
 }
+
+#[test]
+fn portcullis_oidc_keys() {
+    let p = load(&yaml(CLIENT)).unwrap();
+    assert_eq!(p.key_rotation, 30 * 86_400);
+    assert_eq!(p.superuser_group, None);
+    let p = load(&format!(
+        "{}portcullis:\n  oidc:\n    key_rotation: 0\n    superuser_group: admins\n",
+        yaml(CLIENT)
+    ))
+    .unwrap();
+    assert_eq!(p.key_rotation, 0);
+    assert_eq!(p.superuser_group.as_deref(), Some("admins"));
+    for bad in ["1h", "soon"] {
+        let text = format!(
+            "{}portcullis:\n  oidc:\n    key_rotation: {bad}\n",
+            yaml(CLIENT)
+        );
+        assert_eq!(error_key(&text).0, "portcullis.oidc.key_rotation", "{bad}");
+    }
+    let text = format!("{}portcullis:\n  oidc:\n    typo: 1\n", yaml(CLIENT));
+    assert!(error_key(&text).0.starts_with("portcullis.oidc"));
+}

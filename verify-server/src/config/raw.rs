@@ -363,4 +363,6 @@ pub(super) struct RawPortcullis {
 pub(super) struct RawPortcullisOidc {
     /// Members of this group are `is_superuser` in the `ak_proxy` claim.
     pub superuser_group: Option<String>,
+    /// Lifetime of a generated signing key (`30d`; `0`: never rotate).
+    pub key_rotation: Option<RawDuration>,
 }

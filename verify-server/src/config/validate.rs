@@ -175,11 +175,34 @@ impl<'a> Validator<'a> {
                 let mut provider = self.oidc(o, &definitions, secrets)?;
                 provider.rate_limits =
                     self.oidc_rate_limits(raw.server.endpoints.rate_limits.as_ref())?;
-                provider.superuser_group = raw
-                    .portcullis
-                    .as_ref()
-                    .and_then(|p| p.oidc.as_ref())
-                    .and_then(|o| o.superuser_group.clone());
+                let extra = raw.portcullis.as_ref().and_then(|p| p.oidc.as_ref());
+                provider.superuser_group = extra.and_then(|o| o.superuser_group.clone());
+                let rotation = self.duration(
+                    "portcullis.oidc.key_rotation",
+                    &extra.and_then(|o| o.key_rotation.clone()),
+                    super::oidc::DEFAULT_KEY_ROTATION,
+                )?;
+                // The previous key stays published for one epoch: tokens it signed must expire
+                // within it.
+                let longest = provider
+                    .clients
+                    .iter()
+                    .map(|c| c.lifespans.id_token.max(c.lifespans.access_token))
+                    .max()
+                    .unwrap_or(0)
+                    .max(
+                        provider
+                            .lifespans
+                            .id_token
+                            .max(provider.lifespans.access_token),
+                    );
+                if rotation != 0 && rotation < 86_400.max(longest) {
+                    return Err(self.error(
+                        "portcullis.oidc.key_rotation",
+                        format!("must be 0 (never) or at least a day and the longest token lifespan ({longest} s)"),
+                    ));
+                }
+                provider.key_rotation = rotation;
                 Some(provider)
             }
         };

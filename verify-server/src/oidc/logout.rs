@@ -138,11 +138,7 @@ pub(crate) fn logout_token(
 
 /// A verified `id_token_hint`: its client and subject. Expired hints are accepted (the RP logs out
 /// after the ID token expired); the signature and issuer must be right.
-fn verify_hint(
-    rt: &OidcRuntime,
-    token: &str,
-    iss: &str,
-) -> Option<(super::ClientRef, String)> {
+fn verify_hint(rt: &OidcRuntime, token: &str, iss: &str) -> Option<(super::ClientRef, String)> {
     let header = portcullis_oidc::jwt::peek_header(token)?;
     let unverified = portcullis_oidc::jwt::peek_claims(token)?;
     let aud = match unverified.get("aud")? {
@@ -171,9 +167,10 @@ fn verify_hint(
             portcullis_oidc::jwt::verify(token, &key, &expect).ok()?
         }
         alg => {
+            let keys = rt.keys();
             let key = match header.kid.as_deref() {
-                Some(kid) => rt.keys.by_kid(kid)?,
-                None => rt.keys.for_alg(alg)?,
+                Some(kid) => keys.by_kid(kid)?,
+                None => keys.for_alg(alg)?,
             };
             if key.alg() != alg {
                 return None;

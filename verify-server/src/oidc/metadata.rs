@@ -36,7 +36,7 @@ fn document(state: &AppState, parts: &Parts, openid: bool) -> Response {
         return not_found();
     };
     // The provider's keys, and the HMAC algorithms clients sign with their secrets.
-    let mut algs = rt.keys.algorithms();
+    let mut algs = rt.keys().algorithms();
     for c in rt.clients().iter() {
         for alg in [Some(c.client.id_token_alg), c.client.access_token_alg]
             .into_iter()
@@ -73,7 +73,7 @@ pub(super) async fn oauth_metadata(State(state): State<AppState>, parts: Parts) 
 /// `GET /jwks.json`.
 pub(super) async fn jwks(State(state): State<AppState>) -> Response {
     match runtime(&state) {
-        Some(rt) => match serde_json::to_string(&rt.keys.jwks()) {
+        Some(rt) => match serde_json::to_string(&rt.keys().jwks()) {
             Ok(body) => cors_json(body),
             Err(e) => {
                 tracing::error!(error = %e, "could not render the JWK Set");

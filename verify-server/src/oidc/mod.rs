@@ -37,7 +37,14 @@ pub(crate) use authorization::flow_redirect_after_login;
 pub(crate) use logout::user_logged_out;
 
 /// The name the generated signing key is kept under in the store.
-const GENERATED_KEY: &str = "oidc signing key rs256 v1";
+const GENERATED_KEY: &str = "oidc signing key rs256 epoch";
+
+/// The store name of the generated key of rotation epoch `epoch`: every replica derives the same
+/// name from the clock, and `keep` answers the first key stored under it, so replicas agree on
+/// each epoch's key without talking to each other.
+fn generated_key_name(epoch: u64) -> String {
+    format!("{GENERATED_KEY} {epoch}")
+}
 
 /// The rate limiters of the token-style endpoints (failed requests count).
 pub(crate) struct Limiters {
@@ -67,7 +74,11 @@ pub struct OidcRuntime {
     pub(crate) provider: OidcProvider,
     /// The clients, replaced as a whole on SIGHUP (`reload_clients`).
     clients: std::sync::RwLock<Arc<Vec<OidcClient>>>,
-    pub(crate) keys: KeySet,
+    /// The signing keys: the configured `jwks`, or the generated keys of this rotation epoch and
+    /// the one before (published until the tokens it signed have expired).
+    keys: std::sync::RwLock<Arc<KeySet>>,
+    /// Whether the keys are generated (and rotated) rather than configured.
+    generated: bool,
     pub(crate) token_key: TokenKey,
     pub(crate) store: Arc<dyn OidcStore>,
     pub(crate) limits: Limiters,
@@ -77,7 +88,7 @@ impl std::fmt::Debug for OidcRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OidcRuntime")
             .field("clients", &self.clients().len())
-            .field("keys", &self.keys.algorithms())
+            .field("keys", &self.keys().algorithms())
             .finish_non_exhaustive()
     }
 }
@@ -88,32 +99,19 @@ impl OidcRuntime {
     pub async fn build(
         mut provider: OidcProvider,
         store: Arc<dyn OidcStore>,
+        now: u64,
     ) -> Result<Self, OidcError> {
-        let mut keys = std::mem::take(&mut provider.keys);
-        if keys.is_empty() {
-            let secret = provider.hmac_secret.expose().as_bytes();
-            let kept = match store.kept(GENERATED_KEY).await? {
-                Some(kept) => kept,
-                None => {
-                    let fresh = tokio::task::spawn_blocking(|| {
-                        portcullis_oidc::keys::generate_rsa_pem(&mut getrandom::SysRng)
-                    })
-                    .await
-                    .map_err(|e| OidcError::Key(e.to_string()))??;
-                    // Another replica may have kept one meanwhile: `keep` answers the first.
-                    store.keep(GENERATED_KEY, &seal(secret, &fresh)?).await?
-                }
-            };
-            let pem = open_sealed(secret, &kept)?;
-            keys.push(SigningKey::from_pem(
-                &pem,
-                portcullis_oidc::keys::Algorithm::RS256,
-                None,
-            )?);
+        let configured = std::mem::take(&mut provider.keys);
+        let generated = configured.is_empty();
+        let keys = if generated {
             tracing::info!(
-                "identity_providers.oidc.jwks is not set: signing with the RS256 key generated at first start and kept in the storage"
+                rotation_days = provider.key_rotation / 86_400,
+                "identity_providers.oidc.jwks is not set: signing with generated RS256 keys kept (sealed) in the storage and rotated"
             );
-        }
+            generated_keys(&provider, store.as_ref(), now).await?
+        } else {
+            KeySet::new(configured)
+        };
         let token_key = TokenKey::from_secret(provider.hmac_secret.expose().as_bytes());
         let l = &provider.rate_limits;
         let limits = Limiters {
@@ -126,7 +124,8 @@ impl OidcRuntime {
         Ok(Self {
             provider,
             clients,
-            keys: KeySet::new(keys),
+            keys: std::sync::RwLock::new(Arc::new(keys)),
+            generated,
             token_key,
             store,
             limits,
@@ -137,6 +136,47 @@ impl OidcRuntime {
         let all = self.clients();
         let index = all.iter().position(|c| c.client.id == id)?;
         Some(ClientRef { all, index })
+    }
+
+    /// The current signing keys.
+    pub(crate) fn keys(&self) -> Arc<KeySet> {
+        self.keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Move to the generated keys of the epoch `now` falls in, when it changed (a no-op for
+    /// configured keys). Returns whether the keys changed.
+    pub async fn rotate_keys(&self, now: u64) -> Result<bool, OidcError> {
+        if !self.generated {
+            return Ok(false);
+        }
+        let fresh = generated_keys(&self.provider, self.store.as_ref(), now).await?;
+        let current = self.keys();
+        let same = fresh
+            .jwks()
+            .keys
+            .iter()
+            .map(|k| k.common.key_id.clone())
+            .collect::<Vec<_>>()
+            == current
+                .jwks()
+                .keys
+                .iter()
+                .map(|k| k.common.key_id.clone())
+                .collect::<Vec<_>>();
+        if same {
+            return Ok(false);
+        }
+        *self
+            .keys
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(fresh);
+        tracing::info!(
+            "OpenID Connect signing key rotated: the previous key is still published for the tokens it signed"
+        );
+        Ok(true)
     }
 
     /// The current clients.
@@ -161,8 +201,8 @@ impl OidcRuntime {
                     continue;
                 }
                 let found = match kid {
-                    Some(kid) => self.keys.by_kid(kid).is_some_and(|k| k.alg() == alg),
-                    None => self.keys.for_alg(alg).is_some(),
+                    Some(kid) => self.keys().by_kid(kid).is_some_and(|k| k.alg() == alg),
+                    None => self.keys().for_alg(alg).is_some(),
                 };
                 if !found {
                     return Err(format!(
@@ -179,6 +219,67 @@ impl OidcRuntime {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(provider.clients);
         Ok(count)
     }
+}
+
+/// The generated keys for `now`: this epoch's (made and kept now when no replica has yet), then
+/// the previous epoch's when it is kept (it still verifies tokens signed before the rotation).
+/// With rotation off (`key_rotation` 0) there is one epoch for ever.
+async fn generated_keys(
+    provider: &OidcProvider,
+    store: &dyn OidcStore,
+    now: u64,
+) -> Result<KeySet, OidcError> {
+    let secret = provider.hmac_secret.expose().as_bytes();
+    let epoch = now.checked_div(provider.key_rotation).unwrap_or(0);
+    let kept = match store.kept(&generated_key_name(epoch)).await? {
+        Some(kept) => kept,
+        None => {
+            let fresh = tokio::task::spawn_blocking(|| {
+                portcullis_oidc::keys::generate_rsa_pem(&mut getrandom::SysRng)
+            })
+            .await
+            .map_err(|e| OidcError::Key(e.to_string()))??;
+            // Another replica may have kept one meanwhile: `keep` answers the first.
+            store
+                .keep(&generated_key_name(epoch), &seal(secret, &fresh)?)
+                .await?
+        }
+    };
+    let mut keys = vec![SigningKey::from_pem(
+        &open_sealed(secret, &kept)?,
+        portcullis_oidc::keys::Algorithm::RS256,
+        None,
+    )?];
+    if let Some(previous) = epoch.checked_sub(1)
+        && let Some(kept) = store.kept(&generated_key_name(previous)).await?
+    {
+        keys.push(SigningKey::from_pem(
+            &open_sealed(secret, &kept)?,
+            portcullis_oidc::keys::Algorithm::RS256,
+            None,
+        )?);
+    }
+    Ok(KeySet::new(keys))
+}
+
+/// How often the server looks whether a new key epoch began.
+const ROTATION_CHECK: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Rotate generated signing keys when their epoch ends, while the server runs.
+pub(crate) fn rotate_keys_periodically(state: AppState) {
+    if !runtime(&state).is_some_and(|rt| rt.generated) {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(ROTATION_CHECK).await;
+            if let Some(rt) = runtime(&state)
+                && let Err(e) = rt.rotate_keys(state.now()).await
+            {
+                tracing::error!(error = %e, "OpenID Connect signing key rotation failed: the current keys stay");
+            }
+        }
+    });
 }
 
 /// The AES-256-GCM key that protects a generated signing key in the store, derived from
@@ -305,6 +406,11 @@ pub(crate) fn runtime(state: &AppState) -> Option<&Arc<OidcRuntime>> {
     state.0.oidc.get()
 }
 
+/// The attached provider (for tests and embedding services: key rotation, client reloads).
+pub fn runtime_of(state: &AppState) -> Option<Arc<OidcRuntime>> {
+    runtime(state).cloned()
+}
+
 /// The issuer of a request: the portal URL (`authelia_url`, without its trailing slash) of the
 /// cookie domain the request's host belongs to, as Authelia derives it. `None`: no cookie domain
 /// matches, and the provider does not answer (no issuer can be trusted).
@@ -370,13 +476,16 @@ pub(crate) fn sign<T: serde::Serialize>(
                 client.client.id
             ))),
         },
-        _ => match kid {
-            Some(kid) => rt.keys.by_kid(kid),
-            None => rt.keys.for_alg(alg),
+        _ => {
+            let keys = rt.keys();
+            match kid {
+                Some(kid) => keys.by_kid(kid),
+                None => keys.for_alg(alg),
+            }
+            .filter(|k| k.alg() == alg)
+            .ok_or_else(|| OidcError::Key(format!("no key signs {alg:?}")))?
+            .sign(claims, typ)
         }
-        .filter(|k| k.alg() == alg)
-        .ok_or_else(|| OidcError::Key(format!("no key signs {alg:?}")))?
-        .sign(claims, typ),
     }
 }
 
@@ -412,9 +521,10 @@ pub(crate) fn verify_access_jwt(
             portcullis_oidc::jwt::verify(token, &key, &expect(header.alg)).ok()?
         }
         alg => {
+            let keys = rt.keys();
             let key = match header.kid.as_deref() {
-                Some(kid) => rt.keys.by_kid(kid)?,
-                None => rt.keys.for_alg(alg)?,
+                Some(kid) => keys.by_kid(kid)?,
+                None => keys.for_alg(alg)?,
             };
             if key.alg() != alg {
                 return None;
