@@ -25,6 +25,16 @@ if current < tonumber(ARGV[3]) then redis.call('EXPIREAT', KEYS[2], tonumber(ARG
 return 1
 ";
 
+/// KEYS: record. ARGV: value, expires_at, now. Inserts only when absent or expired: 1 when it did.
+const INSERT_NEW: &str = r"
+local e = redis.call('HGET', KEYS[1], 'e')
+if e and tonumber(e) > tonumber(ARGV[3]) then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'f', KEYS[1], 'a', '1', 'e', ARGV[2], 'v', ARGV[1])
+redis.call('EXPIREAT', KEYS[1], tonumber(ARGV[2]))
+return 1
+";
+
 /// KEYS: record. ARGV: now. Returns {0} missing, {1, f, e, v} fresh (now used), {2, f, e, v} replayed.
 const CONSUME: &str = r"
 local fields = redis.call('HMGET', KEYS[1], 'f', 'a', 'e', 'v')
@@ -160,6 +170,27 @@ impl OidcStore for RedisOidcStore {
             )
             .await?;
         Ok(())
+    }
+
+    async fn insert_new(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        value: &[u8],
+        expires_at: u64,
+        now: u64,
+    ) -> Result<bool, OidcError> {
+        let record = self.record_key(kind, key);
+        let value = std::str::from_utf8(value)
+            .map_err(|_| OidcError::Corrupt("record value is not UTF-8".into()))?;
+        let inserted: i64 = self
+            .script(
+                INSERT_NEW,
+                &[&record],
+                &[value, &expires_at.to_string(), &now.to_string()],
+            )
+            .await?;
+        Ok(inserted == 1)
     }
 
     async fn get(

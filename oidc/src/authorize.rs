@@ -197,10 +197,12 @@ pub fn parse_authorization_request<'c>(
             "The OP does not support use of the 'request' parameter.",
         )));
     }
+    // A pushed request's `request_uri` is resolved by the server before this parse; one that
+    // is still here names nothing the server knows.
     if get("request_uri")?.is_some() {
         return Err(fail(OAuthError::new(
             ErrorCode::InvalidRequestUri,
-            "The 'request_uri' parameter is not supported.",
+            "The 'request_uri' does not name a pushed authorization request.",
         )));
     }
     match get("response_type")? {

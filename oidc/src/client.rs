@@ -15,17 +15,22 @@ pub enum AuthMethod {
     ClientSecretBasic,
     /// `client_id` and `client_secret` in the form body.
     ClientSecretPost,
+    /// A JWT assertion signed with the client secret (HS256/384/512, RFC 7523).
+    ClientSecretJwt,
+    /// A JWT assertion signed with the client's private key (RFC 7523).
+    PrivateKeyJwt,
     /// A public client: only `client_id`.
     None,
 }
 
 impl AuthMethod {
-    /// Parse Authelia's key value; `client_secret_jwt` and `private_key_jwt` are known but not
-    /// implemented (the caller says so).
+    /// Parse Authelia's key value.
     pub fn parse(value: &str) -> Option<Self> {
         match value {
             "client_secret_basic" => Some(Self::ClientSecretBasic),
             "client_secret_post" => Some(Self::ClientSecretPost),
+            "client_secret_jwt" => Some(Self::ClientSecretJwt),
+            "private_key_jwt" => Some(Self::PrivateKeyJwt),
             "none" => Some(Self::None),
             _ => None,
         }
@@ -36,6 +41,8 @@ impl AuthMethod {
         match self {
             Self::ClientSecretBasic => "client_secret_basic",
             Self::ClientSecretPost => "client_secret_post",
+            Self::ClientSecretJwt => "client_secret_jwt",
+            Self::PrivateKeyJwt => "private_key_jwt",
             Self::None => "none",
         }
     }
@@ -51,6 +58,8 @@ pub enum GrantType {
     RefreshToken,
     /// `client_credentials`.
     ClientCredentials,
+    /// `urn:ietf:params:oauth:grant-type:device_code` (RFC 8628).
+    DeviceCode,
 }
 
 impl GrantType {
@@ -60,6 +69,7 @@ impl GrantType {
             "authorization_code" => Some(Self::AuthorizationCode),
             "refresh_token" => Some(Self::RefreshToken),
             "client_credentials" => Some(Self::ClientCredentials),
+            "urn:ietf:params:oauth:grant-type:device_code" => Some(Self::DeviceCode),
             _ => None,
         }
     }
@@ -70,6 +80,7 @@ impl GrantType {
             Self::AuthorizationCode => "authorization_code",
             Self::RefreshToken => "refresh_token",
             Self::ClientCredentials => "client_credentials",
+            Self::DeviceCode => "urn:ietf:params:oauth:grant-type:device_code",
         }
     }
 }

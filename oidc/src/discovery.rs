@@ -26,6 +26,12 @@ pub mod paths {
     pub const REVOCATION: &str = "/api/oidc/revocation";
     /// Consent API.
     pub const CONSENT: &str = "/api/oidc/consent";
+    /// Device authorization (RFC 8628).
+    pub const DEVICE_AUTHORIZATION: &str = "/api/oidc/device-authorization";
+    /// The portal page where the user enters a device's code.
+    pub const DEVICE_PAGE: &str = "/consent/openid/device-authorization";
+    /// Pushed authorization requests (RFC 9126).
+    pub const PUSHED_AUTHORIZATION_REQUEST: &str = "/api/oidc/pushed-authorization-request";
     /// RP-initiated logout (Authelia has none).
     pub const END_SESSION: &str = "/api/oidc/end-session";
 }
@@ -39,6 +45,8 @@ pub struct DiscoveryInput<'a> {
     pub signing_algs: &'a [Algorithm],
     /// `enable_pkce_plain_challenge`.
     pub plain_pkce: bool,
+    /// `require_pushed_authorization_requests`.
+    pub require_par: bool,
 }
 
 fn alg_names(algs: &[Algorithm]) -> Vec<String> {
@@ -61,16 +69,20 @@ pub fn oauth_metadata(input: &DiscoveryInput<'_>) -> Value {
         "revocation_endpoint": format!("{i}{}", paths::REVOCATION),
         "response_types_supported": ["code"],
         "response_modes_supported": ["form_post", "query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "scopes_supported": ["offline_access", "openid", "profile", "email", "groups"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"],
+        "device_authorization_endpoint": format!("{i}{}", paths::DEVICE_AUTHORIZATION),
+        "scopes_supported": ["offline_access", "openid", "profile", "email", "groups", "ak_proxy", "entitlements"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"],
         "code_challenge_methods_supported": challenge,
         "authorization_response_iss_parameter_supported": true,
         "request_parameter_supported": false,
-        "request_uri_parameter_supported": false,
-        "require_pushed_authorization_requests": false,
+        "pushed_authorization_request_endpoint": format!("{i}{}", paths::PUSHED_AUTHORIZATION_REQUEST),
+        "request_uri_parameter_supported": true,
+        "require_request_uri_registration": false,
+        "require_pushed_authorization_requests": input.require_par,
     })
 }
 
@@ -109,7 +121,6 @@ pub fn openid_configuration(input: &DiscoveryInput<'_>) -> Value {
                 "iat",
                 "iss",
                 "jti",
-                "rat",
                 "auth_time",
                 "nonce",
                 "groups",
@@ -118,7 +129,10 @@ pub fn openid_configuration(input: &DiscoveryInput<'_>) -> Value {
                 "preferred_username",
                 "email",
                 "email_verified",
-                "alt_emails"
+                "alt_emails",
+                "ak_proxy",
+                "entitlements",
+                "roles"
             ]),
         );
         map.insert("claim_types_supported".into(), json!(["normal"]));
@@ -141,6 +155,7 @@ mod tests {
             issuer: "https://auth.example.com",
             signing_algs: &[Algorithm::RS256, Algorithm::ES256],
             plain_pkce: false,
+            require_par: false,
         });
         assert_eq!(doc["issuer"], "https://auth.example.com");
         assert_eq!(
@@ -158,6 +173,7 @@ mod tests {
             issuer: "https://a",
             signing_algs: &[],
             plain_pkce: true,
+            require_par: true,
         });
         assert!(meta.get("userinfo_endpoint").is_none());
         assert_eq!(

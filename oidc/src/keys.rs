@@ -183,6 +183,61 @@ pub fn generate_rsa_pem<R: rsa::rand_core::TryCryptoRng + ?Sized>(
     Ok(pem.as_str().to_owned())
 }
 
+/// A client's public key for `private_key_jwt` assertions (the client's `jwks`).
+#[derive(Clone)]
+pub struct ClientKey {
+    /// `key_id`, when given.
+    pub kid: Option<String>,
+    /// The algorithm its assertions use.
+    pub alg: Algorithm,
+    key: DecodingKey,
+}
+
+impl std::fmt::Debug for ClientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientKey")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClientKey {
+    /// Read a PEM public key (SPKI, or PKCS#1 for RSA) for `alg` (RS*, PS*, ES256/384, EdDSA).
+    pub fn from_public_pem(
+        pem: &str,
+        alg: Algorithm,
+        kid: Option<&str>,
+    ) -> Result<Self, OidcError> {
+        let key = match alg {
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => DecodingKey::from_rsa_pem(pem.as_bytes()),
+            Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(pem.as_bytes()),
+            Algorithm::EdDSA => DecodingKey::from_ed_pem(pem.as_bytes()),
+            other => {
+                return Err(OidcError::Key(format!(
+                    "{other:?} is not a public-key algorithm"
+                )));
+            }
+        }
+        .map_err(key_error)?;
+        Ok(Self {
+            kid: kid.map(str::to_owned),
+            alg,
+            key,
+        })
+    }
+
+    /// The verification key.
+    pub fn decoding_key(&self) -> &DecodingKey {
+        &self.key
+    }
+}
+
 /// The provider's signing keys. The first key of an algorithm signs for it.
 #[derive(Debug, Default)]
 pub struct KeySet {

@@ -17,6 +17,8 @@ pub enum TokenKind {
     AccessToken,
     /// Refresh token (`rt`).
     RefreshToken,
+    /// Device code (`dc`, RFC 8628).
+    DeviceCode,
 }
 
 impl TokenKind {
@@ -26,6 +28,7 @@ impl TokenKind {
             Self::AuthorizationCode => "ac",
             Self::AccessToken => "at",
             Self::RefreshToken => "rt",
+            Self::DeviceCode => "dc",
         }
     }
 
@@ -34,12 +37,43 @@ impl TokenKind {
             "ac" => Some(Self::AuthorizationCode),
             "at" => Some(Self::AccessToken),
             "rt" => Some(Self::RefreshToken),
+            "dc" => Some(Self::DeviceCode),
             _ => None,
         }
     }
 }
 
 const PREFIX: &str = "portcullis_";
+
+/// The alphabet of user codes (RFC 8628 §6.1): consonants only, no vowels (no words), no
+/// look-alikes.
+pub const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
+
+/// A user code `XXXX-XXXX` from 8 random bytes (20⁸ ≈ 2³⁴·⁶ codes; guessing is bounded by the
+/// code's short life and the rate limit).
+pub fn user_code(random: [u8; 8]) -> String {
+    let chars: Vec<char> = random
+        .iter()
+        .map(|b| char::from(USER_CODE_ALPHABET[usize::from(*b) % USER_CODE_ALPHABET.len()]))
+        .collect();
+    format!(
+        "{}-{}",
+        chars[..4].iter().collect::<String>(),
+        chars[4..].iter().collect::<String>()
+    )
+}
+
+/// A typed user code in canonical form: upper case, separators and spaces dropped, then
+/// `XXXX-XXXX`; `None` when it cannot be one.
+pub fn normalise_user_code(typed: &str) -> Option<String> {
+    let letters: String = typed
+        .chars()
+        .filter(|c| !matches!(c, '-' | ' '))
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    (letters.len() == 8 && letters.bytes().all(|b| USER_CODE_ALPHABET.contains(&b)))
+        .then(|| format!("{}-{}", &letters[..4], &letters[4..]))
+}
 
 /// The HMAC key of opaque tokens: SHA-256 of `hmac_secret`, as Authelia derives its global key.
 #[derive(Clone)]
@@ -94,6 +128,23 @@ impl TokenKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_codes() {
+        let code = user_code([0, 1, 2, 3, 19, 20, 255, 7]);
+        assert_eq!(code.len(), 9);
+        assert_eq!(&code[4..5], "-");
+        assert_eq!(
+            normalise_user_code(&code.to_lowercase().replace('-', " ")).as_deref(),
+            Some(code.as_str())
+        );
+        assert_eq!(
+            normalise_user_code("BCDF-GHJA"),
+            None,
+            "vowels are not in the alphabet"
+        );
+        assert_eq!(normalise_user_code("BCD"), None);
+    }
 
     #[test]
     fn round_trip_and_forgery() {

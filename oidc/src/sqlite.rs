@@ -140,6 +140,31 @@ impl OidcStore for SqliteOidcStore {
         .await
     }
 
+    async fn insert_new(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        value: &[u8],
+        expires_at: u64,
+        now: u64,
+    ) -> Result<bool, OidcError> {
+        let (key, value) = (key.to_owned(), value.to_vec());
+        self.with(move |c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                "DELETE FROM portcullis_oidc_records WHERE kind = ?1 AND key = ?2 AND expires_at <= ?3",
+                params![kind.as_str(), key, to_i64(now)],
+            )?;
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO portcullis_oidc_records (kind, key, family, active, expires_at, value) VALUES (?1, ?2, ?2, 1, ?3, ?4)",
+                params![kind.as_str(), key, to_i64(expires_at), value],
+            )?;
+            tx.commit()?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+
     async fn get(
         &self,
         kind: RecordKind,

@@ -30,6 +30,8 @@ pub enum RecordKind {
     Device,
     /// A pushed authorization request (key: the request URI's random part).
     Pushed,
+    /// A used client assertion (key: client and `jti`), against replays.
+    Assertion,
 }
 
 impl RecordKind {
@@ -43,6 +45,7 @@ impl RecordKind {
             Self::Consent => "consent",
             Self::Device => "device",
             Self::Pushed => "pushed",
+            Self::Assertion => "assertion",
         }
     }
 }
@@ -83,6 +86,17 @@ pub trait OidcStore: Send + Sync {
         value: &[u8],
         expires_at: u64,
     ) -> Result<(), OidcError>;
+
+    /// Insert an active record only when none is present (or it expired) at `now`: whether it was
+    /// inserted. Of concurrent callers exactly one gets `true`.
+    async fn insert_new(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        value: &[u8],
+        expires_at: u64,
+        now: u64,
+    ) -> Result<bool, OidcError>;
 
     /// The record, when present and not expired at `now` (active or not).
     async fn get(&self, kind: RecordKind, key: &str, now: u64)
@@ -170,6 +184,31 @@ impl OidcStore for MemoryOidcStore {
                 },
             );
         Ok(())
+    }
+
+    async fn insert_new(
+        &self,
+        kind: RecordKind,
+        key: &str,
+        value: &[u8],
+        expires_at: u64,
+        now: u64,
+    ) -> Result<bool, OidcError> {
+        let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
+        let k = (kind, key.to_owned());
+        if records.get(&k).is_some_and(|r| r.expires_at > now) {
+            return Ok(false);
+        }
+        records.insert(
+            k,
+            Record {
+                family: key.to_owned(),
+                active: true,
+                expires_at,
+                value: value.to_vec(),
+            },
+        );
+        Ok(true)
     }
 
     async fn get(
@@ -368,6 +407,26 @@ pub(crate) async fn conformance(store: &dyn OidcStore) {
     let s2 = store.subject("john", "", "uuid-2").await.unwrap();
     assert_eq!((s1.as_str(), s2.as_str()), ("uuid-1", "uuid-1"));
     assert_eq!(store.subject("mary", "", "uuid-3").await.unwrap(), "uuid-3");
+    assert!(
+        store
+            .insert_new(RecordKind::Assertion, "j1", b"", 100, 50)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .insert_new(RecordKind::Assertion, "j1", b"", 100, 60)
+            .await
+            .unwrap(),
+        "a replay"
+    );
+    assert!(
+        store
+            .insert_new(RecordKind::Assertion, "j1", b"", 300, 100)
+            .await
+            .unwrap(),
+        "expired: new again"
+    );
     store.link_owner("john", "app", "f1", 100).await.unwrap();
     store.link_owner("john", "other", "f2", 100).await.unwrap();
     store.link_owner("john", "old", "f3", 40).await.unwrap();

@@ -23,9 +23,14 @@
 //   RP_PASSWORD
 //   RP_EMAIL             that user's email (asserted from userinfo)
 //   RP_GROUPS            that user's groups, comma-separated (asserted from userinfo)
+//   RP_DEVICE_CLIENT_ID  public client (auth method none) with the grant types
+//                          urn:ietf:params:oauth:grant-type:device_code and refresh_token,
+//                          scopes openid profile offline_access, one_factor policy
+//   RP_POST_LOGOUT_URI   a post_logout_redirect_uri registered for RP_CLIENT_ID (never fetched)
 //
 // Checks: discovery, code-flow, userinfo, same-subject, introspection, refresh-rotation,
-// code-reuse, pkce-mismatch, public-client, revocation, client-credentials, wrong-secret.
+// code-reuse, pkce-mismatch, public-client, revocation, client-credentials, wrong-secret,
+// device-flow, end-session. end-session runs last: the logout revokes every token of the user.
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -35,12 +40,15 @@ import * as client from 'openid-client';
 const REQUIRED = [
   'RP_ISSUER', 'RP_CONNECT', 'RP_CA', 'RP_CLIENT_ID', 'RP_CLIENT_SECRET', 'RP_PUBLIC_CLIENT_ID',
   'RP_CC_CLIENT_ID', 'RP_CC_CLIENT_SECRET', 'RP_REDIRECT_URI', 'RP_USERNAME', 'RP_PASSWORD',
-  'RP_EMAIL', 'RP_GROUPS',
+  'RP_EMAIL', 'RP_GROUPS', 'RP_DEVICE_CLIENT_ID', 'RP_POST_LOGOUT_URI',
 ];
 const env = {};
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 const FULL_SCOPE = 'openid profile email groups offline_access';
 const PUBLIC_SCOPE = 'openid profile email groups';
+const DEVICE_SCOPE = 'openid profile offline_access';
+const DEVICE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+const USER_CODE_RE = /^[A-Z0-9]{4}-[A-Z0-9]{4}$/;
 const MAX_HOPS = 10;
 
 // ---------------------------------------------------------------------------------------------
@@ -114,14 +122,19 @@ function storeCookies(jar, res) {
   }
 }
 
-async function browse(jar, url, { method = 'GET', json } = {}) {
-  const headers = { accept: 'application/json, text/html;q=0.9' };
+// `json` posts a JSON body (the portal API), `form` an HTML form (application/x-www-form-urlencoded).
+async function browse(jar, url, { method = 'GET', json, form, accept = 'application/json, text/html;q=0.9' } = {}) {
+  const headers = { accept };
   if (jar.size) headers.cookie = [...jar].map(([k, v]) => `${k}=${v}`).join('; ');
   let body;
   if (json !== undefined) {
     headers['content-type'] = 'application/json';
     headers.origin = new URL(env.RP_ISSUER).origin;
     body = JSON.stringify(json);
+  } else if (form !== undefined) {
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    headers.origin = new URL(env.RP_ISSUER).origin;
+    body = new URLSearchParams(form).toString();
   }
   const res = await fetchVia(url, { method, headers, body });
   storeCookies(jar, res);
@@ -136,6 +149,44 @@ async function okJson(res, what) {
   assert.equal(doc.status, 'OK', `${what}: status ${JSON.stringify(doc).slice(0, 300)}`);
   assert.ok(doc.data && typeof doc.data === 'object', `${what}: no data object`);
   return doc.data;
+}
+
+// A portal API answer that may carry no data object ({"status":"OK"}), e.g. a login without a flow.
+async function okStatus(res, what) {
+  const text = await res.text();
+  assert.equal(res.status, 200, `${what}: HTTP ${res.status} ${text.slice(0, 300)}`);
+  let doc;
+  try { doc = JSON.parse(text); } catch { assert.fail(`${what}: body is not JSON: ${text.slice(0, 300)}`); }
+  assert.equal(doc.status, 'OK', `${what}: status ${JSON.stringify(doc).slice(0, 300)}`);
+  return doc;
+}
+
+const unescapeHtml = (s) => s.replace(/&(amp|lt|gt|quot|#39);/g,
+  (_, e) => ({ amp: '&', lt: '<', gt: '>', quot: '"', '#39': "'" })[e]);
+
+// The value of the <input name="..."> in an HTML page (attributes in any order), or undefined.
+function inputValue(html, name) {
+  for (const [tag] of html.matchAll(/<input\b[^>]*>/gi)) {
+    const attr = (a) => tag.match(new RegExp(`\\s${a}\\s*=\\s*(?:"([^"]*)"|'([^']*)')`, 'i'));
+    const n = attr('name');
+    if (!n || unescapeHtml(n[1] ?? n[2]) !== name) continue;
+    const v = attr('value');
+    return v ? unescapeHtml(v[1] ?? v[2]) : '';
+  }
+  return undefined;
+}
+
+// A raw device-code token request (no polling wait): resolves to { status, body }.
+async function deviceTokenRequest(tokenEndpoint, clientId, deviceCode) {
+  const res = await fetchVia(tokenEndpoint, {
+    method: 'POST',
+    headers: { accept: 'application/json' },
+    body: new URLSearchParams({ grant_type: DEVICE_GRANT, device_code: deviceCode, client_id: clientId }),
+  });
+  const text = await res.text();
+  let body;
+  try { body = JSON.parse(text); } catch { assert.fail(`token endpoint: body is not JSON: ${text.slice(0, 300)}`); }
+  return { status: res.status, body };
 }
 
 // Runs the browser half of the code flow (steps a-c) and returns the final callback URL.
@@ -437,6 +488,129 @@ async function main() {
     const cc = await expectOAuthError(
       () => client.clientCredentialsGrant(bad), 'invalid_client', 401);
     return `refresh=${refresh} client_credentials=${cc}`;
+  });
+
+  // RFC 8628: the device starts, the user approves in a browser, the device polls.
+  await check('device-flow', async () => {
+    const base = env.RP_ISSUER.replace(/\/+$/, '');
+    const page = `${base}/consent/openid/device-authorization`;
+    const config = await client.discovery(issuer, env.RP_DEVICE_CLIENT_ID, undefined, client.None(), opts);
+    const md = config.serverMetadata();
+    assert.equal(md.device_authorization_endpoint, `${base}/api/oidc/device-authorization`,
+      'device_authorization_endpoint');
+    assert.ok(asArray(md.grant_types_supported).includes(DEVICE_GRANT), 'device_code grant not advertised');
+
+    const d = await client.initiateDeviceAuthorization(config, { scope: DEVICE_SCOPE });
+    assert.equal(typeof d.device_code, 'string', 'device_code');
+    assert.ok(d.device_code.length > 0, 'empty device_code');
+    assert.match(String(d.user_code), USER_CODE_RE, 'user_code is not XXXX-XXXX');
+    assert.equal(d.verification_uri, page, 'verification_uri');
+    assert.equal(typeof d.verification_uri_complete, 'string', 'verification_uri_complete missing');
+    const complete = new URL(d.verification_uri_complete);
+    assert.equal(`${complete.origin}${complete.pathname}`, page, 'verification_uri_complete is not the page');
+    assert.equal(complete.searchParams.get('user_code'), d.user_code, 'verification_uri_complete user_code');
+    assert.ok(Number(d.expires_in) > 0, `expires_in ${d.expires_in}`);
+    assert.ok(Number(d.interval) > 0, `interval ${d.interval}`);
+
+    // Before the user answers, the device is told to wait (RFC 8628 §3.5).
+    const pending = await deviceTokenRequest(md.token_endpoint, env.RP_DEVICE_CLIENT_ID, d.device_code);
+    assert.equal(pending.status, 400, `pending poll: HTTP ${pending.status} ${JSON.stringify(pending.body)}`);
+    assert.equal(pending.body.error, 'authorization_pending', `pending poll: ${JSON.stringify(pending.body)}`);
+
+    // The user's browser: not signed in, the page sends it to the portal.
+    const jar = new Map();
+    const anon = await browse(jar, d.verification_uri_complete, { accept: 'text/html' });
+    await anon.body?.cancel();
+    assert.equal(anon.status, 302, `device page without a session: HTTP ${anon.status}`);
+    assert.ok(String(anon.headers.get('location')).startsWith(`${base}/?rd=`),
+      `device page without a session: location ${anon.headers.get('location')}`);
+
+    // Sign in (no flow), then open the page and approve.
+    const before = new Set(jar.keys());
+    await okStatus(await browse(jar, `${base}/api/firstfactor`, {
+      method: 'POST',
+      json: { username: env.RP_USERNAME, password: env.RP_PASSWORD, keepMeLoggedIn: false },
+    }), 'firstfactor');
+    assert.ok([...jar.keys()].some((k) => !before.has(k)), 'firstfactor: no session cookie was set');
+
+    const shown = await browse(jar, d.verification_uri_complete, { accept: 'text/html' });
+    const html = await shown.text();
+    assert.equal(shown.status, 200, `device page: HTTP ${shown.status} ${html.slice(0, 300)}`);
+    assert.match(String(shown.headers.get('content-type')), /^text\/html/, 'device page content-type');
+    assert.ok(shown.headers.getSetCookie().some((c) => c.startsWith('portcullis_csrf=')),
+      'device page set no portcullis_csrf cookie');
+    assert.ok(jar.has('portcullis_csrf'), 'portcullis_csrf cookie not kept');
+    assert.match(html, /<form\b[^>]*method="post"/i, 'device page has no POST form');
+    const csrf = inputValue(html, 'csrf');
+    assert.ok(csrf, `device page has no csrf input: ${html.slice(0, 300)}`);
+
+    const answered = await browse(jar, page, {
+      method: 'POST', accept: 'text/html',
+      form: { user_code: d.user_code, answer: 'approve', csrf },
+    });
+    const answer = await answered.text();
+    assert.equal(answered.status, 200, `approval: HTTP ${answered.status} ${answer.slice(0, 300)}`);
+    assert.ok(answer.includes('Device connected'), `approval page: ${answer.slice(0, 300)}`);
+
+    // The device polls (openid-client waits `interval` seconds first) and gets its tokens.
+    const tokens = await client.pollDeviceAuthorizationGrant(config, d);
+    assertBearer(tokens, 'device-flow');
+    assert.equal(typeof tokens.id_token, 'string', 'id_token missing');
+    assert.equal(typeof tokens.refresh_token, 'string', 'refresh_token missing (offline_access)');
+    const c = tokens.claims();
+    assert.ok(c, 'no ID token claims');
+    assert.match(String(c.sub), UUID_RE, 'sub is not a v4 UUID');
+    if (s.sub) assert.equal(c.sub, s.sub, 'device-flow sub differs from the code-flow sub');
+    assert.ok(asArray(c.aud).includes(env.RP_DEVICE_CLIENT_ID), `aud ${JSON.stringify(c.aud)}`);
+
+    const info = await client.fetchUserInfo(config, tokens.access_token, c.sub);
+    assert.equal(info.sub, c.sub, 'userinfo sub');
+    assert.equal(info.preferred_username, env.RP_USERNAME, 'userinfo preferred_username');
+
+    // A device code is redeemed once.
+    const again = await deviceTokenRequest(md.token_endpoint, env.RP_DEVICE_CLIENT_ID, d.device_code);
+    assert.equal(again.status, 400, `second redemption: HTTP ${again.status} ${JSON.stringify(again.body)}`);
+    assert.equal(again.body.error, 'invalid_grant', `second redemption: ${JSON.stringify(again.body)}`);
+    return `user_code=${d.user_code} sub=${c.sub} scope=${tokens.scope ?? ''}`;
+  });
+
+  // RP-initiated logout. MUST stay the last check: ending the session revokes every token the
+  // user holds, at every client.
+  await check('end-session', async () => {
+    const config = need(s.config, 'discovery');
+    const base = env.RP_ISSUER.replace(/\/+$/, '');
+    const endpoint = `${base}/api/oidc/end-session`;
+    assert.equal(config.serverMetadata().end_session_endpoint, endpoint, 'end_session_endpoint');
+
+    const { tokens, jar } = await login(config, env.RP_CLIENT_ID, FULL_SCOPE);
+    assert.equal(typeof tokens.id_token, 'string', 'id_token missing');
+    assert.equal(typeof tokens.refresh_token, 'string', 'refresh_token missing');
+    const signedIn = await okJson(await browse(new Map(jar), `${base}/api/state`), 'state before logout');
+    assert.equal(signedIn.username, env.RP_USERNAME, 'the browser is not signed in before the logout');
+    const sessionCookies = new Map(jar); // what the browser held before the logout
+
+    const state = 'bye-0123456789';
+    const url = client.buildEndSessionUrl(config, {
+      id_token_hint: tokens.id_token, post_logout_redirect_uri: env.RP_POST_LOGOUT_URI, state,
+    });
+    assert.ok(url.href.startsWith(endpoint), `end-session URL ${url.href}`);
+    const res = await browse(jar, url);
+    const text = await res.text();
+    assert.equal(res.status, 302, `end-session: HTTP ${res.status} ${text.slice(0, 300)}`);
+    assert.equal(res.headers.get('location'), `${env.RP_POST_LOGOUT_URI}?state=${state}`, 'end-session location');
+    assert.ok([...sessionCookies.keys()].some((k) => !jar.has(k)), 'end-session did not clear the session cookie');
+
+    const after = await okJson(await browse(jar, `${base}/api/state`), 'state after logout');
+    assert.equal(after.username, '', `the browser is still signed in as ${after.username}`);
+    // The session is gone on the server too, not just the cookie.
+    const replay = await okJson(await browse(new Map(sessionCookies), `${base}/api/state`), 'state with the old cookie');
+    assert.equal(replay.username, '', `the old session cookie still signs in as ${replay.username}`);
+
+    const refresh = await expectOAuthError(
+      () => client.refreshTokenGrant(config, tokens.refresh_token), 'invalid_grant');
+    const r = await client.tokenIntrospection(config, tokens.access_token);
+    assert.equal(r.active, false, 'access token is still active after the logout');
+    return `location=${res.headers.get('location')} refresh=${refresh}`;
   });
 }
 

@@ -2,7 +2,10 @@
 //! `tests/oidc-rp/package-lock.json`, installed by `scripts/test` with `npm ci`) drives every grant
 //! of `tests/oidc-rp/rp.mjs` against `portcullis-verify` built by `App::build` from a
 //! configuration file, served over TLS on loopback as `https://auth.example.com:<port>`, with its
-//! signing key generated at first start and kept in the SQLite storage.
+//! signing key generated at first start and kept in the SQLite storage. Its checks: discovery, the
+//! code flow with PKCE and consent, userinfo, a stable subject, introspection, refresh rotation
+//! and family revocation, code replay, PKCE mismatch, a public client, revocation, client
+//! credentials, a wrong secret, the device flow and RP-initiated logout.
 
 // Tests wait for real processes and sockets on the wall clock; the clock rule is for the servers.
 #![allow(clippy::disallowed_methods)]
@@ -19,7 +22,7 @@ use portcullis_verify_server::{App, Tuning};
 /// Authelia's documented digest of `insecure_secret` (PBKDF2-SHA512, 310000 rounds).
 const APP_SECRET_DIGEST: &str = "$pbkdf2-sha512$310000$c8p78n7pUMln0jzvd4aK4Q$JNRBzwAo0ek5qKn50cFzzvE9RXV88h1wJn5KGiHrD0YKtZaR/nCb2CJPOsKaPK0hjf.9yHxzQGZziziccp6Yng";
 
-const CHECKS: [&str; 12] = [
+const CHECKS: [&str; 14] = [
     "discovery",
     "code-flow",
     "userinfo",
@@ -32,6 +35,8 @@ const CHECKS: [&str; 12] = [
     "revocation",
     "client-credentials",
     "wrong-secret",
+    "device-flow",
+    "end-session",
 ];
 
 fn rp_dir() -> PathBuf {
@@ -72,6 +77,7 @@ identity_providers:
         grant_types: [authorization_code, refresh_token]
         authorization_policy: one_factor
         consent_mode: explicit
+        post_logout_redirect_uris: ['https://app.example.com/logged-out']
       - client_id: spa
         public: true
         redirect_uris: ['https://app.example.com/callback']
@@ -80,6 +86,12 @@ identity_providers:
         consent_mode: implicit
         require_pkce: true
         pkce_challenge_method: S256
+      - client_id: tv
+        client_name: The TV
+        public: true
+        grant_types: ['urn:ietf:params:oauth:grant-type:device_code', refresh_token]
+        scopes: [openid, profile, offline_access]
+        authorization_policy: one_factor
       - client_id: machine
         client_secret: '$plaintext$machine-secret-0123456789'
         grant_types: [client_credentials]
@@ -143,6 +155,8 @@ async fn openid_client_completes_every_grant() {
         .env("RP_PASSWORD", ALICE.1)
         .env("RP_EMAIL", "alice@example.com")
         .env("RP_GROUPS", "admins,dev")
+        .env("RP_DEVICE_CLIENT_ID", "tv")
+        .env("RP_POST_LOGOUT_URI", "https://app.example.com/logged-out")
         .output();
     let output = tokio::time::timeout(Duration::from_secs(120), output)
         .await

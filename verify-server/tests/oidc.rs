@@ -34,6 +34,10 @@ fn oidc_yaml() -> String {
 /// `backchannel`: the port of the back-channel logout receiver of `logout-app`.
 fn oidc_yaml_with(backchannel: u16) -> String {
     let key: String = KEY.lines().map(|l| format!("          {l}\n")).collect();
+    let client_key: String = include_str!("fixtures/oidc-es256.pub.pem")
+        .lines()
+        .map(|l| format!("              {l}\n"))
+        .collect();
     format!(
         "{CONFIG}identity_providers:
   oidc:
@@ -113,7 +117,32 @@ fn oidc_yaml_with(backchannel: u16) -> String {
         authorization_policy: one_factor
         consent_mode: implicit
         claims_policy: outpost
-      - client_id: other
+      - client_id: par-only
+        client_secret: '$plaintext$par-secret'
+        redirect_uris: ['https://par.example.com/cb']
+        authorization_policy: one_factor
+        consent_mode: implicit
+        require_pushed_authorization_requests: true
+      - client_id: tv
+        client_name: The TV
+        public: true
+        grant_types: ['urn:ietf:params:oauth:grant-type:device_code', refresh_token]
+        scopes: [openid, profile, offline_access]
+        authorization_policy: one_factor
+      - client_id: jwt-client
+        client_secret: '$plaintext$jwt-client-secret-0123456789-0123456789'
+        token_endpoint_auth_method: client_secret_jwt
+        grant_types: [client_credentials]
+        scopes: [api.read]
+      - client_id: pk-client
+        token_endpoint_auth_method: private_key_jwt
+        token_endpoint_auth_signing_alg: ES256
+        grant_types: [client_credentials]
+        scopes: [api.read]
+        jwks:
+          - key_id: pk-1
+            key: |
+{client_key}      - client_id: other
         client_secret: '$plaintext$other-secret'
         redirect_uris: ['https://other.example.com/cb']
         authorization_policy: one_factor
@@ -1751,6 +1780,13 @@ async fn generated_keys_rotate_and_the_previous_key_keeps_verifying() {
     // Ten minutes before the epoch ends, a token is signed with the first key.
     let next = 1_700_000_000 / (30 * 86_400) * (30 * 86_400) + 30 * 86_400;
     o.h.clock.store(next - 600, Ordering::SeqCst);
+    let rt = portcullis_verify_server::oidc::runtime_of(&state).unwrap();
+    // The next key is published ahead of its epoch; the current one still signs.
+    assert!(rt.rotate_keys(next - 600).await.unwrap());
+    let ahead = json(&o.get("/jwks.json", None).await);
+    assert_eq!(ahead["keys"].as_array().unwrap().len(), 2);
+    assert_eq!(ahead["keys"][0]["kid"], first_kid);
+    let upcoming = ahead["keys"][1]["kid"].clone();
     let before = redeem_for(&o, "jwt-app", "jwt-secret", "https://jwt.example.com/cb").await;
     assert_eq!(
         header(before["access_token"].as_str().unwrap())["kid"],
@@ -1766,11 +1802,13 @@ async fn generated_keys_rotate_and_the_previous_key_keeps_verifying() {
     );
     // The next epoch: a new key signs, the previous one is still published and still verifies.
     o.h.clock.store(next, Ordering::SeqCst);
-    let rt = portcullis_verify_server::oidc::runtime_of(&state).unwrap();
     assert!(rt.rotate_keys(next).await.unwrap());
     let jwks = json(&o.get("/jwks.json", None).await);
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
-    assert_ne!(jwks["keys"][0]["kid"], first_kid, "the new key comes first");
+    assert_eq!(
+        jwks["keys"][0]["kid"], upcoming,
+        "the key published ahead now signs"
+    );
     assert_eq!(jwks["keys"][1]["kid"], first_kid);
     assert_eq!(
         o.userinfo(before["access_token"].as_str().unwrap())
@@ -1803,4 +1841,401 @@ async fn generated_keys_rotate_and_the_previous_key_keeps_verifying() {
 
 fn config_provider(yaml: &str) -> portcullis_verify_server::config::OidcProvider {
     config(yaml).oidc.take().unwrap()
+}
+
+#[tokio::test]
+async fn pushed_authorization_requests() {
+    let o = harness().await;
+    let doc = json(&o.get("/.well-known/openid-configuration", None).await);
+    assert_eq!(
+        doc["pushed_authorization_request_endpoint"],
+        "https://auth.example.com/api/oidc/pushed-authorization-request"
+    );
+    let push = |client: (&'static str, &'static str), q: Vec<(&'static str, String)>| {
+        let o = &o;
+        async move {
+            let pairs: Vec<(&str, &str)> = q.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            o.post_form(
+                "/api/oidc/pushed-authorization-request",
+                &pairs,
+                Some(client),
+            )
+            .await
+        }
+    };
+    let r = push(("app", "app-secret"), app_query(&[])).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+    let body = json(&r);
+    assert_eq!(body["expires_in"], 300);
+    let uri = body["request_uri"].as_str().unwrap().to_owned();
+    assert!(uri.starts_with("urn:ietf:params:oauth:request_uri:"));
+    // The browser carries only client_id and request_uri.
+    let q = vec![
+        ("client_id", "app".to_owned()),
+        ("request_uri", uri.clone()),
+    ];
+    let (callback, _) = o.code_for(&q, "alice", ALICE_PASSWORD).await;
+    assert_eq!(param(&callback, "state").as_deref(), Some(STATE));
+    let code = param(&callback, "code").unwrap();
+    assert_eq!(o.redeem(&code, VERIFIER).await.status, StatusCode::OK);
+    // Used once; another client cannot use a pushed request.
+    let r = o.authorize(&q, None).await;
+    assert!(
+        r.header("location")
+            .unwrap()
+            .starts_with("https://auth.example.com/consent/completion?error=invalid_request_uri")
+    );
+    let uri = json(&push(("app", "app-secret"), app_query(&[])).await)["request_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = o
+        .authorize(
+            &[("client_id", "spa".to_owned()), ("request_uri", uri)],
+            None,
+        )
+        .await;
+    assert!(
+        r.header("location")
+            .unwrap()
+            .contains("error=invalid_request_uri")
+    );
+    // Errors come back as JSON, never as redirects.
+    let r = push(
+        ("app", "app-secret"),
+        app_query(&[("scope", "openid admin")]),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(json(&r)["error"], "invalid_scope");
+    let r = push(("app", "wrong"), app_query(&[])).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    // A client that must push.
+    let direct = client_query("par-only", "https://par.example.com/cb", "openid");
+    let r = o.authorize(&direct, None).await;
+    assert_eq!(
+        param(r.header("location").unwrap(), "error").as_deref(),
+        Some("invalid_request")
+    );
+    let uri = json(&push(("par-only", "par-secret"), direct.clone()).await)["request_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (callback, _) = o
+        .code_for(
+            &[("client_id", "par-only".to_owned()), ("request_uri", uri)],
+            "alice",
+            ALICE_PASSWORD,
+        )
+        .await;
+    assert!(param(&callback, "code").is_some(), "{callback}");
+}
+
+#[tokio::test]
+async fn the_device_authorization_grant() {
+    let o = harness().await;
+    let doc = json(&o.get("/.well-known/openid-configuration", None).await);
+    assert_eq!(
+        doc["device_authorization_endpoint"],
+        "https://auth.example.com/api/oidc/device-authorization"
+    );
+    let start = || async {
+        json(
+            &o.post_form(
+                "/api/oidc/device-authorization",
+                &[
+                    ("client_id", "tv"),
+                    ("scope", "openid profile offline_access"),
+                ],
+                None,
+            )
+            .await,
+        )
+    };
+    let poll = |code: String| {
+        let o = &o;
+        async move {
+            o.post_form(
+                "/api/oidc/token",
+                &[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                    ("device_code", &code),
+                    ("client_id", "tv"),
+                ],
+                None,
+            )
+            .await
+        }
+    };
+    let d = start().await;
+    let device_code = d["device_code"].as_str().unwrap().to_owned();
+    let user_code = d["user_code"].as_str().unwrap().to_owned();
+    assert_eq!(user_code.len(), 9);
+    assert_eq!(
+        d["verification_uri"],
+        "https://auth.example.com/consent/openid/device-authorization"
+    );
+    assert_eq!(
+        d["verification_uri_complete"],
+        format!(
+            "https://auth.example.com/consent/openid/device-authorization?user_code={user_code}"
+        )
+    );
+    assert_eq!(
+        (d["expires_in"].as_u64(), d["interval"].as_u64()),
+        (Some(600), Some(5))
+    );
+    assert_eq!(
+        json(&poll(device_code.clone()).await)["error"],
+        "authorization_pending"
+    );
+    assert_eq!(
+        json(&poll(device_code.clone()).await)["error"],
+        "slow_down",
+        "polled again at once"
+    );
+    // The page sends an anonymous browser to log in first, and comes back.
+    let page = format!("/consent/openid/device-authorization?user_code={user_code}");
+    let r = o.get(&page, None).await;
+    assert_eq!(r.status, StatusCode::FOUND);
+    assert!(r.header("location").unwrap().starts_with("https://auth.example.com/?rd=https%3A%2F%2Fauth.example.com%2Fconsent%2Fopenid%2Fdevice-authorization"));
+    let cookie = o.h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
+    let answer = |code: &str, choice: &str| {
+        let o = &o;
+        let cookie = cookie.clone();
+        let (code, choice) = (code.to_owned(), choice.to_owned());
+        async move {
+            let r = o
+                .get(
+                    &format!(
+                        "/consent/openid/device-authorization?{}",
+                        query(&[("user_code", code.as_str())])
+                    ),
+                    Some(&cookie),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK);
+            let csrf_cookie = r
+                .headers
+                .get_all("set-cookie")
+                .iter()
+                .map(|v| v.to_str().unwrap())
+                .find(|c| c.starts_with("portcullis_csrf="))
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned();
+            let token = r
+                .body
+                .split("name=\"csrf\" value=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .to_owned();
+            let page = r.body.clone();
+            let reply =
+                o.h.send(
+                    Request::post("/consent/openid/device-authorization")
+                        .header("host", "auth.example.com")
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .header("cookie", format!("{cookie}; {csrf_cookie}"))
+                        .body(Body::from(query(&[
+                            ("user_code", code.as_str()),
+                            ("answer", choice.as_str()),
+                            ("csrf", token.as_str()),
+                        ])))
+                        .unwrap(),
+                )
+                .await;
+            (page, reply)
+        }
+    };
+    // Typed in lower case with a space instead of the dash.
+    let typed = user_code.to_lowercase().replace('-', " ");
+    let (shown, reply) = answer(&typed, "approve").await;
+    assert!(
+        shown.contains("The TV") && shown.contains("offline_access"),
+        "{shown}"
+    );
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert!(reply.body.contains("Device connected"));
+    o.h.advance(10);
+    let r = poll(device_code.clone()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let t = json(&r);
+    assert!(t["refresh_token"].is_string());
+    assert_eq!(
+        claims(t["id_token"].as_str().unwrap())["aud"],
+        serde_json::json!(["tv"])
+    );
+    assert_eq!(
+        json(&o.userinfo(t["access_token"].as_str().unwrap()).await)["preferred_username"],
+        "alice"
+    );
+    assert_eq!(
+        json(&poll(device_code).await)["error"],
+        "invalid_grant",
+        "a device code is used once"
+    );
+    // The code cannot be approved twice; a denied device gets access_denied.
+    let (_, reply) = answer(&user_code, "approve").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    let d = start().await;
+    let (_, reply) = answer(d["user_code"].as_str().unwrap(), "deny").await;
+    assert!(reply.body.contains("denied"));
+    o.h.advance(10);
+    assert_eq!(
+        json(&poll(d["device_code"].as_str().unwrap().to_owned()).await)["error"],
+        "access_denied"
+    );
+    // An expired device code; a forged one; a client without the grant.
+    let d = start().await;
+    o.h.advance(601);
+    assert_eq!(
+        json(&poll(d["device_code"].as_str().unwrap().to_owned()).await)["error"],
+        "expired_token"
+    );
+    assert_eq!(
+        json(&poll("portcullis_dc_forged.forged".into()).await)["error"],
+        "invalid_grant"
+    );
+    let r = o
+        .post_form(
+            "/api/oidc/device-authorization",
+            &[("client_id", "spa")],
+            None,
+        )
+        .await;
+    assert_eq!(json(&r)["error"], "unauthorized_client");
+    let r = o
+        .post_form(
+            "/api/oidc/device-authorization",
+            &[("client_id", "tv"), ("scope", "openid email")],
+            None,
+        )
+        .await;
+    assert_eq!(json(&r)["error"], "invalid_scope");
+}
+
+#[tokio::test]
+async fn client_assertions_rfc7523() {
+    let o = harness().await;
+    let now = 1_700_000_000u64;
+    let token_url = "https://auth.example.com/api/oidc/token";
+    let assertion = |iss: &str, aud: &str, jti: &str, exp: u64| serde_json::json!({"iss": iss, "sub": iss, "aud": aud, "jti": jti, "exp": exp, "iat": now});
+    let hs = |claims: &Value| {
+        portcullis_oidc::jwt::sign_with_secret(
+            jsonwebtoken::Algorithm::HS256,
+            b"jwt-client-secret-0123456789-0123456789",
+            claims,
+            None,
+        )
+        .unwrap()
+    };
+    let grant = |jwt: String, extra: Option<(&'static str, &'static str)>| {
+        let o = &o;
+        async move {
+            let mut form = vec![
+                ("grant_type", "client_credentials".to_owned()),
+                ("scope", "api.read".to_owned()),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+                ),
+                ("client_assertion", jwt),
+            ];
+            if let Some((k, v)) = extra {
+                form.push((k, v.to_owned()));
+            }
+            let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            o.post_form("/api/oidc/token", &pairs, None).await
+        }
+    };
+    let good = hs(&assertion("jwt-client", token_url, "j-1", now + 60));
+    let r = grant(good.clone(), None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(json(&r)["scope"], "api.read");
+    // The same assertion again is a replay.
+    assert_eq!(grant(good, None).await.status, StatusCode::UNAUTHORIZED);
+    // Wrong audience, expired, signed with another secret, sub not the client, two methods.
+    for (jwt, why) in [
+        (
+            hs(&assertion(
+                "jwt-client",
+                "https://elsewhere.example.com/token",
+                "j-2",
+                now + 60,
+            )),
+            "audience",
+        ),
+        (
+            hs(&assertion("jwt-client", token_url, "j-3", now - 10)),
+            "expired",
+        ),
+        (
+            portcullis_oidc::jwt::sign_with_secret(
+                jsonwebtoken::Algorithm::HS256,
+                b"guess",
+                &assertion("jwt-client", token_url, "j-4", now + 60),
+                None,
+            )
+            .unwrap(),
+            "secret",
+        ),
+        (
+            hs(
+                &serde_json::json!({"iss": "jwt-client", "sub": "someone", "aud": token_url, "jti": "j-5", "exp": now + 60}),
+            ),
+            "sub",
+        ),
+        (
+            hs(&assertion("app", token_url, "j-6", now + 60)),
+            "a client that does not use assertions",
+        ),
+    ] {
+        assert_eq!(
+            grant(jwt, None).await.status,
+            StatusCode::UNAUTHORIZED,
+            "{why}"
+        );
+    }
+    let r = grant(
+        hs(&assertion("jwt-client", token_url, "j-7", now + 60)),
+        Some(("client_secret", "x")),
+    )
+    .await;
+    assert_eq!(json(&r)["error"], "invalid_request");
+    // private_key_jwt with the client's ES256 key; the issuer is an accepted audience too.
+    let key =
+        jsonwebtoken::EncodingKey::from_ec_pem(include_bytes!("fixtures/oidc-es256.pem")).unwrap();
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("pk-1".into());
+    let pk = jsonwebtoken::encode(
+        &header,
+        &assertion("pk-client", "https://auth.example.com", "p-1", now + 60),
+        &key,
+    )
+    .unwrap();
+    let r = grant(pk, None).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // An RS256 assertion for an ES256 client is refused.
+    let rsa = jsonwebtoken::EncodingKey::from_rsa_pem(KEY.as_bytes()).unwrap();
+    let wrong = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &assertion("pk-client", token_url, "p-2", now + 60),
+        &rsa,
+    )
+    .unwrap();
+    assert_eq!(grant(wrong, None).await.status, StatusCode::UNAUTHORIZED);
+    let doc = json(&o.get("/.well-known/openid-configuration", None).await);
+    assert!(
+        doc["token_endpoint_auth_methods_supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m == "private_key_jwt")
+    );
 }

@@ -32,9 +32,12 @@ pub struct Lifespans {
     pub id_token: u64,
     /// `authorize_code` (1m).
     pub authorize_code: u64,
+    /// `device_code` (10m).
+    pub device_code: u64,
 }
 
 const DEFAULT_LIFESPANS: Lifespans = Lifespans {
+    device_code: 600,
     access_token: 3600,
     refresh_token: 5400,
     id_token: 3600,
@@ -142,12 +145,20 @@ pub struct OidcClient {
     pub id_token_key_id: Option<String>,
     /// `access_token_signed_response_key_id`: the key that signs its JWT access tokens, when named.
     pub access_token_key_id: Option<String>,
+    /// `require_pushed_authorization_requests`: this client must use PAR.
+    pub require_par: bool,
+    /// The algorithm of its client assertions (`client_secret_jwt`, `private_key_jwt`).
+    pub assertion_alg: Option<Algorithm>,
+    /// Its public keys (`jwks`), for `private_key_jwt`.
+    pub assertion_keys: Vec<portcullis_oidc::keys::ClientKey>,
 }
 
 /// `server.endpoints.rate_limits.openid_connect_*`: buckets per endpoint (empty: off). Only
 /// failed requests count, as in Authelia.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OidcRateLimits {
+    /// `openid_connect_pushed_authorization_request`.
+    pub pushed: Vec<Bucket>,
     /// `openid_connect_token`.
     pub token: Vec<Bucket>,
     /// `openid_connect_userinfo`.
@@ -196,6 +207,8 @@ pub struct OidcProvider {
     pub clients: Vec<OidcClient>,
     /// Rate limits of the token-style endpoints.
     pub rate_limits: OidcRateLimits,
+    /// `require_pushed_authorization_requests`: every client must use PAR.
+    pub require_par: bool,
     /// `portcullis.oidc.superuser_group`: members get `is_superuser` in the `ak_proxy` claim.
     pub superuser_group: Option<String>,
     /// `portcullis.oidc.key_rotation`: the lifetime of a generated signing key in seconds (30
@@ -314,10 +327,11 @@ impl Validator<'_> {
         &mut self,
         raw: Option<&RawRateLimits>,
     ) -> Result<OidcRateLimits, ConfigError> {
-        if raw.is_some_and(|r| r.openid_connect_pushed_authorization_request.is_some()) {
-            self.warn("server.endpoints.rate_limits.openid_connect_pushed_authorization_request", "not implemented by Portcullis; ignored: there is no pushed authorization request endpoint yet");
-        }
         Ok(OidcRateLimits {
+            pushed: self.rate_limit(
+                "openid_connect_pushed_authorization_request",
+                raw.and_then(|r| r.openid_connect_pushed_authorization_request.as_ref()),
+            )?,
             token: self.rate_limit(
                 "openid_connect_token",
                 raw.and_then(|r| r.openid_connect_token.as_ref()),
@@ -475,12 +489,6 @@ impl Validator<'_> {
             allow_plain_pkce: raw.enable_pkce_plain_challenge.unwrap_or(false),
             min_entropy,
         };
-        if raw.require_pushed_authorization_requests == Some(true) {
-            return Err(self.error(
-                &format!("{P}.require_pushed_authorization_requests"),
-                "pushed authorization requests are not implemented by Portcullis yet",
-            ));
-        }
         if raw
             .discovery_signed_response_alg
             .as_deref()
@@ -507,7 +515,6 @@ impl Validator<'_> {
                 "lifespans.jwt_secured_authorization",
                 raw.lifespans.jwt_secured_authorization.is_some(),
             ),
-            ("lifespans.device_code", raw.lifespans.device_code.is_some()),
         ] {
             if present {
                 self.warn(
@@ -538,18 +545,17 @@ impl Validator<'_> {
                 &l.authorize_code,
                 DEFAULT_LIFESPANS.authorize_code,
             )?,
+            device_code: self.oidc_duration(
+                &format!("{P}.lifespans.device_code"),
+                &l.device_code,
+                DEFAULT_LIFESPANS.device_code,
+            )?,
         };
         let mut custom_lifespans = BTreeMap::new();
         for (name, c) in &l.custom {
             let k = format!("{P}.lifespans.custom.{name}");
             if c.grants.is_some() {
                 self.warn(&format!("{k}.grants"), "per-grant lifespans are not implemented by Portcullis; the token lifespans of this entry apply to every grant");
-            }
-            if c.device_code.is_some() {
-                self.warn(
-                    &format!("{k}.device_code"),
-                    "not implemented by Portcullis; ignored",
-                );
             }
             custom_lifespans.insert(
                 name.clone(),
@@ -573,6 +579,11 @@ impl Validator<'_> {
                         &format!("{k}.authorize_code"),
                         &c.authorize_code,
                         lifespans.authorize_code,
+                    )?,
+                    device_code: self.oidc_duration(
+                        &format!("{k}.device_code"),
+                        &c.device_code,
+                        lifespans.device_code,
                     )?,
                 },
             );
@@ -678,6 +689,7 @@ impl Validator<'_> {
             rate_limits: OidcRateLimits::default(),
             superuser_group: None,
             key_rotation: DEFAULT_KEY_ROTATION,
+            require_par: raw.require_pushed_authorization_requests == Some(true),
         })
     }
 
@@ -771,7 +783,7 @@ impl Validator<'_> {
             ));
         }
         // Keys whose absence of support would change what the client relies on: refuse.
-        let refused: [(&str, bool, &str); 14] = [
+        let refused = [
             (
                 "sector_identifier_uri",
                 c.sector_identifier_uri.is_some(),
@@ -818,19 +830,9 @@ impl Validator<'_> {
                 "JWE is not implemented by Portcullis",
             ),
             (
-                "require_pushed_authorization_requests",
-                c.require_pushed_authorization_requests == Some(true),
-                "pushed authorization requests are not implemented by Portcullis yet",
-            ),
-            (
                 "jwks_uri",
                 c.jwks_uri.is_some(),
-                "private_key_jwt client authentication is not implemented by Portcullis yet",
-            ),
-            (
-                "jwks",
-                c.jwks.is_some(),
-                "private_key_jwt client authentication is not implemented by Portcullis yet",
+                "fetching client keys is not implemented by Portcullis: give the keys in 'jwks'",
             ),
             (
                 "allow_multiple_auth_methods",
@@ -879,10 +881,6 @@ impl Validator<'_> {
                 c.request_object_encryption_enc.is_some(),
             ),
             (
-                "token_endpoint_auth_signing_alg",
-                c.token_endpoint_auth_signing_alg.is_some(),
-            ),
-            (
                 "revocation_endpoint_auth_signing_alg",
                 c.revocation_endpoint_auth_signing_alg.is_some(),
             ),
@@ -929,9 +927,6 @@ impl Validator<'_> {
         let auth_method = match c.token_endpoint_auth_method.as_deref() {
             None if public => AuthMethod::None,
             None => AuthMethod::ClientSecretBasic,
-            Some(m @ ("client_secret_jwt" | "private_key_jwt")) => {
-                return Err(self.error(&key("token_endpoint_auth_method"), format!("'{m}' is not implemented by Portcullis yet")));
-            }
             Some(m) => AuthMethod::parse(m).ok_or_else(|| {
                 self.error(&key("token_endpoint_auth_method"), format!("must be one of 'none', 'client_secret_post', 'client_secret_basic', 'private_key_jwt' or 'client_secret_jwt' but it's configured as '{m}'"))
             })?,
@@ -948,8 +943,91 @@ impl Validator<'_> {
                 "'none' is only allowed for public clients",
             ));
         }
-        if !public && secret.is_none() {
+        if !public && secret.is_none() && auth_method != AuthMethod::PrivateKeyJwt {
             return Err(self.error(&key("client_secret"), "option 'client_secret' is required"));
+        }
+        // Client assertions (RFC 7523): the algorithm, and the keys of private_key_jwt.
+        let assertion_alg = match auth_method {
+            AuthMethod::ClientSecretJwt => {
+                if !matches!(secret, Some(ClientSecret::Plain(_))) {
+                    return Err(self.error(
+                        &key("client_secret"),
+                        "'client_secret_jwt' needs the secret itself: a '$plaintext$' secret",
+                    ));
+                }
+                Some(match c.token_endpoint_auth_signing_alg.as_deref() {
+                    None | Some("HS256") => Algorithm::HS256,
+                    Some("HS384") => Algorithm::HS384,
+                    Some("HS512") => Algorithm::HS512,
+                    Some(other) => {
+                        return Err(self.error(
+                            &key("token_endpoint_auth_signing_alg"),
+                            format!("'{other}' is not an HMAC algorithm for client_secret_jwt"),
+                        ));
+                    }
+                })
+            }
+            AuthMethod::PrivateKeyJwt => Some(match c.token_endpoint_auth_signing_alg.as_deref() {
+                None => Algorithm::RS256,
+                Some(a) => parse_alg(a).ok_or_else(|| {
+                    self.error(
+                        &key("token_endpoint_auth_signing_alg"),
+                        format!("'{a}' is not a public-key algorithm for private_key_jwt"),
+                    )
+                })?,
+            }),
+            _ => {
+                if c.token_endpoint_auth_signing_alg.is_some() {
+                    self.warn(
+                        &key("token_endpoint_auth_signing_alg"),
+                        "only used with client_secret_jwt and private_key_jwt; ignored",
+                    );
+                }
+                None
+            }
+        };
+        let mut assertion_keys = Vec::new();
+        for (j, jwk) in c.jwks.iter().flatten().enumerate() {
+            let jk = format!("{k}.jwks[{j}]");
+            if jwk.key_use.as_deref().is_some_and(|u| u != "sig") {
+                return Err(self.error(&format!("{jk}.use"), "only 'sig' keys are used"));
+            }
+            let alg = match jwk.algorithm.as_deref() {
+                None => assertion_alg.unwrap_or(Algorithm::RS256),
+                Some(a) => parse_alg(a).ok_or_else(|| {
+                    self.error(
+                        &format!("{jk}.algorithm"),
+                        format!("algorithm '{a}' is not supported"),
+                    )
+                })?,
+            };
+            let pem = jwk
+                .key
+                .as_deref()
+                .filter(|p| !p.trim().is_empty())
+                .ok_or_else(|| self.error(&format!("{jk}.key"), "option 'key' is required"))?;
+            if pem.contains("PRIVATE KEY") {
+                return Err(self.error(
+                    &format!("{jk}.key"),
+                    "a client's key must be its public key, never the private one",
+                ));
+            }
+            if jwk.certificate_chain.is_some() {
+                self.warn(
+                    &format!("{jk}.certificate_chain"),
+                    "not implemented by Portcullis; ignored",
+                );
+            }
+            let parsed =
+                portcullis_oidc::keys::ClientKey::from_public_pem(pem, alg, jwk.key_id.as_deref())
+                    .map_err(|e| self.error(&format!("{jk}.key"), e.to_string()))?;
+            assertion_keys.push(parsed);
+        }
+        if auth_method == AuthMethod::PrivateKeyJwt && assertion_keys.is_empty() {
+            return Err(self.error(
+                &key("jwks"),
+                "'private_key_jwt' needs the client's public keys in 'jwks'",
+            ));
         }
         for name in [
             "revocation_endpoint_auth_method",
@@ -1283,6 +1361,9 @@ impl Validator<'_> {
             custom_scope_claims,
             id_token_key_id: c.id_token_signed_response_key_id.clone(),
             access_token_key_id: c.access_token_signed_response_key_id.clone(),
+            require_par: c.require_pushed_authorization_requests == Some(true),
+            assertion_alg,
+            assertion_keys,
         })
     }
 }

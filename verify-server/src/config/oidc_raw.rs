@@ -188,7 +188,7 @@ pub(super) struct RawClient {
     pub request_object_encryption_alg: Option<IgnoredAny>,
     pub request_object_encryption_enc: Option<IgnoredAny>,
     pub token_endpoint_auth_method: Option<String>,
-    pub token_endpoint_auth_signing_alg: Option<IgnoredAny>,
+    pub token_endpoint_auth_signing_alg: Option<String>,
     pub revocation_endpoint_auth_method: Option<String>,
     pub revocation_endpoint_auth_signing_alg: Option<IgnoredAny>,
     pub introspection_endpoint_auth_method: Option<String>,
@@ -197,9 +197,21 @@ pub(super) struct RawClient {
     pub pushed_authorization_request_endpoint_auth_signing_alg: Option<IgnoredAny>,
     pub allow_multiple_auth_methods: Option<bool>,
     pub jwks_uri: Option<IgnoredAny>,
-    pub jwks: Option<IgnoredAny>,
+    pub jwks: Option<Vec<RawClientJwk>>,
     #[serde(default)]
     pub post_logout_redirect_uris: Option<OneOrMany>,
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: Option<bool>,
+}
+
+/// A client's public key (`clients[].jwks[]`), for `private_key_jwt`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawClientJwk {
+    pub key_id: Option<String>,
+    pub algorithm: Option<String>,
+    #[serde(rename = "use")]
+    pub key_use: Option<String>,
+    pub key: Option<String>,
+    pub certificate_chain: Option<IgnoredAny>,
 }

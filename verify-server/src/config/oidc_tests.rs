@@ -210,12 +210,6 @@ fn provider_errors_name_the_key() {
             format!("{p}.enforce_pkce"),
         ),
         (
-            yaml(&format!(
-                "    require_pushed_authorization_requests: true\n{CLIENT}"
-            )),
-            format!("{p}.require_pushed_authorization_requests"),
-        ),
-        (
             yaml(&format!("    lifespans:\n      access_token: 0\n{CLIENT}")),
             format!("{p}.lifespans.access_token"),
         ),
@@ -344,7 +338,19 @@ fn client_errors_name_the_key() {
         (client("        grant_types: ['implicit']\n"), "grant_types"),
         (
             client("        token_endpoint_auth_method: private_key_jwt\n"),
-            "token_endpoint_auth_method",
+            "jwks",
+        ),
+        (
+            client(
+                "        token_endpoint_auth_method: client_secret_jwt\n        token_endpoint_auth_signing_alg: RS256\n",
+            ),
+            "token_endpoint_auth_signing_alg",
+        ),
+        (
+            client(
+                "        token_endpoint_auth_method: private_key_jwt\n        jwks: [{ key: 'not a key' }]\n",
+            ),
+            "jwks[0].key",
         ),
         (
             client("        token_endpoint_auth_method: none\n"),
@@ -406,10 +412,6 @@ fn client_errors_name_the_key() {
         (
             client("        jwks_uri: 'https://a.example.com/jwks'\n"),
             "jwks_uri",
-        ),
-        (
-            client("        require_pushed_authorization_requests: true\n"),
-            "require_pushed_authorization_requests",
         ),
         (
             client("        backchannel_logout_uri: 'not a uri'\n"),

@@ -158,7 +158,7 @@ impl Validator<'_> {
             self.ignored(
                 "authentication_backend.file.extra_attributes",
                 &f.extra_attributes,
-                "",
+                "the declarations are not checked: every `extra` attribute of the users file is read as written",
             );
         }
         if let Some(r) = &raw.session.redis {

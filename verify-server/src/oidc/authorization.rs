@@ -204,6 +204,21 @@ pub(super) async fn authorize(State(state): State<AppState>, parts: Parts) -> Re
     };
     let query = parts.uri.query().unwrap_or("").to_owned();
     let pairs = query_pairs(&query);
+    // A pushed request (RFC 9126): the authorization request is the one the client pushed.
+    let pushed_uri = match single(&pairs, "request_uri") {
+        Ok(v) => v.map(str::to_owned),
+        Err(e) => return error_to_portal(&iss, &e),
+    };
+    let (query, pairs) = match &pushed_uri {
+        None => (query, pairs),
+        Some(uri) => {
+            let client_id = single(&pairs, "client_id").ok().flatten();
+            match super::pushed::take(&rt, uri, client_id, state.now()).await {
+                Ok(pushed) => (pushed.clone(), query_pairs(&pushed)),
+                Err(e) => return error_to_portal(&iss, &e),
+            }
+        }
+    };
     let clients = rt.clients();
     let parsed = parse_authorization_request(&pairs, &rt.provider.settings, |id| {
         clients
@@ -227,6 +242,21 @@ pub(super) async fn authorize(State(state): State<AppState>, parts: Parts) -> Re
         Ok(v) => v.map(str::to_owned),
         Err(e) => return error_to_client(&iss, &target_of(&parsed_request), &e),
     };
+    // PAR enforced by the provider or the client: only a pushed request starts a flow (the
+    // return from the portal carries the flow instead).
+    if (rt.provider.require_par || client.require_par)
+        && pushed_uri.is_none()
+        && consent_id.is_none()
+    {
+        return error_to_client(
+            &iss,
+            &target_of(&parsed_request),
+            &OAuthError::new(
+                ErrorCode::InvalidRequest,
+                "Pushed Authorization Requests are enforced for this client but no such request was sent.",
+            ),
+        );
+    }
     let mut flow = match &consent_id {
         None => None,
         Some(id) => match load_flow(&rt, id, now).await {

@@ -35,22 +35,20 @@ fn document(state: &AppState, parts: &Parts, openid: bool) -> Response {
     let (Some(rt), Some(iss)) = (runtime(state), issuer(state, parts)) else {
         return not_found();
     };
-    // The provider's keys, and the HMAC algorithms clients sign with their secrets.
+    // The provider's keys, and the HMAC algorithms clients' ID tokens are signed with.
     let mut algs = rt.keys().algorithms();
     for c in rt.clients().iter() {
-        for alg in [Some(c.client.id_token_alg), c.client.access_token_alg]
-            .into_iter()
-            .flatten()
-        {
-            if !algs.contains(&alg) {
-                algs.push(alg);
-            }
+        // ID tokens only: access-token algorithms are the resource servers' business.
+        let alg = c.client.id_token_alg;
+        if !algs.contains(&alg) {
+            algs.push(alg);
         }
     }
     let input = DiscoveryInput {
         issuer: &iss,
         signing_algs: &algs,
         plain_pkce: rt.provider.settings.allow_plain_pkce,
+        require_par: rt.provider.require_par,
     };
     let doc = if openid {
         openid_doc(&input)

@@ -5,11 +5,15 @@
 //! - `authorization`: the authorization endpoint, the login flow and consent (API and pages);
 //! - `token`: the token endpoint and client authentication;
 //! - `resource`: UserInfo, introspection, revocation;
+//! - `pushed`: pushed authorization requests; `device`: the device authorization grant;
+//! - `logout`: RP-initiated and back-channel logout;
 //! - `records`: what the store keeps between requests.
 
 mod authorization;
+mod device;
 mod logout;
 mod metadata;
+mod pushed;
 mod records;
 mod resource;
 mod token;
@@ -48,6 +52,7 @@ fn generated_key_name(epoch: u64) -> String {
 
 /// The rate limiters of the token-style endpoints (failed requests count).
 pub(crate) struct Limiters {
+    pub(crate) pushed: RateLimiter,
     pub(crate) token: RateLimiter,
     pub(crate) userinfo: RateLimiter,
     pub(crate) introspection: RateLimiter,
@@ -115,6 +120,7 @@ impl OidcRuntime {
         let token_key = TokenKey::from_secret(provider.hmac_secret.expose().as_bytes());
         let l = &provider.rate_limits;
         let limits = Limiters {
+            pushed: RateLimiter::new(l.pushed.clone()),
             token: RateLimiter::new(l.token.clone()),
             userinfo: RateLimiter::new(l.userinfo.clone()),
             introspection: RateLimiter::new(l.introspection.clone()),
@@ -231,8 +237,41 @@ async fn generated_keys(
 ) -> Result<KeySet, OidcError> {
     let secret = provider.hmac_secret.expose().as_bytes();
     let epoch = now.checked_div(provider.key_rotation).unwrap_or(0);
-    let kept = match store.kept(&generated_key_name(epoch)).await? {
+    let mut keys = vec![
+        epoch_key(store, secret, epoch, true)
+            .await?
+            .ok_or_else(|| {
+                OidcError::Key("the signing key of this epoch could not be kept".into())
+            })?,
+    ];
+    if let Some(previous) = epoch.checked_sub(1)
+        && let Some(key) = epoch_key(store, secret, previous, false).await?
+    {
+        keys.push(key);
+    }
+    // The next epoch's key is published before it signs (within two rotation checks of the
+    // change), so relying parties that cache the JWKS know it when the first token arrives.
+    let next_start = (epoch + 1).saturating_mul(provider.key_rotation);
+    if provider.key_rotation > 0
+        && now + 2 * ROTATION_CHECK.as_secs() >= next_start
+        && let Some(key) = epoch_key(store, secret, epoch + 1, true).await?
+    {
+        keys.push(key);
+    }
+    Ok(KeySet::new(keys))
+}
+
+/// The kept key of `epoch`; made and kept now when `create` and no replica has yet.
+async fn epoch_key(
+    store: &dyn OidcStore,
+    secret: &[u8],
+    epoch: u64,
+    create: bool,
+) -> Result<Option<SigningKey>, OidcError> {
+    let name = generated_key_name(epoch);
+    let kept = match store.kept(&name).await? {
         Some(kept) => kept,
+        None if !create => return Ok(None),
         None => {
             let fresh = tokio::task::spawn_blocking(|| {
                 portcullis_oidc::keys::generate_rsa_pem(&mut getrandom::SysRng)
@@ -240,26 +279,15 @@ async fn generated_keys(
             .await
             .map_err(|e| OidcError::Key(e.to_string()))??;
             // Another replica may have kept one meanwhile: `keep` answers the first.
-            store
-                .keep(&generated_key_name(epoch), &seal(secret, &fresh)?)
-                .await?
+            store.keep(&name, &seal(secret, &fresh)?).await?
         }
     };
-    let mut keys = vec![SigningKey::from_pem(
-        &open_sealed(secret, &kept)?,
+    let pem = open_sealed(secret, &kept)?;
+    Ok(Some(SigningKey::from_pem(
+        &pem,
         portcullis_oidc::keys::Algorithm::RS256,
         None,
-    )?];
-    if let Some(previous) = epoch.checked_sub(1)
-        && let Some(kept) = store.kept(&generated_key_name(previous)).await?
-    {
-        keys.push(SigningKey::from_pem(
-            &open_sealed(secret, &kept)?,
-            portcullis_oidc::keys::Algorithm::RS256,
-            None,
-        )?);
-    }
-    Ok(KeySet::new(keys))
+    )?))
 }
 
 /// How often the server looks whether a new key epoch began.
@@ -388,6 +416,15 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/consent/completion", get(authorization::completion_page))
         .route(paths::TOKEN, post(token::token))
+        .route(paths::PUSHED_AUTHORIZATION_REQUEST, post(pushed::pushed))
+        .route(
+            paths::DEVICE_AUTHORIZATION,
+            post(device::device_authorization),
+        )
+        .route(
+            paths::DEVICE_PAGE,
+            get(device::device_page).post(device::device_answer),
+        )
         .route(
             paths::USERINFO,
             get(resource::userinfo).post(resource::userinfo),

@@ -28,7 +28,7 @@ async fn live_token(
         match kind {
             TokenKind::AccessToken => (kind, RecordKind::AccessToken, key),
             TokenKind::RefreshToken => (kind, RecordKind::RefreshToken, key),
-            TokenKind::AuthorizationCode => return Ok(None),
+            TokenKind::AuthorizationCode | TokenKind::DeviceCode => return Ok(None),
         }
     } else if let Some(key) = super::verify_access_jwt(rt, token, None, now) {
         (TokenKind::AccessToken, RecordKind::AccessToken, key)

@@ -69,14 +69,22 @@ pub(super) async fn authenticate_client(
         .map(|v| v.to_str().unwrap_or("\u{0}"));
     let basic = authorization.is_some();
     let refuse = |error: OAuthError| Refusal { error, basic };
+    let assertion = single(pairs, "client_assertion").map_err(refuse)?;
+    let assertion_type = single(pairs, "client_assertion_type").map_err(refuse)?;
+    if assertion.is_some() || assertion_type.is_some() {
+        if basic || single(pairs, "client_secret").map_err(refuse)?.is_some() {
+            return Err(refuse(err(
+                ErrorCode::InvalidRequest,
+                "Client Authentication failed with more than one known authentication method included in the request which is not permitted.",
+            )));
+        }
+        return authenticate_assertion(state, rt, parts, pairs, assertion, assertion_type).await;
+    }
     let presented = presented_client(
         authorization,
         single(pairs, "client_id").map_err(refuse)?,
         single(pairs, "client_secret").map_err(refuse)?,
-        single(pairs, "client_assertion").map_err(refuse)?.is_some()
-            || single(pairs, "client_assertion_type")
-                .map_err(refuse)?
-                .is_some(),
+        false,
     )
     .map_err(refuse)?;
     let unknown = || {
@@ -127,6 +135,120 @@ pub(super) async fn authenticate_client(
             }
         }
         _ => return Err(unknown()),
+    }
+    Ok(client)
+}
+
+/// RFC 7523 client assertions: `client_secret_jwt` (HMAC with the client secret) and
+/// `private_key_jwt` (the client's key from its `jwks`). `iss` and `sub` are the client, `aud`
+/// names this provider (its issuer or the endpoint), `exp` is required and each `jti` is accepted
+/// once.
+async fn authenticate_assertion(
+    state: &AppState,
+    rt: &OidcRuntime,
+    parts: &Parts,
+    pairs: &[(String, String)],
+    assertion: Option<&str>,
+    assertion_type: Option<&str>,
+) -> Result<super::ClientRef, Refusal> {
+    use portcullis_oidc::jwt::{Expect, peek_claims, peek_header, secret_key, verify};
+    let failed = |why: &str| -> Refusal {
+        tracing::info!(reason = why, "client assertion refused");
+        err(ErrorCode::InvalidClient, "Client authentication failed (e.g., unknown client, no client authentication included, or unsupported authentication method).").into()
+    };
+    if assertion_type != Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer") {
+        return Err(failed("unsupported client_assertion_type"));
+    }
+    let jwt = assertion.ok_or_else(|| failed("no client_assertion"))?;
+    let header = peek_header(jwt).ok_or_else(|| failed("not a JWT"))?;
+    let unverified = peek_claims(jwt).ok_or_else(|| failed("not a JWT"))?;
+    let client_id = unverified
+        .get("iss")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| failed("no iss"))?
+        .to_owned();
+    if single(pairs, "client_id")?.is_some_and(|id| id != client_id) {
+        return Err(failed("client_id differs from the assertion's issuer"));
+    }
+    let client = rt
+        .client(&client_id)
+        .ok_or_else(|| failed("unknown client"))?;
+    let alg = client
+        .assertion_alg
+        .ok_or_else(|| failed("the client does not authenticate with assertions"))?;
+    if header.alg != alg {
+        return Err(failed("unexpected algorithm"));
+    }
+    let now = state.now();
+    let expect = Expect {
+        alg,
+        issuer: Some(&client_id),
+        typ: None,
+        now,
+        leeway: 5,
+    };
+    let claims = match client.client.auth_method {
+        AuthMethod::ClientSecretJwt => {
+            let Some(ClientSecret::Plain(secret)) = &client.secret else {
+                return Err(failed("no plaintext secret"));
+            };
+            let key = secret_key(secret.expose().as_bytes()).map_err(|_| failed("bad secret"))?;
+            verify(jwt, &key, &expect).map_err(|_| failed("bad signature or time"))?
+        }
+        AuthMethod::PrivateKeyJwt => {
+            let key = client
+                .assertion_keys
+                .iter()
+                .find(|k| {
+                    k.alg == alg
+                        && header
+                            .kid
+                            .as_ref()
+                            .is_none_or(|kid| k.kid.as_ref().is_none_or(|x| x == kid))
+                })
+                .ok_or_else(|| failed("no key of the client matches"))?;
+            verify(jwt, key.decoding_key(), &expect).map_err(|_| failed("bad signature or time"))?
+        }
+        _ => return Err(failed("the client does not authenticate with assertions")),
+    };
+    if claims.get("sub").and_then(serde_json::Value::as_str) != Some(client_id.as_str()) {
+        return Err(failed("sub is not the client"));
+    }
+    let iss = issuer(state, parts).ok_or_else(|| failed("no issuer for this host"))?;
+    let endpoint = format!("{iss}{}", parts.uri.path());
+    let audience_ok = |v: &serde_json::Value| {
+        v.as_str()
+            .is_some_and(|a| a == iss || a == endpoint || a == format!("{iss}/api/oidc/token"))
+    };
+    let aud_ok = match claims.get("aud") {
+        Some(serde_json::Value::Array(list)) => list.iter().any(audience_ok),
+        Some(one) => audience_ok(one),
+        None => false,
+    };
+    if !aud_ok {
+        return Err(failed("aud does not name this provider"));
+    }
+    let jti = claims
+        .get("jti")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| failed("no jti"))?;
+    let exp = claims
+        .get("exp")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(now);
+    let fresh = rt
+        .store
+        .insert_new(
+            portcullis_oidc::store::RecordKind::Assertion,
+            &format!("{client_id}:{jti}"),
+            b"",
+            exp.max(now + 1),
+            now,
+        )
+        .await
+        .map_err(|e| store_err(&e))?;
+    if !fresh {
+        return Err(failed("the assertion was used before"));
     }
     Ok(client)
 }
@@ -224,6 +346,7 @@ async fn grant(
         }
         GrantType::RefreshToken => refresh(state, rt, &client, pairs, iss, now).await,
         GrantType::ClientCredentials => client_credentials(rt, &client, pairs, iss, now).await,
+        GrantType::DeviceCode => super::device::grant(state, rt, &client, pairs, now).await,
         _ => Err(err(
             ErrorCode::UnsupportedGrantType,
             "The grant type is not supported.",
@@ -656,7 +779,7 @@ async fn client_credentials(
 
 /// Mint the access token, and for a user (`profile`) a refresh token when offline access was
 /// granted and an ID token when `openid` was.
-async fn issue(
+pub(super) async fn issue(
     rt: &OidcRuntime,
     client: &OidcClient,
     grant: &GrantRecord,
@@ -695,6 +818,7 @@ async fn issue(
             claims.insert("nbf".into(), json!(now));
             claims.insert("jti".into(), json!(jti));
             claims.insert("client_id".into(), json!(client.client.id));
+            claims.insert("scope".into(), json!(grant.scopes.to_param()));
             claims.insert("scp".into(), json!(grant.scopes.iter().collect::<Vec<_>>()));
             if grant.username.is_some() {
                 claims.insert("auth_time".into(), json!(grant.auth_time));
