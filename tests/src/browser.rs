@@ -16,18 +16,33 @@ pub const PROGRAMS: &[&str] = &["chromium", "chromedriver"];
 
 /// Start chromedriver (owned by the stack: it and the browser stop with it) and open a session.
 pub async fn open(stack: &mut Stack) -> Client {
-    let port = free_port();
     let dir = stack.dir.clone();
+    let (process, port) = spawn_driver(&dir);
+    stack.adopt(process);
+    stack.add_log(dir.join("chromedriver.log"));
+    connect(&dir, port, || stack.assert_running()).await
+}
+
+/// Start chromedriver for a test without a [`Stack`] (the test keeps the process: it and the
+/// browser stop when it is dropped) and open a session.
+pub async fn open_in(dir: &std::path::Path) -> (Client, Process) {
+    let (mut process, port) = spawn_driver(dir);
+    let client = connect(dir, port, || process.assert_running()).await;
+    (client, process)
+}
+
+fn spawn_driver(dir: &std::path::Path) -> (Process, u16) {
+    let port = free_port();
     let log = dir.join("chromedriver.log");
     let mut command =
         std::process::Command::new(find_program("chromedriver").expect("chromedriver"));
     command
         .arg(format!("--port={port}"))
         .arg(format!("--log-path={}", log.display()));
-    let process = Process::spawn("chromedriver", command, &dir, true);
-    stack.adopt(process);
-    stack.add_log(log);
+    (Process::spawn("chromedriver", command, dir, true), port)
+}
 
+async fn connect(dir: &std::path::Path, port: u16, mut alive: impl FnMut()) -> Client {
     let webdriver = format!("http://127.0.0.1:{port}");
     let profile = dir.join("chromium-profile");
     let mut caps = Capabilities::new();
@@ -57,7 +72,7 @@ pub async fn open(stack: &mut Stack) -> Client {
     // chromedriver is ready when it accepts a session; poll until it does.
     let started = Instant::now();
     loop {
-        stack.assert_running();
+        alive();
         match ClientBuilder::new(HttpConnector::new())
             .capabilities(caps.clone())
             .connect(&webdriver)

@@ -107,7 +107,7 @@ pub fn router(state: AppState) -> Router {
 /// The portal's CSP. `form-action` also governs the redirects that follow a form submission
 /// (Chromium refuses the login's 303 to a host it does not list), so it names every cookie domain
 /// and its subdomains, on any port: the portal only redirects to safe targets, which lie there.
-fn content_security_policy(state: &AppState) -> HeaderValue {
+pub(crate) fn content_security_policy(state: &AppState) -> HeaderValue {
     let targets: String = state
         .config()
         .cookies
@@ -135,7 +135,11 @@ async fn security_headers(State(csp): State<HeaderValue>, mut response: Response
         "referrer-policy",
         HeaderValue::from_static("strict-origin-when-cross-origin"),
     );
-    h.insert("content-security-policy", csp);
+    // A page that needs more (the login page of an OpenID flow posts to a login whose redirects
+    // end at the client) sets its own.
+    if !h.contains_key("content-security-policy") {
+        h.insert("content-security-policy", csp);
+    }
     response
 }
 

@@ -528,6 +528,14 @@ pub(super) async fn authorize_post(State(state): State<AppState>, request: Reque
     }
 }
 
+/// The origin of the redirect URI of flow `flow_id` (the login page of the flow lets its form's
+/// redirects end there).
+pub(crate) async fn flow_client_origin(state: &AppState, flow_id: &str) -> Option<String> {
+    let rt = runtime(state)?;
+    let flow = load_flow(rt, flow_id, state.now()).await.ok().flatten()?;
+    Some(origin_of(&flow.request.redirect_uri))
+}
+
 /// After a portal login with `flow=openid_connect&flow_id=…`: where the browser goes next, the
 /// authorization endpoint with the parked request and `consent_id`. `None` when the flow is
 /// unknown, expired or used.
@@ -736,7 +744,12 @@ pub(super) async fn decision_page(State(state): State<AppState>, parts: Parts) -
         flow = escape(&flow_id),
         client = escape(&client.client.id),
     );
-    let mut r = html(StatusCode::OK, page("Consent", &body), PAGE_CSP);
+    // The answer's redirects end at the client: Chromium checks them against form-action.
+    let csp = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {}; frame-ancestors 'none'; base-uri 'none'",
+        origin_of(&flow.request.redirect_uri)
+    );
+    let mut r = html(StatusCode::OK, page("Consent", &body), &csp);
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().append(SET_COOKIE, v);
     }

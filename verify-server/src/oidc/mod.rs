@@ -37,7 +37,7 @@ use rand::RngCore;
 use crate::config::{OidcClient, OidcProvider};
 use crate::state::AppState;
 
-pub(crate) use authorization::flow_redirect_after_login;
+pub(crate) use authorization::{flow_client_origin, flow_redirect_after_login};
 pub(crate) use logout::user_logged_out;
 
 /// The name the generated signing key is kept under in the store.

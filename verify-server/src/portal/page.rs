@@ -29,6 +29,9 @@ struct Page<'a> {
     continue_url: Option<&'a str>,
     /// The OpenID Connect flow this login continues (`flow=openid_connect&flow_id=…`).
     flow_id: &'a str,
+    /// The origin the flow's redirects end at (its client's redirect URI), allowed in
+    /// `form-action` so that Chromium follows the login's redirects there.
+    flow_origin: Option<String>,
 }
 
 /// The login page template, compiled once at start: a template error is a start error, and no
@@ -94,6 +97,17 @@ fn render_page(
     if let Some(v) = new_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         h.append(SET_COOKIE, v);
     }
+    if let Some(origin) = &page.flow_origin {
+        let base = crate::content_security_policy(state);
+        let csp = base.to_str().unwrap_or("").replacen(
+            "form-action 'self'",
+            &format!("form-action 'self' {origin}"),
+            1,
+        );
+        if let Ok(v) = HeaderValue::from_str(&csp) {
+            h.insert(http::header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
     response
 }
 
@@ -143,6 +157,11 @@ pub(crate) async fn login_page(State(state): State<AppState>, request: Request) 
             safe_rd
         },
         flow_id: &flow_id,
+        flow_origin: if flow_id.is_empty() {
+            None
+        } else {
+            crate::oidc::flow_client_origin(&state, &flow_id).await
+        },
     };
     with_cookie(
         render_page(&state, &parts.headers, StatusCode::OK, page),
@@ -284,6 +303,11 @@ pub(crate) async fn login_form(State(state): State<AppState>, request: Request) 
                 typed_username: &form.username,
                 continue_url: None,
                 flow_id: &form.flow_id,
+                flow_origin: if form.flow_id.is_empty() {
+                    None
+                } else {
+                    crate::oidc::flow_client_origin(&state, &form.flow_id).await
+                },
             };
             let status = if overloaded {
                 StatusCode::SERVICE_UNAVAILABLE
