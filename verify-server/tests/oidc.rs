@@ -34,6 +34,10 @@ fn oidc_yaml() -> String {
 /// `backchannel`: the port of the back-channel logout receiver of `logout-app`.
 fn oidc_yaml_with(backchannel: u16) -> String {
     let key: String = KEY.lines().map(|l| format!("          {l}\n")).collect();
+    let es_key: String = include_str!("fixtures/oidc-es256.pem")
+        .lines()
+        .map(|l| format!("          {l}\n"))
+        .collect();
     let client_key: String = include_str!("fixtures/oidc-es256.pub.pem")
         .lines()
         .map(|l| format!("              {l}\n"))
@@ -44,7 +48,10 @@ fn oidc_yaml_with(backchannel: u16) -> String {
     hmac_secret: 'a-very-long-hmac-secret-for-the-tests-0123456789-0123456789-0123456789'
     jwks:
       - key: |
-{key}    claims_policies:
+{key}      - key_id: es-key
+        algorithm: ES256
+        key: |
+{es_key}    claims_policies:
       outpost:
         id_token: [preferred_username, groups, ak_proxy, entitlements]
       in-token:
@@ -142,7 +149,19 @@ fn oidc_yaml_with(backchannel: u16) -> String {
         jwks:
           - key_id: pk-1
             key: |
-{client_key}      - client_id: other
+{client_key}      - client_id: remember
+        client_secret: '$plaintext$remember-secret'
+        redirect_uris: ['https://remember.example.com/cb']
+        authorization_policy: one_factor
+        consent_mode: pre-configured
+        pre_configured_consent_duration: 1d
+      - client_id: es-app
+        client_secret: '$plaintext$es-secret'
+        redirect_uris: ['https://es.example.com/cb']
+        authorization_policy: one_factor
+        consent_mode: implicit
+        id_token_signed_response_alg: ES256
+      - client_id: other
         client_secret: '$plaintext$other-secret'
         redirect_uris: ['https://other.example.com/cb']
         authorization_policy: one_factor
@@ -427,8 +446,8 @@ async fn discovery_and_jwks() {
     );
     assert_eq!(
         doc["id_token_signing_alg_values_supported"],
-        serde_json::json!(["RS256", "HS256"]),
-        "the key's, and hs-app's secret"
+        serde_json::json!(["RS256", "ES256", "HS256"]),
+        "the keys', and hs-app's secret"
     );
     // The issuer follows the cookie domain of the host, with the portal's path.
     let r =
@@ -451,9 +470,13 @@ async fn discovery_and_jwks() {
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     let jwks = json(&o.get("/jwks.json", None).await);
-    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     assert_eq!(jwks["keys"][0]["kty"], "RSA");
-    assert!(jwks["keys"][0].get("d").is_none());
+    assert_eq!(jwks["keys"][1]["kty"], "EC");
+    assert_eq!(jwks["keys"][1]["kid"], "es-key");
+    for k in jwks["keys"].as_array().unwrap() {
+        assert!(k.get("d").is_none(), "no private part: {k}");
+    }
 }
 
 #[tokio::test]
@@ -1320,7 +1343,7 @@ async fn hs256_tokens_are_keyed_by_the_client_secret() {
     let doc = json(&o.get("/.well-known/openid-configuration", None).await);
     assert_eq!(
         doc["id_token_signing_alg_values_supported"],
-        serde_json::json!(["RS256", "HS256"])
+        serde_json::json!(["RS256", "ES256", "HS256"])
     );
     let t = redeem_for(
         &o,
@@ -1743,6 +1766,10 @@ async fn generated_keys_rotate_and_the_previous_key_keeps_verifying() {
     let start = yaml.find("    jwks:\n").unwrap();
     let end = yaml.find("    claims_policies:\n").unwrap();
     let yaml = format!("{}{}", &yaml[..start], &yaml[end..]);
+    // Generated keys are RS256 only: the ES256 client goes too.
+    let es = yaml.find("      - client_id: es-app\n").unwrap();
+    let es_end = es + yaml[es + 1..].find("      - client_id: ").unwrap() + 1;
+    let yaml = format!("{}{}", &yaml[..es], &yaml[es_end..]);
     let mut config = config(&yaml);
     let provider = config.oidc.take().unwrap();
     let users = UserDatabase::parse(Path::new("users.yml"), &users_yaml(), true, true).unwrap();
@@ -2237,5 +2264,147 @@ async fn client_assertions_rfc7523() {
             .unwrap()
             .iter()
             .any(|m| m == "private_key_jwt")
+    );
+}
+
+#[tokio::test]
+async fn pre_configured_consent_is_remembered_for_the_same_request_only() {
+    let o = harness().await;
+    let q = client_query(
+        "remember",
+        "https://remember.example.com/cb",
+        "openid profile",
+    );
+    let r = o.authorize(&q, None).await;
+    let flow_id = param(r.header("location").unwrap(), "flow_id").unwrap();
+    let login = o
+        .h
+        .send(
+            Request::post("/api/firstfactor")
+                .header("host", "auth.example.com")
+                .header("content-type", "application/json")
+                .body(Body::from(serde_json::json!({"username": "alice", "password": ALICE_PASSWORD, "flow": "openid_connect", "flowID": flow_id}).to_string()))
+                .unwrap(),
+        )
+        .await;
+    let cookie = login.cookie_pair().unwrap();
+    let next = json(&login)["data"]["redirect"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = o
+        .get(
+            next.strip_prefix("https://auth.example.com").unwrap(),
+            Some(&cookie),
+        )
+        .await;
+    assert!(
+        r.header("location")
+            .unwrap()
+            .contains("/consent/openid/decision"),
+        "asked the first time"
+    );
+    let info = json(
+        &o.get(
+            &format!("/api/oidc/consent?flow_id={flow_id}"),
+            Some(&cookie),
+        )
+        .await,
+    );
+    assert_eq!(info["data"]["pre_configuration"], true);
+    let answer = o.post_json("/api/oidc/consent", serde_json::json!({"flow_id": flow_id, "client_id": "remember", "consent": true, "pre_configure": true}), &cookie).await;
+    let back = json(&answer)["data"]["redirect_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = o
+        .get(
+            back.strip_prefix("https://auth.example.com").unwrap(),
+            Some(&cookie),
+        )
+        .await;
+    assert!(param(r.header("location").unwrap(), "code").is_some());
+    // The same client and scopes: no question; other scopes: asked again; a day later: asked again.
+    let r = o.authorize(&q, Some(&cookie)).await;
+    assert!(
+        param(r.header("location").unwrap(), "code").is_some(),
+        "remembered"
+    );
+    let wider = client_query(
+        "remember",
+        "https://remember.example.com/cb",
+        "openid profile email",
+    );
+    let r = o.authorize(&wider, Some(&cookie)).await;
+    assert!(
+        r.header("location")
+            .unwrap()
+            .contains("/consent/openid/decision"),
+        "other scopes are asked for"
+    );
+    o.h.advance(86_401);
+    let fresh = o.h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
+    let r = o.authorize(&q, Some(&fresh)).await;
+    assert!(
+        r.header("location")
+            .unwrap()
+            .contains("/consent/openid/decision"),
+        "the remembered consent expired"
+    );
+}
+
+#[tokio::test]
+async fn es256_id_tokens_use_the_es256_key() {
+    let o = harness().await;
+    let q = client_query("es-app", "https://es.example.com/cb", "openid");
+    let (callback, _) = o.code_for(&q, "alice", ALICE_PASSWORD).await;
+    let code = param(&callback, "code").unwrap();
+    let r = o
+        .post_form(
+            "/api/oidc/token",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", "https://es.example.com/cb"),
+                ("code_verifier", VERIFIER),
+            ],
+            Some(("es-app", "es-secret")),
+        )
+        .await;
+    let id = json(&r)["id_token"].as_str().unwrap().to_owned();
+    assert_eq!(header(&id)["alg"], "ES256");
+    assert_eq!(header(&id)["kid"], "es-key");
+    let jwks = json(&o.get("/jwks.json", None).await);
+    let k = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == "es-key")
+        .unwrap()
+        .clone();
+    let key = jsonwebtoken::DecodingKey::from_ec_components(
+        k["x"].as_str().unwrap(),
+        k["y"].as_str().unwrap(),
+    )
+    .unwrap();
+    portcullis_oidc::jwt::verify(
+        &id,
+        &key,
+        &portcullis_oidc::jwt::Expect {
+            alg: jsonwebtoken::Algorithm::ES256,
+            issuer: Some("https://auth.example.com"),
+            typ: None,
+            now: 1_700_000_100,
+            leeway: 0,
+        },
+    )
+    .unwrap();
+    let doc = json(&o.get("/.well-known/openid-configuration", None).await);
+    assert!(
+        doc["id_token_signing_alg_values_supported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "ES256")
     );
 }

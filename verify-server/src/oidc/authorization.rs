@@ -734,9 +734,10 @@ pub(super) async fn decision_page(State(state): State<AppState>, parts: Parts) -
     } else {
         ""
     };
+    // The form's action is relative, so it also works under a `server.address` path prefix.
     let body = format!(
         "<h1>{name} wants to access your account</h1><p>Signed in as <strong>{user}</strong>.</p><p>It asks for:</p><ul>{scopes}</ul>\
-         <form method=\"post\" action=\"/consent/openid/decision\"><input type=\"hidden\" name=\"flow_id\" value=\"{flow}\">\
+         <form method=\"post\" action=\"decision\"><input type=\"hidden\" name=\"flow_id\" value=\"{flow}\">\
          <input type=\"hidden\" name=\"client_id\" value=\"{client}\"><input type=\"hidden\" name=\"csrf\" value=\"{token}\">{remember}\
          <button type=\"submit\" name=\"consent\" value=\"true\" autofocus>Accept</button> <button type=\"submit\" name=\"consent\" value=\"false\">Deny</button></form>",
         name = escape(&client.client.name),

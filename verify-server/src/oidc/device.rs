@@ -439,14 +439,14 @@ pub(super) async fn device_page(State(state): State<AppState>, parts: Parts) -> 
     };
     let (nonce, cookie) = new_nonce();
     let token = csrf_token(&state.0.csrf_key, &nonce);
+    // The form's action is relative, so it also works under a `server.address` path prefix.
     let body = format!(
         "<h1>Connect a device</h1><p>Signed in as <strong>{user}</strong>.</p>{described}\
-         <form method=\"post\" action=\"{path}\"><label for=\"user_code\">Code shown on the device</label><br>\
+         <form method=\"post\" action=\"device-authorization\"><label for=\"user_code\">Code shown on the device</label><br>\
          <input id=\"user_code\" name=\"user_code\" value=\"{value}\" autocomplete=\"off\" required autofocus>\
          <input type=\"hidden\" name=\"csrf\" value=\"{token}\"><p>\
          <button type=\"submit\" name=\"answer\" value=\"approve\">Approve</button> <button type=\"submit\" name=\"answer\" value=\"deny\">Deny</button></p></form>",
         user = escape(&identity.username),
-        path = paths::DEVICE_PAGE,
         value = escape(typed.as_deref().unwrap_or("")),
     );
     let mut r = page(StatusCode::OK, &body);

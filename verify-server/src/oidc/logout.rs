@@ -414,9 +414,10 @@ pub(super) async fn end_session(State(state): State<AppState>, request: Request)
         .map_or_else(String::new, |c| {
             format!(" {} asks you to log out.", escape(&c.client.name))
         });
+    // The form's action is relative, so it also works under a `server.address` path prefix.
     let body = format!(
         "<h1>Log out?</h1><p>You are signed in as <strong>{user}</strong>.{from}</p>\
-         <form method=\"post\" action=\"/api/oidc/end-session/confirm\">{hidden}<input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
+         <form method=\"post\" action=\"end-session/confirm\">{hidden}<input type=\"hidden\" name=\"csrf\" value=\"{token}\">\
          <button type=\"submit\" autofocus>Log out</button></form>",
         user = escape(&identity.username)
     );
