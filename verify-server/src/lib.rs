@@ -97,7 +97,7 @@ pub fn router(state: AppState) -> Router {
     let router = router.merge(portal);
     // The provider's pages carry their own headers (the form-post page must post to the client).
     let router = if oidc::runtime(&state).is_some() {
-        router.merge(oidc::routes())
+        router.merge(oidc::routes(state.clone()))
     } else {
         router
     };

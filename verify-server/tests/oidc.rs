@@ -51,7 +51,11 @@ fn oidc_yaml_with(backchannel: u16) -> String {
 {key}      - key_id: es-key
         algorithm: ES256
         key: |
-{es_key}    claims_policies:
+{es_key}    discovery_signed_response_alg: RS256
+    cors:
+      endpoints: [token, userinfo]
+      allowed_origins: ['https://spa.example.com']
+    claims_policies:
       outpost:
         id_token: [preferred_username, groups, ak_proxy, entitlements]
       in-token:
@@ -2407,4 +2411,86 @@ async fn es256_id_tokens_use_the_es256_key() {
             .iter()
             .any(|a| a == "ES256")
     );
+}
+
+#[tokio::test]
+async fn cors_for_the_listed_endpoints_and_origins_and_signed_metadata() {
+    let o = harness().await;
+    let preflight = |path: &'static str, origin: &'static str| {
+        let o = &o;
+        async move {
+            o.h.send(
+                Request::builder()
+                    .method("OPTIONS")
+                    .uri(path)
+                    .header("host", "auth.example.com")
+                    .header("origin", origin)
+                    .header("access-control-request-method", "POST")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let r = preflight("/api/oidc/token", "https://spa.example.com").await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://spa.example.com")
+    );
+    assert!(
+        r.header("access-control-allow-headers")
+            .unwrap()
+            .contains("Authorization")
+    );
+    for (path, origin) in [
+        ("/api/oidc/token", "https://evil.example.net"),
+        ("/api/oidc/introspection", "https://spa.example.com"),
+    ] {
+        let r = preflight(path, origin).await;
+        assert!(
+            r.header("access-control-allow-origin").is_none(),
+            "{path} {origin}"
+        );
+    }
+    let r =
+        o.h.send(
+            Request::post("/api/oidc/token")
+                .header("host", "auth.example.com")
+                .header("origin", "https://spa.example.com")
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header("authorization", basic("machine", "machine-secret"))
+                .body(Body::from("grant_type=client_credentials&scope=api.read"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://spa.example.com")
+    );
+    assert_eq!(r.header("vary"), Some("Origin"));
+    // signed_metadata: the document's fields in a JWT signed with the provider's key.
+    let doc = json(&o.get("/.well-known/openid-configuration", None).await);
+    let signed = doc["signed_metadata"].as_str().unwrap();
+    let jwks = json(&o.get("/jwks.json", None).await);
+    let k = &jwks["keys"][0];
+    let key = jsonwebtoken::DecodingKey::from_rsa_components(
+        k["n"].as_str().unwrap(),
+        k["e"].as_str().unwrap(),
+    )
+    .unwrap();
+    let claims = portcullis_oidc::jwt::verify(
+        signed,
+        &key,
+        &portcullis_oidc::jwt::Expect {
+            alg: jsonwebtoken::Algorithm::RS256,
+            issuer: Some("https://auth.example.com"),
+            typ: None,
+            now: 1_700_000_100,
+            leeway: 0,
+        },
+    )
+    .unwrap();
+    assert_eq!(claims["token_endpoint"], doc["token_endpoint"]);
 }

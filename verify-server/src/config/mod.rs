@@ -24,8 +24,8 @@ use portcullis_config::ProcessInputs;
 
 pub use model::{Config, CookieDomain, Endpoint, Implementation, Refresh, Strategy, StrategyKind};
 pub use oidc::{
-    AuthorizationPolicy, AuthorizationRule, ClientSecret, Lifespans, OidcClient, OidcProvider,
-    OidcRateLimits, PolicyLevel, Subject,
+    AuthorizationPolicy, AuthorizationRule, ClientSecret, Cors, Lifespans, OidcClient,
+    OidcProvider, OidcRateLimits, PolicyLevel, Subject,
 };
 pub use portcullis_auth::regulation::RegulationConfig;
 pub use portcullis_config::{ConfigError, ConfigWarning, locate, parse_duration};

@@ -16,7 +16,7 @@ use portcullis_oidc::keys::{Algorithm, SigningKey};
 use portcullis_oidc::pkce::ChallengeMethod;
 use portcullis_oidc::scope::Scopes;
 
-use super::oidc_raw::{RawAuthorizationPolicy, RawClient, RawOidc};
+use super::oidc_raw::{RawAuthorizationPolicy, RawClient, RawCors, RawOidc};
 use super::raw::{RawDuration, RawRateLimit, RawRateLimits};
 use super::secrets::SecretSources;
 use super::validate::Validator;
@@ -189,6 +189,40 @@ const DEFAULT_BUCKETS: [Bucket; 4] = [
     },
 ];
 
+/// The endpoints `cors.endpoints` may name.
+const CORS_ENDPOINTS: [&str; 7] = [
+    "authorization",
+    "device-authorization",
+    "pushed-authorization-request",
+    "token",
+    "introspection",
+    "revocation",
+    "userinfo",
+];
+
+/// `identity_providers.oidc.cors`: which endpoints answer cross-origin requests, from where.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cors {
+    /// The endpoints (names of [`CORS_ENDPOINTS`]).
+    pub endpoints: Vec<String>,
+    /// Exact origins allowed; `None` with `any_https`: every https origin (Authelia's default).
+    pub origins: Vec<String>,
+    /// `allowed_origins: '*'`.
+    pub any: bool,
+    /// No origins configured and none from redirect URIs: every https origin.
+    pub any_https: bool,
+}
+
+impl Cors {
+    /// Whether `origin` may call `endpoint` cross-origin.
+    pub fn allows(&self, endpoint: &str, origin: &str) -> bool {
+        self.endpoints.iter().any(|e| e == endpoint)
+            && (self.any
+                || self.origins.iter().any(|o| o == origin)
+                || (self.any_https && origin.starts_with("https://")))
+    }
+}
+
 /// How long a generated signing key signs before the next one takes over (30 days).
 pub(super) const DEFAULT_KEY_ROTATION: u64 = 30 * 86_400;
 
@@ -209,6 +243,10 @@ pub struct OidcProvider {
     pub rate_limits: OidcRateLimits,
     /// `require_pushed_authorization_requests`: every client must use PAR.
     pub require_par: bool,
+    /// `discovery_signed_response_alg` / `_key_id`: sign the metadata (`signed_metadata`).
+    pub discovery_signing: Option<(Algorithm, Option<String>)>,
+    /// `cors`.
+    pub cors: Cors,
     /// `portcullis.oidc.superuser_group`: members get `is_superuser` in the `ak_proxy` claim.
     pub superuser_group: Option<String>,
     /// `portcullis.oidc.key_rotation`: the lifetime of a generated signing key in seconds (30
@@ -351,6 +389,42 @@ impl Validator<'_> {
         })
     }
 
+    fn cors(&mut self, c: &RawCors) -> Result<Cors, ConfigError> {
+        const K: &str = "identity_providers.oidc.cors";
+        for e in &c.endpoints {
+            if !CORS_ENDPOINTS.contains(&e.as_str()) {
+                return Err(self.error(
+                    &format!("{K}.endpoints"),
+                    format!("'{e}' must be one of {}", CORS_ENDPOINTS.join(", ")),
+                ));
+            }
+        }
+        let listed = c
+            .allowed_origins
+            .as_ref()
+            .map_or_else(Vec::new, |o| o.0.clone());
+        let any = listed.iter().any(|o| o == "*");
+        if any && (listed.len() > 1 || c.allowed_origins_from_client_redirect_uris == Some(true)) {
+            return Err(self.error(&format!("{K}.allowed_origins"), "'*' must be the only origin and cannot be used with allowed_origins_from_client_redirect_uris"));
+        }
+        let mut origins = Vec::new();
+        for o in listed.iter().filter(|o| *o != "*") {
+            let valid = url::Url::parse(o).is_ok_and(|u| u.origin().ascii_serialization() == *o);
+            if !valid {
+                return Err(self.error(&format!("{K}.allowed_origins"), format!("'{o}' must be an origin: scheme, host and port only, no path or trailing slash")));
+            }
+            origins.push(o.clone());
+        }
+        Ok(Cors {
+            endpoints: c.endpoints.clone(),
+            any_https: !any
+                && origins.is_empty()
+                && c.allowed_origins_from_client_redirect_uris != Some(true),
+            origins,
+            any,
+        })
+    }
+
     pub(super) fn oidc(
         &mut self,
         raw: &RawOidc,
@@ -489,17 +563,46 @@ impl Validator<'_> {
             allow_plain_pkce: raw.enable_pkce_plain_challenge.unwrap_or(false),
             min_entropy,
         };
-        if raw
-            .discovery_signed_response_alg
-            .as_deref()
-            .is_some_and(|a| a != "none")
-            || raw.discovery_signed_response_key_id.is_some()
-        {
-            self.warn(
-                &format!("{P}.discovery_signed_response_alg"),
-                "not implemented by Portcullis; ignored: the metadata is served unsigned",
-            );
-        }
+        // Signed metadata: with a key id, that key; with an algorithm, the first key of it.
+        let discovery_signing = match (
+            &raw.discovery_signed_response_key_id,
+            raw.discovery_signed_response_alg.as_deref(),
+        ) {
+            (Some(kid), _) => match keys.iter().find(|k| k.kid() == kid) {
+                Some(k) => Some((k.alg(), Some(kid.clone()))),
+                None => {
+                    return Err(self.error(
+                        &format!("{P}.discovery_signed_response_key_id"),
+                        format!("key id '{kid}' is not in identity_providers.oidc.jwks"),
+                    ));
+                }
+            },
+            (None, None | Some("none")) => None,
+            (None, Some(a)) => {
+                let alg = parse_alg(a).ok_or_else(|| {
+                    self.error(
+                        &format!("{P}.discovery_signed_response_alg"),
+                        format!("algorithm '{a}' is not implemented by Portcullis"),
+                    )
+                })?;
+                let available = if keys.is_empty() {
+                    alg == Algorithm::RS256
+                } else {
+                    keys.iter().any(|k| k.alg() == alg)
+                };
+                if !available {
+                    return Err(self.error(
+                        &format!("{P}.discovery_signed_response_alg"),
+                        format!("no key in identity_providers.oidc.jwks signs with '{a}'"),
+                    ));
+                }
+                Some((alg, None))
+            }
+        };
+        let cors = match &raw.cors {
+            None => Cors::default(),
+            Some(c) => self.cors(c)?,
+        };
         for (key, present) in [
             (
                 "enable_client_debug_messages",
@@ -510,7 +613,6 @@ impl Validator<'_> {
                 raw.enable_jwt_access_token_stateless_introspection
                     .is_some(),
             ),
-            ("cors", raw.cors.is_some()),
             (
                 "lifespans.jwt_secured_authorization",
                 raw.lifespans.jwt_secured_authorization.is_some(),
@@ -680,6 +782,28 @@ impl Validator<'_> {
             }
             clients.push(client);
         }
+        let mut cors = cors;
+        if raw
+            .cors
+            .as_ref()
+            .is_some_and(|c| c.allowed_origins_from_client_redirect_uris == Some(true))
+        {
+            for client in &clients {
+                for uri in &client.client.redirect_uris {
+                    let Ok(url) = url::Url::parse(uri) else {
+                        continue;
+                    };
+                    let local = matches!(url.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+                    let origin = url.origin().ascii_serialization();
+                    if matches!(url.scheme(), "http" | "https")
+                        && !local
+                        && !cors.origins.contains(&origin)
+                    {
+                        cors.origins.push(origin);
+                    }
+                }
+            }
+        }
         Ok(OidcProvider {
             hmac_secret,
             keys,
@@ -690,6 +814,8 @@ impl Validator<'_> {
             superuser_group: None,
             key_rotation: DEFAULT_KEY_ROTATION,
             require_par: raw.require_pushed_authorization_requests == Some(true),
+            discovery_signing,
+            cors,
         })
     }
 

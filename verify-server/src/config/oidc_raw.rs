@@ -29,7 +29,7 @@ pub(super) struct RawOidc {
     pub enable_pkce_plain_challenge: Option<bool>,
     pub enable_jwt_access_token_stateless_introspection: Option<IgnoredAny>,
     pub discovery_signed_response_alg: Option<String>,
-    pub discovery_signed_response_key_id: Option<IgnoredAny>,
+    pub discovery_signed_response_key_id: Option<String>,
     pub require_pushed_authorization_requests: Option<bool>,
     #[serde(default)]
     pub authorization_policies: BTreeMap<String, RawAuthorizationPolicy>,
@@ -39,7 +39,7 @@ pub(super) struct RawOidc {
     pub claims_policies: BTreeMap<String, RawClaimsPolicy>,
     #[serde(default)]
     pub scopes: BTreeMap<String, RawScope>,
-    pub cors: Option<IgnoredAny>,
+    pub cors: Option<RawCors>,
     #[serde(default)]
     pub clients: Vec<RawClient>,
 }
@@ -214,4 +214,14 @@ pub(super) struct RawClientJwk {
     pub key_use: Option<String>,
     pub key: Option<String>,
     pub certificate_chain: Option<IgnoredAny>,
+}
+
+/// `identity_providers.oidc.cors`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawCors {
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    pub allowed_origins: Option<OneOrMany>,
+    pub allowed_origins_from_client_redirect_uris: Option<bool>,
 }

@@ -511,13 +511,12 @@ fn client_keys_are_read() {
 #[test]
 fn harmless_unimplemented_keys_warn() {
     let w = warnings(&yaml(&format!(
-        "    cors:\n      endpoints: [token]\n    minimum_parameter_entropy: 4\n    discovery_signed_response_alg: RS256\n{CLIENT}        post_logout_redirect_uris: ['https://app.example.com/bye']\n        grant_types: [authorization_code, refresh_token]\n"
+        "    enable_client_debug_messages: true\n    minimum_parameter_entropy: 4\n{CLIENT}        post_logout_redirect_uris: ['https://app.example.com/bye']\n        grant_types: [authorization_code, refresh_token]\n"
     )));
     let keys: Vec<&str> = w.iter().map(|(k, _)| k.as_str()).collect();
     for key in [
-        "identity_providers.oidc.cors",
+        "identity_providers.oidc.enable_client_debug_messages",
         "identity_providers.oidc.minimum_parameter_entropy",
-        "identity_providers.oidc.discovery_signed_response_alg",
         "identity_providers.oidc.clients[0].grant_types",
     ] {
         assert!(keys.contains(&key), "{key} not in {keys:?}");
@@ -631,4 +630,47 @@ fn portcullis_oidc_keys() {
     }
     let text = format!("{}portcullis:\n  oidc:\n    typo: 1\n", yaml(CLIENT));
     assert!(error_key(&text).0.starts_with("portcullis.oidc"));
+}
+
+#[test]
+fn cors_and_signed_metadata_keys() {
+    let p = load(&yaml(&format!("    cors:\n      endpoints: [token]\n      allowed_origins_from_client_redirect_uris: true\n    discovery_signed_response_alg: RS256\n{CLIENT}"))).unwrap();
+    assert_eq!(p.cors.origins, ["https://app.example.com"]);
+    assert!(p.cors.allows("token", "https://app.example.com"));
+    assert!(!p.cors.allows("token", "https://other.example.com"));
+    assert!(!p.cors.allows("userinfo", "https://app.example.com"));
+    assert_eq!(p.discovery_signing.map(|(a, _)| a), Some(Algorithm::RS256));
+    // No origins configured: every https origin, as Authelia.
+    let p = load(&yaml(&format!(
+        "    cors:\n      endpoints: [userinfo]\n{CLIENT}"
+    )))
+    .unwrap();
+    assert!(p.cors.allows("userinfo", "https://anything.example.net"));
+    assert!(!p.cors.allows("userinfo", "http://anything.example.net"));
+    for (cors, key) in [
+        (
+            "      endpoints: [tokens]\n",
+            "identity_providers.oidc.cors.endpoints",
+        ),
+        (
+            "      allowed_origins: ['https://a.example.com/path']\n",
+            "identity_providers.oidc.cors.allowed_origins",
+        ),
+        (
+            "      allowed_origins: ['*', 'https://a.example.com']\n",
+            "identity_providers.oidc.cors.allowed_origins",
+        ),
+    ] {
+        assert_eq!(
+            error_key(&yaml(&format!("    cors:\n{cors}{CLIENT}"))).0,
+            key
+        );
+    }
+    assert_eq!(
+        error_key(&yaml(&format!(
+            "    discovery_signed_response_key_id: nope\n{CLIENT}"
+        )))
+        .0,
+        "identity_providers.oidc.discovery_signed_response_key_id"
+    );
 }

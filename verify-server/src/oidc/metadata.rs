@@ -50,11 +50,29 @@ fn document(state: &AppState, parts: &Parts, openid: bool) -> Response {
         plain_pkce: rt.provider.settings.allow_plain_pkce,
         require_par: rt.provider.require_par,
     };
-    let doc = if openid {
+    let mut doc = if openid {
         openid_doc(&input)
     } else {
         metadata_doc(&input)
     };
+    // `signed_metadata` (RFC 8414 §2.1): the same fields as a JWT, when configured.
+    if let Some((alg, kid)) = &rt.provider.discovery_signing {
+        let keys = rt.keys();
+        let key = match kid {
+            Some(kid) => keys.by_kid(kid),
+            None => keys.for_alg(*alg),
+        };
+        let mut claims = doc.clone();
+        claims["iss"] = serde_json::json!(iss);
+        let now = state.now();
+        claims["iat"] = serde_json::json!(now);
+        claims["exp"] = serde_json::json!(now + 3600);
+        match key.map(|k| k.sign(&claims, None)) {
+            Some(Ok(jwt)) => doc["signed_metadata"] = serde_json::json!(jwt),
+            Some(Err(e)) => tracing::error!(error = %e, "could not sign the metadata"),
+            None => tracing::error!("no key signs the metadata"),
+        }
+    }
     cors_json(doc.to_string())
 }
 
