@@ -38,10 +38,15 @@ pub async fn reload_oidc_clients(state: &AppState, why: &'static str) {
     let Some(rt) = crate::oidc::runtime(state).cloned() else {
         return;
     };
-    let file = state.config().file.clone();
+    let config = state.config();
+    let sources = if config.sources.is_empty() {
+        vec![config.file.clone()]
+    } else {
+        config.sources.clone()
+    };
     let loaded = tokio::task::spawn_blocking(move || {
         let options = crate::config::LoadOptions::from_env()?;
-        crate::config::load_all(std::slice::from_ref(&file), &options)
+        crate::config::load_all(&sources, &options)
     })
     .await;
     let config = match loaded {

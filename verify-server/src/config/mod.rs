@@ -71,6 +71,16 @@ pub fn load_all(
     paths: &[PathBuf],
     options: &LoadOptions,
 ) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
+    let (mut config, warnings) = load_all_inner(paths, options)?;
+    // SIGHUP reads the same files again.
+    config.sources = paths.to_vec();
+    Ok((config, warnings))
+}
+
+fn load_all_inner(
+    paths: &[PathBuf],
+    options: &LoadOptions,
+) -> Result<(Config, Vec<ConfigWarning>), ConfigError> {
     let files = expand_paths(paths)?;
     let sources = sources::read_sources(&files, &options.filters, &ProcessInputs)?;
     if let [only] = sources.as_slice()

@@ -94,6 +94,9 @@ pub enum Refresh {
 pub struct Config {
     /// File it was read from.
     pub file: PathBuf,
+    /// The files and folders it was assembled from (`load_all`'s paths; empty when parsed from
+    /// text): SIGHUP reads them again.
+    pub sources: Vec<PathBuf>,
     /// Listen address, with the path prefix the server is served under.
     pub listen: ListenAddress,
     /// Certificate and key files when serving TLS.

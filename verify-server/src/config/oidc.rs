@@ -460,6 +460,12 @@ impl Validator<'_> {
                 "option 'issuer_private_key' and 'jwks' are mutually exclusive",
             ));
         }
+        if raw.issuer_certificate_chain.is_some() {
+            self.warn(
+                &format!("{P}.issuer_certificate_chain"),
+                "not implemented by Portcullis; ignored: the JWKS carries no x5c",
+            );
+        }
         let mut keys = Vec::new();
         if let Some(pem) = &issuer_key {
             let key = SigningKey::from_pem(pem, Algorithm::RS256, None)
@@ -1330,6 +1336,20 @@ impl Validator<'_> {
          -> Result<Option<Algorithm>, ConfigError> {
             if let Some(kid) = kid {
                 return match keys.iter().find(|k| k.kid() == kid) {
+                    Some(k)
+                        if alg
+                            .as_deref()
+                            .is_some_and(|a| a != "none" && parse_alg(a) != Some(k.alg())) =>
+                    {
+                        Err(self.error(
+                            &key(&format!("{name}_alg")),
+                            format!(
+                                "the key '{kid}' signs with {:?}, not '{}'",
+                                k.alg(),
+                                alg.as_deref().unwrap_or("")
+                            ),
+                        ))
+                    }
                     Some(k) => Ok(Some(k.alg())),
                     None if keys.is_empty() => Err(self.error(
                         &key(&format!("{name}_key_id")),

@@ -674,3 +674,22 @@ fn cors_and_signed_metadata_keys() {
         "identity_providers.oidc.discovery_signed_response_key_id"
     );
 }
+
+#[test]
+fn rate_limits_are_validated_without_a_provider_and_key_ids_agree_with_algorithms() {
+    let text = format!(
+        "{BASE}server:\n  endpoints:\n    rate_limits:\n      openid_connect_token:\n        buckets: [{{ period: 0, requests: 1 }}]\n"
+    );
+    assert_eq!(
+        error_key(&text).0,
+        "server.endpoints.rate_limits.openid_connect_token.buckets[0].period"
+    );
+    let text = yaml(&format!(
+        "    jwks:\n      - key_id: rsa-key\n        key: |\n{}{CLIENT}        id_token_signed_response_key_id: rsa-key\n        id_token_signed_response_alg: ES256\n",
+        indent(RS256, 10)
+    ));
+    assert_eq!(
+        error_key(&text).0,
+        "identity_providers.oidc.clients[0].id_token_signed_response_alg"
+    );
+}

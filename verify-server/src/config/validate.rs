@@ -165,6 +165,8 @@ impl<'a> Validator<'a> {
             self.warn("access_control", warning);
         }
 
+        // Validated with or without a provider: a bad bucket is an error either way.
+        let oidc_rate_limits = self.oidc_rate_limits(raw.server.endpoints.rate_limits.as_ref())?;
         let oidc = match raw
             .identity_providers
             .as_ref()
@@ -173,8 +175,7 @@ impl<'a> Validator<'a> {
             None => None,
             Some(o) => {
                 let mut provider = self.oidc(o, &definitions, secrets)?;
-                provider.rate_limits =
-                    self.oidc_rate_limits(raw.server.endpoints.rate_limits.as_ref())?;
+                provider.rate_limits = oidc_rate_limits.clone();
                 let extra = raw.portcullis.as_ref().and_then(|p| p.oidc.as_ref());
                 provider.superuser_group = extra.and_then(|o| o.superuser_group.clone());
                 let rotation = self.duration(
@@ -309,6 +310,7 @@ impl<'a> Validator<'a> {
         };
 
         Ok(Config {
+            sources: Vec::new(),
             file: self.file.to_owned(),
             listen,
             tls,
