@@ -42,7 +42,7 @@ impl AuthLevel {
 
 /// A user or group attribute value, as carried by an identity provider's claims or a users file.
 ///
-/// Only strings and integers are ever rendered into headers; anything else is kept as `Other` so the
+/// Only strings and integers are ever rendered into headers; booleans and lists are kept so the
 /// header code can tell "present but not renderable" from "absent".
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
