@@ -321,7 +321,53 @@ async function check(name, fn) {
   try { emit(name, true, await fn()); } catch (e) { emit(name, false, describe(e)); }
 }
 
+// RP_MODE=authelia-suite: the flows Authelia's own OIDC suite configuration allows, against
+// its clients as configured there (tests/tests/oidc_authelia_suite.rs): RP_ISSUER, RP_CONNECT,
+// RP_CA, RP_USERNAME, RP_PASSWORD, RP_EMAIL, RP_SUITE_SECRET, and RP_REDIRECT_URI (the redirect
+// URI of oidc-tester-app-public).
+const SUITE_REQUIRED = ['RP_ISSUER', 'RP_CONNECT', 'RP_CA', 'RP_USERNAME', 'RP_PASSWORD', 'RP_EMAIL', 'RP_SUITE_SECRET', 'RP_REDIRECT_URI'];
+
+async function suite() {
+  const missing = SUITE_REQUIRED.filter((k) => !process.env[k]);
+  if (missing.length) throw new Error(`missing environment variables: ${missing.join(', ')}`);
+  for (const k of SUITE_REQUIRED) env[k] = process.env[k];
+  caPem = readFileSync(env.RP_CA);
+  const issuer = new URL(env.RP_ISSUER);
+  const opts = { [client.customFetch]: fetchVia };
+  const secret = env.RP_SUITE_SECRET;
+  await check('suite-code-flow', async () => {
+    // oidc-tester-app-public: one_factor, client_secret_basic (the suite's default), consent.
+    const config = await client.discovery(issuer, 'oidc-tester-app-public', undefined, client.ClientSecretBasic(secret), opts);
+    assert.equal(config.serverMetadata().issuer, env.RP_ISSUER, 'issuer');
+    const { tokens, trace } = await login(config, 'oidc-tester-app-public', 'openid profile email groups');
+    assert.equal(trace.consent, 1, 'explicit consent');
+    const claims = tokens.claims();
+    assert.match(claims.sub, UUID_RE, 'sub');
+    const info = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
+    assert.equal(info.preferred_username, env.RP_USERNAME, 'preferred_username');
+    assert.equal(info.email, env.RP_EMAIL, 'email');
+    const r = await client.tokenIntrospection(config, tokens.access_token);
+    assert.equal(r.active, true, 'introspection');
+    return `sub=${claims.sub}`;
+  });
+  for (const [id, jwt] of [['client-credentials-opaque', false], ['client-credentials-jwt', true]]) {
+    await check(`suite-${id}`, async () => {
+      const config = await client.discovery(issuer, id, undefined, client.ClientSecretPost(secret), opts);
+      const tokens = await client.clientCredentialsGrant(config, {});
+      assertBearer(tokens, id);
+      assert.equal(tokens.access_token.split('.').length === 3, jwt, `JWT access token: ${jwt}`);
+      const r = await client.tokenIntrospection(config, tokens.access_token);
+      assert.equal(r.active, true, 'introspection');
+      assert.equal(r.client_id, id, 'client_id');
+      return `jwt=${jwt}`;
+    });
+  }
+}
+
 async function main() {
+  if (process.env.RP_MODE === 'authelia-suite') {
+    return suite();
+  }
   const missing = REQUIRED.filter((k) => !process.env[k]);
   if (missing.length) throw new Error(`missing environment variables: ${missing.join(', ')}`);
   for (const k of REQUIRED) env[k] = process.env[k];

@@ -4,7 +4,8 @@
 //! its Redis replaced by a real `redis-server` and its proxy port by the server's. The suite's
 //! clients then work: a code flow with consent for `oidc-tester-app-public` (john logs in), client
 //! credentials with opaque and JWT access tokens, and `oidc-tester-app`'s two_factor policy
-//! refused (Portcullis has no second factor yet).
+//! refused (Portcullis has no second factor yet). Then panva's openid-client runs the same flows
+//! (`tests/oidc-rp/rp.mjs` with `RP_MODE=authelia-suite`).
 
 // Tests wait for real processes and sockets on the wall clock; the clock rule is for the servers.
 #![allow(clippy::disallowed_methods)]
@@ -298,6 +299,56 @@ async fn authelias_oidc_suite_configuration_starts_and_its_clients_work() {
             .unwrap();
         assert_eq!(i["active"], true, "{client}");
         assert_eq!(i["sub"], client);
+    }
+
+    // The certified relying party against the same server.
+    if require(&["node"]) {
+        let rp = Path::new(env!("CARGO_MANIFEST_DIR")).join("oidc-rp");
+        assert!(
+            rp.join("node_modules/openid-client").is_dir() || std::env::var_os("CI").is_none(),
+            "tests/oidc-rp/node_modules is missing: scripts/test runs `npm ci` there"
+        );
+        if rp.join("node_modules/openid-client").is_dir() {
+            let output = tokio::process::Command::new(find_program("node").unwrap())
+                .arg(rp.join("rp.mjs"))
+                .current_dir(&rp)
+                .env("RP_MODE", "authelia-suite")
+                .env("RP_ISSUER", &issuer)
+                .env("RP_CONNECT", format!("127.0.0.1:{port}"))
+                .env("RP_CA", &certs.ca)
+                .env("RP_USERNAME", "john")
+                .env("RP_PASSWORD", "password")
+                .env("RP_EMAIL", "john.doe@authelia.com")
+                .env("RP_SUITE_SECRET", SECRET)
+                .env("RP_REDIRECT_URI", &redirect)
+                .output();
+            let output = tokio::time::timeout(Duration::from_secs(120), output)
+                .await
+                .unwrap()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let results: Vec<Value> = stdout
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            for check in [
+                "suite-code-flow",
+                "suite-client-credentials-opaque",
+                "suite-client-credentials-jwt",
+            ] {
+                let line = results
+                    .iter()
+                    .find(|r| r["check"] == check)
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "no {check}: {stdout}\n{}",
+                            String::from_utf8_lossy(&output.stderr)
+                        )
+                    });
+                assert_eq!(line["ok"], true, "{check}: {}", line["detail"]);
+            }
+            assert!(output.status.success(), "{stdout}");
+        }
     }
     stop.trigger();
 }
