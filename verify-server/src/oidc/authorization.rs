@@ -6,7 +6,7 @@
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use http::header::{LOCATION, SET_COOKIE};
 use http::{HeaderValue, StatusCode};
 use portcullis_core::{AuthLevel, Identity};
 use portcullis_oidc::authorize::{
@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
+use super::pages::{self, PAGE_CSP, csp_with_form_action, escape, page};
 use super::records::{ConsentAnswer, FlowRecord, GrantRecord, decode, encode};
 use super::{OidcRuntime, issuer, random32, runtime, single, uuid_v4};
 use crate::authz::peer_of_parts;
@@ -31,21 +32,6 @@ use crate::state::AppState;
 
 /// How long a parked authorization request waits for login and consent (Authelia: 10 minutes).
 const FLOW_LIFESPAN: u64 = 600;
-
-fn html(status: StatusCode, body: String, csp: &str) -> Response {
-    let mut r = (status, body).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    if let Ok(v) = HeaderValue::from_str(csp) {
-        h.insert(CONTENT_SECURITY_POLICY, v);
-    }
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    h.insert("cache-control", HeaderValue::from_static("no-store"));
-    r
-}
 
 fn found(location: &str) -> Response {
     match HeaderValue::from_str(location) {
@@ -61,14 +47,6 @@ fn found(location: &str) -> Response {
     }
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
 fn origin_of(uri: &str) -> String {
     url::Url::parse(uri).map_or_else(
         |_| "'none'".to_owned(),
@@ -80,7 +58,7 @@ fn origin_of(uri: &str) -> String {
 fn to_client(uri: &str, mode: ResponseMode, params: &[(&str, &str)]) -> Response {
     match deliver(uri, mode, params) {
         Delivery::Redirect(location) => found(&location),
-        Delivery::FormPost(page) => html(
+        Delivery::FormPost(page) => pages::raw(
             StatusCode::OK,
             page,
             &format!(
@@ -673,15 +651,7 @@ async fn answer(state: &AppState, parts: &Parts, body: &ConsentBody) -> Option<S
 /// `POST /api/oidc/consent` (JSON).
 pub(super) async fn consent_post(State(state): State<AppState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let is_json = parts
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(';')
-                .next()
-                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-        });
+    let is_json = crate::portal::is_json(&parts.headers);
     let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
         return ko(StatusCode::OK, "Operation failed.");
     };
@@ -698,17 +668,13 @@ pub(super) async fn consent_post(State(state): State<AppState>, request: Request
     }
 }
 
-const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
 /// `GET /consent/openid/decision?flow_id=…`: the consent page, a form that needs no JavaScript.
 pub(super) async fn decision_page(State(state): State<AppState>, parts: Parts) -> Response {
     let failed = || {
-        html(
+        page(
             StatusCode::BAD_REQUEST,
-            page(
-                "Consent",
-                "<p role=\"alert\">This consent request is unknown, has expired, or belongs to another session.</p>",
-            ),
+            "Consent",
+            "<p role=\"alert\">This consent request is unknown, has expired, or belongs to another session.</p>",
             PAGE_CSP,
         )
     };
@@ -746,11 +712,8 @@ pub(super) async fn decision_page(State(state): State<AppState>, parts: Parts) -
         client = escape(&client.client.id),
     );
     // The answer's redirects end at the client: Chromium checks them against form-action.
-    let csp = format!(
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {}; frame-ancestors 'none'; base-uri 'none'",
-        origin_of(&flow.request.redirect_uri)
-    );
-    let mut r = html(StatusCode::OK, page("Consent", &body), &csp);
+    let csp = csp_with_form_action(&origin_of(&flow.request.redirect_uri));
+    let mut r = page(StatusCode::OK, "Consent", &body, &csp);
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().append(SET_COOKIE, v);
     }
@@ -760,12 +723,10 @@ pub(super) async fn decision_page(State(state): State<AppState>, parts: Parts) -
 /// `POST /consent/openid/decision`: the consent form.
 pub(super) async fn decision_form(State(state): State<AppState>, request: Request) -> Response {
     let refused = || {
-        html(
+        page(
             StatusCode::BAD_REQUEST,
-            page(
-                "Consent",
-                "<p role=\"alert\">The consent could not be recorded. Start again from the application.</p>",
-            ),
+            "Consent",
+            "<p role=\"alert\">The consent could not be recorded. Start again from the application.</p>",
             PAGE_CSP,
         )
     };
@@ -824,12 +785,5 @@ pub(super) async fn completion_page(parts: Parts) -> Response {
     } else {
         StatusCode::BAD_REQUEST
     };
-    html(status, page("Authorization", &body), PAGE_CSP)
-}
-
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{title}</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}}button{{font-size:1rem;padding:.5rem 1rem}}</style></head><body><main>{body}</main></body></html>"
-    )
+    page(status, "Authorization", &body, PAGE_CSP)
 }

@@ -6,7 +6,7 @@
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
+use http::header::{LOCATION, SET_COOKIE};
 use http::{HeaderValue, StatusCode};
 use portcullis_core::AuthLevel;
 use portcullis_oidc::client::GrantType;
@@ -18,6 +18,7 @@ use portcullis_oidc::{ErrorCode, OAuthError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::pages::{PAGE_CSP, escape};
 use super::records::{decode, encode};
 use super::token::{Refusal, authenticate_client, refusal_response};
 use super::{OidcRuntime, issuer, no_store_json, oauth_error, random32, runtime, single, uuid_v4};
@@ -26,6 +27,11 @@ use crate::config::PolicyLevel;
 use crate::portal::csrf::{csrf_token, csrf_valid, new_nonce};
 use crate::portal::portal_identity;
 use crate::state::AppState;
+
+/// A page of this flow.
+fn page(status: StatusCode, body: &str) -> Response {
+    super::pages::page(status, "Connect a device", body, PAGE_CSP)
+}
 
 /// The polling interval the device is told (RFC 8628 §3.2 default).
 const INTERVAL: u64 = 5;
@@ -334,38 +340,6 @@ pub(super) async fn grant(
             .await
         }
     }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-fn page(status: StatusCode, body: &str) -> Response {
-    let html = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Connect a device</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}}input,button{{font-size:1rem;padding:.5rem}}</style></head><body><main>{body}</main></body></html>"
-    );
-    let mut r = (status, html).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(
-        http::header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(PAGE_CSP),
-    );
-    h.insert(
-        http::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    );
-    r
 }
 
 async fn find(rt: &OidcRuntime, code: &str, now: u64) -> Option<(String, DeviceRecord)> {

@@ -7,18 +7,24 @@
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
+use http::header::{LOCATION, SET_COOKIE};
 use http::{HeaderValue, StatusCode};
 use portcullis_oidc::keys::Algorithm;
 use portcullis_oidc::response::append_query;
 use serde_json::{Map, Value, json};
 
+use super::pages::{PAGE_CSP, escape};
 use super::{OidcRuntime, issuer, runtime, single, uuid_v4};
 use crate::authz::peer_of_parts;
 use crate::config::{ClientSecret, OidcClient};
 use crate::portal::csrf::{csrf_token, csrf_valid, new_nonce};
 use crate::portal::portal_identity;
 use crate::state::AppState;
+
+/// A page of this flow.
+fn page(status: StatusCode, body: &str) -> Response {
+    super::pages::page(status, "Log out", body, PAGE_CSP)
+}
 
 /// The back-channel logout event (OpenID Connect Back-Channel Logout 1.0 §2.4).
 const BACKCHANNEL_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -166,51 +172,9 @@ fn verify_hint(rt: &OidcRuntime, token: &str, iss: &str) -> Option<(super::Clien
             let key = portcullis_oidc::jwt::secret_key(secret.expose().as_bytes()).ok()?;
             portcullis_oidc::jwt::verify(token, &key, &expect).ok()?
         }
-        alg => {
-            let keys = rt.keys();
-            let key = match header.kid.as_deref() {
-                Some(kid) => keys.by_kid(kid)?,
-                None => keys.for_alg(alg)?,
-            };
-            if key.alg() != alg {
-                return None;
-            }
-            portcullis_oidc::jwt::verify(token, key.decoding_key(), &expect).ok()?
-        }
+        _ => super::verify_with_provider_key(rt, token, header.kid.as_deref(), &expect)?,
     };
     Some((client, claims.get("sub")?.as_str()?.to_owned()))
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
-
-const PAGE_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-
-fn page(status: StatusCode, body: &str) -> Response {
-    let html = format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Log out</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}}button{{font-size:1rem;padding:.5rem 1rem}}</style></head><body><main>{body}</main></body></html>"
-    );
-    let mut r = (status, html).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(
-        http::header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(PAGE_CSP),
-    );
-    h.insert(
-        http::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    );
-    r
 }
 
 /// What an end-session request asks for, checked.

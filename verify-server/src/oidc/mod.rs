@@ -13,6 +13,7 @@ mod authorization;
 mod device;
 mod logout;
 mod metadata;
+mod pages;
 mod pushed;
 mod records;
 mod resource;
@@ -624,19 +625,28 @@ pub(crate) fn verify_access_jwt(
             let key = portcullis_oidc::jwt::secret_key(secret.expose().as_bytes()).ok()?;
             portcullis_oidc::jwt::verify(token, &key, &expect(header.alg)).ok()?
         }
-        alg => {
-            let keys = rt.keys();
-            let key = match header.kid.as_deref() {
-                Some(kid) => keys.by_kid(kid)?,
-                None => keys.for_alg(alg)?,
-            };
-            if key.alg() != alg {
-                return None;
-            }
-            portcullis_oidc::jwt::verify(token, key.decoding_key(), &expect(alg)).ok()?
-        }
+        alg => verify_with_provider_key(rt, token, header.kid.as_deref(), &expect(alg))?,
     };
     Some(jwt_key(claims.get("jti")?.as_str()?))
+}
+
+/// Verify `token` with the provider's key named by `kid` (or the first of the expected algorithm):
+/// the claims, when the key exists, signs with that algorithm and the signature and times hold.
+pub(crate) fn verify_with_provider_key(
+    rt: &OidcRuntime,
+    token: &str,
+    kid: Option<&str>,
+    expect: &portcullis_oidc::jwt::Expect<'_>,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let keys = rt.keys();
+    let key = match kid {
+        Some(kid) => keys.by_kid(kid)?,
+        None => keys.for_alg(expect.alg)?,
+    };
+    if key.alg() != expect.alg {
+        return None;
+    }
+    portcullis_oidc::jwt::verify(token, key.decoding_key(), expect).ok()
 }
 
 /// The client address a rate limit counts: from `X-Forwarded-For` behind a trusted proxy, else

@@ -25,7 +25,7 @@ use crate::authz::{CookieResult, cookie_session};
 use crate::config::CookieDomain;
 use crate::state::AppState;
 
-pub(crate) use api::{first_factor, health, logout, safe_redirection, user_state};
+pub(crate) use api::{first_factor, health, is_json, logout, safe_redirection, user_state};
 pub(crate) use page::{Templates, login_form, login_page, logout_form};
 
 pub(super) const JSON: &str = "application/json; charset=utf-8";
