@@ -209,3 +209,30 @@ impl Drop for FailureLogs {
         }
     }
 }
+
+/// A throwaway `redis-server` on a free loopback port (no persistence), owned by the returned
+/// process: it stops when that is dropped. Waits until it accepts connections.
+pub fn redis_server(dir: &Path) -> (Process, u16) {
+    let port = free_port();
+    let mut command = Command::new(find_program("redis-server").expect("redis-server"));
+    command.args([
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]);
+    let process = Process::spawn("redis-server", command, dir, false);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis-server did not start"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    (process, port)
+}

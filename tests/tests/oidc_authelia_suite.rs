@@ -12,10 +12,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use portcullis_tests::process::{Process, find_program, free_port, require};
+use portcullis_tests::process::{find_program, free_port, redis_server, require};
 use portcullis_tests::tls;
 use portcullis_verify_server::config::{LoadOptions, load_all};
 use portcullis_verify_server::{App, Tuning};
@@ -59,24 +58,7 @@ async fn authelias_oidc_suite_configuration_starts_and_its_clients_work() {
     )
     .unwrap();
 
-    let redis_port = free_port();
-    let mut command = Command::new(find_program("redis-server").unwrap());
-    command.args([
-        "--port",
-        &redis_port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]);
-    let _redis = Process::spawn("redis-server", command, root, false);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", redis_port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (_redis, redis_port) = redis_server(root);
 
     let port = free_port();
     let text = std::fs::read_to_string(Path::new(FIXTURES).join("configuration.yml")).unwrap();

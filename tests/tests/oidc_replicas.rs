@@ -9,11 +9,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
-use portcullis_tests::process::{Process, find_program, free_port, require};
+use portcullis_tests::process::{free_port, redis_server, require};
 use portcullis_tests::tls;
 use portcullis_tests::users::ALICE;
 use portcullis_verify_server::{App, Tuning};
@@ -88,24 +87,7 @@ async fn two_replicas_share_flows_codes_keys_and_revocations() {
     }
     let dir = tempfile::tempdir().unwrap();
     let certs = tls::write(dir.path());
-    let redis_port = free_port();
-    let mut command = Command::new(find_program("redis-server").unwrap());
-    command.args([
-        "--port",
-        &redis_port.to_string(),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]);
-    let _redis = Process::spawn("redis-server", command, dir.path(), false);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", redis_port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let (_redis, redis_port) = redis_server(dir.path());
     // A's storage is an Authelia database that already knows alice.
     const ALICE_SUB: &str = "5f0a1b2c-3d4e-4f60-8a7b-9c0d1e2f3a4b";
     {
