@@ -314,6 +314,29 @@ impl Oidc {
             .await
     }
 
+    /// Log in through the JSON API within flow `flow_id`: the session cookie and the path the
+    /// portal sends the browser back to.
+    async fn flow_login(&self, user: &str, password: &str, flow_id: &str) -> (String, String) {
+        let login = self
+            .h
+            .send(
+                Request::post("/api/firstfactor")
+                    .header("host", "auth.example.com")
+                    .header("content-type", "application/json")
+                    .body(Body::from(serde_json::json!({"username": user, "password": password, "flow": "openid_connect", "flowID": flow_id}).to_string()))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+        let cookie = login.cookie_pair().expect("a session cookie");
+        let next = json(&login)["data"]["redirect"]
+            .as_str()
+            .expect("a redirect after the flow login")
+            .to_owned();
+        assert!(next.contains("consent_id="), "{next}");
+        (cookie, next)
+    }
+
     /// Walk the browser through login (and consent when asked) to the client's callback.
     async fn code_for(
         &self,
@@ -329,24 +352,7 @@ impl Oidc {
             "{location}"
         );
         let flow_id = param(&location, "flow_id").unwrap();
-        let login = self
-            .h
-            .send(
-                Request::post("/api/firstfactor")
-                    .header("host", "auth.example.com")
-                    .header("content-type", "application/json")
-                    .body(Body::from(serde_json::json!({"username": user, "password": password, "flow": "openid_connect", "flowID": flow_id}).to_string()))
-                    .unwrap(),
-            )
-            .await;
-        assert_eq!(login.status, StatusCode::OK, "{}", login.body);
-        let cookie = login.cookie_pair().unwrap();
-        let body: Value = serde_json::from_str(&login.body).unwrap();
-        let mut next = body["data"]["redirect"]
-            .as_str()
-            .expect("a redirect after the flow login")
-            .to_owned();
-        assert!(next.contains("consent_id="), "{next}");
+        let (cookie, mut next) = self.flow_login(user, password, &flow_id).await;
         for _ in 0..4 {
             let path = next
                 .strip_prefix("https://auth.example.com")
@@ -1043,21 +1049,7 @@ async fn consent_refusal_and_consent_api_failures() {
     let o = harness().await;
     let r = o.authorize(&app_query(&[]), None).await;
     let flow_id = param(r.header("location").unwrap(), "flow_id").unwrap();
-    let login = o
-        .h
-        .send(
-            Request::post("/api/firstfactor")
-                .header("host", "auth.example.com")
-                .header("content-type", "application/json")
-                .body(Body::from(serde_json::json!({"username": "bob", "password": BOB_PASSWORD, "flow": "openid_connect", "flowID": flow_id}).to_string()))
-                .unwrap(),
-        )
-        .await;
-    let cookie = login.cookie_pair().unwrap();
-    let next = json(&login)["data"]["redirect"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (cookie, next) = o.flow_login("bob", BOB_PASSWORD, &flow_id).await;
     let r = o
         .get(
             next.strip_prefix("https://auth.example.com").unwrap(),
@@ -1140,21 +1132,7 @@ async fn form_post_response_mode() {
     q.push(("response_mode", "form_post".into()));
     let r = o.authorize(&q, None).await;
     let flow_id = param(r.header("location").unwrap(), "flow_id").unwrap();
-    let login = o
-        .h
-        .send(
-            Request::post("/api/firstfactor")
-                .header("host", "auth.example.com")
-                .header("content-type", "application/json")
-                .body(Body::from(serde_json::json!({"username": "alice", "password": ALICE_PASSWORD, "flow": "openid_connect", "flowID": flow_id}).to_string()))
-                .unwrap(),
-        )
-        .await;
-    let cookie = login.cookie_pair().unwrap();
-    let next = json(&login)["data"]["redirect"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (cookie, next) = o.flow_login("alice", ALICE_PASSWORD, &flow_id).await;
     let r = o
         .get(
             next.strip_prefix("https://auth.example.com").unwrap(),
@@ -2281,21 +2259,7 @@ async fn pre_configured_consent_is_remembered_for_the_same_request_only() {
     );
     let r = o.authorize(&q, None).await;
     let flow_id = param(r.header("location").unwrap(), "flow_id").unwrap();
-    let login = o
-        .h
-        .send(
-            Request::post("/api/firstfactor")
-                .header("host", "auth.example.com")
-                .header("content-type", "application/json")
-                .body(Body::from(serde_json::json!({"username": "alice", "password": ALICE_PASSWORD, "flow": "openid_connect", "flowID": flow_id}).to_string()))
-                .unwrap(),
-        )
-        .await;
-    let cookie = login.cookie_pair().unwrap();
-    let next = json(&login)["data"]["redirect"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (cookie, next) = o.flow_login("alice", ALICE_PASSWORD, &flow_id).await;
     let r = o
         .get(
             next.strip_prefix("https://auth.example.com").unwrap(),
