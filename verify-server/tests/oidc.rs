@@ -165,6 +165,14 @@ fn oidc_yaml_with(backchannel: u16) -> String {
         authorization_policy: one_factor
         consent_mode: implicit
         id_token_signed_response_alg: ES256
+      - client_id: signed-app
+        client_secret: '$plaintext$signed-secret'
+        redirect_uris: ['https://signed.example.com/cb']
+        scopes: [openid, profile, groups]
+        authorization_policy: one_factor
+        consent_mode: implicit
+        userinfo_signed_response_alg: RS256
+        introspection_signed_response_alg: RS256
       - client_id: other
         client_secret: '$plaintext$other-secret'
         redirect_uris: ['https://other.example.com/cb']
@@ -2457,4 +2465,65 @@ async fn cors_for_the_listed_endpoints_and_origins_and_signed_metadata() {
     )
     .unwrap();
     assert_eq!(claims["token_endpoint"], doc["token_endpoint"]);
+}
+
+#[tokio::test]
+async fn signed_userinfo_and_introspection_answers() {
+    let o = harness().await;
+    let t = redeem_for(
+        &o,
+        "signed-app",
+        "signed-secret",
+        "https://signed.example.com/cb",
+    )
+    .await;
+    let at = t["access_token"].as_str().unwrap();
+    let jwks = json(&o.get("/jwks.json", None).await);
+    let k = &jwks["keys"][0];
+    let key = jsonwebtoken::DecodingKey::from_rsa_components(
+        k["n"].as_str().unwrap(),
+        k["e"].as_str().unwrap(),
+    )
+    .unwrap();
+    let r = o.userinfo(at).await;
+    assert_eq!(r.header("content-type"), Some("application/jwt"));
+    // No exp in a UserInfo JWT: check its signature and claims by hand.
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.required_spec_claims.clear();
+    v.validate_exp = false;
+    v.validate_aud = false;
+    let info = jsonwebtoken::decode::<Value>(&r.body, &key, &v)
+        .unwrap()
+        .claims;
+    assert_eq!(info["preferred_username"], "alice");
+    assert_eq!(info["aud"], serde_json::json!(["signed-app"]));
+    assert!(info["jti"].is_string());
+    let r = o
+        .post_form(
+            "/api/oidc/introspection",
+            &[("token", at)],
+            Some(("signed-app", "signed-secret")),
+        )
+        .await;
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/token-introspection+jwt")
+    );
+    assert_eq!(header(&r.body)["typ"], "token-introspection+jwt");
+    let claims = jsonwebtoken::decode::<Value>(&r.body, &key, &v)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["token_introspection"]["active"], true);
+    assert_eq!(claims["aud"], "signed-app");
+    let r = o
+        .post_form(
+            "/api/oidc/introspection",
+            &[("token", "nonsense")],
+            Some(("signed-app", "signed-secret")),
+        )
+        .await;
+    let claims = jsonwebtoken::decode::<Value>(&r.body, &key, &v)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["token_introspection"]["active"], false);
 }

@@ -147,6 +147,11 @@ pub struct OidcClient {
     pub access_token_key_id: Option<String>,
     /// `require_pushed_authorization_requests`: this client must use PAR.
     pub require_par: bool,
+    /// `userinfo_signed_response_alg` / `_key_id`: UserInfo answered as a signed JWT.
+    pub userinfo_signing: Option<(Algorithm, Option<String>)>,
+    /// `introspection_signed_response_alg` / `_key_id`: introspection answered as a signed JWT
+    /// (RFC 9701).
+    pub introspection_signing: Option<(Algorithm, Option<String>)>,
     /// The algorithm of its client assertions (`client_secret_jwt`, `private_key_jwt`).
     pub assertion_alg: Option<Algorithm>,
     /// Its public keys (`jwks`), for `private_key_jwt`.
@@ -1420,22 +1425,18 @@ impl Validator<'_> {
             None,
         )?;
 
-        for (name, alg, kid) in [
-            (
-                "userinfo_signed_response",
-                &c.userinfo_signed_response_alg,
-                &c.userinfo_signed_response_key_id,
-            ),
-            (
-                "introspection_signed_response",
-                &c.introspection_signed_response_alg,
-                &c.introspection_signed_response_key_id,
-            ),
-        ] {
-            if kid.is_some() || alg.as_deref().is_some_and(|a| a != "none") {
-                return Err(self.error(&key(&format!("{name}_alg")), "signed responses are not implemented by Portcullis yet: remove the key for JSON responses"));
-            }
-        }
+        let userinfo_alg = signing_alg(
+            "userinfo_signed_response",
+            &c.userinfo_signed_response_alg,
+            &c.userinfo_signed_response_key_id,
+            None,
+        )?;
+        let introspection_alg = signing_alg(
+            "introspection_signed_response",
+            &c.introspection_signed_response_alg,
+            &c.introspection_signed_response_key_id,
+            None,
+        )?;
         if c.authorization_signed_response_key_id.is_some()
             || c.authorization_signed_response_alg
                 .as_deref()
@@ -1507,6 +1508,9 @@ impl Validator<'_> {
             custom_scope_claims,
             id_token_key_id: c.id_token_signed_response_key_id.clone(),
             access_token_key_id: c.access_token_signed_response_key_id.clone(),
+            userinfo_signing: userinfo_alg.map(|a| (a, c.userinfo_signed_response_key_id.clone())),
+            introspection_signing: introspection_alg
+                .map(|a| (a, c.introspection_signed_response_key_id.clone())),
             require_par: c.require_pushed_authorization_requests == Some(true),
             assertion_alg,
             assertion_keys,

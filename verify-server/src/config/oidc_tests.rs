@@ -390,7 +390,7 @@ fn client_errors_name_the_key() {
             "access_token_signed_response_alg",
         ),
         (
-            client("        userinfo_signed_response_alg: RS256\n"),
+            client("        userinfo_signed_response_alg: PS999\n"),
             "userinfo_signed_response_alg",
         ),
         (

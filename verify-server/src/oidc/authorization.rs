@@ -264,6 +264,21 @@ pub(super) async fn authorize(State(state): State<AppState>, parts: Parts) -> Re
     let response = match response {
         Ok(r) | Err(r) => r,
     };
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let outcome = if location.contains("flow=openid_connect") && location.contains("/?") {
+        "login"
+    } else if location.contains("/consent/openid/decision") {
+        "consent"
+    } else if location.contains("code=") || response.status() == StatusCode::OK {
+        "code"
+    } else {
+        "error"
+    };
+    state.0.metrics.oidc("authorization", outcome);
     crate::portal::with_cookie(response, clear)
 }
 

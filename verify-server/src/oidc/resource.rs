@@ -44,6 +44,22 @@ async fn live_token(
     }
 }
 
+/// A signed answer: the JWT as the body, with its media type, never cached.
+fn jwt_response(media_type: &'static str, jwt: String) -> Response {
+    use axum::response::IntoResponse;
+    let mut r = (StatusCode::OK, jwt).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static(media_type),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    r
+}
+
 fn bearer_error(status: StatusCode, code: ErrorCode, description: &str) -> Response {
     let error = OAuthError::new(code, description);
     let mut r = oauth_error("userinfo", &error);
@@ -172,6 +188,22 @@ async fn userinfo_unlimited(State(state): State<AppState>, request: Request) -> 
     claims.insert("aud".into(), json!([grant.client_id]));
     claims.insert("iss".into(), json!(grant.issuer));
     state.0.metrics.oidc("userinfo", "success");
+    // `userinfo_signed_response_alg`: the claims as a JWT for this client.
+    if let Some((alg, kid)) = &client.userinfo_signing {
+        claims.insert("jti".into(), json!(super::uuid_v4()));
+        claims.insert("iat".into(), json!(now));
+        return match super::sign(
+            &rt,
+            &client,
+            *alg,
+            kid.as_deref(),
+            &Value::Object(claims),
+            None,
+        ) {
+            Ok(jwt) => jwt_response("application/jwt", jwt),
+            Err(e) => super::store_failure("userinfo", &e),
+        };
+    }
     no_store_json(StatusCode::OK, &Value::Object(claims))
 }
 
@@ -211,7 +243,23 @@ async fn introspection_unlimited(State(state): State<AppState>, request: Request
         }
         Err(e) => return oauth_error("introspection", &e),
     };
-    let inactive = || no_store_json(StatusCode::OK, &json!({"active": false}));
+    let inactive = || match &client.introspection_signing {
+        Some((alg, kid)) => {
+            let claims = json!({"iss": issuer(&state, &parts), "aud": client.client.id, "iat": state.now(), "token_introspection": {"active": false}});
+            match super::sign(
+                &rt,
+                &client,
+                *alg,
+                kid.as_deref(),
+                &claims,
+                Some("token-introspection+jwt"),
+            ) {
+                Ok(jwt) => jwt_response("application/token-introspection+jwt", jwt),
+                Err(e) => super::store_failure("introspection", &e),
+            }
+        }
+        None => no_store_json(StatusCode::OK, &json!({"active": false})),
+    };
     let found = match live_token(&rt, token, state.now()).await {
         Ok(f) => f,
         Err(e) => return super::store_failure("introspection", &e),
@@ -249,7 +297,30 @@ async fn introspection_unlimited(State(state): State<AppState>, request: Request
         body["username"] = json!(u);
     }
     state.0.metrics.oidc("introspection", "active");
-    let mut response = no_store_json(StatusCode::OK, &body);
+    // RFC 9701: a signed answer for a client that asks for one.
+    let mut response = match &client.introspection_signing {
+        Some((alg, kid)) => {
+            let now = state.now();
+            let claims = json!({
+                "iss": grant.issuer,
+                "aud": client.client.id,
+                "iat": now,
+                "token_introspection": body,
+            });
+            match super::sign(
+                &rt,
+                &client,
+                *alg,
+                kid.as_deref(),
+                &claims,
+                Some("token-introspection+jwt"),
+            ) {
+                Ok(jwt) => jwt_response("application/token-introspection+jwt", jwt),
+                Err(e) => return super::store_failure("introspection", &e),
+            }
+        }
+        None => no_store_json(StatusCode::OK, &body),
+    };
     response.extensions_mut().insert(ActiveToken);
     response
 }
