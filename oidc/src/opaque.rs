@@ -49,18 +49,24 @@ const PREFIX: &str = "portcullis_";
 /// look-alikes.
 pub const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
 
-/// A user code `XXXX-XXXX` from 8 random bytes (20⁸ ≈ 2³⁴·⁶ codes; guessing is bounded by the
-/// code's short life and the rate limit).
-pub fn user_code(random: [u8; 8]) -> String {
+/// A user code `XXXX-XXXX` from random bytes: bytes of 240 and above are skipped so that every
+/// letter is equally likely (240 = 12 × 20). `None` when fewer than 8 bytes remain, which 32
+/// random bytes make vanishingly rare (the caller draws again). 20⁸ ≈ 2³⁴·⁶ codes; guessing is
+/// bounded by the code's short life and the device page's rate limit.
+pub fn user_code(random: &[u8]) -> Option<String> {
     let chars: Vec<char> = random
         .iter()
+        .filter(|b| **b < 240)
+        .take(8)
         .map(|b| char::from(USER_CODE_ALPHABET[usize::from(*b) % USER_CODE_ALPHABET.len()]))
         .collect();
-    format!(
-        "{}-{}",
-        chars[..4].iter().collect::<String>(),
-        chars[4..].iter().collect::<String>()
-    )
+    (chars.len() == 8).then(|| {
+        format!(
+            "{}-{}",
+            chars[..4].iter().collect::<String>(),
+            chars[4..].iter().collect::<String>()
+        )
+    })
 }
 
 /// A typed user code in canonical form: upper case, separators and spaces dropped, then
@@ -131,7 +137,14 @@ mod tests {
 
     #[test]
     fn user_codes() {
-        let code = user_code([0, 1, 2, 3, 19, 20, 255, 7]);
+        let code = user_code(&[0, 1, 2, 3, 19, 20, 255, 7, 250, 9]).unwrap();
+        assert_eq!(&code[..4], "BCDF", "0, 1, 2, 3");
+        assert_eq!(
+            &code[5..],
+            "ZBKM",
+            "19, 20, (255 skipped), 7, (250 skipped), 9"
+        );
+        assert_eq!(user_code(&[255; 32]), None);
         assert_eq!(code.len(), 9);
         assert_eq!(&code[4..5], "-");
         assert_eq!(

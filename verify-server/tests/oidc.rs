@@ -2527,3 +2527,77 @@ async fn signed_userinfo_and_introspection_answers() {
         .claims;
     assert_eq!(claims["token_introspection"]["active"], false);
 }
+
+#[tokio::test]
+async fn device_polling_is_not_rate_limited_but_guessing_codes_is() {
+    let o = harness().await;
+    let d = json(
+        &o.post_form(
+            "/api/oidc/device-authorization",
+            &[("client_id", "tv")],
+            None,
+        )
+        .await,
+    );
+    let code = d["device_code"].as_str().unwrap().to_owned();
+    // Ten minutes of polling every 5 s: 120 polls, all pending, none refused with 429.
+    for _ in 0..119 {
+        o.h.advance(5);
+        let r = o
+            .post_form(
+                "/api/oidc/token",
+                &[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                    ("device_code", &code),
+                    ("client_id", "tv"),
+                ],
+                None,
+            )
+            .await;
+        assert_eq!(json(&r)["error"], "authorization_pending", "{}", r.body);
+    }
+    // Wrong codes on the device page count: the 31st in a minute is refused.
+    let cookie = o.h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
+    let r = o
+        .get("/consent/openid/device-authorization", Some(&cookie))
+        .await;
+    let csrf_cookie = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("portcullis_csrf="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let token = r
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut last = StatusCode::OK;
+    for _ in 0..31 {
+        let r =
+            o.h.send(
+                Request::post("/consent/openid/device-authorization")
+                    .header("host", "auth.example.com")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .header("cookie", format!("{cookie}; {csrf_cookie}"))
+                    .body(Body::from(query(&[
+                        ("user_code", "BCDF-GHJK"),
+                        ("answer", "approve"),
+                        ("csrf", token.as_str()),
+                    ])))
+                    .unwrap(),
+            )
+            .await;
+        last = r.status;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+}

@@ -579,7 +579,17 @@ impl Validator<'_> {
             &raw.discovery_signed_response_key_id,
             raw.discovery_signed_response_alg.as_deref(),
         ) {
-            (Some(kid), _) => match keys.iter().find(|k| k.kid() == kid) {
+            (Some(kid), alg) => match keys.iter().find(|k| k.kid() == kid) {
+                Some(k) if alg.is_some_and(|a| a != "none" && parse_alg(a) != Some(k.alg())) => {
+                    return Err(self.error(
+                        &format!("{P}.discovery_signed_response_alg"),
+                        format!(
+                            "the key '{kid}' signs with {:?}, not '{}'",
+                            k.alg(),
+                            alg.unwrap_or("")
+                        ),
+                    ));
+                }
                 Some(k) => Some((k.alg(), Some(kid.clone()))),
                 None => {
                     return Err(self.error(
@@ -1026,11 +1036,6 @@ impl Validator<'_> {
                 c.introspection_endpoint_auth_signing_alg.is_some(),
             ),
             (
-                "pushed_authorization_request_endpoint_auth_method",
-                c.pushed_authorization_request_endpoint_auth_method
-                    .is_some(),
-            ),
-            (
                 "pushed_authorization_request_endpoint_auth_signing_alg",
                 c.pushed_authorization_request_endpoint_auth_signing_alg
                     .is_some(),
@@ -1138,6 +1143,17 @@ impl Validator<'_> {
                     )
                 })?,
             };
+            // A key of another algorithm than the assertions' would never be used.
+            if let Some(expected) = assertion_alg
+                && expected != alg
+            {
+                return Err(self.error(
+                    &format!("{jk}.algorithm"),
+                    format!(
+                        "the key is {alg:?} but token_endpoint_auth_signing_alg is {expected:?}"
+                    ),
+                ));
+            }
             let pem = jwk
                 .key
                 .as_deref()
@@ -1166,15 +1182,20 @@ impl Validator<'_> {
                 "'private_key_jwt' needs the client's public keys in 'jwks'",
             ));
         }
-        for name in [
-            "revocation_endpoint_auth_method",
-            "introspection_endpoint_auth_method",
+        for (name, v) in [
+            (
+                "revocation_endpoint_auth_method",
+                &c.revocation_endpoint_auth_method,
+            ),
+            (
+                "introspection_endpoint_auth_method",
+                &c.introspection_endpoint_auth_method,
+            ),
+            (
+                "pushed_authorization_request_endpoint_auth_method",
+                &c.pushed_authorization_request_endpoint_auth_method,
+            ),
         ] {
-            let v = if name.starts_with("revocation") {
-                &c.revocation_endpoint_auth_method
-            } else {
-                &c.introspection_endpoint_auth_method
-            };
             if let Some(v) = v
                 && AuthMethod::parse(v) != Some(auth_method)
             {

@@ -193,7 +193,7 @@ pub(super) struct RawClient {
     pub revocation_endpoint_auth_signing_alg: Option<IgnoredAny>,
     pub introspection_endpoint_auth_method: Option<String>,
     pub introspection_endpoint_auth_signing_alg: Option<IgnoredAny>,
-    pub pushed_authorization_request_endpoint_auth_method: Option<IgnoredAny>,
+    pub pushed_authorization_request_endpoint_auth_method: Option<String>,
     pub pushed_authorization_request_endpoint_auth_signing_alg: Option<IgnoredAny>,
     pub allow_multiple_auth_methods: Option<bool>,
     pub jwks_uri: Option<IgnoredAny>,

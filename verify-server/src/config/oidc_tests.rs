@@ -693,3 +693,30 @@ fn rate_limits_are_validated_without_a_provider_and_key_ids_agree_with_algorithm
         "identity_providers.oidc.clients[0].id_token_signed_response_alg"
     );
 }
+
+#[test]
+fn client_assertion_keys_and_endpoint_methods_agree() {
+    let pem: String = include_str!("../../tests/fixtures/oidc-es256.pub.pem")
+        .lines()
+        .map(|l| format!("              {l}\n"))
+        .collect();
+    let text = yaml(&format!(
+        "    clients:\n      - client_id: pk\n        token_endpoint_auth_method: private_key_jwt\n        token_endpoint_auth_signing_alg: RS256\n        grant_types: [client_credentials]\n        scopes: [api]\n        jwks:\n          - algorithm: ES256\n            key: |\n{pem}"
+    ));
+    assert_eq!(
+        error_key(&text).0,
+        "identity_providers.oidc.clients[0].jwks[0].algorithm"
+    );
+    let text =
+        client("        pushed_authorization_request_endpoint_auth_method: client_secret_post\n");
+    assert_eq!(
+        error_key(&text).0,
+        "identity_providers.oidc.clients[0].pushed_authorization_request_endpoint_auth_method"
+    );
+    assert!(
+        load(&client(
+            "        pushed_authorization_request_endpoint_auth_method: client_secret_basic\n"
+        ))
+        .is_ok()
+    );
+}

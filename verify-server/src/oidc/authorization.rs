@@ -47,10 +47,19 @@ fn found(location: &str) -> Response {
     }
 }
 
+/// The CSP source of a redirect URI: its origin, or for a native app's custom scheme
+/// (`com.example.app:/cb`, whose origin is opaque) the scheme itself.
 fn origin_of(uri: &str) -> String {
     url::Url::parse(uri).map_or_else(
         |_| "'none'".to_owned(),
-        |u| u.origin().ascii_serialization(),
+        |u| {
+            let origin = u.origin();
+            if origin.is_tuple() {
+                origin.ascii_serialization()
+            } else {
+                format!("{}:", u.scheme())
+            }
+        },
     )
 }
 

@@ -138,8 +138,9 @@ pub(super) async fn device_authorization(
     // A fresh user code that no pending authorization holds.
     let mut code = None;
     for _ in 0..8 {
-        let r = random32();
-        let candidate = user_code([r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]]);
+        let Some(candidate) = user_code(&random32()) else {
+            continue;
+        };
         match rt
             .store
             .get(RecordKind::Device, &user_key(&candidate), now)
@@ -251,7 +252,7 @@ pub(super) async fn grant(
             "The device code has been used.",
         ));
     }
-    let mut record: DeviceRecord = decode(&stored.value).map_err(store_err)?;
+    let record: DeviceRecord = decode(&stored.value).map_err(store_err)?;
     if record.client_id != client.client.id {
         return Err(err(
             ErrorCode::InvalidGrant,
@@ -260,18 +261,29 @@ pub(super) async fn grant(
     }
     match record.answer.clone() {
         Answer::Pending => {
-            let too_fast = now < record.last_poll + record.interval;
+            // Polling times live in a record of their own, so that a poll never overwrites the
+            // user's answer written at the same moment.
+            let poll_key = format!("poll:{key}");
+            let (last_poll, mut interval) = match rt
+                .store
+                .get(RecordKind::Device, &poll_key, now)
+                .await
+                .map_err(store_err)?
+            {
+                Some(r) => decode::<(u64, u64)>(&r.value).map_err(store_err)?,
+                None => (0, record.interval),
+            };
+            let too_fast = now < last_poll + interval;
             if too_fast {
                 // RFC 8628 §3.5: slow down by 5 seconds.
-                record.interval += 5;
+                interval += 5;
             }
-            record.last_poll = now;
             rt.store
                 .insert(
                     RecordKind::Device,
+                    &poll_key,
                     &key,
-                    &key,
-                    &encode(&record).map_err(store_err)?,
+                    &encode(&(now, interval)).map_err(store_err)?,
                     record.expires_at,
                 )
                 .await
@@ -453,10 +465,21 @@ pub(super) async fn device_answer(State(state): State<AppState>, request: Reques
         return refused("You are not signed in.");
     }
     let now = state.now();
-    let Some(code) = get("user_code").as_deref().and_then(normalise_user_code) else {
-        return refused("This code is unknown or has expired.");
+    // Guessing codes: unknown codes count toward a limit per address.
+    let ip = super::client_addr_of_parts(&state, &parts);
+    if let Some(retry) = rt.limits.device_page.limited(ip, now) {
+        tracing::info!(user = %identity.username, retry, "device approval refused: rate limited");
+        return page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "<p role=\"alert\">Too many wrong codes. Try again later.</p>",
+        );
+    }
+    let found = match get("user_code").as_deref().and_then(normalise_user_code) {
+        Some(code) => find(&rt, &code, now).await.map(|(k, r)| (code, k, r)),
+        None => None,
     };
-    let Some((key, mut record)) = find(&rt, &code, now).await else {
+    let Some((code, key, mut record)) = found else {
+        rt.limits.device_page.count(ip, now);
         tracing::info!(user = %identity.username, "device approval refused: unknown or expired code");
         return refused("This code is unknown or has expired.");
     };

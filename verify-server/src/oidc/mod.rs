@@ -53,6 +53,8 @@ fn generated_key_name(epoch: u64) -> String {
 
 /// The rate limiters of the token-style endpoints (failed requests count).
 pub(crate) struct Limiters {
+    /// Wrong user codes on the device page (the token endpoint's buckets).
+    pub(crate) device_page: RateLimiter,
     pub(crate) pushed: RateLimiter,
     pub(crate) token: RateLimiter,
     pub(crate) userinfo: RateLimiter,
@@ -121,6 +123,7 @@ impl OidcRuntime {
         let token_key = TokenKey::from_secret(provider.hmac_secret.expose().as_bytes());
         let l = &provider.rate_limits;
         let limits = Limiters {
+            device_page: RateLimiter::new(l.token.clone()),
             pushed: RateLimiter::new(l.pushed.clone()),
             token: RateLimiter::new(l.token.clone()),
             userinfo: RateLimiter::new(l.userinfo.clone()),
@@ -181,7 +184,7 @@ impl OidcRuntime {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(fresh);
         tracing::info!(
-            "OpenID Connect signing key rotated: the previous key is still published for the tokens it signed"
+            "OpenID Connect signing keys changed: a key published ahead, a rotation (the previous key stays published for the tokens it signed), or an expired key withdrawn"
         );
         Ok(true)
     }

@@ -253,6 +253,10 @@ async fn authenticate_assertion(
     Ok(client)
 }
 
+/// Marks a device-grant answer that is part of polling (`authorization_pending`, `slow_down`).
+#[derive(Debug, Clone, Copy)]
+struct Polling;
+
 /// `POST /api/oidc/token`. Failed requests count toward the endpoint's rate limit.
 pub(super) async fn token(State(state): State<AppState>, request: Request) -> Response {
     let Some(rt) = runtime(&state).cloned() else {
@@ -270,8 +274,11 @@ pub(super) async fn token(State(state): State<AppState>, request: Request) -> Re
         return super::too_many_requests("token", retry);
     }
     let response = token_inner(&state, &rt, request).await;
-    // Failed requests count; server errors are not the client's failures.
-    if response.status() != StatusCode::OK && !response.status().is_server_error() {
+    // Failed requests count; server errors and a device's polls are not the client's failures.
+    if response.status() != StatusCode::OK
+        && !response.status().is_server_error()
+        && response.extensions().get::<Polling>().is_none()
+    {
         rt.limits.token.count(ip, now);
     }
     response
@@ -298,7 +305,15 @@ async fn token_inner(state: &AppState, rt: &OidcRuntime, request: Request) -> Re
         }
         Err(r) => {
             state.0.metrics.oidc("token", r.error.code.as_str());
-            refusal_response("token", &r)
+            let mut response = refusal_response("token", &r);
+            // A device polling while the user decides is not failing (RFC 8628 §3.5).
+            if matches!(
+                r.error.code,
+                ErrorCode::AuthorizationPending | ErrorCode::SlowDown
+            ) {
+                response.extensions_mut().insert(Polling);
+            }
+            response
         }
     }
 }
