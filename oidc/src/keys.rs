@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, ThumbprintHash};
+use jsonwebtoken::jwk::{Jwk, KeyAlgorithm, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{DecodingKey, EncodingKey, Header};
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 use serde::Serialize;
@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::error::OidcError;
 
 pub use jsonwebtoken::Algorithm;
+pub use jsonwebtoken::jwk::JwkSet;
 
 /// The smallest RSA modulus accepted (Authelia: 2048 bits).
 pub const MIN_RSA_BITS: usize = 2048;
@@ -229,6 +230,20 @@ impl ClientKey {
             kid: kid.map(str::to_owned),
             alg,
             key,
+        })
+    }
+
+    /// A key of a fetched JWK Set (`jwks_uri`): its `alg` when it names one, else `default`.
+    pub fn from_jwk(jwk: &Jwk, default: Algorithm) -> Result<Self, OidcError> {
+        let alg = jwk
+            .common
+            .key_algorithm
+            .and_then(|a| format!("{a:?}").parse::<Algorithm>().ok())
+            .unwrap_or(default);
+        Ok(Self {
+            kid: jwk.common.key_id.clone(),
+            alg,
+            key: DecodingKey::from_jwk(jwk).map_err(key_error)?,
         })
     }
 

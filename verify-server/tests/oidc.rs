@@ -2601,3 +2601,77 @@ async fn device_polling_is_not_rate_limited_but_guessing_codes_is() {
     }
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn private_key_jwt_with_keys_fetched_from_the_jwks_uri() {
+    // The client publishes its public key at a JWK Set URL on loopback.
+    let public =
+        jsonwebtoken::DecodingKey::from_ec_pem(include_bytes!("fixtures/oidc-es256.pub.pem"))
+            .unwrap();
+    let mut jwk =
+        jsonwebtoken::jwk::Jwk::from_decoding_key(&public, Some(jsonwebtoken::Algorithm::ES256))
+            .unwrap();
+    jwk.common.key_id = Some("remote-1".into());
+    let set = serde_json::json!({"keys": [jwk]}).to_string();
+    let app = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            let set = set.clone();
+            async move { set }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let yaml = oidc_yaml().replace(
+        "      - client_id: other\n",
+        &format!("      - client_id: remote-keys\n        token_endpoint_auth_method: private_key_jwt\n        token_endpoint_auth_signing_alg: ES256\n        jwks_uri: 'http://127.0.0.1:{port}/jwks'\n        grant_types: [client_credentials]\n        scopes: [api.read]\n      - client_id: other\n"),
+    );
+    let o = harness_yaml(&yaml).await;
+    let key =
+        jsonwebtoken::EncodingKey::from_ec_pem(include_bytes!("fixtures/oidc-es256.pem")).unwrap();
+    let assertion = |jti: &str, kid: &str| {
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(kid.into());
+        let claims = serde_json::json!({"iss": "remote-keys", "sub": "remote-keys", "aud": "https://auth.example.com/api/oidc/token", "jti": jti, "exp": 1_700_000_060u64});
+        jsonwebtoken::encode(&header, &claims, &key).unwrap()
+    };
+    let grant = |jwt: String| {
+        let o = &o;
+        async move {
+            o.post_form(
+                "/api/oidc/token",
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("scope", "api.read"),
+                    (
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                    ),
+                    ("client_assertion", &jwt),
+                ],
+                None,
+            )
+            .await
+        }
+    };
+    let r = grant(assertion("r-1", "remote-1")).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // A kid the set does not have is refused.
+    assert_eq!(
+        grant(assertion("r-2", "unknown")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    // Only https (or loopback http) is fetched.
+    let bad = oidc_yaml().replace(
+        "      - client_id: other\n",
+        "      - client_id: remote-keys\n        token_endpoint_auth_method: private_key_jwt\n        jwks_uri: 'http://keys.example.com/jwks'\n        grant_types: [client_credentials]\n      - client_id: other\n",
+    );
+    let e = portcullis_verify_server::config::parse(
+        std::path::Path::new("/etc/c.yml"),
+        &bad,
+        &Default::default(),
+    )
+    .unwrap_err();
+    assert!(e.key.ends_with(".jwks_uri"), "{e}");
+}

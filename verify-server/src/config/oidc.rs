@@ -156,6 +156,8 @@ pub struct OidcClient {
     pub assertion_alg: Option<Algorithm>,
     /// Its public keys (`jwks`), for `private_key_jwt`.
     pub assertion_keys: Vec<portcullis_oidc::keys::ClientKey>,
+    /// Where its public keys are fetched from (`jwks_uri`), for `private_key_jwt`.
+    pub jwks_uri: Option<String>,
 }
 
 /// `server.endpoints.rate_limits.openid_connect_*`: buckets per endpoint (empty: off). Only
@@ -977,11 +979,6 @@ impl Validator<'_> {
                 "JWE is not implemented by Portcullis",
             ),
             (
-                "jwks_uri",
-                c.jwks_uri.is_some(),
-                "fetching client keys is not implemented by Portcullis: give the keys in 'jwks'",
-            ),
-            (
                 "allow_multiple_auth_methods",
                 c.allow_multiple_auth_methods == Some(true),
                 "Portcullis accepts one client authentication method per request (RFC 6749 §2.3)",
@@ -1176,10 +1173,36 @@ impl Validator<'_> {
                     .map_err(|e| self.error(&format!("{jk}.key"), e.to_string()))?;
             assertion_keys.push(parsed);
         }
-        if auth_method == AuthMethod::PrivateKeyJwt && assertion_keys.is_empty() {
+        let jwks_uri = match &c.jwks_uri {
+            None => None,
+            Some(_) if c.jwks.is_some() => {
+                return Err(self.error(
+                    &key("jwks_uri"),
+                    "option 'jwks_uri' and 'jwks' are mutually exclusive",
+                ));
+            }
+            Some(uri) => {
+                // https, or http to this machine (a client on loopback).
+                let ok = url::Url::parse(uri).is_ok_and(|u| {
+                    u.scheme() == "https"
+                        || (u.scheme() == "http"
+                            && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")))
+                });
+                if !ok {
+                    return Err(
+                        self.error(&key("jwks_uri"), format!("'{uri}' must be an https URL"))
+                    );
+                }
+                Some(uri.clone())
+            }
+        };
+        if auth_method == AuthMethod::PrivateKeyJwt
+            && assertion_keys.is_empty()
+            && jwks_uri.is_none()
+        {
             return Err(self.error(
                 &key("jwks"),
-                "'private_key_jwt' needs the client's public keys in 'jwks'",
+                "'private_key_jwt' needs the client's public keys in 'jwks' or at 'jwks_uri'",
             ));
         }
         for (name, v) in [
@@ -1535,6 +1558,7 @@ impl Validator<'_> {
             require_par: c.require_pushed_authorization_requests == Some(true),
             assertion_alg,
             assertion_keys,
+            jwks_uri,
         })
     }
 }

@@ -196,7 +196,7 @@ pub(super) struct RawClient {
     pub pushed_authorization_request_endpoint_auth_method: Option<String>,
     pub pushed_authorization_request_endpoint_auth_signing_alg: Option<IgnoredAny>,
     pub allow_multiple_auth_methods: Option<bool>,
-    pub jwks_uri: Option<IgnoredAny>,
+    pub jwks_uri: Option<String>,
     pub jwks: Option<Vec<RawClientJwk>>,
     #[serde(default)]
     pub post_logout_redirect_uris: Option<OneOrMany>,

@@ -410,7 +410,7 @@ fn client_errors_name_the_key() {
             "request_uris",
         ),
         (
-            client("        jwks_uri: 'https://a.example.com/jwks'\n"),
+            client("        jwks_uri: 'http://a.example.com/jwks'\n"),
             "jwks_uri",
         ),
         (

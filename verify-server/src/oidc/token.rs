@@ -196,8 +196,16 @@ async fn authenticate_assertion(
             verify(jwt, &key, &expect).map_err(|_| failed("bad signature or time"))?
         }
         AuthMethod::PrivateKeyJwt => {
-            let key = client
-                .assertion_keys
+            let fetched = if client.assertion_keys.is_empty() {
+                rt.client_keys(&client, header.kid.as_deref(), now).await
+            } else {
+                None
+            };
+            let keys: &[portcullis_oidc::keys::ClientKey] = match &fetched {
+                Some(k) => k,
+                None => &client.assertion_keys,
+            };
+            let key = keys
                 .iter()
                 .find(|k| {
                     k.alg == alg
