@@ -6,7 +6,7 @@
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
-use http::header::{LOCATION, SET_COOKIE};
+use http::header::LOCATION;
 use http::{HeaderValue, StatusCode};
 use portcullis_core::{AuthLevel, Identity};
 use portcullis_oidc::authorize::{
@@ -17,17 +17,14 @@ use portcullis_oidc::opaque::TokenKind;
 use portcullis_oidc::response::{Delivery, append_query, deliver};
 use portcullis_oidc::store::{Consumed, RecordKind};
 use portcullis_oidc::{ErrorCode, OAuthError};
-use serde::Deserialize;
-use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
-use super::pages::{self, PAGE_CSP, csp_with_form_action, escape, page};
+use super::pages;
 use super::records::{ConsentAnswer, FlowRecord, GrantRecord, decode, encode};
 use super::{OidcRuntime, issuer, random32, runtime, single, uuid_v4};
 use crate::authz::peer_of_parts;
 use crate::config::{OidcClient, PolicyLevel};
-use crate::portal::csrf::{csrf_token, csrf_valid, new_nonce};
-use crate::portal::{ko, ok, portal_identity};
+use crate::portal::portal_identity;
 use crate::state::AppState;
 
 /// How long a parked authorization request waits for login and consent (Authelia: 10 minutes).
@@ -49,7 +46,7 @@ fn found(location: &str) -> Response {
 
 /// The CSP source of a redirect URI: its origin, or for a native app's custom scheme
 /// (`com.example.app:/cb`, whose origin is opaque) the scheme itself.
-fn origin_of(uri: &str) -> String {
+pub(super) fn origin_of(uri: &str) -> String {
     url::Url::parse(uri).map_or_else(
         |_| "'none'".to_owned(),
         |u| {
@@ -113,7 +110,7 @@ fn target_of(request: &AuthorizationRequest) -> ErrorTarget {
     }
 }
 
-fn query_pairs(query: &str) -> Vec<(String, String)> {
+pub(super) fn query_pairs(query: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect()
@@ -126,7 +123,11 @@ fn query_without_consent_id(query: &str) -> String {
         .finish()
 }
 
-async fn load_flow(rt: &OidcRuntime, id: &str, now: u64) -> Result<Option<FlowRecord>, Response> {
+pub(super) async fn load_flow(
+    rt: &OidcRuntime,
+    id: &str,
+    now: u64,
+) -> Result<Option<FlowRecord>, Response> {
     match rt.store.get(RecordKind::Flow, id, now).await {
         Ok(Some(record)) if record.active => decode::<FlowRecord>(&record.value)
             .map(Some)
@@ -136,7 +137,11 @@ async fn load_flow(rt: &OidcRuntime, id: &str, now: u64) -> Result<Option<FlowRe
     }
 }
 
-async fn save_flow(rt: &OidcRuntime, id: &str, flow: &FlowRecord) -> Result<(), Response> {
+pub(super) async fn save_flow(
+    rt: &OidcRuntime,
+    id: &str,
+    flow: &FlowRecord,
+) -> Result<(), Response> {
     let bytes = encode(flow).map_err(|e| super::store_failure("authorization", &e))?;
     rt.store
         .insert(
@@ -160,7 +165,7 @@ fn amr_of(level: AuthLevel) -> Vec<String> {
 
 /// The key of a remembered (pre-configured) consent: the exact subject, client, scopes and
 /// audience, as Authelia matches it.
-fn consent_key(subject: &str, client: &str, request: &AuthorizationRequest) -> String {
+pub(super) fn consent_key(subject: &str, client: &str, request: &AuthorizationRequest) -> String {
     let mut scopes: Vec<&str> = request.scopes.iter().collect();
     scopes.sort_unstable();
     let mut audience: Vec<&str> = request.audience.iter().map(String::as_str).collect();
@@ -551,263 +556,4 @@ pub(crate) async fn flow_redirect_after_login(state: &AppState, flow_id: &str) -
         flow.query,
         form_urlencoded::byte_serialize(flow_id.as_bytes()).collect::<String>()
     ))
-}
-
-/// The flow for a consent request: known, for this client, and the session's user.
-async fn consent_flow(
-    state: &AppState,
-    parts: &Parts,
-    flow_id: &str,
-) -> Option<(Identity, FlowRecord)> {
-    let rt = runtime(state)?;
-    let (_, identity, _) = portal_identity(state, parts, peer_of_parts(parts)).await;
-    if identity.level < AuthLevel::OneFactor || identity.username.is_empty() {
-        tracing::info!("consent refused: no session");
-        return None;
-    }
-    let flow = load_flow(rt, flow_id, state.now()).await.ok().flatten()?;
-    // The authorization endpoint binds the flow to the session's user before it asks for consent;
-    // a flow not bound to this user (another user's, or one that never reached the consent step)
-    // is refused, so a leaked flow_id cannot be answered by someone else.
-    if flow.username.as_deref() != Some(identity.username.as_str()) {
-        tracing::info!(user = %identity.username, "consent refused: the flow is not this user's");
-        return None;
-    }
-    Some((identity, flow))
-}
-
-#[derive(Deserialize)]
-struct FlowQuery {
-    flow_id: Option<String>,
-}
-
-fn flow_id_of(parts: &Parts) -> Option<String> {
-    let q: FlowQuery = serde_urlencoded_like(parts.uri.query().unwrap_or(""))?;
-    q.flow_id
-}
-
-fn serde_urlencoded_like(query: &str) -> Option<FlowQuery> {
-    let pairs = query_pairs(query);
-    let flow_id = single(&pairs, "flow_id").ok()?.map(str::to_owned);
-    Some(FlowQuery { flow_id })
-}
-
-/// `GET /api/oidc/consent?flow_id=…`.
-pub(super) async fn consent_get(State(state): State<AppState>, parts: Parts) -> Response {
-    let Some(flow_id) = flow_id_of(&parts) else {
-        return ko(StatusCode::OK, "Operation failed.");
-    };
-    let Some(rt) = runtime(&state) else {
-        return ko(StatusCode::OK, "Operation failed.");
-    };
-    let Some((_, flow)) = consent_flow(&state, &parts, &flow_id).await else {
-        return ko(StatusCode::OK, "Operation failed.");
-    };
-    let Some(client) = rt.client(&flow.request.client_id) else {
-        return ko(StatusCode::OK, "Operation failed.");
-    };
-    ok(Some(json!({
-        "client_id": client.client.id,
-        "client_description": client.client.name,
-        "scopes": flow.request.scopes.iter().collect::<Vec<_>>(),
-        "audience": flow.request.audience,
-        "pre_configuration": matches!(client.client.consent_mode, ConsentMode::PreConfigured(_)),
-        "claims": [],
-        "essential_claims": [],
-        "require_login": false,
-    })))
-}
-
-#[derive(Deserialize)]
-struct ConsentBody {
-    flow_id: String,
-    client_id: String,
-    consent: bool,
-    #[serde(default)]
-    pre_configure: bool,
-}
-
-/// Record the user's answer; the redirect back to the authorization endpoint.
-async fn answer(state: &AppState, parts: &Parts, body: &ConsentBody) -> Option<String> {
-    let rt = runtime(state)?;
-    let (identity, mut flow) = consent_flow(state, parts, &body.flow_id).await?;
-    if flow.request.client_id != body.client_id || flow.consent != ConsentAnswer::Pending {
-        tracing::info!("consent refused: wrong client or already answered");
-        return None;
-    }
-    let client = rt.client(&flow.request.client_id)?;
-    flow.username = Some(identity.username.clone());
-    flow.consent = if body.consent {
-        ConsentAnswer::Granted
-    } else {
-        ConsentAnswer::Denied
-    };
-    save_flow(rt, &body.flow_id, &flow).await.ok()?;
-    if let (true, true, ConsentMode::PreConfigured(duration)) =
-        (body.consent, body.pre_configure, client.client.consent_mode)
-    {
-        let subject = rt
-            .store
-            .subject(&identity.username, "", &uuid_v4())
-            .await
-            .ok()?;
-        let key = consent_key(&subject, &client.client.id, &flow.request);
-        rt.store
-            .insert(
-                RecordKind::Consent,
-                &key,
-                &key,
-                b"{}",
-                state.now() + duration,
-            )
-            .await
-            .ok()?;
-    }
-    tracing::info!(user = %identity.username, client = %client.client.id, granted = body.consent, "consent answered");
-    Some(format!(
-        "{}/api/oidc/authorization?{}&consent_id={}",
-        flow.issuer,
-        flow.query,
-        form_urlencoded::byte_serialize(body.flow_id.as_bytes()).collect::<String>()
-    ))
-}
-
-/// `POST /api/oidc/consent` (JSON).
-pub(super) async fn consent_post(State(state): State<AppState>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let is_json = crate::portal::is_json(&parts.headers);
-    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
-        return ko(StatusCode::OK, "Operation failed.");
-    };
-    let Some(body) = is_json
-        .then(|| serde_json::from_slice::<ConsentBody>(&bytes).ok())
-        .flatten()
-    else {
-        tracing::info!("consent refused: malformed body");
-        return ko(StatusCode::OK, "Operation failed.");
-    };
-    match answer(&state, &parts, &body).await {
-        Some(redirect) => ok(Some(json!({"redirect_uri": redirect}))),
-        None => ko(StatusCode::OK, "Operation failed."),
-    }
-}
-
-/// `GET /consent/openid/decision?flow_id=…`: the consent page, a form that needs no JavaScript.
-pub(super) async fn decision_page(State(state): State<AppState>, parts: Parts) -> Response {
-    let failed = || {
-        page(
-            StatusCode::BAD_REQUEST,
-            "Consent",
-            "<p role=\"alert\">This consent request is unknown, has expired, or belongs to another session.</p>",
-            PAGE_CSP,
-        )
-    };
-    let (Some(flow_id), Some(rt)) = (flow_id_of(&parts), runtime(&state)) else {
-        return failed();
-    };
-    let Some((identity, flow)) = consent_flow(&state, &parts, &flow_id).await else {
-        return failed();
-    };
-    let Some(client) = rt.client(&flow.request.client_id) else {
-        return failed();
-    };
-    let (nonce, cookie) = new_nonce();
-    let token = csrf_token(&state.0.csrf_key, &nonce);
-    let scopes: String = flow
-        .request
-        .scopes
-        .iter()
-        .map(|s| format!("<li>{}</li>", escape(s)))
-        .collect();
-    let remember = if matches!(client.client.consent_mode, ConsentMode::PreConfigured(_)) {
-        "<p><label><input type=\"checkbox\" name=\"pre_configure\" value=\"true\"> Remember this consent</label></p>"
-    } else {
-        ""
-    };
-    // The form's action is relative, so it also works under a `server.address` path prefix.
-    let body = format!(
-        "<h1>{name} wants to access your account</h1><p>Signed in as <strong>{user}</strong>.</p><p>It asks for:</p><ul>{scopes}</ul>\
-         <form method=\"post\" action=\"decision\"><input type=\"hidden\" name=\"flow_id\" value=\"{flow}\">\
-         <input type=\"hidden\" name=\"client_id\" value=\"{client}\"><input type=\"hidden\" name=\"csrf\" value=\"{token}\">{remember}\
-         <button type=\"submit\" name=\"consent\" value=\"true\" autofocus>Accept</button> <button type=\"submit\" name=\"consent\" value=\"false\">Deny</button></form>",
-        name = escape(&client.client.name),
-        user = escape(&identity.username),
-        flow = escape(&flow_id),
-        client = escape(&client.client.id),
-    );
-    // The answer's redirects end at the client: Chromium checks them against form-action.
-    let csp = csp_with_form_action(&origin_of(&flow.request.redirect_uri));
-    let mut r = page(StatusCode::OK, "Consent", &body, &csp);
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        r.headers_mut().append(SET_COOKIE, v);
-    }
-    r
-}
-
-/// `POST /consent/openid/decision`: the consent form.
-pub(super) async fn decision_form(State(state): State<AppState>, request: Request) -> Response {
-    let refused = || {
-        page(
-            StatusCode::BAD_REQUEST,
-            "Consent",
-            "<p role=\"alert\">The consent could not be recorded. Start again from the application.</p>",
-            PAGE_CSP,
-        )
-    };
-    let Ok((parts, pairs)) = super::form_body(request).await else {
-        return refused();
-    };
-    let get = |name: &str| single(&pairs, name).ok().flatten().map(str::to_owned);
-    if !get("csrf").is_some_and(|t| csrf_valid(&state.0.csrf_key, &parts.headers, &t)) {
-        tracing::info!("consent form refused: bad CSRF token");
-        return refused();
-    }
-    let (Some(flow_id), Some(client_id)) = (get("flow_id"), get("client_id")) else {
-        return refused();
-    };
-    let body = ConsentBody {
-        flow_id,
-        client_id,
-        consent: get("consent").as_deref() == Some("true"),
-        pre_configure: get("pre_configure").as_deref() == Some("true"),
-    };
-    match answer(&state, &parts, &body).await {
-        Some(redirect) => match HeaderValue::from_str(&redirect) {
-            Ok(v) => {
-                let mut r = StatusCode::SEE_OTHER.into_response();
-                r.headers_mut().insert(LOCATION, v);
-                r
-            }
-            Err(_) => refused(),
-        },
-        None => refused(),
-    }
-}
-
-/// `GET /consent/completion?error=…`: the errors that cannot go to the client.
-pub(super) async fn completion_page(parts: Parts) -> Response {
-    let pairs = query_pairs(parts.uri.query().unwrap_or(""));
-    let get = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("")
-    };
-    let error = get("error");
-    let body = if error.is_empty() {
-        "<p>You can close this page.</p>".to_owned()
-    } else {
-        format!(
-            "<p role=\"alert\"><strong>{}</strong></p><p>{}</p><p>Return to the application and try again.</p>",
-            escape(error),
-            escape(get("error_description"))
-        )
-    };
-    let status = if error.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    page(status, "Authorization", &body, PAGE_CSP)
 }

@@ -9,7 +9,11 @@
 //! - `logout`: RP-initiated and back-channel logout;
 //! - `records`: what the store keeps between requests.
 
+mod app_password;
+mod authn;
 mod authorization;
+mod consent;
+mod cors;
 mod device;
 mod logout;
 mod metadata;
@@ -17,22 +21,21 @@ mod pages;
 mod pushed;
 mod records;
 mod resource;
+mod signing;
 mod token;
+mod wire;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::http::request::Parts;
-use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, PRAGMA};
-use http::{HeaderValue, StatusCode};
 use portcullis_auth::rate_limit::RateLimiter;
+use portcullis_oidc::OidcError;
 use portcullis_oidc::discovery::paths;
-use portcullis_oidc::keys::{KeySet, SigningKey};
+use portcullis_oidc::keys::KeySet;
 use portcullis_oidc::opaque::TokenKey;
 use portcullis_oidc::store::OidcStore;
-use portcullis_oidc::{OAuthError, OidcError};
 use rand::RngCore;
 
 use crate::config::{OidcClient, OidcProvider};
@@ -40,16 +43,14 @@ use crate::state::AppState;
 
 pub(crate) use authorization::{flow_client_origin, flow_redirect_after_login};
 pub(crate) use logout::user_logged_out;
-
-/// The name the generated signing key is kept under in the store.
-const GENERATED_KEY: &str = "oidc signing key rs256 epoch";
-
-/// The store name of the generated key of rotation epoch `epoch`: every replica derives the same
-/// name from the clock, and `keep` answers the first key stored under it, so replicas agree on
-/// each epoch's key without talking to each other.
-fn generated_key_name(epoch: u64) -> String {
-    format!("{GENERATED_KEY} {epoch}")
-}
+use signing::generated_keys;
+pub(crate) use signing::{
+    jwt_key, rotate_keys_periodically, sign, verify_access_jwt, verify_with_provider_key,
+};
+pub(crate) use wire::{
+    client_addr, client_addr_of_parts, form_body, no_store_json, oauth_error, single,
+    store_failure, too_many_requests,
+};
 
 /// Keys fetched from a client's `jwks_uri`: when, and the keys.
 type FetchedKeys = (u64, Arc<Vec<portcullis_oidc::keys::ClientKey>>);
@@ -293,138 +294,6 @@ impl OidcRuntime {
     }
 }
 
-/// The generated keys for `now`: this epoch's (made and kept now when no replica has yet), then
-/// the previous epoch's when it is kept (it still verifies tokens signed before the rotation).
-/// With rotation off (`key_rotation` 0) there is one epoch for ever.
-async fn generated_keys(
-    provider: &OidcProvider,
-    store: &dyn OidcStore,
-    now: u64,
-) -> Result<KeySet, OidcError> {
-    let secret = provider.hmac_secret.expose().as_bytes();
-    let epoch = now.checked_div(provider.key_rotation).unwrap_or(0);
-    let mut keys = vec![
-        epoch_key(store, secret, epoch, true)
-            .await?
-            .ok_or_else(|| {
-                OidcError::Key("the signing key of this epoch could not be kept".into())
-            })?,
-    ];
-    if let Some(previous) = epoch.checked_sub(1)
-        && let Some(key) = epoch_key(store, secret, previous, false).await?
-    {
-        keys.push(key);
-    }
-    // The next epoch's key is published before it signs (within two rotation checks of the
-    // change), so relying parties that cache the JWKS know it when the first token arrives.
-    let next_start = (epoch + 1).saturating_mul(provider.key_rotation);
-    if provider.key_rotation > 0
-        && now + 2 * ROTATION_CHECK.as_secs() >= next_start
-        && let Some(key) = epoch_key(store, secret, epoch + 1, true).await?
-    {
-        keys.push(key);
-    }
-    Ok(KeySet::new(keys))
-}
-
-/// The kept key of `epoch`; made and kept now when `create` and no replica has yet.
-async fn epoch_key(
-    store: &dyn OidcStore,
-    secret: &[u8],
-    epoch: u64,
-    create: bool,
-) -> Result<Option<SigningKey>, OidcError> {
-    let name = generated_key_name(epoch);
-    let kept = match store.kept(&name).await? {
-        Some(kept) => kept,
-        None if !create => return Ok(None),
-        None => {
-            let fresh = tokio::task::spawn_blocking(|| {
-                portcullis_oidc::keys::generate_rsa_pem(&mut getrandom::SysRng)
-            })
-            .await
-            .map_err(|e| OidcError::Key(e.to_string()))??;
-            // Another replica may have kept one meanwhile: `keep` answers the first.
-            store.keep(&name, &seal(secret, &fresh)?).await?
-        }
-    };
-    let pem = open_sealed(secret, &kept)?;
-    Ok(Some(SigningKey::from_pem(
-        &pem,
-        portcullis_oidc::keys::Algorithm::RS256,
-        None,
-    )?))
-}
-
-/// How often the server looks whether a new key epoch began.
-const ROTATION_CHECK: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// Rotate generated signing keys when their epoch ends, while the server runs.
-pub(crate) fn rotate_keys_periodically(state: AppState) {
-    if !runtime(&state).is_some_and(|rt| rt.generated) {
-        return;
-    }
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(ROTATION_CHECK).await;
-            if let Some(rt) = runtime(&state)
-                && let Err(e) = rt.rotate_keys(state.now()).await
-            {
-                tracing::error!(error = %e, "OpenID Connect signing key rotation failed: the current keys stay");
-            }
-        }
-    });
-}
-
-/// The AES-256-GCM key that protects a generated signing key in the store, derived from
-/// `hmac_secret` (which every replica shares), so that the database or Redis alone holds no
-/// usable private key.
-fn sealing_key(hmac_secret: &[u8]) -> Result<aes_gcm::Aes256Gcm, OidcError> {
-    use aes_gcm::KeyInit;
-    let mut key = [0u8; 32];
-    hkdf::Hkdf::<sha2::Sha256>::new(Some(b"portcullis"), hmac_secret)
-        .expand(b"oidc kept signing key v1", &mut key)
-        .map_err(|_| OidcError::Key("cannot derive the sealing key".into()))?;
-    aes_gcm::Aes256Gcm::new_from_slice(&key)
-        .map_err(|_| OidcError::Key("bad sealing key length".into()))
-}
-
-fn seal(hmac_secret: &[u8], pem: &str) -> Result<String, OidcError> {
-    use aes_gcm::aead::Aead;
-    use base64::Engine;
-    let mut nonce = [0u8; 12];
-    rand::rng().fill_bytes(&mut nonce);
-    let sealed = sealing_key(hmac_secret)?
-        .encrypt(aes_gcm::Nonce::from_slice(&nonce), pem.as_bytes())
-        .map_err(|_| OidcError::Key("cannot seal the signing key".into()))?;
-    let mut bytes = nonce.to_vec();
-    bytes.extend(sealed);
-    Ok(format!(
-        "v1:{}",
-        base64::engine::general_purpose::STANDARD.encode(bytes)
-    ))
-}
-
-fn open_sealed(hmac_secret: &[u8], kept: &str) -> Result<String, OidcError> {
-    use aes_gcm::aead::Aead;
-    use base64::Engine;
-    let refuse = || {
-        OidcError::Key(
-            "the signing key kept in the storage cannot be opened: was identity_providers.oidc.hmac_secret changed? (configure jwks, or restore the secret)".into(),
-        )
-    };
-    let bytes = kept
-        .strip_prefix("v1:")
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-        .filter(|b| b.len() > 12)
-        .ok_or_else(refuse)?;
-    let (nonce, sealed) = bytes.split_at(12);
-    let pem = sealing_key(hmac_secret)?
-        .decrypt(aes_gcm::Nonce::from_slice(nonce), sealed)
-        .map_err(|_| refuse())?;
-    String::from_utf8(pem).map_err(|_| refuse())
-}
-
 /// How often expired codes, tokens and flows are deleted from the store (Redis expires them by
 /// itself; SQLite keeps rows until this runs).
 const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
@@ -453,72 +322,9 @@ pub(crate) fn purge_expired(state: AppState) {
     });
 }
 
-/// The `cors.endpoints` name of a path.
-fn cors_endpoint(path: &str) -> Option<&'static str> {
-    Some(match path {
-        paths::AUTHORIZATION => "authorization",
-        paths::DEVICE_AUTHORIZATION => "device-authorization",
-        paths::PUSHED_AUTHORIZATION_REQUEST => "pushed-authorization-request",
-        paths::TOKEN => "token",
-        paths::INTROSPECTION => "introspection",
-        paths::REVOCATION => "revocation",
-        paths::USERINFO => "userinfo",
-        _ => return None,
-    })
-}
-
-/// CORS for the endpoints `cors.endpoints` names (docs/reference/oidc-provider.md): a preflight
-/// from an allowed origin is answered, and answers to it name it. Other origins get no CORS
-/// headers, so browsers keep the answer from their pages.
-async fn cors(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    use http::header::{
-        ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
-        ACCESS_CONTROL_MAX_AGE, ORIGIN, VARY,
-    };
-    let Some(endpoint) = cors_endpoint(request.uri().path()) else {
-        return next.run(request).await;
-    };
-    let origin = request
-        .headers()
-        .get(ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let allowed = match (runtime(&state), &origin) {
-        (Some(rt), Some(o)) => rt.provider.cors.allows(endpoint, o),
-        _ => false,
-    };
-    let preflight = request.method() == http::Method::OPTIONS;
-    let mut response = if preflight {
-        StatusCode::NO_CONTENT.into_response()
-    } else {
-        next.run(request).await
-    };
-    let h = response.headers_mut();
-    h.append(VARY, HeaderValue::from_static("Origin"));
-    if let (true, Some(origin)) = (allowed, origin.and_then(|o| HeaderValue::from_str(&o).ok())) {
-        h.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        if preflight {
-            h.insert(
-                ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("GET, POST, OPTIONS"),
-            );
-            h.insert(
-                ACCESS_CONTROL_ALLOW_HEADERS,
-                HeaderValue::from_static("Authorization, Content-Type"),
-            );
-            h.insert(ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
-        }
-    }
-    response
-}
-
 /// The provider's routes (mounted only when `identity_providers.oidc` is configured).
 pub(crate) fn routes(state: AppState) -> Router<AppState> {
-    routes_without_cors().layer(axum::middleware::from_fn_with_state(state, cors))
+    routes_without_cors().layer(axum::middleware::from_fn_with_state(state, cors::cors))
 }
 
 fn routes_without_cors() -> Router<AppState> {
@@ -541,13 +347,13 @@ fn routes_without_cors() -> Router<AppState> {
         )
         .route(
             paths::CONSENT,
-            get(authorization::consent_get).post(authorization::consent_post),
+            get(consent::consent_get).post(consent::consent_post),
         )
         .route(
             "/consent/openid/decision",
-            get(authorization::decision_page).post(authorization::decision_form),
+            get(consent::decision_page).post(consent::decision_form),
         )
-        .route("/consent/completion", get(authorization::completion_page))
+        .route("/consent/completion", get(consent::completion_page))
         .route(paths::TOKEN, post(token::token))
         .route(paths::PUSHED_AUTHORIZATION_REQUEST, post(pushed::pushed))
         .route(
@@ -618,136 +424,6 @@ pub(crate) fn profile_of(
     }
 }
 
-/// The store key of a JWT access token: its `jti`, apart from the HMACs of opaque tokens.
-pub(crate) fn jwt_key(jti: &str) -> String {
-    format!("jwt:{jti}")
-}
-
-/// Sign `claims` for `client` with `alg`: an HMAC keyed by the client's secret for HS*, else the
-/// provider's key for the algorithm.
-pub(crate) fn sign<T: serde::Serialize>(
-    rt: &OidcRuntime,
-    client: &OidcClient,
-    alg: portcullis_oidc::keys::Algorithm,
-    kid: Option<&str>,
-    claims: &T,
-    typ: Option<&str>,
-) -> Result<String, OidcError> {
-    use portcullis_oidc::keys::Algorithm;
-    match alg {
-        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => match &client.secret {
-            Some(crate::config::ClientSecret::Plain(secret)) => {
-                portcullis_oidc::jwt::sign_with_secret(alg, secret.expose().as_bytes(), claims, typ)
-            }
-            // The configuration refuses HS* without a plaintext secret; refuse rather than sign
-            // with anything else.
-            _ => Err(OidcError::Key(format!(
-                "client {} has no plaintext secret for {alg:?}",
-                client.client.id
-            ))),
-        },
-        _ => {
-            let keys = rt.keys();
-            match kid {
-                Some(kid) => keys.by_kid(kid),
-                None => keys.for_alg(alg),
-            }
-            .filter(|k| k.alg() == alg)
-            .ok_or_else(|| OidcError::Key(format!("no key signs {alg:?}")))?
-            .sign(claims, typ)
-        }
-    }
-}
-
-/// Verify a JWT access token this provider issued: its signature (the provider's key named by
-/// `kid`, or the secret of the client named in it for HS*), `typ: at+jwt`, issuer and expiry.
-/// Returns the store key to check it is still active.
-pub(crate) fn verify_access_jwt(
-    rt: &OidcRuntime,
-    token: &str,
-    issuer: Option<&str>,
-    now: u64,
-) -> Option<String> {
-    use portcullis_oidc::keys::Algorithm;
-    let header = portcullis_oidc::jwt::peek_header(token)?;
-    let expect = |alg| portcullis_oidc::jwt::Expect {
-        alg,
-        issuer,
-        typ: Some("at+jwt"),
-        now,
-        leeway: 0,
-    };
-    let claims = match header.alg {
-        Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
-            let unverified = portcullis_oidc::jwt::peek_claims(token)?;
-            let client = rt.client(unverified.get("client_id")?.as_str()?)?;
-            if client.client.access_token_alg != Some(header.alg) {
-                return None;
-            }
-            let Some(crate::config::ClientSecret::Plain(secret)) = &client.secret else {
-                return None;
-            };
-            let key = portcullis_oidc::jwt::secret_key(secret.expose().as_bytes()).ok()?;
-            portcullis_oidc::jwt::verify(token, &key, &expect(header.alg)).ok()?
-        }
-        alg => verify_with_provider_key(rt, token, header.kid.as_deref(), &expect(alg))?,
-    };
-    Some(jwt_key(claims.get("jti")?.as_str()?))
-}
-
-/// Verify `token` with the provider's key named by `kid` (or the first of the expected algorithm):
-/// the claims, when the key exists, signs with that algorithm and the signature and times hold.
-pub(crate) fn verify_with_provider_key(
-    rt: &OidcRuntime,
-    token: &str,
-    kid: Option<&str>,
-    expect: &portcullis_oidc::jwt::Expect<'_>,
-) -> Option<serde_json::Map<String, serde_json::Value>> {
-    let keys = rt.keys();
-    let key = match kid {
-        Some(kid) => keys.by_kid(kid)?,
-        None => keys.for_alg(expect.alg)?,
-    };
-    if key.alg() != expect.alg {
-        return None;
-    }
-    portcullis_oidc::jwt::verify(token, key.decoding_key(), expect).ok()
-}
-
-/// The client address a rate limit counts: from `X-Forwarded-For` behind a trusted proxy, else
-/// the peer (an unparsable chain counts against the proxy's address).
-pub(crate) fn client_addr(state: &AppState, request: &axum::extract::Request) -> std::net::IpAddr {
-    let peer = crate::authz::peer_of(request);
-    portcullis_core::client_ip(request.headers(), peer, &state.config().trusted_proxies)
-        .addr()
-        .unwrap_or(peer)
-}
-
-/// [`client_addr`] for handlers that took the request apart.
-pub(crate) fn client_addr_of_parts(state: &AppState, parts: &Parts) -> std::net::IpAddr {
-    let peer = crate::authz::peer_of_parts(parts);
-    portcullis_core::client_ip(&parts.headers, peer, &state.config().trusted_proxies)
-        .addr()
-        .unwrap_or(peer)
-}
-
-/// 429 with `Retry-After`, as Authelia answers a rate-limited OpenID Connect endpoint.
-pub(crate) fn too_many_requests(endpoint: &'static str, retry_after: u64) -> Response {
-    tracing::info!(
-        endpoint,
-        retry_after,
-        "OpenID Connect request refused: rate limited"
-    );
-    let mut r = no_store_json(
-        StatusCode::TOO_MANY_REQUESTS,
-        &serde_json::json!({"error": "temporarily_unavailable", "error_description": "Too many requests. The endpoint is temporarily unavailable. Try again later."}),
-    );
-    if let Ok(v) = HeaderValue::from_str(&retry_after.max(1).to_string()) {
-        r.headers_mut().insert(http::header::RETRY_AFTER, v);
-    }
-    r
-}
-
 /// 32 random bytes.
 pub(crate) fn random32() -> [u8; 32] {
     let mut bytes = [0u8; 32];
@@ -770,96 +446,4 @@ pub(crate) fn uuid_v4() -> String {
         &hex[16..20],
         &hex[20..]
     )
-}
-
-/// A JSON answer that must not be cached (token-style endpoints, RFC 6749 §5.1).
-pub(crate) fn no_store_json(status: StatusCode, body: &serde_json::Value) -> Response {
-    let mut r = (status, body.to_string()).into_response();
-    let h = r.headers_mut();
-    h.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(PRAGMA, HeaderValue::from_static("no-cache"));
-    r
-}
-
-/// An OAuth error as JSON (RFC 6749 §5.2), logged with its reason.
-pub(crate) fn oauth_error(endpoint: &'static str, error: &OAuthError) -> Response {
-    tracing::info!(endpoint, error = %error.code, reason = %error.description, "OpenID Connect request refused");
-    let status = StatusCode::from_u16(error.code.status()).unwrap_or(StatusCode::BAD_REQUEST);
-    no_store_json(status, &error.to_json())
-}
-
-/// A store failure: logged, answered `server_error` (never an allow).
-pub(crate) fn store_failure(endpoint: &'static str, e: &OidcError) -> Response {
-    tracing::error!(endpoint, error = %e, "OpenID Connect store failed: request refused");
-    no_store_json(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        &serde_json::json!({"error": "server_error", "error_description": "The authorization server encountered an unexpected condition that prevented it from fulfilling the request."}),
-    )
-}
-
-/// Parse an `application/x-www-form-urlencoded` body; `None` when it is not one or is too large.
-pub(crate) async fn form_body(
-    request: axum::extract::Request,
-) -> Result<(Parts, Vec<(String, String)>), OAuthError> {
-    let (parts, body) = request.into_parts();
-    let is_form = parts
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|m| {
-            m.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
-    if !is_form {
-        return Err(OAuthError::new(
-            portcullis_oidc::ErrorCode::InvalidRequest,
-            "The request body must be application/x-www-form-urlencoded.",
-        ));
-    }
-    let bytes = axum::body::to_bytes(body, 64 * 1024).await.map_err(|_| {
-        OAuthError::new(
-            portcullis_oidc::ErrorCode::InvalidRequest,
-            "The request body is too large.",
-        )
-    })?;
-    let pairs = form_urlencoded::parse(&bytes).into_owned().collect();
-    Ok((parts, pairs))
-}
-
-/// The single value of `name`; `Err` when repeated (RFC 6749 §3.2), empty counts as absent.
-pub(crate) fn single<'a>(
-    pairs: &'a [(String, String)],
-    name: &str,
-) -> Result<Option<&'a str>, OAuthError> {
-    let mut found = None;
-    for (k, v) in pairs {
-        if k == name {
-            if found.is_some() {
-                return Err(OAuthError::new(
-                    portcullis_oidc::ErrorCode::InvalidRequest,
-                    format!("The '{name}' parameter is included more than once."),
-                ));
-            }
-            found = Some(v.as_str());
-        }
-    }
-    Ok(found.filter(|v| !v.is_empty()))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn a_kept_key_opens_only_with_the_same_secret() {
-        let sealed = super::seal(b"secret-one", "PEM").unwrap();
-        assert!(!sealed.contains("PEM"));
-        assert_eq!(super::open_sealed(b"secret-one", &sealed).unwrap(), "PEM");
-        assert!(super::open_sealed(b"secret-two", &sealed).is_err());
-        assert!(super::open_sealed(b"secret-one", "v1:AAAA").is_err());
-        assert!(super::open_sealed(b"secret-one", "garbage").is_err());
-    }
 }
