@@ -7,6 +7,7 @@ use jsonwebtoken::jwk::{Jwk, KeyAlgorithm, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{DecodingKey, EncodingKey, Header};
 use rsa::pkcs8::{EncodePrivateKey, LineEnding};
 use serde::Serialize;
+use sha2::Digest as _;
 
 use crate::error::OidcError;
 
@@ -23,6 +24,8 @@ pub struct SigningKey {
     encoding: EncodingKey,
     decoding: DecodingKey,
     jwk: Jwk,
+    /// The validity window (unix seconds) of every certificate of its chain, when it has one.
+    validity: Option<(i64, i64)>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -91,7 +94,103 @@ impl SigningKey {
             encoding,
             decoding,
             jwk,
+            validity: None,
         })
+    }
+
+    /// Attach a PEM certificate chain (`certificate_chain`): the first certificate must carry
+    /// this key's public key and each next one must have issued the one before it (by name). The
+    /// JWK then publishes `x5c` and `x5t#S256`. Whether the chain is valid now is for the caller
+    /// to check with [`SigningKey::validity`], at the time it passes in.
+    pub fn with_certificate_chain(mut self, pem: &str) -> Result<Self, OidcError> {
+        use base64::engine::general_purpose::STANDARD;
+        let mut ders = Vec::new();
+        for block in x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes()) {
+            let block =
+                block.map_err(|e| OidcError::Key(format!("certificate_chain is not PEM: {e}")))?;
+            if block.label != "CERTIFICATE" {
+                return Err(OidcError::Key(format!(
+                    "certificate_chain holds a {} block, not a CERTIFICATE",
+                    block.label
+                )));
+            }
+            ders.push(block.contents);
+        }
+        if ders.is_empty() {
+            return Err(OidcError::Key(
+                "certificate_chain has no certificate".into(),
+            ));
+        }
+        let mut certs = Vec::new();
+        for der in &ders {
+            let (_, cert) = x509_parser::parse_x509_certificate(der)
+                .map_err(|e| OidcError::Key(format!("certificate_chain: {e}")))?;
+            certs.push(cert);
+        }
+        if !self.matches_certificate(&certs[0])? {
+            return Err(OidcError::Key(
+                "the first certificate of certificate_chain does not carry this key".into(),
+            ));
+        }
+        for pair in certs.windows(2) {
+            if pair[0].issuer().as_raw() != pair[1].subject().as_raw() {
+                return Err(OidcError::Key("certificate_chain is not in order: a certificate is not issued by the next one".into()));
+            }
+        }
+        let not_before = certs
+            .iter()
+            .map(|c| c.validity().not_before.timestamp())
+            .max()
+            .unwrap_or(0);
+        let not_after = certs
+            .iter()
+            .map(|c| c.validity().not_after.timestamp())
+            .min()
+            .unwrap_or(0);
+        self.validity = Some((not_before, not_after));
+        self.jwk.common.x509_chain = Some(ders.iter().map(|d| STANDARD.encode(d)).collect());
+        self.jwk.common.x509_sha256_fingerprint =
+            Some(URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(&ders[0])));
+        Ok(self)
+    }
+
+    fn matches_certificate(
+        &self,
+        cert: &x509_parser::certificate::X509Certificate<'_>,
+    ) -> Result<bool, OidcError> {
+        use jsonwebtoken::jwk::AlgorithmParameters;
+        use x509_parser::public_key::PublicKey;
+        let strip = |b: &[u8]| -> Vec<u8> {
+            let i = b.iter().position(|x| *x != 0).unwrap_or(b.len());
+            b[i..].to_vec()
+        };
+        let decode = |s: &str| URL_SAFE_NO_PAD.decode(s).map_err(key_error);
+        let parsed = cert
+            .public_key()
+            .parsed()
+            .map_err(|e| OidcError::Key(format!("certificate_chain: {e}")))?;
+        Ok(match (&self.jwk.algorithm, parsed) {
+            (AlgorithmParameters::RSA(rsa), PublicKey::RSA(key)) => {
+                strip(key.modulus) == strip(&decode(&rsa.n)?)
+                    && strip(key.exponent) == strip(&decode(&rsa.e)?)
+            }
+            (AlgorithmParameters::EllipticCurve(ec), PublicKey::EC(point)) => {
+                let mut expected = vec![4u8];
+                expected.extend(decode(&ec.x)?);
+                expected.extend(decode(&ec.y)?);
+                point.data() == expected.as_slice()
+            }
+            (AlgorithmParameters::OctetKeyPair(ed), _) => {
+                cert.public_key().subject_public_key.data.as_ref() == decode(&ed.x)?.as_slice()
+            }
+            _ => false,
+        })
+    }
+
+    /// The window (unix seconds, `not_before`, `not_after`) in which every certificate of the
+    /// key's chain is valid, when it has one.
+    pub fn validity(&self) -> Option<(i64, i64)> {
+        self.validity
     }
 
     /// Read a PEM private key whose algorithm is not given: RS256 for RSA, ES256 or ES384 by the
@@ -330,5 +429,67 @@ mod tests {
         let pem = generate_rsa_pem(&mut getrandom::SysRng).unwrap();
         assert!(SigningKey::from_pem(&pem, Algorithm::ES256, None).is_err());
         assert!(SigningKey::from_pem(&pem, Algorithm::HS256, None).is_err());
+    }
+
+    const RS256_PEM: &str = include_str!("../../verify-server/tests/fixtures/oidc-rs256.pem");
+    const ES256_PEM: &str = include_str!("../../verify-server/tests/fixtures/oidc-es256.pem");
+    const SELF_SIGNED: &str = include_str!("../../verify-server/tests/fixtures/oidc-rs256.crt");
+    const CHAIN: &str = include_str!("../../verify-server/tests/fixtures/oidc-rs256-chain.crt");
+
+    fn rs256() -> SigningKey {
+        SigningKey::from_pem(RS256_PEM, Algorithm::RS256, Some("main")).unwrap()
+    }
+
+    #[test]
+    fn a_certificate_chain_is_published_as_x5c_with_its_sha256_thumbprint() {
+        // Expected thumbprints from `openssl x509 -outform der | openssl dgst -sha256 -binary`.
+        let key = rs256().with_certificate_chain(SELF_SIGNED).unwrap();
+        let jwk = serde_json::to_value(&key.jwk).unwrap();
+        assert_eq!(jwk["x5c"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            jwk["x5t#S256"],
+            "8wb3IvoQWkG8jQXp1LjN8hoi71WVPAc9qpAncg1epmo"
+        );
+        // notBefore 2026-12-01T12:40:39Z, notAfter 2126-11-07T12:40:39Z (`openssl x509 -dates`).
+        assert_eq!(key.validity(), Some((1_796_128_839, 4_949_728_839)));
+
+        let key = rs256().with_certificate_chain(CHAIN).unwrap();
+        let jwk = serde_json::to_value(&key.jwk).unwrap();
+        let x5c = jwk["x5c"].as_array().unwrap();
+        assert_eq!(x5c.len(), 2, "leaf and issuer");
+        assert_eq!(
+            jwk["x5t#S256"],
+            "x707Wd6Rkcr7inMPTnT8c0GmuA6-Ztv8ipDZsOdRT7Q"
+        );
+        // x5c is standard base64 of DER (RFC 7517 section 4.7), not base64url.
+        use base64::engine::general_purpose::STANDARD;
+        let der = STANDARD.decode(x5c[0].as_str().unwrap()).unwrap();
+        assert_eq!(der[0], 0x30, "a DER SEQUENCE");
+        assert_eq!(rs256().validity(), None, "no chain, no window");
+    }
+
+    #[test]
+    fn a_chain_that_does_not_fit_the_key_is_refused() {
+        let es256 = SigningKey::from_pem(ES256_PEM, Algorithm::ES256, Some("ec")).unwrap();
+        let err = es256.with_certificate_chain(SELF_SIGNED).unwrap_err();
+        assert!(err.to_string().contains("does not carry this key"), "{err}");
+
+        let mut blocks: Vec<&str> = CHAIN.split_inclusive("-----END CERTIFICATE-----").collect();
+        blocks.retain(|b| b.contains("BEGIN"));
+        assert_eq!(blocks.len(), 2);
+        let reversed = format!("{}\n{}", blocks[1], blocks[0]);
+        let err = rs256().with_certificate_chain(&reversed).unwrap_err();
+        assert!(err.to_string().contains("does not carry this key"), "{err}");
+
+        let leaf_twice = format!("{}\n{}", blocks[0], blocks[0]);
+        let err = rs256().with_certificate_chain(&leaf_twice).unwrap_err();
+        assert!(err.to_string().contains("not in order"), "{err}");
+
+        let err = rs256().with_certificate_chain(RS256_PEM).unwrap_err();
+        assert!(err.to_string().contains("not a CERTIFICATE"), "{err}");
+        let err = rs256().with_certificate_chain("no pem here").unwrap_err();
+        assert!(err.to_string().contains("no certificate"), "{err}");
+        let garbled = SELF_SIGNED.replace("MII", "MIX");
+        assert!(rs256().with_certificate_chain(&garbled).is_err());
     }
 }

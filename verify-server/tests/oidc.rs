@@ -191,10 +191,15 @@ async fn harness() -> Oidc {
 }
 
 async fn harness_yaml(yaml: &str) -> Oidc {
+    harness_at(yaml, 1_700_000_000).await
+}
+
+/// The harness with its clock (and the provider's start) at `now`.
+async fn harness_at(yaml: &str, now: u64) -> Oidc {
     let mut config = config(yaml);
     let provider = config.oidc.take().unwrap();
     let users = UserDatabase::parse(Path::new("users.yml"), &users_yaml(), true, true).unwrap();
-    let clock = Arc::new(AtomicU64::new(1_700_000_000));
+    let clock = Arc::new(AtomicU64::new(now));
     let c = clock.clone();
     let store = Arc::new(MemoryStore::new());
     let regulation = config.regulation;
@@ -207,7 +212,7 @@ async fn harness_yaml(yaml: &str) -> Oidc {
         tuning(),
     )
     .unwrap();
-    let runtime = OidcRuntime::build(provider, Arc::new(MemoryOidcStore::new()), 1_700_000_000)
+    let runtime = OidcRuntime::build(provider, Arc::new(MemoryOidcStore::new()), now)
         .await
         .unwrap();
     state.attach_oidc(runtime).unwrap();
@@ -2674,4 +2679,41 @@ async fn private_key_jwt_with_keys_fetched_from_the_jwks_uri() {
     )
     .unwrap_err();
     assert!(e.key.ends_with(".jwks_uri"), "{e}");
+}
+
+#[tokio::test]
+async fn a_certificate_chain_is_published_and_checked_at_start() {
+    let chain: String = include_str!("fixtures/oidc-rs256-chain.crt")
+        .lines()
+        .map(|l| format!("          {l}\n"))
+        .collect();
+    let yaml = oidc_yaml();
+    let at = yaml.find("      - key_id: es-key\n").unwrap();
+    let yaml = format!(
+        "{}        certificate_chain: |\n{chain}{}",
+        &yaml[..at],
+        &yaml[at..]
+    );
+    // The fixture's certificates are valid from 1796128839 (2026-12-01T12:40:39Z).
+    let early = OidcRuntime::build(
+        config_provider(&yaml),
+        Arc::new(MemoryOidcStore::new()),
+        1_796_128_838,
+    )
+    .await
+    .unwrap_err();
+    assert!(early.to_string().contains("not valid before"), "{early}");
+    let o = harness_at(&yaml, 1_800_000_000).await;
+    let jwks = json(&o.get("/jwks.json", None).await);
+    let rsa = &jwks["keys"][0];
+    assert_eq!(rsa["kty"], "RSA");
+    assert_eq!(rsa["x5c"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        rsa["x5t#S256"], "x707Wd6Rkcr7inMPTnT8c0GmuA6-Ztv8ipDZsOdRT7Q",
+        "openssl x509 -outform der | openssl dgst -sha256 -binary, base64url"
+    );
+    assert!(
+        jwks["keys"][1].get("x5c").is_none(),
+        "the ES256 key has no chain"
+    );
 }

@@ -22,7 +22,7 @@ pub(super) struct RawOidc {
     #[serde(default)]
     pub jwks: Vec<RawJwk>,
     pub issuer_private_key: Option<RawSecret>,
-    pub issuer_certificate_chain: Option<IgnoredAny>,
+    pub issuer_certificate_chain: Option<RawSecret>,
     pub enable_client_debug_messages: Option<bool>,
     pub minimum_parameter_entropy: Option<i64>,
     pub enforce_pkce: Option<String>,
@@ -52,7 +52,7 @@ pub(super) struct RawJwk {
     pub key_use: Option<String>,
     pub algorithm: Option<String>,
     pub key: Option<RawSecret>,
-    pub certificate_chain: Option<IgnoredAny>,
+    pub certificate_chain: Option<RawSecret>,
 }
 
 #[derive(Debug, Default, Deserialize)]

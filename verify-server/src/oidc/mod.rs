@@ -43,7 +43,7 @@ use crate::state::AppState;
 
 pub(crate) use authorization::{flow_client_origin, flow_redirect_after_login};
 pub(crate) use logout::user_logged_out;
-use signing::generated_keys;
+use signing::{check_certificate_validity, generated_keys};
 pub(crate) use signing::{
     jwt_key, rotate_keys_periodically, sign, verify_access_jwt, verify_with_provider_key,
 };
@@ -116,6 +116,9 @@ impl OidcRuntime {
         now: u64,
     ) -> Result<Self, OidcError> {
         let configured = std::mem::take(&mut provider.keys);
+        for key in &configured {
+            check_certificate_validity(key, now)?;
+        }
         let generated = configured.is_empty();
         let keys = if generated {
             tracing::info!(

@@ -249,6 +249,28 @@ pub(crate) fn verify_with_provider_key(
     portcullis_oidc::jwt::verify(token, key.decoding_key(), expect).ok()
 }
 
+/// A key whose certificate chain is not valid now refuses the start: a relying party that pins
+/// the `x5c` would refuse every token, and an expired chain is what an operator must renew.
+pub(super) fn check_certificate_validity(key: &SigningKey, now: u64) -> Result<(), OidcError> {
+    let Some((not_before, not_after)) = key.validity() else {
+        return Ok(());
+    };
+    let now = i64::try_from(now).unwrap_or(i64::MAX);
+    if now < not_before {
+        return Err(OidcError::Key(format!(
+            "the certificate_chain of key '{}' is not valid before {not_before} (unix time)",
+            key.kid()
+        )));
+    }
+    if now > not_after {
+        return Err(OidcError::Key(format!(
+            "the certificate_chain of key '{}' expired at {not_after} (unix time)",
+            key.kid()
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -259,5 +281,29 @@ mod tests {
         assert!(super::open_sealed(b"secret-two", &sealed).is_err());
         assert!(super::open_sealed(b"secret-one", "v1:AAAA").is_err());
         assert!(super::open_sealed(b"secret-one", "garbage").is_err());
+    }
+
+    #[test]
+    fn a_certificate_chain_outside_its_window_refuses_the_start() {
+        let pem = include_str!("../../tests/fixtures/oidc-rs256.pem");
+        let chain = include_str!("../../tests/fixtures/oidc-rs256-chain.crt");
+        let key = portcullis_oidc::keys::SigningKey::from_pem(
+            pem,
+            portcullis_oidc::keys::Algorithm::RS256,
+            Some("main"),
+        )
+        .unwrap();
+        assert!(
+            super::check_certificate_validity(&key, 0).is_ok(),
+            "no chain"
+        );
+        let key = key.with_certificate_chain(chain).unwrap();
+        // The fixture is valid from 1796128839 to 4949728839 (`openssl x509 -dates`).
+        assert!(super::check_certificate_validity(&key, 1_796_128_839).is_ok());
+        assert!(super::check_certificate_validity(&key, 4_949_728_839).is_ok());
+        let early = super::check_certificate_validity(&key, 1_796_128_838).unwrap_err();
+        assert!(early.to_string().contains("not valid before"), "{early}");
+        let late = super::check_certificate_validity(&key, 4_949_728_840).unwrap_err();
+        assert!(late.to_string().contains("expired"), "{late}");
     }
 }

@@ -206,7 +206,8 @@ const CORS_ENDPOINTS: [&str; 7] = [
 /// `identity_providers.oidc.cors`: which endpoints answer cross-origin requests, from where.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cors {
-    /// The endpoints (names of [`CORS_ENDPOINTS`]).
+    /// The endpoints, by Authelia's names: `authorization`, `device-authorization`,
+    /// `pushed-authorization-request`, `token`, `introspection`, `revocation`, `userinfo`.
     pub endpoints: Vec<String>,
     /// Exact origins allowed; `None` with `any_https`: every https origin (Authelia's default).
     pub origins: Vec<String>,

@@ -167,16 +167,21 @@ impl Validator<'_> {
                 "option 'issuer_private_key' and 'jwks' are mutually exclusive",
             ));
         }
-        if raw.issuer_certificate_chain.is_some() {
-            self.warn(
+        if raw.issuer_certificate_chain.is_some() && issuer_key.is_none() {
+            return Err(self.error(
                 &format!("{P}.issuer_certificate_chain"),
-                "not implemented by Portcullis; ignored: the JWKS carries no x5c",
-            );
+                "option 'issuer_certificate_chain' needs 'issuer_private_key'",
+            ));
         }
         let mut keys = Vec::new();
         if let Some(pem) = &issuer_key {
-            let key = SigningKey::from_pem(pem, Algorithm::RS256, None)
+            let mut key = SigningKey::from_pem(pem, Algorithm::RS256, None)
                 .map_err(|e| self.error(&format!("{P}.issuer_private_key"), e.to_string()))?;
+            if let Some(chain) = &raw.issuer_certificate_chain {
+                key = key.with_certificate_chain(&chain.0).map_err(|e| {
+                    self.error(&format!("{P}.issuer_certificate_chain"), e.to_string())
+                })?;
+            }
             keys.push(key);
         }
         for (i, jwk) in raw.jwks.iter().enumerate() {
@@ -221,17 +226,20 @@ impl Validator<'_> {
                     ));
                 }
             }
-            if jwk.certificate_chain.is_some() {
-                self.warn(
-                    &format!("{key}.certificate_chain"),
-                    "not implemented by Portcullis; ignored: the JWKS carries no x5c",
-                );
-            }
-            let signing = match alg {
+            let mut signing = match alg {
                 Some(alg) => SigningKey::from_pem(&pem.0, alg, jwk.key_id.as_deref()),
                 None => SigningKey::from_pem_inferred(&pem.0, jwk.key_id.as_deref()),
             }
             .map_err(|e| self.error(&format!("{key}.key"), e.to_string()))?;
+            if let Some(chain) = jwk
+                .certificate_chain
+                .as_ref()
+                .filter(|c| !c.0.trim().is_empty())
+            {
+                signing = signing
+                    .with_certificate_chain(&chain.0)
+                    .map_err(|e| self.error(&format!("{key}.certificate_chain"), e.to_string()))?;
+            }
             keys.push(signing);
         }
         if !keys.is_empty() && !keys.iter().any(|k| k.alg() == Algorithm::RS256) {

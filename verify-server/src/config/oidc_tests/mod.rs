@@ -11,6 +11,7 @@ use super::{ClientSecret, ConfigError, OidcProvider, PolicyLevel, SecretSources,
 const RS256: &str = include_str!("../../../tests/fixtures/oidc-rs256.pem");
 const ES256: &str = include_str!("../../../tests/fixtures/oidc-es256.pem");
 const RSA1024: &str = include_str!("../../../tests/fixtures/oidc-rsa1024.pem");
+const RS256_CHAIN: &str = include_str!("../../../tests/fixtures/oidc-rs256-chain.crt");
 
 const BASE: &str = "\
 authentication_backend: { file: { path: users.yml } }

@@ -371,3 +371,38 @@ fn rate_limits_are_validated_without_a_provider_and_key_ids_agree_with_algorithm
         "identity_providers.oidc.clients[0].id_token_signed_response_alg"
     );
 }
+
+#[test]
+fn certificate_chains_are_checked_against_their_key_and_published() {
+    let with_chain = |key: &str, chain: &str| {
+        yaml(&format!(
+            "    jwks:\n      - key_id: main\n        key: |\n{}        certificate_chain: |\n{}{CLIENT}",
+            indent(key, 10),
+            indent(chain, 10)
+        ))
+    };
+    let p = load(&with_chain(RS256, RS256_CHAIN)).unwrap();
+    assert_eq!(p.keys[0].validity(), Some((1_796_128_839, 4_949_728_839)));
+    let jwks = serde_json::to_value(portcullis_oidc::keys::KeySet::new(p.keys).jwks()).unwrap();
+    assert_eq!(jwks["keys"][0]["x5c"].as_array().map(Vec::len), Some(2));
+
+    let (key, message) = error_key(&with_chain(ES256, RS256_CHAIN));
+    assert_eq!(key, "identity_providers.oidc.jwks[0].certificate_chain");
+    assert!(message.contains("does not carry this key"), "{message}");
+    let (key, _) = error_key(&with_chain(RS256, RS256));
+    assert_eq!(key, "identity_providers.oidc.jwks[0].certificate_chain");
+
+    let (key, message) = error_key(&yaml(&format!(
+        "    issuer_certificate_chain: |\n{}{CLIENT}",
+        indent(RS256_CHAIN, 6)
+    )));
+    assert_eq!(key, "identity_providers.oidc.issuer_certificate_chain");
+    assert!(message.contains("issuer_private_key"), "{message}");
+    let p = load(&yaml(&format!(
+        "    issuer_private_key: |\n{}    issuer_certificate_chain: |\n{}{CLIENT}",
+        indent(RS256, 6),
+        indent(RS256_CHAIN, 6)
+    )))
+    .unwrap();
+    assert!(p.keys[0].validity().is_some());
+}
