@@ -83,7 +83,16 @@ pub fn oauth_metadata(input: &DiscoveryInput<'_>) -> Value {
         "request_uri_parameter_supported": true,
         "require_request_uri_registration": false,
         "require_pushed_authorization_requests": input.require_par,
+        "introspection_signing_alg_values_supported": signed_or_not(input.signing_algs),
     })
+}
+
+/// `none` (a plain JSON answer) and the algorithm of every signing key, for the answers a
+/// client may ask to be signed (UserInfo, introspection).
+fn signed_or_not(algs: &[Algorithm]) -> Vec<String> {
+    let mut names = vec!["none".to_owned()];
+    names.extend(alg_names(algs));
+    names
 }
 
 /// OpenID Connect Discovery 1.0 document: the RFC 8414 fields plus the OpenID ones.
@@ -108,7 +117,7 @@ pub fn openid_configuration(input: &DiscoveryInput<'_>) -> Value {
         );
         map.insert(
             "userinfo_signing_alg_values_supported".into(),
-            json!(["none"]),
+            json!(signed_or_not(input.signing_algs)),
         );
         map.insert(
             "claims_supported".into(),
@@ -168,6 +177,14 @@ mod tests {
             json!(["RS256", "ES256"])
         );
         assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
+        assert_eq!(
+            doc["userinfo_signing_alg_values_supported"],
+            json!(["none", "RS256", "ES256"])
+        );
+        assert_eq!(
+            doc["introspection_signing_alg_values_supported"],
+            json!(["none", "RS256", "ES256"])
+        );
         assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
         let meta = oauth_metadata(&DiscoveryInput {
             issuer: "https://a",

@@ -1164,6 +1164,27 @@ async fn form_post_response_mode() {
             .unwrap()
             .contains("form-action https://spa.example.com")
     );
+    // An error goes to the client by form_post as well: a 200 page, counted as an error.
+    let mut q = client_query("spa", "https://spa.example.com/cb", "openid admin");
+    q.push(("response_mode", "form_post".into()));
+    let r = o.authorize(&q, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(r.body.contains("name=\"error\"") && r.body.contains("invalid_scope"));
+    assert!(!r.body.contains("name=\"code\""));
+    let metrics = tower::ServiceExt::oneshot(
+        portcullis_verify_server::metrics_router(o.h.state.clone(), "/metrics"),
+        Request::get("/metrics").body(Body::empty()).unwrap(),
+    )
+    .await
+    .unwrap();
+    let text = Reply::read(metrics).await.body;
+    for needle in [
+        r#"portcullis_oidc_requests_total{endpoint="authorization",outcome="login"} 1"#,
+        r#"portcullis_oidc_requests_total{endpoint="authorization",outcome="code"} 1"#,
+        r#"portcullis_oidc_requests_total{endpoint="authorization",outcome="error"} 1"#,
+    ] {
+        assert!(text.contains(needle), "{needle} in\n{text}");
+    }
 }
 
 #[tokio::test]
@@ -2605,6 +2626,29 @@ async fn device_polling_is_not_rate_limited_but_guessing_codes_is() {
         last = r.status;
     }
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    // Looking codes up on the page counts as well, and is refused once the limit is reached.
+    let r = o
+        .get(
+            "/consent/openid/device-authorization?user_code=CDFG-HJKL",
+            Some(&cookie),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+    // An hour on (and signed in again: the session has expired), the limit has passed.
+    o.h.advance(3600);
+    let cookie = o.h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
+    let mut statuses = Vec::new();
+    for _ in 0..31 {
+        let r = o
+            .get(
+                "/consent/openid/device-authorization?user_code=CDFG-HJKL",
+                Some(&cookie),
+            )
+            .await;
+        statuses.push(r.status);
+    }
+    assert_eq!(statuses[0], StatusCode::OK);
+    assert_eq!(statuses[30], StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[tokio::test]
@@ -2618,29 +2662,47 @@ async fn private_key_jwt_with_keys_fetched_from_the_jwks_uri() {
             .unwrap();
     jwk.common.key_id = Some("remote-1".into());
     let set = serde_json::json!({"keys": [jwk]}).to_string();
-    let app = axum::Router::new().route(
-        "/jwks",
-        axum::routing::get(move || {
-            let set = set.clone();
-            async move { set }
-        }),
+    let fetches = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = fetches.clone();
+    // The same set padded past 64 KiB: too big to be read.
+    let big = set.replacen(
+        '{',
+        &format!("{{\"padding\":\"{}\",", "x".repeat(70_000)),
+        1,
     );
+    let app = axum::Router::new()
+        .route(
+            "/jwks",
+            axum::routing::get(move || {
+                let set = set.clone();
+                counter.fetch_add(1, Ordering::SeqCst);
+                async move { set }
+            }),
+        )
+        .route(
+            "/big",
+            axum::routing::get(move || {
+                let big = big.clone();
+                async move { big }
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let yaml = oidc_yaml().replace(
         "      - client_id: other\n",
-        &format!("      - client_id: remote-keys\n        token_endpoint_auth_method: private_key_jwt\n        token_endpoint_auth_signing_alg: ES256\n        jwks_uri: 'http://127.0.0.1:{port}/jwks'\n        grant_types: [client_credentials]\n        scopes: [api.read]\n      - client_id: other\n"),
+        &format!("      - client_id: remote-keys\n        token_endpoint_auth_method: private_key_jwt\n        token_endpoint_auth_signing_alg: ES256\n        jwks_uri: 'http://127.0.0.1:{port}/jwks'\n        grant_types: [client_credentials]\n        scopes: [api.read]\n      - client_id: big-keys\n        token_endpoint_auth_method: private_key_jwt\n        token_endpoint_auth_signing_alg: ES256\n        jwks_uri: 'http://127.0.0.1:{port}/big'\n        grant_types: [client_credentials]\n        scopes: [api.read]\n      - client_id: other\n"),
     );
     let o = harness_yaml(&yaml).await;
     let key =
         jsonwebtoken::EncodingKey::from_ec_pem(include_bytes!("fixtures/oidc-es256.pem")).unwrap();
-    let assertion = |jti: &str, kid: &str| {
+    let assertion_for = |client: &str, jti: &str, kid: &str, exp: u64| {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         header.kid = Some(kid.into());
-        let claims = serde_json::json!({"iss": "remote-keys", "sub": "remote-keys", "aud": "https://auth.example.com/api/oidc/token", "jti": jti, "exp": 1_700_000_060u64});
+        let claims = serde_json::json!({"iss": client, "sub": client, "aud": "https://auth.example.com/api/oidc/token", "jti": jti, "exp": exp});
         jsonwebtoken::encode(&header, &claims, &key).unwrap()
     };
+    let assertion = |jti: &str, kid: &str| assertion_for("remote-keys", jti, kid, 1_700_000_060);
     let grant = |jwt: String| {
         let o = &o;
         async move {
@@ -2662,11 +2724,31 @@ async fn private_key_jwt_with_keys_fetched_from_the_jwks_uri() {
     };
     let r = grant(assertion("r-1", "remote-1")).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    // A kid the set does not have is refused.
+    // A kid the set does not have is refused; within a minute of the last fetch it does not
+    // make the provider fetch again.
     assert_eq!(
         grant(assertion("r-2", "unknown")).await.status,
         StatusCode::UNAUTHORIZED
     );
+    assert_eq!(
+        grant(assertion("r-3", "remote-1")).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    // A minute on, an unknown kid is looked for at the jwks_uri again (the client may have
+    // rotated its key); known keys are used from the cache for five minutes.
+    o.h.advance(61);
+    let later = |jti: &str, kid: &str| assertion_for("remote-keys", jti, kid, 1_700_000_200);
+    assert_eq!(grant(later("r-4", "remote-1")).await.status, StatusCode::OK);
+    assert_eq!(fetches.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        grant(later("r-5", "unknown")).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(fetches.load(Ordering::SeqCst), 2);
+    // A JWK Set over 64 KiB is not read: the client cannot authenticate.
+    let r = grant(assertion_for("big-keys", "b-1", "remote-1", 1_700_000_200)).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
     // Only https (or loopback http) is fetched.
     let bad = oidc_yaml().replace(
         "      - client_id: other\n",
@@ -2716,4 +2798,35 @@ async fn a_certificate_chain_is_published_and_checked_at_start() {
         jwks["keys"][1].get("x5c").is_none(),
         "the ES256 key has no chain"
     );
+}
+
+#[tokio::test]
+async fn a_reload_needing_a_signing_key_the_server_lacks_is_refused() {
+    let o = harness().await;
+    let rt = portcullis_verify_server::oidc::runtime_of(&o.h.state).unwrap();
+    let again: String = KEY.lines().map(|l| format!("          {l}\n")).collect();
+    let yaml = oidc_yaml();
+    let at = yaml.find("      - key_id: es-key\n").unwrap();
+    let with_key = format!(
+        "{}      - key_id: again\n        algorithm: RS256\n        key: |\n{again}{}",
+        &yaml[..at],
+        &yaml[at..]
+    );
+    let signed_by = |what: &str| {
+        with_key.replacen(
+            "      - client_id: app\n",
+            &format!(
+                "      - client_id: app\n        {what}_signed_response_alg: RS256\n        {what}_signed_response_key_id: again\n"
+            ),
+            1,
+        )
+    };
+    for what in ["userinfo", "introspection", "id_token"] {
+        let err = rt
+            .reload_clients(config_provider(&signed_by(what)))
+            .unwrap_err();
+        assert!(err.contains("client app"), "{what}: {err}");
+    }
+    // The same clients without the new key's name reload.
+    assert!(rt.reload_clients(config_provider(&with_key)).is_ok());
 }

@@ -62,7 +62,12 @@ pub(super) fn origin_of(uri: &str) -> String {
 
 /// Send the authorization response (or error) to the client's validated redirect URI.
 fn to_client(uri: &str, mode: ResponseMode, params: &[(&str, &str)]) -> Response {
-    match deliver(uri, mode, params) {
+    let outcome = if params.iter().any(|(k, _)| *k == "error") {
+        ToClient("error")
+    } else {
+        ToClient("code")
+    };
+    let mut response = match deliver(uri, mode, params) {
         Delivery::Redirect(location) => found(&location),
         Delivery::FormPost(page) => pages::raw(
             StatusCode::OK,
@@ -72,8 +77,15 @@ fn to_client(uri: &str, mode: ResponseMode, params: &[(&str, &str)]) -> Response
                 origin_of(uri)
             ),
         ),
-    }
+    };
+    response.extensions_mut().insert(outcome);
+    response
 }
+
+/// What a response delivered to the client carries, for the metrics: `code` or `error`, which a
+/// `form_post` page (200 either way) does not show in its status or headers.
+#[derive(Debug, Clone, Copy)]
+struct ToClient(&'static str);
 
 fn error_to_client(iss: &str, target: &ErrorTarget, error: &OAuthError) -> Response {
     tracing::info!(error = %error.code, reason = %error.description, redirect_uri = %target.redirect_uri, "authorization request refused: error sent to the client");
@@ -181,8 +193,29 @@ pub(super) fn consent_key(subject: &str, client: &str, request: &AuthorizationRe
         .collect()
 }
 
-/// `GET /api/oidc/authorization`.
+/// `GET /api/oidc/authorization`, counted in the metrics by outcome.
 pub(super) async fn authorize(State(state): State<AppState>, parts: Parts) -> Response {
+    let response = answer_authorization(&state, parts).await;
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let outcome = if let Some(ToClient(outcome)) = response.extensions().get::<ToClient>() {
+        outcome
+    } else if location.contains("flow=openid_connect") && location.contains("/?") {
+        "login"
+    } else if location.contains("/consent/openid/decision") {
+        "consent"
+    } else {
+        "error"
+    };
+    state.0.metrics.oidc("authorization", outcome);
+    response
+}
+
+async fn answer_authorization(state: &AppState, parts: Parts) -> Response {
+    let state = state.clone();
     let Some(rt) = runtime(&state).cloned() else {
         return StatusCode::NOT_FOUND.into_response();
     };
@@ -278,21 +311,6 @@ pub(super) async fn authorize(State(state): State<AppState>, parts: Parts) -> Re
     let response = match response {
         Ok(r) | Err(r) => r,
     };
-    let location = response
-        .headers()
-        .get(LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let outcome = if location.contains("flow=openid_connect") && location.contains("/?") {
-        "login"
-    } else if location.contains("/consent/openid/decision") {
-        "consent"
-    } else if location.contains("code=") || response.status() == StatusCode::OK {
-        "code"
-    } else {
-        "error"
-    };
-    state.0.metrics.oidc("authorization", outcome);
     crate::portal::with_cookie(response, clear)
 }
 

@@ -403,8 +403,22 @@ pub(super) async fn device_page(State(state): State<AppState>, parts: Parts) -> 
         }
         return r;
     }
-    let described = match typed.as_deref().and_then(normalise_user_code) {
-        Some(code) => match find(&rt, &code, state.now()).await {
+    // Looking a code up shows whether it is pending: it counts toward the same limit per address
+    // as the answers (wrong codes only), so the page cannot be used to guess codes either.
+    let now = state.now();
+    let ip = super::client_addr_of_parts(&state, &parts);
+    let code = typed.as_deref().and_then(normalise_user_code);
+    if code.is_some()
+        && let Some(retry) = rt.limits.device_page.limited(ip, now)
+    {
+        tracing::info!(user = %identity.username, retry, "device code lookup refused: rate limited");
+        return page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "<p role=\"alert\">Too many wrong codes. Try again later.</p>",
+        );
+    }
+    let described = match code {
+        Some(code) => match find(&rt, &code, now).await {
             Some((_, record)) => {
                 let name = rt
                     .client(&record.client_id)
@@ -419,7 +433,10 @@ pub(super) async fn device_page(State(state): State<AppState>, parts: Parts) -> 
                     escape(&name)
                 )
             }
-            None => "<p role=\"alert\">This code is unknown or has expired.</p>".to_owned(),
+            None => {
+                rt.limits.device_page.count(ip, now);
+                "<p role=\"alert\">This code is unknown or has expired.</p>".to_owned()
+            }
         },
         None => String::new(),
     };

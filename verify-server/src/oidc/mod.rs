@@ -12,6 +12,7 @@
 mod app_password;
 mod authn;
 mod authorization;
+mod client_keys;
 mod consent;
 mod cors;
 mod device;
@@ -52,9 +53,6 @@ pub(crate) use wire::{
     store_failure, too_many_requests,
 };
 
-/// Keys fetched from a client's `jwks_uri`: when, and the keys.
-type FetchedKeys = (u64, Arc<Vec<portcullis_oidc::keys::ClientKey>>);
-
 /// The rate limiters of the token-style endpoints (failed requests count).
 pub(crate) struct Limiters {
     /// Wrong user codes on the device page (the token endpoint's buckets).
@@ -94,8 +92,8 @@ pub struct OidcRuntime {
     pub(crate) token_key: TokenKey,
     pub(crate) store: Arc<dyn OidcStore>,
     pub(crate) limits: Limiters,
-    /// Client keys fetched from `jwks_uri`: when, and the keys.
-    fetched_keys: tokio::sync::Mutex<std::collections::HashMap<String, FetchedKeys>>,
+    /// Client keys fetched from `jwks_uri`, by client id.
+    fetched_keys: std::sync::Mutex<std::collections::HashMap<String, client_keys::FetchedKeys>>,
 }
 
 impl std::fmt::Debug for OidcRuntime {
@@ -148,7 +146,7 @@ impl OidcRuntime {
             token_key,
             store,
             limits,
-            fetched_keys: tokio::sync::Mutex::new(std::collections::HashMap::new()),
+            fetched_keys: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -156,62 +154,6 @@ impl OidcRuntime {
         let all = self.clients();
         let index = all.iter().position(|c| c.client.id == id)?;
         Some(ClientRef { all, index })
-    }
-
-    /// The keys a `private_key_jwt` client publishes at its `jwks_uri`, cached for five minutes
-    /// (fetched again sooner, once a minute at most, when `kid` is not among them: the client
-    /// rotated its key).
-    pub(crate) async fn client_keys(
-        &self,
-        client: &OidcClient,
-        kid: Option<&str>,
-        now: u64,
-    ) -> Option<Arc<Vec<portcullis_oidc::keys::ClientKey>>> {
-        let uri = client.jwks_uri.as_deref()?;
-        let mut cache = self.fetched_keys.lock().await;
-        if let Some((at, keys)) = cache.get(&client.client.id) {
-            let known = kid.is_none_or(|kid| keys.iter().any(|k| k.kid.as_deref() == Some(kid)));
-            if (now < at + 300 && known) || now < at + 60 {
-                return Some(keys.clone());
-            }
-        }
-        let default = client
-            .assertion_alg
-            .unwrap_or(portcullis_oidc::keys::Algorithm::RS256);
-        let fetched = async {
-            let response = reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(5))
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .ok()?
-                .get(uri)
-                .send()
-                .await
-                .ok()?;
-            if !response.status().is_success() {
-                return None;
-            }
-            let bytes = response.bytes().await.ok()?;
-            let set: portcullis_oidc::keys::JwkSet = serde_json::from_slice(&bytes).ok()?;
-            Some(
-                set.keys
-                    .iter()
-                    .filter_map(|k| portcullis_oidc::keys::ClientKey::from_jwk(k, default).ok())
-                    .collect::<Vec<_>>(),
-            )
-        }
-        .await;
-        match fetched {
-            Some(keys) => {
-                let keys = Arc::new(keys);
-                cache.insert(client.client.id.clone(), (now, keys.clone()));
-                Some(keys)
-            }
-            None => {
-                tracing::warn!(client = %client.client.id, uri, "could not fetch the client's keys from its jwks_uri");
-                cache.get(&client.client.id).map(|(_, k)| k.clone())
-            }
-        }
     }
 
     /// The current signing keys.
@@ -271,6 +213,8 @@ impl OidcRuntime {
             for (alg, kid) in [
                 (Some(c.client.id_token_alg), c.id_token_key_id.as_deref()),
                 (c.client.access_token_alg, c.access_token_key_id.as_deref()),
+                signed(c.userinfo_signing.as_ref()),
+                signed(c.introspection_signing.as_ref()),
             ] {
                 let Some(alg) = alg else { continue };
                 if matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512) {
@@ -289,12 +233,23 @@ impl OidcRuntime {
             }
         }
         let count = provider.clients.len();
+        self.fetched_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
         *self
             .clients
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(provider.clients);
         Ok(count)
     }
+}
+
+/// The algorithm and key id of a signed answer, when the client asks for one.
+fn signed(
+    signing: Option<&(portcullis_oidc::keys::Algorithm, Option<String>)>,
+) -> (Option<portcullis_oidc::keys::Algorithm>, Option<&str>) {
+    signing.map_or((None, None), |(alg, kid)| (Some(*alg), kid.as_deref()))
 }
 
 /// How often expired codes, tokens and flows are deleted from the store (Redis expires them by
