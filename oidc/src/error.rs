@@ -150,4 +150,7 @@ pub enum OidcError {
     /// A stored record could not be read back.
     #[error("OIDC store record is corrupt: {0}")]
     Corrupt(String),
+    /// A provider's discovery document is unusable (relying party side).
+    #[error("discovery: {0}")]
+    Discovery(String),
 }

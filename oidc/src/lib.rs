@@ -7,6 +7,8 @@
 //! - [`opaque`]: HMAC-signed opaque codes and tokens; [`keys`]: signing keys and the JWK Set;
 //!   [`claims`]: ID token and UserInfo claims; [`discovery`]: the metadata documents;
 //!   [`response`]: delivering the authorization response.
+//! - [`relying_party`]: the client's side, for the outpost: discovery, the provider's JWK Set,
+//!   token verification with an algorithm allowlist, the login state, PKCE.
 //! - [`store`]: the [`store::OidcStore`] trait and its memory store; the SQLite store is behind
 //!   feature `sqlite`.
 //!
@@ -30,6 +32,7 @@ pub mod jwt;
 pub mod keys;
 pub mod opaque;
 pub mod pkce;
+pub mod relying_party;
 pub mod response;
 pub mod scope;
 #[cfg(feature = "sqlite")]

@@ -22,6 +22,7 @@ use serde_json::Value;
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/authelia-oidc-suite");
 const OIDC_KEY: &str = include_str!("../../verify-server/tests/fixtures/oidc-rs256.pem");
+const OIDC_CHAIN: &str = include_str!("../../verify-server/tests/fixtures/oidc-rs256-chain.crt");
 /// The plaintext of the suite clients' PBKDF2 secret (Authelia's suite tests use it).
 const SECRET: &str = "foobar";
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -50,7 +51,9 @@ async fn authelias_oidc_suite_configuration_starts_and_its_clients_work() {
     std::fs::copy(&certs.chain, root.join("pki/public.backend.crt")).unwrap();
     std::fs::copy(&certs.key, root.join("pki/private.backend.pem")).unwrap();
     std::fs::write(root.join("pki/private.oidc.pem"), OIDC_KEY).unwrap();
-    std::fs::copy(&certs.ca, root.join("pki/public.oidc.chain.pem")).unwrap();
+    // The OIDC key's chain: a leaf carrying that key and its issuer (Portcullis, like Authelia,
+    // refuses a chain whose first certificate does not carry the key).
+    std::fs::write(root.join("pki/public.oidc.chain.pem"), OIDC_CHAIN).unwrap();
     std::fs::copy(&certs.ca, root.join("certs/public.crt")).unwrap();
     std::fs::copy(
         Path::new(FIXTURES).join("users.yml"),
@@ -132,6 +135,11 @@ async fn authelias_oidc_suite_configuration_starts_and_its_clients_work() {
     assert_eq!(
         jwks["keys"][0]["alg"], "RS256",
         "the suite's configured key"
+    );
+    assert_eq!(
+        jwks["keys"][0]["x5c"].as_array().map(Vec::len),
+        Some(2),
+        "the suite's certificate_chain, published"
     );
 
     // john logs in and consents for oidc-tester-app-public (one_factor, explicit consent).
