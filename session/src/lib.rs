@@ -9,10 +9,12 @@
 //! - [`SessionStore`]: the async, object-safe store trait (`Arc<dyn SessionStore>`), with
 //!   [`MemoryStore`] (bounded, per-user index) and, behind the `sqlite` feature, `SqliteStore`
 //!   (one SQLite file, served from memory, written through).
+//! - [`claims`]: the outpost's sessions (opaque IdP claims and tokens) and their store trait,
+//!   indexed by `(provider, sub)` and `(provider, sid)` for sign-out and back-channel logout.
 //!
-//! The model (ids, sessions, cookies, the memory store) does no I/O and reads no clock: time is a
+//! The model (ids, sessions, cookies, the memory stores) does no I/O and reads no clock: time is a
 //! `u64` of unix seconds and randomness a `rand_core::CryptoRng`, both passed in. Only the
-//! `sqlite` feature brings in files, tokio and threads.
+//! `sqlite` and `redis` features bring in files, sockets, tokio and threads.
 //!
 //! ```
 //! use portcullis_core::{AuthLevel, Identity};
@@ -55,6 +57,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod claims;
 mod cookie;
 mod id;
 mod memory;

@@ -41,6 +41,10 @@ pub enum StoreError {
     /// Any other backend failure.
     #[error("session store error: {0}")]
     Backend(String),
+    /// The store refused the record as given (for example a session already expired at `now`);
+    /// nothing was written. A caller bug, not a backend failure.
+    #[error("session record refused: {0}")]
+    Refused(String),
 }
 
 /// Where sessions are remembered. The server holds an `Arc<dyn SessionStore>`.

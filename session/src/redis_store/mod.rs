@@ -17,15 +17,20 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes256Gcm, Nonce};
 use async_trait::async_trait;
-use rand::RngCore;
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::ConnectionManager;
 use sha2::{Digest, Sha256};
 
 use crate::{Session, SessionId, SessionStore, StoreError};
+
+mod connection;
+mod seal;
+#[cfg(test)]
+pub(crate) mod test_support;
+
+pub(crate) use connection::Link;
+pub(crate) use seal::Sealer;
 
 /// TLS settings for the Redis connection.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -178,9 +183,8 @@ impl RedisConfig {
 
 /// The Redis session store.
 pub struct RedisStore {
-    config: RedisConfig,
-    cipher: Aes256Gcm,
-    connection: tokio::sync::Mutex<Option<ConnectionManager>>,
+    link: Link,
+    sealer: Sealer,
     /// Last activity written per session hash, so a busy session writes at most once per second.
     recent_touches: Mutex<std::collections::HashMap<String, u64>>,
 }
@@ -188,7 +192,7 @@ pub struct RedisStore {
 impl fmt::Debug for RedisStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisStore")
-            .field("config", &self.config)
+            .field("config", self.link.config())
             .finish_non_exhaustive()
     }
 }
@@ -218,113 +222,32 @@ impl RedisStore {
     /// A store for `config`, encrypting with a key derived from `secret`. Connects lazily: the server
     /// starts while Redis is down and recovers when it comes back.
     pub fn new(config: RedisConfig, secret: &[u8]) -> Result<Self, StoreError> {
-        if secret.is_empty() {
-            return Err(StoreError::Backend("the session secret is empty".into()));
-        }
-        let hk = hkdf::Hkdf::<Sha256>::new(Some(b"portcullis-session-redis-v1"), secret);
-        let mut key = [0u8; 32];
-        hk.expand(b"aes-256-gcm session records", &mut key)
-            .map_err(|_| StoreError::Backend("key derivation failed".into()))?;
-        let cipher = Aes256Gcm::new_from_slice(&key)
-            .map_err(|_| StoreError::Backend("bad key length".into()))?;
+        let sealer = Sealer::derive(
+            secret,
+            b"portcullis-session-redis-v1",
+            b"aes-256-gcm session records",
+        )?;
         Ok(Self {
-            config,
-            cipher,
-            connection: tokio::sync::Mutex::new(None),
+            link: Link::new(config),
+            sealer,
             recent_touches: Mutex::new(std::collections::HashMap::new()),
         })
-    }
-
-    fn manager_config(&self) -> ConnectionManagerConfig {
-        ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.config.timeout))
-            .set_response_timeout(Some(self.config.timeout))
-            .set_number_of_retries(self.config.max_retries)
-            .set_max_delay(Duration::from_millis(500))
-    }
-
-    async fn resolve_client(&self) -> Result<redis::Client, StoreError> {
-        match &self.config.sentinel {
-            None => redis::Client::open(self.config.url(&self.config.host, self.config.port))
-                .map_err(unavailable),
-            Some(sentinel) => {
-                let mut last_error = None;
-                for (host, port) in &sentinel.nodes {
-                    let mut sentinel_config = RedisConfig {
-                        username: sentinel.sentinel_username.clone(),
-                        password: sentinel.sentinel_password.clone(),
-                        database_index: 0,
-                        ..self.config.clone()
-                    };
-                    sentinel_config.sentinel = None;
-                    let client = redis::Client::open(sentinel_config.url(host, *port))
-                        .map_err(unavailable)?;
-                    let master = async {
-                        let mut conn = client.get_multiplexed_async_connection().await?;
-                        redis::cmd("SENTINEL")
-                            .arg("get-master-addr-by-name")
-                            .arg(&sentinel.sentinel_name)
-                            .query_async::<Option<(String, u16)>>(&mut conn)
-                            .await
-                    };
-                    match tokio::time::timeout(self.config.timeout, master).await {
-                        Ok(Ok(Some((host, port)))) => {
-                            return redis::Client::open(self.config.url(&host, port))
-                                .map_err(unavailable);
-                        }
-                        Ok(Ok(None)) => {
-                            last_error = Some(format!(
-                                "sentinel {host}:{port} does not know {}",
-                                sentinel.sentinel_name
-                            ))
-                        }
-                        Ok(Err(e)) => last_error = Some(e.to_string()),
-                        Err(_) => last_error = Some(format!("sentinel {host}:{port} timed out")),
-                    }
-                }
-                Err(StoreError::Unavailable(
-                    last_error.unwrap_or_else(|| "no sentinel nodes".into()),
-                ))
-            }
-        }
     }
 
     /// The store's connection (following Sentinel), for other shared state that belongs next to the
     /// sessions (regulation). Bound each use by [`RedisStore::timeout`].
     pub async fn connection(&self) -> Result<ConnectionManager, StoreError> {
-        self.conn().await
+        self.link.conn().await
     }
 
     /// The per-operation timeout.
     pub fn timeout(&self) -> Duration {
-        self.config.timeout
+        self.link.config().timeout
     }
 
     /// The prefix of every key this store writes; regulation keys share it.
     pub fn key_prefix(&self) -> &str {
-        &self.config.key_prefix
-    }
-
-    async fn conn(&self) -> Result<ConnectionManager, StoreError> {
-        let mut guard = self.connection.lock().await;
-        if let Some(c) = guard.as_ref() {
-            return Ok(c.clone());
-        }
-        let client = self.resolve_client().await?;
-        let manager = ConnectionManager::new_lazy_with_config(client, self.manager_config())
-            .map_err(unavailable)?;
-        *guard = Some(manager.clone());
-        Ok(manager)
-    }
-
-    /// Forget the connection after a failure under Sentinel, so the next operation asks the
-    /// sentinels for the (possibly new) master.
-    async fn reset_after(&self, error: &StoreError) {
-        if self.config.sentinel.is_some()
-            && matches!(error, StoreError::Unavailable(_) | StoreError::Timeout)
-        {
-            *self.connection.lock().await = None;
-        }
+        &self.link.config().key_prefix
     }
 
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
@@ -332,71 +255,30 @@ impl RedisStore {
         F: FnOnce(ConnectionManager) -> Fut,
         Fut: std::future::Future<Output = redis::RedisResult<T>>,
     {
-        let result = async {
-            let conn = self.conn().await?;
-            match tokio::time::timeout(self.config.timeout, op(conn)).await {
-                Ok(Ok(v)) => Ok(v),
-                Ok(Err(e)) => Err(unavailable(e)),
-                Err(_) => Err(StoreError::Timeout),
-            }
-        }
-        .await;
-        if let Err(e) = &result {
-            self.reset_after(e).await;
-        }
-        result
+        self.link.run(op).await
     }
 
     fn session_key(&self, id: &SessionId) -> (String, String) {
         let hash = hex::encode(Sha256::digest(id.as_str().as_bytes()));
-        (format!("{}:{hash}", self.config.key_prefix), hash)
+        (format!("{}:{hash}", self.key_prefix()), hash)
     }
 
     fn index_key(&self) -> String {
-        format!("{}-index", self.config.key_prefix)
+        format!("{}-index", self.key_prefix())
     }
 
     fn user_key(&self, username: &str) -> String {
         let hash = hex::encode(Sha256::digest(username.to_lowercase().as_bytes()));
-        format!("{}-user:{hash}", self.config.key_prefix)
+        format!("{}-user:{hash}", self.key_prefix())
     }
 
     fn seal(&self, key: &str, session: &Session) -> Result<Vec<u8>, StoreError> {
         let plain = serde_json::to_vec(session).map_err(|e| StoreError::Codec(e.to_string()))?;
-        let mut nonce = [0u8; 12];
-        rand::rng().fill_bytes(&mut nonce);
-        let sealed = self
-            .cipher
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: &plain,
-                    aad: key.as_bytes(),
-                },
-            )
-            .map_err(|_| StoreError::Codec("encryption failed".into()))?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&sealed);
-        Ok(out)
+        self.sealer.seal(key.as_bytes(), &plain)
     }
 
     fn open_record(&self, key: &str, data: &[u8]) -> Result<Session, StoreError> {
-        if data.len() < 12 {
-            return Err(StoreError::Codec("record too short".into()));
-        }
-        let (nonce, sealed) = data.split_at(12);
-        let plain = self
-            .cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: sealed,
-                    aad: key.as_bytes(),
-                },
-            )
-            .map_err(|_| {
-                StoreError::Codec("record failed authentication (wrong secret or tampered)".into())
-            })?;
+        let plain = self.sealer.open(key.as_bytes(), data)?;
         serde_json::from_slice(&plain).map_err(|e| StoreError::Codec(e.to_string()))
     }
 
@@ -428,7 +310,7 @@ impl RedisStore {
     }
 
     async fn scan_keys(&self) -> Result<Vec<String>, StoreError> {
-        let pattern = format!("{}:*", self.config.key_prefix);
+        let pattern = format!("{}:*", self.key_prefix());
         self.run(|mut c| async move {
             let mut keys = Vec::new();
             let mut cursor: u64 = 0;
@@ -450,14 +332,6 @@ impl RedisStore {
             Ok(keys)
         })
         .await
-    }
-}
-
-fn unavailable(e: redis::RedisError) -> StoreError {
-    if e.is_timeout() {
-        StoreError::Timeout
-    } else {
-        StoreError::Unavailable(e.to_string())
     }
 }
 
@@ -532,7 +406,7 @@ impl SessionStore for RedisStore {
 
     async fn delete_user(&self, username: &str) -> Result<usize, StoreError> {
         let user_key = self.user_key(username);
-        let prefix = self.config.key_prefix.clone();
+        let prefix = self.key_prefix().to_owned();
         let index = self.index_key();
         self.run(|mut c| async move {
             let hashes: Vec<String> = c.zrange(&user_key, 0, -1).await?;
@@ -551,7 +425,7 @@ impl SessionStore for RedisStore {
         let keys = match username {
             Some(u) => {
                 let user_key = self.user_key(u);
-                let prefix = self.config.key_prefix.clone();
+                let prefix = self.key_prefix().to_owned();
                 let hashes: Vec<String> = self
                     .run(|mut c| async move { c.zrange(&user_key, 0, -1).await })
                     .await?;

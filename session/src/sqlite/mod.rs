@@ -357,7 +357,7 @@ fn lock(conn: &Mutex<Connection>) -> MutexGuard<'_, Connection> {
 
 /// Create the parent folder, and the file (mode 0600) when it does not exist. An existing path is
 /// left as it is; it must be a regular file.
-fn prepare_file(path: &Path) -> Result<(), StoreError> {
+pub(crate) fn prepare_file(path: &Path) -> Result<(), StoreError> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
             path: parent.to_owned(),
@@ -395,7 +395,7 @@ fn prepare_file(path: &Path) -> Result<(), StoreError> {
 }
 
 /// `PRAGMA quick_check`, before anything is written to the file.
-fn quick_check(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+pub(crate) fn quick_check(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     let corrupt = |detail: String| StoreError::Corrupt {
         path: path.to_owned(),
         detail,
@@ -545,15 +545,15 @@ fn delete_ids(conn: &Connection, ids: &[SessionId]) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn to_sql_int(value: u64) -> i64 {
+pub(crate) fn to_sql_int(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
-fn from_sql_int(value: i64) -> u64 {
+pub(crate) fn from_sql_int(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-fn sql_error(path: &Path, err: rusqlite::Error) -> StoreError {
+pub(crate) fn sql_error(path: &Path, err: rusqlite::Error) -> StoreError {
     match err.sqlite_error_code() {
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => StoreError::Corrupt {
             path: path.to_owned(),
@@ -572,4 +572,4 @@ fn sql_error(path: &Path, err: rusqlite::Error) -> StoreError {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
