@@ -9,10 +9,9 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
@@ -83,9 +82,14 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
         .map_err(|source| ServeError::Bind { addr, source })
 }
 
+/// Resolves once `rx` says stop (or its sender is gone).
+async fn stopped(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}
+
 /// Serve `router` on `listener` until `shutdown` completes; then stop accepting and give open
 /// connections up to `limits.drain_timeout` to finish. Each request carries its peer address as
-/// `ConnectInfo<SocketAddr>`.
+/// `ConnectInfo<SocketAddr>`; connection upgrades (WebSocket) reach the handler.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -93,8 +97,11 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send,
 ) {
-    let graceful = GracefulShutdown::new();
-    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let total = limits.max_connections.clamp(1, u32::MAX as usize);
+    let slots = Arc::new(Semaphore::new(total));
+    // Open connections are told to finish through this; each holds a slot until it ends, so all
+    // slots free again means every connection has drained.
+    let (stop_tx, stop_rx) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -129,33 +136,52 @@ pub async fn serve(
             .header_read_timeout(limits.header_read_timeout)
             .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES))
             .max_headers(limits.max_headers);
-        match &tls {
-            None => {
-                let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                    drop(permit);
-                });
-            }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                let watcher = graceful.watcher();
-                tokio::spawn(async move {
+        let mut stop = stop_rx.clone();
+        let acceptor = tls.clone();
+        tokio::spawn(async move {
+            match acceptor {
+                None => {
+                    // Upgrades (WebSocket) are handed to the handler: the outpost's proxy mode
+                    // joins them to the upstream's.
+                    let conn = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades();
+                    let mut conn = std::pin::pin!(conn);
+                    tokio::select! {
+                        _ = conn.as_mut() => {}
+                        () = stopped(&mut stop) => {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = conn.await;
+                        }
+                    }
+                }
+                Some(acceptor) => {
                     let handshake = acceptor.accept(stream);
                     let Ok(Ok(stream)) =
                         tokio::time::timeout(limits.header_read_timeout, handshake).await
                     else {
                         return;
                     };
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    let _ = watcher.watch(conn).await;
-                    drop(permit);
-                });
+                    let conn = builder
+                        .serve_connection(TokioIo::new(stream), service)
+                        .with_upgrades();
+                    let mut conn = std::pin::pin!(conn);
+                    tokio::select! {
+                        _ = conn.as_mut() => {}
+                        () = stopped(&mut stop) => {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = conn.await;
+                        }
+                    }
+                }
             }
-        }
+            drop(permit);
+        });
     }
+    let _ = stop_tx.send(true);
+    let all = u32::try_from(total).unwrap_or(u32::MAX);
     tokio::select! {
-        () = graceful.shutdown() => {}
+        _ = slots.acquire_many(all) => {}
         () = tokio::time::sleep(limits.drain_timeout) => {
             tracing::warn!(seconds = limits.drain_timeout.as_secs(), "connections still open after the drain timeout; closing");
         }
