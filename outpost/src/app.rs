@@ -159,7 +159,7 @@ impl Handle {
             let s = state.clone();
             let router = portcullis_server_core::metrics::router("/metrics", move || {
                 let s = s.clone();
-                async move { s.0.metrics.render() }
+                async move { s.metrics_text() }
             });
             tokio::spawn(serve(
                 listener,

@@ -114,6 +114,11 @@ impl AppState {
             .clone()
     }
 
+    /// The metrics in Prometheus' text format (what the metrics listener serves).
+    pub fn metrics_text(&self) -> String {
+        self.0.metrics.render()
+    }
+
     /// Now, in unix seconds.
     pub fn now(&self) -> u64 {
         (self.0.clock)()
