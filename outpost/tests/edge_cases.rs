@@ -314,3 +314,30 @@ async fn a_reload_changes_rules_and_an_invalid_file_changes_nothing() {
         "the running configuration stays"
     );
 }
+
+#[tokio::test]
+async fn every_configured_store_opens() {
+    // Redis connects lazily: opening the store needs no server, and a wrong set-up (a key prefix
+    // that collides with the verify server's) would fail here.
+    let idp = start_idp().await;
+    let p = provider_yaml(&idp, "app", "forward_single", "https://app.example.com", "");
+    let dir = tempfile::tempdir().unwrap();
+    for head in [
+        "session:\n  redis:\n    host: 127.0.0.1\n    port: 1\n".to_owned(),
+        format!(
+            "storage:\n  local:\n    path: {}/o.sqlite3\n",
+            dir.path().display()
+        ),
+        "storage:\n  memory: true\n".to_owned(),
+    ] {
+        let text = format!("{head}providers:\n{p}");
+        let (config, _) =
+            portcullis_outpost::config::parse("o.yml".as_ref(), &text, &|_| None).unwrap();
+        assert!(
+            portcullis_outpost::open_store(&config.storage)
+                .await
+                .is_ok(),
+            "{head}"
+        );
+    }
+}

@@ -239,7 +239,6 @@ impl Validator<'_> {
                 password: password.filter(|p| !p.is_empty()),
                 database_index: r.database_index.unwrap_or(0),
                 timeout: std::time::Duration::from_secs(timeout.max(1)),
-                key_prefix: "portcullis-outpost".into(),
                 ..portcullis_session::RedisConfig::default()
             };
             let secret = match &raw.session.secret {
