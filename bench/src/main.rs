@@ -7,6 +7,9 @@
 //! portcullis-bench startup IDLE_MS -- CMD [ARGS]  time CMD from spawn to its ready line, then its VmHWM
 //! portcullis-bench memory DB                   RSS of this process before and after opening DB as a SqliteStore
 //! portcullis-bench free-port                     print a free loopback TCP port
+//! portcullis-bench axum ADDR                     bare axum server: 200 with one header (the baseline)
+//! portcullis-bench fake-idp ADDR                 an OpenID provider logging everyone in as `bench`
+//! portcullis-bench outpost-seed DB COUNT NAME    add COUNT sessions of provider NAME to an outpost file
 //! ```
 
 // A benchmark driver measures wall-clock time by nature; the clock rule is for the servers.
@@ -19,6 +22,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+mod outpost;
 
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::Full;
@@ -34,6 +39,11 @@ fn main() -> ExitCode {
     let strs: Vec<&str> = args.iter().map(String::as_str).collect();
     match strs.as_slice() {
         ["hyper", addr] => hyper_baseline(addr.parse().expect("ADDR is ip:port")),
+        ["axum", addr] => outpost::bare_axum(addr.parse().expect("ADDR is ip:port")),
+        ["fake-idp", addr] => outpost::fake_idp(addr.parse().expect("ADDR is ip:port")),
+        ["outpost-seed", db, count, name] => {
+            outpost::seed(Path::new(db), count.parse().expect("COUNT is a number"), name)
+        }
         ["seed", db, count] => seed(Path::new(db), count.parse().expect("COUNT is a number")),
         ["config", port, rules, users, db, cache] => {
             let config = VerifyConfig {
