@@ -41,9 +41,11 @@ fn main() -> ExitCode {
         ["hyper", addr] => hyper_baseline(addr.parse().expect("ADDR is ip:port")),
         ["axum", addr] => outpost::bare_axum(addr.parse().expect("ADDR is ip:port")),
         ["fake-idp", addr] => outpost::fake_idp(addr.parse().expect("ADDR is ip:port")),
-        ["outpost-seed", db, count, name] => {
-            outpost::seed(Path::new(db), count.parse().expect("COUNT is a number"), name)
-        }
+        ["outpost-seed", db, count, name] => outpost::seed(
+            Path::new(db),
+            count.parse().expect("COUNT is a number"),
+            name,
+        ),
         ["seed", db, count] => seed(Path::new(db), count.parse().expect("COUNT is a number")),
         ["config", port, rules, users, db, cache] => {
             let config = VerifyConfig {
