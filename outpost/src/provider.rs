@@ -195,6 +195,12 @@ impl ProviderRuntime {
         })
     }
 
+    /// The `Max-Age` of the cookie set before the login: `access_token_validity` + 1 s as
+    /// authentik sets it (docs/reference/outpost.md §10.1), or a browser-session cookie.
+    pub(crate) fn pre_login_max_age(&self) -> Option<u64> {
+        self.config.access_token_validity.map(|v| v + 1)
+    }
+
     /// The discovered endpoints, once discovery has succeeded.
     pub(crate) fn discovered(&self) -> Option<Arc<Discovered>> {
         self.discovered

@@ -102,6 +102,12 @@ async fn sessions_refresh_silently_with_a_refresh_token() {
     let idp = &o.idp;
     let first = ask(&o, &traefik("/x")).await;
     let pre = first.session_cookie().unwrap();
+    // Before the login the cookie lives access_token_validity + 1 s, as authentik's.
+    assert!(
+        first.cookies().iter().any(|c| c.contains("Max-Age=86401")),
+        "{:?}",
+        first.cookies()
+    );
     let state = param(first.location(), "state").unwrap();
     let mut claims = idp.claims("app", "alice");
     claims["exp"] = json!(NOW + 300);

@@ -768,3 +768,43 @@ async fn an_undiscovered_provider_answers_503() {
     let r = ask(&o, "traefik", &traefik("/x"), None).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn nginx_splits_the_original_uri_and_envoy_builds_fwd_from_the_path() {
+    let o = single("    skip_path_regex: '^/public$'\n").await;
+    // §14: the query of X-Original-URI is a query, so `^/public$` matches `/public?x=1`.
+    let r = ask(
+        &o,
+        "nginx",
+        &[
+            ("x-original-uri", "/public?x=1".into()),
+            ("x-forwarded-host", "app.example.com".into()),
+            ("x-forwarded-proto", "https".into()),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // Envoy: the path after the prefix, the request's query, the Host header.
+    let r = o
+        .get(
+            "/outpost.goauthentik.io/auth/envoy/public",
+            &[("host", "app.example.com")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("x-authentik-username"), Some(""));
+    let r = o
+        .get(
+            "/outpost.goauthentik.io/auth/envoy/private?a=b",
+            &[("host", "app.example.com")],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FOUND);
+    let state = param(r.location(), "state").unwrap();
+    let redirect = portcullis_oidc::jwt::peek_claims(&state).unwrap()["redirect"].clone();
+    assert_eq!(
+        redirect, "",
+        "an http fwd is not the https external host: not followed"
+    );
+}

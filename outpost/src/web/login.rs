@@ -44,7 +44,7 @@ pub(crate) fn start(
         Some(id) => id.clone(),
         None => {
             let id = SessionId::generate(&mut rand::rng());
-            cookies.push(app.cookie.set(&id, None));
+            cookies.push(app.cookie.set(&id, app.pre_login_max_age()));
             id
         }
     };
