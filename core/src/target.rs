@@ -26,8 +26,8 @@ pub enum Dialect<'a> {
     /// Authelia `/api/verify`: `X-Original-URL`, else `X-Forwarded-*` falling back to `Host` and the
     /// request's own URI; method from `X-Forwarded-Method`, else the request line.
     Legacy,
-    /// authentik `auth/nginx`: `X-Original-URI` (path and query, split at the first `?`) with the host
-    /// from `X-Forwarded-Host`/`Host`, else `X-Original-URL`.
+    /// authentik `auth/nginx`: `X-Original-URL`, else `X-Original-URI` (path and query, split at
+    /// the first `?`) with the host from `X-Forwarded-Host`/`Host`.
     OutpostNginx,
     /// authentik `auth/traefik` and `auth/caddy`: `X-Forwarded-{Proto,Host,Uri}`.
     OutpostForwarded,
@@ -384,18 +384,20 @@ pub fn resolve(
             (url, method)
         }
         Dialect::OutpostNginx => {
-            let url = match forwarded("x-original-uri")? {
-                Some(uri) => {
+            // X-Original-URL first: authentik's documented nginx block sets it on the auth
+            // subrequest but passes a client's X-Original-URI through untouched, so preferring
+            // X-Original-URI (as the reference does) would let the client choose the URL judged
+            // (docs/reference/outpost.md §14 item 11).
+            let url = match forwarded("x-original-url")? {
+                Some(raw) => parse_from(raw, "X-Original-URL")?,
+                None => {
+                    let uri = forwarded("x-original-uri")?
+                        .ok_or(ResolveError::MissingHeader("X-Original-URI"))?;
                     let host = match forwarded("x-forwarded-host")? {
                         Some(h) => Some(h),
                         None => header(headers, "host")?,
                     };
                     assemble(proto()?, host, "Host", uri)?
-                }
-                None => {
-                    let raw = forwarded("x-original-url")?
-                        .ok_or(ResolveError::MissingHeader("X-Original-URI"))?;
-                    parse_from(raw, "X-Original-URL")?
                 }
             };
             (url, optional_method(headers, request.method)?)

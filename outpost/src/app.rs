@@ -8,7 +8,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use portcullis_server_core::clock::Stopwatch;
-use portcullis_server_core::{Limits, Shutdown, ShutdownTrigger, bind, serve, tls_acceptor};
+use portcullis_server_core::{
+    Limits, ProxyProtocolPeers, Shutdown, ShutdownTrigger, bind, serve, serve_with_proxy_protocol,
+    tls_acceptor,
+};
 use portcullis_session::claims::{
     ClaimsStore, MemoryClaimsStore, RedisClaimsStore, SqliteClaimsStore,
 };
@@ -169,13 +172,21 @@ impl Handle {
                 shutdown.signalled(),
             ));
         }
+        // The PROXY protocol is honoured from the trusted proxies only (docs/reference/outpost.md
+        // §12), as the configuration in force says.
+        let trusts = {
+            let s = state.clone();
+            let f: ProxyProtocolPeers = Arc::new(move |ip| s.trusts(ip));
+            f
+        };
         if let Some((listener, acceptor)) = tls {
             let app: Router = router(state.clone()).layer(axum::Extension(ListenerScheme("https")));
-            tokio::spawn(serve(
+            tokio::spawn(serve_with_proxy_protocol(
                 listener,
                 app,
                 Some(acceptor),
                 Limits::default(),
+                trusts.clone(),
                 shutdown.signalled(),
             ));
         }
@@ -185,11 +196,12 @@ impl Handle {
             startup_ms = started.elapsed().as_millis() as u64,
             "portcullis-outpost ready"
         );
-        serve(
+        serve_with_proxy_protocol(
             listener,
             router(state.clone()),
             None,
             Limits::default(),
+            trusts,
             shutdown.signalled(),
         )
         .await;

@@ -114,6 +114,11 @@ impl AppState {
             .clone()
     }
 
+    /// Whether `ip` is a trusted proxy (its forwarded headers and PROXY protocol are believed).
+    pub fn trusts(&self, ip: std::net::IpAddr) -> bool {
+        self.providers().trusted.contains(ip)
+    }
+
     /// The metrics in Prometheus' text format (what the metrics listener serves).
     pub fn metrics_text(&self) -> String {
         self.0.metrics.render()

@@ -317,3 +317,53 @@ async fn login_dead(o: &Outpost) -> String {
     assert_eq!(r.location(), "https://app.example.com");
     r.session_cookie().unwrap()
 }
+
+#[tokio::test]
+async fn the_proxy_protocol_from_a_trusted_peer_names_the_client() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (o, _) = proxied("    skip_path_regex: '^/open$'\n").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let state = o.state.clone();
+    let trusts: portcullis_server_core::ProxyProtocolPeers =
+        std::sync::Arc::new(move |ip| state.trusts(ip));
+    let (_trigger, shutdown) = portcullis_server_core::Shutdown::manual();
+    tokio::spawn(portcullis_server_core::serve_with_proxy_protocol(
+        listener,
+        portcullis_outpost::router(o.state.clone()),
+        None,
+        portcullis_server_core::Limits {
+            header_read_timeout: std::time::Duration::from_secs(1),
+            ..portcullis_server_core::Limits::default()
+        },
+        trusts,
+        shutdown.signalled(),
+    ));
+    let exchange = |head: &'static [u8]| async move {
+        let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+        c.write_all(head).await.unwrap();
+        c.write_all(b"GET /open HTTP/1.1\r\nHost: app.example.com\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        let _ = c.read_to_end(&mut out).await;
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    // From loopback (trusted) the header's client is the peer: 203.0.113.7 is untrusted, so the
+    // upstream sees it as X-Forwarded-For.
+    let answer = exchange(b"PROXY TCP4 203.0.113.7 10.0.0.1 51000 443\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.contains("\"x-forwarded-for\":\"203.0.113.7\""),
+        "{answer}"
+    );
+    // Without a header the connection is served as usual.
+    let answer = exchange(b"").await;
+    assert!(
+        answer.contains("\"x-forwarded-for\":\"127.0.0.1\""),
+        "{answer}"
+    );
+    // A malformed header closes the connection without an answer.
+    let answer = exchange(b"PROXY TCP4 nonsense\r\n").await;
+    assert!(answer.is_empty(), "{answer}");
+}

@@ -19,12 +19,14 @@
 
 pub mod clock;
 pub mod metrics;
+mod proxy_protocol;
 mod serve;
 mod shutdown;
 pub mod telemetry;
 mod tls;
 
 pub use portcullis_config as config;
-pub use serve::{Limits, ServeError, bind, serve};
+pub use proxy_protocol::ProxyProtocolPeers;
+pub use serve::{Limits, ServeError, bind, serve, serve_with_proxy_protocol};
 pub use shutdown::{Shutdown, ShutdownTrigger};
 pub use tls::tls_acceptor;

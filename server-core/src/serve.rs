@@ -13,6 +13,8 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
+
+use crate::proxy_protocol::ProxyProtocolPeers;
 use tower::ServiceExt;
 
 /// Why a server could not start.
@@ -97,6 +99,39 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send,
 ) {
+    serve_inner(listener, router, tls, limits, None, shutdown).await;
+}
+
+/// [`serve`], and a connection from a peer `proxy_protocol` trusts may start with a PROXY
+/// protocol header (v1 or v2): its client address becomes the request's `ConnectInfo`. A
+/// malformed header closes the connection; without one the connection is served as usual.
+pub async fn serve_with_proxy_protocol(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    limits: Limits,
+    proxy_protocol: ProxyProtocolPeers,
+    shutdown: impl Future<Output = ()> + Send,
+) {
+    serve_inner(
+        listener,
+        router,
+        tls,
+        limits,
+        Some(proxy_protocol),
+        shutdown,
+    )
+    .await;
+}
+
+async fn serve_inner(
+    listener: TcpListener,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    limits: Limits,
+    proxy_protocol: Option<ProxyProtocolPeers>,
+    shutdown: impl Future<Output = ()> + Send,
+) {
     let total = limits.max_connections.clamp(1, u32::MAX as usize);
     let slots = Arc::new(Semaphore::new(total));
     // Open connections are told to finish through this; each holds a slot until it ends, so all
@@ -121,15 +156,7 @@ pub async fn serve(
         };
         // Nagle's algorithm only delays the small answers of a forward-auth check.
         let _ = stream.set_nodelay(true);
-        let service =
-            router
-                .clone()
-                .map_request(move |request: http::Request<hyper::body::Incoming>| {
-                    let mut request = request.map(axum::body::Body::new);
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    request
-                });
-        let service = TowerToHyperService::new(service);
+        let router = router.clone();
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(TokioTimer::new())
@@ -138,7 +165,32 @@ pub async fn serve(
             .max_headers(limits.max_headers);
         let mut stop = stop_rx.clone();
         let acceptor = tls.clone();
+        let proxy_protocol = proxy_protocol.clone();
         tokio::spawn(async move {
+            let mut stream = stream;
+            let mut peer = peer;
+            if let Some(trusts) = proxy_protocol
+                && trusts(peer.ip())
+            {
+                match crate::proxy_protocol::read_header(&mut stream, limits.header_read_timeout)
+                    .await
+                {
+                    Ok(Some(client)) => peer = client,
+                    Ok(None) => {}
+                    Err(()) => {
+                        tracing::info!(%peer, "a malformed or unfinished PROXY protocol header: connection closed");
+                        drop(permit);
+                        return;
+                    }
+                }
+            }
+            let service =
+                router.map_request(move |request: http::Request<hyper::body::Incoming>| {
+                    let mut request = request.map(axum::body::Body::new);
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    request
+                });
+            let service = TowerToHyperService::new(service);
             match acceptor {
                 None => {
                     // Upgrades (WebSocket) are handed to the handler: the outpost's proxy mode

@@ -427,6 +427,20 @@ fn outpost_dialects() {
     )
     .unwrap();
     assert_eq!(t.url.path(), "/z");
+    // Both: X-Original-URL (set by the documented nginx block) wins over a client's X-Original-URI.
+    let t = run(
+        Dialect::OutpostNginx,
+        LOCAL,
+        "GET",
+        "/",
+        &[
+            ("X-Original-URL", "https://app.example.com/secret"),
+            ("X-Original-URI", "/outpost.goauthentik.io/ping"),
+            ("Host", "app.example.com"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(t.url.path(), "/secret");
     assert_eq!(
         run(Dialect::OutpostNginx, LOCAL, "GET", "/", &[]).unwrap_err(),
         ResolveError::MissingHeader("X-Original-URI")
