@@ -14,7 +14,8 @@
 //! The parts compose for other set-ups (several replicas, Redis): [`process::Process`] runs any
 //! program with its logs, [`process::free_port`] and [`tls::write`] prepare it, [`verify::Verify::serve`]
 //! serves any `AppState` (another session store), [`proxy::render`] renders an example file, and
-//! [`client::Client`] reaches a proxy port under the `example.com` names.
+//! [`client::Client`] reaches a proxy port under the `example.com` names. [`outpost`] does the same
+//! for portcullis-outpost and the examples of `examples/outpost/`.
 //!
 //! ```no_run
 //! # async fn f() {
@@ -37,6 +38,8 @@
 
 pub mod browser;
 pub mod client;
+pub mod outpost;
+pub mod outpost_support;
 pub mod process;
 pub mod proxy;
 pub mod stack;
