@@ -10,7 +10,8 @@
 //! - [`ListenAddress`]: Authelia's `tcp://host:port/path` listen addresses (IPv4, IPv6, path prefix);
 //! - [`SecretFile`]: secrets read from files named by `…_FILE` environment variables;
 //! - [`resolve_path`]: relative paths taken from the configuration file's folder;
-//! - [`apply_filters`]: Authelia's `template` and `expand-env` file filters.
+//! - [`apply_filters`]: Authelia's `template` and `expand-env` file filters;
+//! - [`RawDuration`], [`RawSecret`]: durations and secrets as written, for raw serde types.
 //!
 //! ```
 //! use portcullis_config::{deserialize_yaml, parse_duration, ListenAddress};
@@ -41,6 +42,7 @@ mod error;
 mod filters;
 mod locate;
 mod paths;
+mod raw_values;
 mod secret_file;
 mod yaml;
 
@@ -50,5 +52,6 @@ pub use error::{ConfigError, ConfigWarning};
 pub use filters::{Filter, FilterInputs, ProcessInputs, apply_filters};
 pub use locate::locate;
 pub use paths::resolve_path;
+pub use raw_values::{RawDuration, RawSecret};
 pub use secret_file::{SecretFile, SecretFileError};
 pub use yaml::deserialize_yaml;

@@ -3,35 +3,7 @@
 
 use serde::Deserialize;
 
-/// A duration as written: an integer (seconds) or a string (`24h`, `1h30m`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct RawDuration(pub String);
-
-impl<'de> Deserialize<'de> for RawDuration {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Either {
-            Int(i64),
-            Text(String),
-        }
-        Ok(match Either::deserialize(d)? {
-            Either::Int(i) => RawDuration(i.to_string()),
-            Either::Text(t) => RawDuration(t),
-        })
-    }
-}
-
-/// A secret as written in the file: `Debug` never shows it.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub(super) struct RawSecret(pub String);
-
-impl std::fmt::Debug for RawSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+pub(super) use portcullis_config::{RawDuration, RawSecret};
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

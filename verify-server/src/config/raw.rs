@@ -9,35 +9,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-/// A duration as written: an integer (seconds) or a string in Authelia's forms.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct RawDuration(pub String);
-
-impl<'de> Deserialize<'de> for RawDuration {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Either {
-            Int(i64),
-            Text(String),
-        }
-        Ok(match Either::deserialize(d)? {
-            Either::Int(i) => RawDuration(i.to_string()),
-            Either::Text(t) => RawDuration(t),
-        })
-    }
-}
-
-/// A secret as written in the file: `Debug` never shows it.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub(super) struct RawSecret(pub String);
-
-impl std::fmt::Debug for RawSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+pub(super) use portcullis_config::{RawDuration, RawSecret};
 
 /// One string or a list of strings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
