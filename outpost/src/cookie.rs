@@ -126,7 +126,7 @@ impl SessionCookie {
         }
     }
 
-    fn render(&self, value: &str, max_age: Option<u64>) -> String {
+    fn render(&self, value: &str, max_age: Option<u64>, now: u64) -> String {
         let mut out = format!("{}={value}; Path=/", self.name);
         if !self.domain.is_empty() {
             out.push_str("; Domain=");
@@ -134,6 +134,11 @@ impl SessionCookie {
         }
         if let Some(age) = max_age {
             out.push_str(&format!("; Max-Age={age}"));
+            // `Expires` as well, as authentik writes both (docs/reference/outpost.md §10.1).
+            let at =
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(now.saturating_add(age));
+            out.push_str("; Expires=");
+            out.push_str(&httpdate::fmt_http_date(at));
         }
         out.push_str("; HttpOnly");
         if self.secure {
@@ -143,14 +148,15 @@ impl SessionCookie {
         out
     }
 
-    /// The `Set-Cookie` that stores `id` for `max_age` seconds (`None`: a browser-session cookie).
-    pub(crate) fn set(&self, id: &SessionId, max_age: Option<u64>) -> String {
-        self.render(&self.value(id), max_age)
+    /// The `Set-Cookie` that stores `id` for `max_age` seconds from `now` (`None`: a
+    /// browser-session cookie).
+    pub(crate) fn set(&self, id: &SessionId, max_age: Option<u64>, now: u64) -> String {
+        self.render(&self.value(id), max_age, now)
     }
 
     /// The `Set-Cookie` that deletes the cookie.
     pub(crate) fn clear(&self) -> String {
-        self.render("", Some(0))
+        self.render("", Some(0), 0)
     }
 }
 
@@ -180,11 +186,11 @@ mod tests {
     fn signed_ids_round_trip_and_forgeries_are_invalid() {
         let c = cookie();
         let id = SessionId::generate(&mut rand::rng());
-        let set = c.set(&id, Some(86_401));
+        let set = c.set(&id, Some(86_401), 1_700_000_000);
         assert!(set.starts_with("authentik_proxy_a172cedc="));
         assert!(
             set.ends_with(
-                "; Path=/; Domain=example.com; Max-Age=86401; HttpOnly; Secure; SameSite=Lax"
+                "; Path=/; Domain=example.com; Max-Age=86401; Expires=Wed, 15 Nov 2023 22:13:21 GMT; HttpOnly; Secure; SameSite=Lax"
             ),
             "{set}"
         );
@@ -228,11 +234,14 @@ mod tests {
     fn host_only_plain_http_and_deletion() {
         let c = SessionCookie::new("n".into(), "", false, b"k".to_vec());
         let id = SessionId::generate(&mut rand::rng());
-        let set = c.set(&id, None);
+        let set = c.set(&id, None, 1_700_000_000);
         assert!(
             !set.contains("Domain") && !set.contains("Secure") && !set.contains("Max-Age"),
             "{set}"
         );
-        assert_eq!(c.clear(), "n=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax");
+        assert_eq!(
+            c.clear(),
+            "n=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; SameSite=Lax"
+        );
     }
 }

@@ -158,7 +158,7 @@ async fn decide(
         let mut cookies = checked.set_cookies;
         if checked.cookie_id.is_none() {
             let id = portcullis_session::SessionId::generate(&mut rand::rng());
-            cookies.push(app.cookie.set(&id, app.pre_login_max_age()));
+            cookies.push(app.cookie.set(&id, app.pre_login_max_age(), ctx.now));
         }
         return with_cookies(
             text(StatusCode::UNAUTHORIZED, "unauthorized request\n"),

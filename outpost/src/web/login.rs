@@ -44,7 +44,7 @@ pub(crate) fn start(
         Some(id) => id.clone(),
         None => {
             let id = SessionId::generate(&mut rand::rng());
-            cookies.push(app.cookie.set(&id, app.pre_login_max_age()));
+            cookies.push(app.cookie.set(&id, app.pre_login_max_age(), ctx.now));
             id
         }
     };
@@ -247,6 +247,6 @@ pub(crate) async fn callback(
     }
     tracing::info!(provider = %app.config.name, user = %data.claims.preferred_username, sub = %data.claims.sub, "login");
     let mut cookies = cookies;
-    cookies.push(app.cookie.set(&id, Some(lifetime)));
+    cookies.push(app.cookie.set(&id, Some(lifetime), ctx.now));
     with_cookies(found(&back), &cookies)
 }
