@@ -78,8 +78,13 @@ pub(crate) enum HeaderAuth {
     Absent,
     /// A credential that does not authenticate.
     Refused,
-    /// Authenticated.
-    Accepted(Arc<SessionData>),
+    /// Authenticated; `fresh` when the provider was asked now (not a cache hit).
+    Accepted {
+        /// Who.
+        data: Arc<SessionData>,
+        /// Checked now rather than remembered.
+        fresh: bool,
+    },
 }
 
 /// A credential of `Authorization` the outpost reads.
@@ -135,14 +140,14 @@ pub(crate) async fn authenticate(
     let key: [u8; 32] = Sha256::digest(value.as_bytes()).into();
     if let Some(cached) = app.header_cache.get(&key, now) {
         return match cached {
-            Some(data) => HeaderAuth::Accepted(data),
+            Some(data) => HeaderAuth::Accepted { data, fresh: false },
             None => HeaderAuth::Refused,
         };
     }
     let outcome = check(app, &credential, now).await.map(Arc::new);
     app.header_cache.put(key, outcome.clone(), now);
     match outcome {
-        Some(data) => HeaderAuth::Accepted(data),
+        Some(data) => HeaderAuth::Accepted { data, fresh: true },
         None => HeaderAuth::Refused,
     }
 }
@@ -154,8 +159,13 @@ async fn check(app: &ProviderRuntime, credential: &Presented, now: u64) -> Optio
         .collect();
     let bearer = |token: String| async move {
         match app.verify(&token, &audiences, now).await {
+            // A session made by header auth carries no `sid`: back-channel logout of a
+            // browser session does not end it (docs/reference/outpost.md §4.5).
             Ok(map) => Claims::from_map(&map).map(|claims| SessionData {
-                claims,
+                claims: Claims {
+                    sid: None,
+                    ..claims
+                },
                 raw_token: token,
                 id_token: None,
                 refresh_token: None,
@@ -188,7 +198,10 @@ async fn check(app: &ProviderRuntime, credential: &Presented, now: u64) -> Optio
             let only_client = [config.client_id.as_str()];
             match app.verify(&id_token, &only_client, now).await {
                 Ok(map) => Claims::from_map(&map).map(|claims| SessionData {
-                    claims,
+                    claims: Claims {
+                        sid: None,
+                        ..claims
+                    },
                     raw_token: id_token.clone(),
                     id_token: Some(id_token),
                     refresh_token: None,

@@ -532,6 +532,17 @@ async fn bearer_tokens_for_this_client_only() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.header("x-authentik-username"), Some("robot"));
     assert_eq!(r.header("x-authentik-jwt"), Some(token.as_str()));
+    // Checked now: saved as a session with its cookie (§8.1 step 5); the cookie alone then works.
+    let cookie = r
+        .session_cookie()
+        .expect("a session cookie for the header credential");
+    let again = ask(&o, "traefik", &h, None).await;
+    assert!(
+        again.session_cookie().is_none(),
+        "a cache hit sets no cookie"
+    );
+    let by_cookie = ask(&o, "traefik", &traefik("/api"), Some(&cookie)).await;
+    assert_eq!(by_cookie.header("x-authentik-username"), Some("robot"));
     // A token for another client, or expired, is not accepted.
     for claims in [
         {

@@ -66,7 +66,19 @@ pub(crate) async fn check(
         match authenticate(app, value, now).await {
             HeaderAuth::Absent => {}
             HeaderAuth::Refused => out.header_refused = true,
-            HeaderAuth::Accepted(data) => {
+            HeaderAuth::Accepted { data, fresh } => {
+                // As authentik (docs/reference/outpost.md §8.1 step 5): a credential checked now
+                // is saved as a session and its cookie set; a cache hit sets none.
+                if fresh {
+                    let id = SessionId::generate(&mut rand::rng());
+                    let lifetime = data.claims.exp.saturating_sub(now).clamp(1, 86_400);
+                    state
+                        .save(app, &id, &data, now + lifetime)
+                        .await
+                        .map_err(|e| StoreDown(e.to_string()))?;
+                    out.set_cookies
+                        .push(app.cookie.set(&id, Some(lifetime), now));
+                }
                 out.auth = Some(data);
                 out.by_header = true;
             }
