@@ -152,7 +152,13 @@ fn nginx(w: &Wiring<'_>, legacy: bool) -> (Process, Vec<PathBuf>) {
         ));
     }
     let site = render("nginx.conf", &replacements);
-    std::fs::write(dir.join("portcullis-nginx.conf"), site).expect("write nginx site");
+    run_nginx(dir, "portcullis-nginx.conf", &site)
+}
+
+/// Start nginx in the foreground with `site` (written to `dir/site_name`) in its `http` context,
+/// everything (pid, logs, temporary files) inside `dir`. Returns the process and its logs.
+pub fn run_nginx(dir: &Path, site_name: &str, site: &str) -> (Process, Vec<PathBuf>) {
+    std::fs::write(dir.join(site_name), site).expect("write nginx site");
     let tmp = dir.join("nginx-tmp");
     std::fs::create_dir_all(&tmp).expect("nginx temp dir");
     let error_log = dir.join("nginx-error.log");
@@ -166,7 +172,7 @@ fn nginx(w: &Wiring<'_>, legacy: bool) -> (Process, Vec<PathBuf>) {
          \x20 access_log {access} e2e;\n\
          \x20 client_body_temp_path {tmp}/body;\n  proxy_temp_path {tmp}/proxy;\n\
          \x20 fastcgi_temp_path {tmp}/fastcgi;\n  uwsgi_temp_path {tmp}/uwsgi;\n  scgi_temp_path {tmp}/scgi;\n\
-         \x20 include {dir}/portcullis-nginx.conf;\n}}\n",
+         \x20 include {dir}/{site_name};\n}}\n",
         dir = dir.display(),
         error = error_log.display(),
         access = access_log.display(),

@@ -66,41 +66,7 @@ fn nginx(w: &Wiring<'_>, file: &str) -> (Process, Vec<PathBuf>) {
             format!("https://auth.example.com:{}/", w.port),
         ));
     }
-    std::fs::write(dir.join("outpost-nginx.conf"), render(file, &replacements))
-        .expect("write the nginx site");
-    let tmp = dir.join("nginx-tmp");
-    std::fs::create_dir_all(&tmp).expect("nginx temp dir");
-    let error_log = dir.join("nginx-error.log");
-    let access_log = dir.join("nginx-access.log");
-    // The test's main file: one foreground process, everything inside the test's directory.
-    let main = format!(
-        "daemon off;\nmaster_process off;\npid {dir}/nginx.pid;\nerror_log {error} info;\n\
-         events {{ worker_connections 1024; }}\n\
-         http {{\n\
-         \x20 log_format e2e '$remote_addr \"$request\" host=$host status=$status auth=$upstream_status';\n\
-         \x20 access_log {access} e2e;\n\
-         \x20 client_body_temp_path {tmp}/body;\n  proxy_temp_path {tmp}/proxy;\n\
-         \x20 fastcgi_temp_path {tmp}/fastcgi;\n  uwsgi_temp_path {tmp}/uwsgi;\n  scgi_temp_path {tmp}/scgi;\n\
-         \x20 include {dir}/outpost-nginx.conf;\n}}\n",
-        dir = dir.display(),
-        error = error_log.display(),
-        access = access_log.display(),
-        tmp = tmp.display(),
-    );
-    let conf = dir.join("nginx-main.conf");
-    std::fs::write(&conf, main).expect("write nginx.conf");
-    let mut command = Command::new(find_program("nginx").expect("nginx"));
-    command
-        .arg("-e")
-        .arg(&error_log)
-        .arg("-p")
-        .arg(dir)
-        .arg("-c")
-        .arg(&conf);
-    (
-        Process::spawn("nginx", command, dir, false),
-        vec![error_log, access_log],
-    )
+    crate::proxy::run_nginx(dir, "outpost-nginx.conf", &render(file, &replacements))
 }
 
 fn caddy(w: &Wiring<'_>, program: &str) -> (Process, Vec<PathBuf>) {
