@@ -94,6 +94,12 @@ pub fn verify(
         Some(_) => return Err(bad("the token has expired")),
         None => return Err(bad("the token has no exp")),
     }
+    // A time claim that is present must be a number (docs/reference/security.md R7.2).
+    for name in ["nbf", "iat"] {
+        if claims.contains_key(name) && number(name).is_none() {
+            return Err(bad("a time claim is not a number"));
+        }
+    }
     if number("nbf").is_some_and(|nbf| nbf > expect.now + expect.leeway) {
         return Err(bad("the token is not valid yet"));
     }

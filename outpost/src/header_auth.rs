@@ -29,6 +29,9 @@ const TOKEN_USERNAME: &str = "goauthentik.io/token";
 #[derive(Debug, Default)]
 pub(crate) struct HeaderCache {
     entries: Mutex<HashMap<[u8; 32], Remembered>>,
+    /// One check with the provider at a time per credential (docs/reference/security.md R9.5):
+    /// concurrent requests with the same `Authorization` wait for the first one's answer.
+    in_flight: Mutex<HashMap<[u8; 32], Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Until when, and the outcome (`None`: refused).
@@ -56,12 +59,39 @@ impl HeaderCache {
                 }
             }
         }
-        let ttl = if outcome.is_some() {
-            POSITIVE_TTL
-        } else {
-            NEGATIVE_TTL
+        // An accepted credential is never remembered past its token's expiry
+        // (docs/reference/security.md R7.4).
+        let until = match &outcome {
+            Some(data) => (now + POSITIVE_TTL).min(data.claims.exp),
+            None => now + NEGATIVE_TTL,
         };
-        entries.insert(key, (now + ttl, outcome));
+        entries.insert(key, (until, outcome));
+    }
+
+    /// The lock that makes checks of one credential single-flight.
+    fn flight(&self, key: [u8; 32]) -> Arc<tokio::sync::Mutex<()>> {
+        let mut flights = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if flights.len() >= MAX_ENTRIES {
+            // Only idle locks are dropped: a lock someone holds has another owner.
+            flights.retain(|_, lock| Arc::strong_count(lock) > 1);
+        }
+        flights.entry(key).or_default().clone()
+    }
+
+    fn landed(&self, key: &[u8; 32]) {
+        let mut flights = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if flights
+            .get(key)
+            .is_some_and(|lock| Arc::strong_count(lock) == 1)
+        {
+            flights.remove(key);
+        }
     }
 
     /// Forget every accepted credential of `sub` (sign-out and back-channel logout).
@@ -144,8 +174,25 @@ pub(crate) async fn authenticate(
             None => HeaderAuth::Refused,
         };
     }
-    let outcome = check(app, &credential, now).await.map(Arc::new);
-    app.header_cache.put(key, outcome.clone(), now);
+    let flight = app.header_cache.flight(key);
+    let outcome = {
+        let _one = flight.lock().await;
+        // Another request may have checked it while this one waited.
+        if let Some(cached) = app.header_cache.get(&key, now) {
+            drop(_one);
+            drop(flight);
+            app.header_cache.landed(&key);
+            return match cached {
+                Some(data) => HeaderAuth::Accepted { data, fresh: false },
+                None => HeaderAuth::Refused,
+            };
+        }
+        let outcome = check(app, &credential, now).await.map(Arc::new);
+        app.header_cache.put(key, outcome.clone(), now);
+        outcome
+    };
+    drop(flight);
+    app.header_cache.landed(&key);
     match outcome {
         Some(data) => HeaderAuth::Accepted { data, fresh: true },
         None => HeaderAuth::Refused,
@@ -225,6 +272,7 @@ mod tests {
         Arc::new(SessionData {
             claims: Claims {
                 sub: sub.into(),
+                exp: u64::MAX,
                 ..Claims::default()
             },
             raw_token: String::new(),
@@ -237,6 +285,12 @@ mod tests {
     #[test]
     fn accepted_for_a_minute_refused_for_ten_seconds_and_bounded() {
         let cache = HeaderCache::default();
+        // A token expiring in 20 s is remembered 20 s, not 60.
+        let mut short = (*data("s")).clone();
+        short.claims.exp = 120;
+        cache.put([9; 32], Some(Arc::new(short)), 100);
+        assert!(cache.get(&[9; 32], 119).is_some());
+        assert!(cache.get(&[9; 32], 120).is_none());
         cache.put([1; 32], Some(data("a")), 100);
         cache.put([2; 32], None, 100);
         assert!(matches!(cache.get(&[1; 32], 159), Some(Some(_))));

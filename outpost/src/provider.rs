@@ -19,6 +19,8 @@ const MAX_BODY: usize = 1024 * 1024;
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// The least time between two JWK Set fetches (an unknown `kid` fetches again).
 const KEYS_RETRY: u64 = 60;
+/// Back-channel calls in flight at once per provider; more wait (docs/reference/security.md R9.5).
+const MAX_CALLS: usize = 32;
 
 /// Why a back-channel call failed. Every one of them denies.
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +88,7 @@ pub(crate) struct ProviderRuntime {
     discovered: RwLock<Option<Arc<Discovered>>>,
     keys: RwLock<(u64, Arc<IdpKeys>)>,
     keys_fetch: tokio::sync::Mutex<()>,
+    calls: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for ProviderRuntime {
@@ -191,6 +194,7 @@ impl ProviderRuntime {
             discovered: RwLock::new(None),
             keys: RwLock::new((0, Arc::new(IdpKeys::default()))),
             keys_fetch: tokio::sync::Mutex::new(()),
+            calls: tokio::sync::Semaphore::new(MAX_CALLS),
             config,
         })
     }
@@ -223,6 +227,7 @@ impl ProviderRuntime {
     }
 
     async fn get(&self, url: &str, bearer: Option<&str>) -> Result<Vec<u8>, CallError> {
+        let _slot = self.slot().await?;
         let mut request = self.http.get(url).header("accept", "application/json");
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
@@ -231,6 +236,7 @@ impl ProviderRuntime {
     }
 
     async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Result<Vec<u8>, CallError> {
+        let _slot = self.slot().await?;
         let body = form_urlencoded::Serializer::new(String::new())
             .extend_pairs(form)
             .finish();
@@ -241,6 +247,16 @@ impl ProviderRuntime {
             .header("accept", "application/json")
             .body(body);
         read(request.send().await).await
+    }
+
+    /// A slot for one back-channel call, waited for at most the call timeout.
+    async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, CallError> {
+        match tokio::time::timeout(CALL_TIMEOUT, self.calls.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(CallError::Transport(
+                "too many calls to the provider in flight".into(),
+            )),
+        }
     }
 
     /// Discover the endpoints (and fetch the keys) once. Explicit `endpoints` win over the

@@ -347,3 +347,93 @@ async fn every_configured_store_opens() {
         );
     }
 }
+
+#[tokio::test]
+async fn concurrent_checks_of_one_credential_ask_the_provider_once() {
+    let o = single("    header_auth:\n      basic: authentik\n").await;
+    let idp = &o.idp;
+    idp.will_issue(&idp.claims("app", "svc"));
+    use base64::Engine as _;
+    let value = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("svc:app-password-2")
+    );
+    let mut h = traefik("/api");
+    h.push(("authorization", value));
+    let answers = futures_join(&o, &h, 8).await;
+    assert!(answers.iter().all(|s| *s == StatusCode::OK), "{answers:?}");
+    assert_eq!(idp.token_forms.lock().unwrap().len(), 1, "single-flight");
+}
+
+async fn futures_join(o: &Outpost, h: &[(&str, String)], n: usize) -> Vec<StatusCode> {
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..n {
+        let state = o.state.clone();
+        let h: Vec<(String, String)> = h
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        set.spawn(async move {
+            let mut b =
+                Request::get("/outpost.goauthentik.io/auth/traefik").header("host", "outpost");
+            for (k, v) in &h {
+                b = b.header(k.as_str(), v.as_str());
+            }
+            let mut request = b.body(Body::empty()).unwrap();
+            request.extensions_mut().insert(axum::extract::ConnectInfo(
+                "127.0.0.1:1".parse::<std::net::SocketAddr>().unwrap(),
+            ));
+            tower::ServiceExt::oneshot(portcullis_outpost::router(state), request)
+                .await
+                .unwrap()
+                .status()
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(s) = set.join_next().await {
+        out.push(s.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_session_shown_to_another_provider_is_destroyed() {
+    let idp = start_idp().await;
+    // Two providers with one client id share the cookie name.
+    let a = provider_yaml(&idp, "a", "forward_single", "https://a.example.com", "");
+    let b = provider_yaml(&idp, "b", "forward_single", "https://b.example.com", "")
+        .replace("client_id: b", "client_id: a");
+    let o = outpost(&idp, &format!("{a}{b}")).await;
+    let host = |h: &str| {
+        vec![
+            ("x-forwarded-proto", "https".to_owned()),
+            ("x-forwarded-host", h.to_owned()),
+            ("x-forwarded-uri", "/".to_owned()),
+        ]
+    };
+    let first = ask(&o, &host("a.example.com")).await;
+    let pre = first.session_cookie().unwrap();
+    let state = param(first.location(), "state").unwrap();
+    idp.will_issue(&idp.claims("a", "alice"));
+    let mut h = host("a.example.com");
+    h[2].1 = format!("/?X-authentik-auth-callback=true&code=c&state={state}");
+    h.push(("cookie", pre));
+    let cookie = ask(&o, &h).await.session_cookie().unwrap();
+    let with = |mut h: Vec<(&'static str, String)>| {
+        h.push(("cookie", cookie.clone()));
+        h
+    };
+    assert_eq!(
+        ask(&o, &with(host("a.example.com"))).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        ask(&o, &with(host("b.example.com"))).await.status,
+        StatusCode::FOUND
+    );
+    assert_eq!(
+        ask(&o, &with(host("a.example.com"))).await.status,
+        StatusCode::FOUND,
+        "destroyed by its use at b"
+    );
+}

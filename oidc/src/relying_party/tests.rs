@@ -102,6 +102,11 @@ fn wrong_issuer_audience_expiry_or_key_are_refused() {
     let mut c = claims();
     c["exp"] = json!("tomorrow");
     refused(c);
+    for name in ["nbf", "iat"] {
+        let mut c = claims();
+        c[name] = json!("yesterday");
+        assert!(refused(c).to_string().contains("not a number"), "{name}");
+    }
     // Signed by a key the provider does not publish.
     let es = SigningKey::from_pem(ES256_PEM, Algorithm::ES256, Some("rsa-1")).unwrap();
     let token = es.sign(&claims(), None).unwrap();

@@ -105,6 +105,14 @@ async fn session(
         return Ok(None);
     };
     if stored.provider != app.config.name {
+        // A session used at another provider (two providers sharing a client id, hence a cookie
+        // name) is destroyed (docs/reference/security.md R6.2).
+        tracing::warn!(provider = %app.config.name, owner = %stored.provider, "a session of another provider: destroyed");
+        state
+            .store()
+            .delete(id)
+            .await
+            .map_err(|e| StoreDown(e.to_string()))?;
         return Ok(None);
     }
     let Ok(mut data) = serde_json::from_str::<SessionData>(&stored.data) else {
