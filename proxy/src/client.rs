@@ -44,15 +44,20 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// Certificate authorities trusted besides the system's, when `verify_tls` is on.
     pub extra_roots: Vec<CertificateDer<'static>>,
+    /// An upgraded (WebSocket) connection with no byte in either direction for this long (up to
+    /// twice as long) is closed.
+    pub upgrade_idle_timeout: Duration,
 }
 
 impl Default for ClientOptions {
-    /// Verification on, a 10 second connect timeout, no extra roots.
+    /// Verification on, a 10 second connect timeout, no extra roots, upgraded connections closed
+    /// after 10 idle minutes.
     fn default() -> Self {
         Self {
             verify_tls: true,
             connect_timeout: Duration::from_secs(10),
             extra_roots: Vec::new(),
+            upgrade_idle_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -63,6 +68,7 @@ impl fmt::Debug for ClientOptions {
             .field("verify_tls", &self.verify_tls)
             .field("connect_timeout", &self.connect_timeout)
             .field("extra_roots", &self.extra_roots.len())
+            .field("upgrade_idle_timeout", &self.upgrade_idle_timeout)
             .finish()
     }
 }
@@ -79,6 +85,7 @@ pub struct UpstreamClient {
 
 struct Inner {
     connect_timeout: Duration,
+    upgrade_idle_timeout: Duration,
     verify_tls: bool,
     /// ALPN `h2`, `http/1.1`.
     tls_any: Arc<ClientConfig>,
@@ -118,6 +125,7 @@ impl UpstreamClient {
         Ok(Self {
             inner: Arc::new(Inner {
                 connect_timeout: options.connect_timeout,
+                upgrade_idle_timeout: options.upgrade_idle_timeout,
                 verify_tls: options.verify_tls,
                 tls_any: Arc::new(tls_any),
                 tls_http1: Arc::new(tls_http1),
@@ -241,7 +249,12 @@ impl UpstreamClient {
                     .ok_or_else(|| ProxyError::Upgrade {
                         reason: "the upstream connection cannot be upgraded".to_owned(),
                     })?;
-            upgrade::join(client_upgrade, upstream_upgrade, upstream.clone())?;
+            upgrade::join(
+                client_upgrade,
+                upstream_upgrade,
+                upstream.clone(),
+                self.inner.upgrade_idle_timeout,
+            )?;
             parts.extensions = Extensions::new();
             return Ok(Response::from_parts(parts, Body::empty()));
         }

@@ -102,3 +102,31 @@ async fn a_refused_upgrade_is_an_ordinary_response() {
     assert_eq!(seen.headers["connection"], "upgrade");
     assert_eq!(seen.headers["upgrade"], "websocket");
 }
+
+#[tokio::test]
+async fn an_idle_upgraded_connection_is_closed_and_a_busy_one_is_not() {
+    let upstream = serve(echo_router()).await;
+    let client = portcullis_proxy::UpstreamClient::new(portcullis_proxy::ClientOptions {
+        upgrade_idle_timeout: std::time::Duration::from_millis(300),
+        ..portcullis_proxy::ClientOptions::default()
+    })
+    .unwrap();
+    let front = front(client, http_upstream(upstream), None).await;
+    let stream = TcpStream::connect(front).await.unwrap();
+    let (mut socket, _) = tokio_tungstenite::client_async("ws://app.example.com/ws", stream)
+        .await
+        .unwrap();
+    // Busy: a message every 100 ms for more than twice the idle limit keeps it open.
+    for i in 0..8 {
+        socket.send(Message::text(format!("m{i}"))).await.unwrap();
+        let echoed = tokio::time::timeout(PATIENCE, socket.next()).await.unwrap();
+        assert_eq!(echoed.unwrap().unwrap(), Message::text(format!("m{i}")));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // Idle: the proxy closes it within twice the limit; the next read sees the end.
+    let ended = tokio::time::timeout(PATIENCE, socket.next()).await.unwrap();
+    assert!(
+        !matches!(ended, Some(Ok(Message::Text(_)))),
+        "the idle connection was closed: {ended:?}"
+    );
+}
