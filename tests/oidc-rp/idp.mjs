@@ -26,7 +26,7 @@
 // Prints one JSON line {"ready":true,...} when it listens; every request is logged to stdout
 // (method and path only).
 
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto';
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -53,9 +53,15 @@ const user = {
   groups: env.IDP_GROUPS.split(',').filter(Boolean),
 };
 
-// A fresh RS256 signing key per run.
-const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'idp-e2e-1', use: 'sig', alg: 'RS256' };
+// A fresh RS256 signing key per run. Generated as PEM and exported as a JWK from a second key
+// object: Node 20 can deadlock when a garbage collection during the JWK export of the key object
+// that generateKeyPairSync returned frees the generation job (both take the key's mutex).
+const { privateKey: privatePem } = generateKeyPairSync('rsa', {
+  modulusLength: 2048,
+  publicKeyEncoding: { type: 'spki', format: 'pem' },
+  privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+});
+const signingKey = { ...createPrivateKey(privatePem).export({ format: 'jwk' }), kid: 'idp-e2e-1', use: 'sig', alg: 'RS256' };
 
 const escape = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const page = (title, body) => `<!DOCTYPE html>

@@ -156,16 +156,30 @@ impl Idp {
         let web = Web::new();
         let discovery = format!("{issuer}/.well-known/openid-configuration");
         let started = Instant::now();
+        // The port is only polled once the script says it listens: a client polling a loopback
+        // port nobody listens on yet can be handed that very port as its own source port and
+        // connect to itself, and the provider then never receives the request.
+        let mut listening = false;
         loop {
             process.assert_running();
-            if let Ok(r) = web.http.get(&discovery).send().await
+            if !listening {
+                listening = std::fs::read_to_string(&process.logs[0])
+                    .is_ok_and(|out| out.contains("\"ready\":true"));
+            }
+            if listening
+                && let Ok(r) = web
+                    .http
+                    .get(&discovery)
+                    .timeout(Duration::from_secs(2))
+                    .send()
+                    .await
                 && r.status() == 200
             {
                 break;
             }
             assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "oidc-provider did not serve discovery within 30 s:\n{}",
+                started.elapsed() < Duration::from_secs(60),
+                "oidc-provider did not serve discovery within 60 s (listening: {listening}):\n{}",
                 process
                     .logs
                     .iter()

@@ -91,12 +91,36 @@ pub fn require(programs: &[&str]) -> bool {
     false
 }
 
-/// A free loopback port (bound, read, released: a tiny race with other programs remains).
+/// A free port for a program the harness starts, below the kernel's ephemeral range
+/// (`net.ipv4.ip_local_port_range`, 32768–60999 by default). A port from that range, once
+/// released, can be handed to any outgoing connection as its source port before the program
+/// binds it — the program then fails with "address already in use", or a client polling it
+/// connects to itself. Ports below the range are never picked by the kernel; each one is handed
+/// out once per test process (a per-process starting point keeps concurrent test processes
+/// apart) and only after a bind on all interfaces succeeded (Caddy listens on `:port`).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(u32::MAX);
+    let start = std::process::id().wrapping_mul(7_919) % COUNT;
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        start,
+        std::sync::atomic::Ordering::Relaxed,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    for _ in 0..COUNT {
+        let offset = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % COUNT;
+        let Ok(port) = u16::try_from(FIRST + offset) else {
+            continue;
+        };
+        let free = TcpListener::bind(("0.0.0.0", port)).is_ok()
+            && TcpListener::bind(("127.0.0.1", port)).is_ok();
+        if free {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}..{}", FIRST + COUNT)
 }
 
 /// A free loopback address.
