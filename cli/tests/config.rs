@@ -116,12 +116,12 @@ fn check_config_names_an_unknown_rule_field_with_line_and_key() {
 fn check_config_warns_about_authelia_sections_and_stays_valid() {
     let dir = tempfile::tempdir().unwrap();
     let path = quickstart_copy(dir.path(), |text| {
-        text + "notifier:\n  filesystem:\n    filename: /tmp/notification.txt\n"
+        text + "duo_api:\n  hostname: api-123.duosecurity.com\n"
     });
     let notifier_line = std::fs::read_to_string(&path)
         .unwrap()
         .lines()
-        .position(|l| l == "notifier:")
+        .position(|l| l == "duo_api:")
         .unwrap()
         + 1;
     let (out, err) = output(portcullis().arg("check-config").arg("-c").arg(&path), 0);
@@ -130,7 +130,7 @@ fn check_config_warns_about_authelia_sections_and_stays_valid() {
     assert_eq!(
         err,
         format!(
-            "warning: {}:{notifier_line}: notifier: not implemented by Portcullis; ignored\n",
+            "warning: {}:{notifier_line}: duo_api: not implemented by Portcullis; ignored: Duo push is not offered as a second factor\n",
             path.display()
         )
     );

@@ -45,6 +45,10 @@ pub enum StartError {
     /// The OpenID Connect provider could not start (its store or its signing key).
     #[error("error: OpenID Connect provider: {0}")]
     Oidc(String),
+    /// The second-factor storage or the notifier could not start (a wrong encryption key, a
+    /// database newer than Portcullis knows, an unwritable notification file).
+    #[error("error: second factors: {0}")]
+    SecondFactor(String),
 }
 
 impl StartError {

@@ -34,6 +34,7 @@ mod metrics;
 pub mod oidc;
 mod portal;
 pub mod reload;
+mod second_factor;
 pub mod state;
 
 use std::sync::Arc;
@@ -87,9 +88,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/logout", post(portal::logout))
         .route("/api/health", get(portal::health))
         .route(
+            "/revoke/one-time-code",
+            get(second_factor::revoke_page).post(second_factor::revoke_form),
+        )
+        .route(
             "/api/checks/safe-redirection",
             post(portal::safe_redirection),
         )
+        .merge(second_factor::info_routes())
+        .merge(second_factor::routes(&state))
         .layer(axum::middleware::map_response_with_state(
             content_security_policy(&state),
             security_headers,

@@ -35,6 +35,8 @@ pub struct Tuning {
     pub hash_queue_timeout: Duration,
     /// How often the users file is checked for changes when `watch` is on.
     pub users_poll_interval: Duration,
+    /// How long checking a session-elevation code takes at least (1 s, as Authelia).
+    pub elevation_delay: Duration,
 }
 
 impl Default for Tuning {
@@ -46,6 +48,7 @@ impl Default for Tuning {
                 .map_or(1, |cpus| (cpus.get() / 2).max(1)),
             hash_queue_timeout: Duration::from_secs(5),
             users_poll_interval: Duration::from_secs(2),
+            elevation_delay: Duration::from_secs(1),
         }
     }
 }
@@ -81,6 +84,8 @@ pub(crate) struct Inner {
     pub(crate) templates: Templates,
     /// The OpenID Connect provider, attached once at start-up when configured.
     pub(crate) oidc: std::sync::OnceLock<Arc<crate::oidc::OidcRuntime>>,
+    /// TOTP, elevation and the notifier, when `storage.encryption_key` is set.
+    pub(crate) second_factor: Option<Arc<crate::second_factor::SecondFactorRuntime>>,
     /// App passwords (`portcullis app-password`), attached once at start-up.
     pub(crate) app_passwords:
         std::sync::OnceLock<Arc<dyn portcullis_auth::app_passwords::AppPasswordStore>>,
@@ -122,6 +127,11 @@ impl AppState {
         let mut cache_key = [0u8; 64];
         rand::rng().fill_bytes(&mut cache_key);
         let templates = Templates::compile()?;
+        let second_factor = crate::second_factor::SecondFactorRuntime::open(
+            &config.second_factor,
+            &config.storage_path,
+        )?
+        .map(Arc::new);
         Ok(Self(Arc::new(Inner {
             hasher: Hasher::new(tuning.max_concurrent_hashes, tuning.hash_queue_timeout),
             delays: FailureDelay::new(tuning.failure_delay, tuning.failure_jitter_ms),
@@ -138,6 +148,7 @@ impl AppState {
             csrf_key,
             templates,
             oidc: std::sync::OnceLock::new(),
+            second_factor,
             app_passwords: std::sync::OnceLock::new(),
         })))
     }

@@ -71,7 +71,7 @@ impl Regulator {
         }
     }
 
-    /// A regulator persisted in the SQLite file at `path` (tables `authentication_logs`, `bans`).
+    /// A regulator persisted in the SQLite file at `path` (tables `portcullis_authentication_logs`, `portcullis_bans`).
     /// Bans unexpired at `now` and attempts inside `find_time` before it are loaded.
     #[cfg(feature = "sqlite")]
     pub fn open(config: RegulationConfig, path: &Path, now: u64) -> Result<Self, AuthError> {

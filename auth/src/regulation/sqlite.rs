@@ -1,4 +1,6 @@
-//! The regulation log in the SQLite file: Authelia's `authentication_logs` table and a `bans` table.
+//! The regulation log in the SQLite file: tables `portcullis_authentication_logs` and
+//! `portcullis_bans`, prefixed so that an Authelia database's own `authentication_logs` (another
+//! layout) is never written with rows it cannot read.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -30,17 +32,17 @@ impl SqliteLog {
         let conn = Connection::open(path).map_err(&err)?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
-             CREATE TABLE IF NOT EXISTS authentication_logs (
+             CREATE TABLE IF NOT EXISTS portcullis_authentication_logs (
                  time INTEGER NOT NULL, successful INTEGER NOT NULL, username TEXT NOT NULL, remote_ip TEXT NOT NULL);
-             CREATE INDEX IF NOT EXISTS authentication_logs_time ON authentication_logs(time);
-             CREATE TABLE IF NOT EXISTS bans (kind TEXT NOT NULL, value TEXT NOT NULL, expires INTEGER NOT NULL,
+             CREATE INDEX IF NOT EXISTS portcullis_authentication_logs_time ON portcullis_authentication_logs(time);
+             CREATE TABLE IF NOT EXISTS portcullis_bans (kind TEXT NOT NULL, value TEXT NOT NULL, expires INTEGER NOT NULL,
                  PRIMARY KEY (kind, value));",
         )
         .map_err(&err)?;
         let mut memory = Memory::default();
         {
             let mut stmt = conn
-                .prepare("SELECT kind, value, expires FROM bans WHERE expires > ?1")
+                .prepare("SELECT kind, value, expires FROM portcullis_bans WHERE expires > ?1")
                 .map_err(&err)?;
             let rows = stmt
                 .query_map(params![now as i64], |r| {
@@ -68,7 +70,7 @@ impl SqliteLog {
             }
             let since = now.saturating_sub(find_time) as i64;
             let mut stmt = conn
-                .prepare("SELECT time, successful, username, remote_ip FROM authentication_logs WHERE time >= ?1 ORDER BY time")
+                .prepare("SELECT time, successful, username, remote_ip FROM portcullis_authentication_logs WHERE time >= ?1 ORDER BY time")
                 .map_err(&err)?;
             let rows = stmt
                 .query_map(params![since], |r| {
@@ -112,17 +114,17 @@ impl SqliteLog {
         let conn = lock(&self.conn);
         let ip_text = ip.map(|i| i.to_string()).unwrap_or_default();
         conn.execute(
-            "INSERT INTO authentication_logs (time, successful, username, remote_ip) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO portcullis_authentication_logs (time, successful, username, remote_ip) VALUES (?1, ?2, ?3, ?4)",
             params![now as i64, success, username, ip_text],
         )?;
         for (kind, value, until) in new_bans {
             conn.execute(
-                "INSERT OR REPLACE INTO bans (kind, value, expires) VALUES (?1, ?2, ?3)",
+                "INSERT OR REPLACE INTO portcullis_bans (kind, value, expires) VALUES (?1, ?2, ?3)",
                 params![kind, value, *until as i64],
             )?;
         }
         conn.execute(
-            "DELETE FROM authentication_logs WHERE time < ?1",
+            "DELETE FROM portcullis_authentication_logs WHERE time < ?1",
             params![now.saturating_sub(find_time.max(86_400)) as i64],
         )?;
         Ok(())

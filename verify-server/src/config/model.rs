@@ -143,4 +143,6 @@ pub struct Config {
     pub oidc: Option<super::OidcProvider>,
     /// The file has a `portcullis:` section; without one it is a plain Authelia file.
     pub portcullis_section: bool,
+    /// Second factors, elevation and the notifier.
+    pub second_factor: super::SecondFactorConfig,
 }

@@ -58,11 +58,11 @@ pub(super) struct RawConfig {
     pub certificates_directory: Option<IgnoredAny>,
     pub jwt_secret: Option<IgnoredAny>,
     pub default_redirection_url: Option<IgnoredAny>,
-    pub default_2fa_method: Option<IgnoredAny>,
-    pub identity_validation: Option<IgnoredAny>,
+    pub default_2fa_method: Option<String>,
+    pub identity_validation: Option<super::second_factor::RawIdentityValidation>,
     pub identity_providers: Option<super::oidc_raw::RawIdentityProviders>,
-    pub notifier: Option<IgnoredAny>,
-    pub totp: Option<IgnoredAny>,
+    pub notifier: Option<super::second_factor::RawNotifier>,
+    pub totp: Option<super::second_factor::RawTotp>,
     pub webauthn: Option<IgnoredAny>,
     pub duo_api: Option<IgnoredAny>,
     pub ntp: Option<IgnoredAny>,
@@ -116,10 +116,10 @@ pub(super) struct RawRateLimits {
     pub openid_connect_revocation: Option<RawRateLimit>,
     pub reset_password_start: Option<IgnoredAny>,
     pub reset_password_finish: Option<IgnoredAny>,
-    pub second_factor_totp: Option<IgnoredAny>,
+    pub second_factor_totp: Option<RawRateLimit>,
     pub second_factor_duo: Option<IgnoredAny>,
-    pub session_elevation_start: Option<IgnoredAny>,
-    pub session_elevation_finish: Option<IgnoredAny>,
+    pub session_elevation_start: Option<RawRateLimit>,
+    pub session_elevation_finish: Option<RawRateLimit>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -283,7 +283,7 @@ pub(super) struct RawRegulation {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStorage {
     pub local: Option<RawLocalStorage>,
-    pub encryption_key: Option<IgnoredAny>,
+    pub encryption_key: Option<RawSecret>,
     pub mysql: Option<IgnoredAny>,
     pub postgres: Option<IgnoredAny>,
 }

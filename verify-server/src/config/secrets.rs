@@ -30,6 +30,11 @@ const OIDC_ISSUER_PRIVATE_KEY: [&str; 2] = [
     "AUTHELIA_IDENTITY_PROVIDERS_OIDC_ISSUER_PRIVATE_KEY_FILE",
 ];
 
+const STORAGE_ENCRYPTION_KEY: [&str; 2] = [
+    "PORTCULLIS_STORAGE_ENCRYPTION_KEY_FILE",
+    "AUTHELIA_STORAGE_ENCRYPTION_KEY_FILE",
+];
+
 /// Where secrets may come from besides the file (environment variables, read by the binary).
 #[derive(Debug, Default, Clone)]
 pub struct SecretSources {
@@ -43,11 +48,13 @@ pub struct SecretSources {
     pub oidc_hmac_secret: Option<SecretFile>,
     /// `…_IDENTITY_PROVIDERS_OIDC_ISSUER_PRIVATE_KEY_FILE`.
     pub oidc_issuer_private_key: Option<SecretFile>,
+    /// `…_STORAGE_ENCRYPTION_KEY_FILE`.
+    pub storage_encryption_key: Option<SecretFile>,
 }
 
 impl SecretSources {
     /// Every variable these secrets are read from.
-    pub const VARIABLES: [&'static str; 10] = [
+    pub const VARIABLES: [&'static str; 12] = [
         SESSION_SECRET[0],
         SESSION_SECRET[1],
         REDIS_PASSWORD[0],
@@ -58,6 +65,8 @@ impl SecretSources {
         OIDC_HMAC_SECRET[1],
         OIDC_ISSUER_PRIVATE_KEY[0],
         OIDC_ISSUER_PRIVATE_KEY[1],
+        STORAGE_ENCRYPTION_KEY[0],
+        STORAGE_ENCRYPTION_KEY[1],
     ];
 
     /// Read the secret files named by the process environment.
@@ -74,6 +83,7 @@ impl SecretSources {
             sentinel_password: SecretFile::find(&SENTINEL_PASSWORD, &lookup)?,
             oidc_hmac_secret: SecretFile::find(&OIDC_HMAC_SECRET, &lookup)?,
             oidc_issuer_private_key: SecretFile::find(&OIDC_ISSUER_PRIVATE_KEY, &lookup)?,
+            storage_encryption_key: SecretFile::find(&STORAGE_ENCRYPTION_KEY, &lookup)?,
         })
     }
 }

@@ -102,32 +102,147 @@ fn unknown_keys_name_the_path_and_line() {
 #[test]
 fn authelia_sections_warn_once_each() {
     let text = format!(
-        "{BASE}notifier:\n  filesystem:\n    filename: /tmp/n.txt\ntotp:\n  issuer: x\nstorage:\n  encryption_key: 0123456789012345678901\n  local:\n    path: /tmp/db.sqlite3\nserver:\n  buffers:\n    read: 8192\n"
+        "{BASE}notifier:\n  filesystem:\n    filename: /tmp/n.txt\ntotp:\n  issuer: x\nstorage:\n  encryption_key: 0123456789012345678901\n  local:\n    path: /tmp/db.sqlite3\nserver:\n  buffers:\n    read: 8192\nduo_api:\n  hostname: x\n"
     );
     let (c, warnings) = load(&text).unwrap();
     let keys: Vec<&str> = warnings.iter().map(|w| w.key.as_str()).collect();
+    // The second-factor sections are implemented now: only the others warn.
+    assert_eq!(keys, ["duo_api", "server.buffers"]);
+    assert_eq!(warnings[1].line, Some(21), "the line of server.buffers");
+    assert_eq!(c.storage_path, PathBuf::from("/tmp/db.sqlite3"));
+    let sf = &c.second_factor;
+    assert_eq!(sf.totp.as_ref().unwrap().issuer, "x");
     assert_eq!(
-        keys,
-        [
-            "notifier",
-            "totp",
-            "server.buffers",
-            "storage.encryption_key"
+        sf.notifier,
+        Some(crate::config::NotifierConfig::Filesystem(PathBuf::from(
+            "/tmp/n.txt"
+        )))
+    );
+    assert!(sf.encryption_key.is_some());
+}
+
+#[test]
+fn second_factor_sections_follow_authelias_defaults_and_rules() {
+    let key = "storage:\n  encryption_key: 0123456789012345678901\n";
+    let (c, w) = load(&format!("{BASE}{key}")).unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    let totp = c.second_factor.totp.unwrap();
+    assert_eq!(
+        (
+            totp.issuer.as_str(),
+            totp.skew,
+            totp.secret_size,
+            totp.reuse_protection
+        ),
+        ("Authelia", 1, 32, true)
+    );
+    assert_eq!(
+        totp.default,
+        portcullis_second_factor::totp::TotpParameters::default()
+    );
+    let e = c.second_factor.elevation;
+    assert_eq!(
+        (e.code_lifespan, e.elevation_lifespan, e.characters),
+        (300, 600, 8)
+    );
+    assert_eq!(
+        c.second_factor.totp_limit,
+        vec![
+            portcullis_auth::rate_limit::Bucket {
+                period: 60,
+                requests: 30
+            },
+            portcullis_auth::rate_limit::Bucket {
+                period: 120,
+                requests: 40
+            },
+            portcullis_auth::rate_limit::Bucket {
+                period: 600,
+                requests: 50
+            },
         ]
     );
-    assert!(
-        warnings
+    assert_eq!(
+        c.second_factor.elevation_start_limit[2],
+        portcullis_auth::rate_limit::Bucket {
+            period: 3600,
+            requests: 15
+        }
+    );
+    // The allowed lists always hold the default; skew 0 is kept.
+    let (c, _) = load(&format!(
+        "{BASE}{key}totp:\n  algorithm: sha256\n  skew: 0\n  allowed_algorithms: [SHA1]\n  allowed_digits: [8]\n  allowed_periods: [60]\n  disable_reuse_security_policy: true\n"
+    ))
+    .unwrap();
+    let totp = c.second_factor.totp.unwrap();
+    assert_eq!(totp.skew, 0);
+    assert!(!totp.reuse_protection);
+    assert_eq!(totp.allowed_algorithms.len(), 2);
+    assert_eq!(
+        totp.allowed_digits
             .iter()
-            .find(|w| w.key == "totp")
-            .unwrap()
-            .message
-            .contains("two_factor")
+            .map(|d| d.get())
+            .collect::<Vec<_>>(),
+        [8, 6]
     );
     assert_eq!(
-        warnings.iter().find(|w| w.key == "notifier").unwrap().line,
-        Some(11)
+        totp.allowed_periods
+            .iter()
+            .map(|p| p.get())
+            .collect::<Vec<_>>(),
+        [60, 30]
     );
-    assert_eq!(c.storage_path, PathBuf::from("/tmp/db.sqlite3"));
+    // Errors name the key.
+    for (extra, at) in [
+        (
+            "storage:\n  encryption_key: too-short\n",
+            "storage.encryption_key",
+        ),
+        ("totp:\n  digits: 7\n", "totp.digits"),
+        ("totp:\n  period: 10\n", "totp.period"),
+        ("totp:\n  algorithm: MD5\n", "totp.algorithm"),
+        ("totp:\n  secret_size: 10\n", "totp.secret_size"),
+        ("totp:\n  allowed_digits: [6, 9]\n", "totp.allowed_digits"),
+        (
+            "identity_validation:\n  elevated_session:\n    characters: 21\n",
+            "identity_validation.elevated_session.characters",
+        ),
+        (
+            "notifier:\n  filesystem:\n    filename: /tmp/a\n  smtp:\n    address: smtp://x\n",
+            "notifier",
+        ),
+        (
+            "notifier:\n  filesystem: {}\n",
+            "notifier.filesystem.filename",
+        ),
+        ("default_2fa_method: sms\n", "default_2fa_method"),
+        ("totp:\n  unknown_key: 1\n", "unknown_key"),
+    ] {
+        let e = error(&format!("{BASE}{extra}"));
+        assert!(e.key.contains(at) || e.message.contains(at), "{extra}: {e}");
+    }
+}
+
+#[test]
+fn a_missing_encryption_key_turns_second_factors_off_with_one_warning() {
+    let (c, w) = load(&format!("{BASE}totp:\n  issuer: x\n")).unwrap();
+    assert!(c.second_factor.totp.is_none());
+    let keys: Vec<&str> = w.iter().map(|w| w.key.as_str()).collect();
+    assert_eq!(keys, ["storage.encryption_key"]);
+    assert!(w[0].message.contains("two_factor"), "{}", w[0].message);
+    // A plain one-factor configuration gets no new warning.
+    let (c, w) = load(BASE).unwrap();
+    assert!(w.is_empty() && c.second_factor.totp.is_none());
+    // What is not there yet warns.
+    let (_, w) = load(&format!(
+        "{BASE}storage:\n  encryption_key: 0123456789012345678901\nwebauthn:\n  display_name: x\nnotifier:\n  smtp:\n    address: smtp://x\n"
+    ))
+    .unwrap();
+    let keys: Vec<&str> = w.iter().map(|w| w.key.as_str()).collect();
+    assert!(
+        keys.contains(&"webauthn") && keys.contains(&"notifier.smtp"),
+        "{keys:?}"
+    );
 }
 
 #[test]

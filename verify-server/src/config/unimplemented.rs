@@ -19,7 +19,7 @@ impl Validator<'_> {
     }
 
     pub(super) fn warn_unimplemented(&mut self, raw: &raw::RawConfig) {
-        let top: [(&str, bool, &str); 13] = [
+        let top: [(&str, bool, &str); 8] = [
             ("theme", raw.theme.is_some(), ""),
             (
                 "certificates_directory",
@@ -32,27 +32,10 @@ impl Validator<'_> {
                 raw.default_redirection_url.is_some(),
                 "set session.cookies[].default_redirection_url instead",
             ),
-            ("default_2fa_method", raw.default_2fa_method.is_some(), ""),
-            (
-                "identity_validation",
-                raw.identity_validation.is_some(),
-                "password reset and elevation are not available",
-            ),
-            ("notifier", raw.notifier.is_some(), ""),
-            (
-                "totp",
-                raw.totp.is_some(),
-                "no second factor is available: two_factor rules cannot be satisfied",
-            ),
-            (
-                "webauthn",
-                raw.webauthn.is_some(),
-                "no second factor is available: two_factor rules cannot be satisfied",
-            ),
             (
                 "duo_api",
                 raw.duo_api.is_some(),
-                "no second factor is available: two_factor rules cannot be satisfied",
+                "Duo push is not offered as a second factor",
             ),
             (
                 "ntp",
@@ -113,10 +96,7 @@ impl Validator<'_> {
             for (key, value) in [
                 ("reset_password_start", &limits.reset_password_start),
                 ("reset_password_finish", &limits.reset_password_finish),
-                ("second_factor_totp", &limits.second_factor_totp),
                 ("second_factor_duo", &limits.second_factor_duo),
-                ("session_elevation_start", &limits.session_elevation_start),
-                ("session_elevation_finish", &limits.session_elevation_finish),
             ] {
                 self.ignored(
                     &format!("server.endpoints.rate_limits.{key}"),
@@ -206,7 +186,6 @@ impl Validator<'_> {
             &raw.session.remember_me_duration,
             "use session.remember_me",
         );
-        self.ignored("storage.encryption_key", &raw.storage.encryption_key, "");
         self.ignored("storage.mysql", &raw.storage.mysql, "storage.local is used");
         self.ignored(
             "storage.postgres",

@@ -10,6 +10,7 @@ use portcullis_server_core::telemetry::{LogFormat, LogLevel};
 
 use super::model::{Config, Refresh};
 use super::raw;
+use super::second_factor::RawSecondFactor;
 use super::secrets::{MIN_SESSION_SECRET_LENGTH, SecretSources};
 
 /// Where the SQLite file goes when `storage.local.path` is not set (from the configuration folder).
@@ -73,7 +74,23 @@ impl<'a> Validator<'a> {
         raw: raw::RawConfig,
         secrets: &SecretSources,
     ) -> Result<Config, ConfigError> {
+        let mut raw = raw;
         self.warn_unimplemented(&raw);
+        let second_factor = self.second_factor(
+            RawSecondFactor {
+                totp: raw.totp.take(),
+                identity_validation: raw.identity_validation.take(),
+                notifier: raw.notifier.take(),
+                encryption_key: raw.storage.encryption_key.take(),
+                default_2fa_method: raw.default_2fa_method.take(),
+                webauthn_configured: raw.webauthn.is_some(),
+            },
+            secrets
+                .storage_encryption_key
+                .as_ref()
+                .map(|f| f.value.clone()),
+            raw.server.endpoints.rate_limits.as_ref(),
+        )?;
         let listen = self.listen_address(
             "server.address",
             raw.server.address.as_deref().unwrap_or("tcp://:9091/"),
@@ -334,6 +351,7 @@ impl<'a> Validator<'a> {
             redis,
             portcullis_section,
             oidc,
+            second_factor,
         })
     }
 }

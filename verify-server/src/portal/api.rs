@@ -20,7 +20,7 @@ use crate::state::AppState;
 
 /// A JSON body that must be an object: serde would otherwise read a struct from an array
 /// (`["alice","password"]`) by position, which Authelia refuses.
-fn json_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+pub(crate) fn json_object<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
     match serde_json::from_slice::<Value>(bytes).ok()? {
         object @ Value::Object(_) => serde_json::from_value(object).ok(),
         _ => None,

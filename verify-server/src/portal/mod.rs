@@ -25,7 +25,9 @@ use crate::authz::{CookieResult, cookie_session};
 use crate::config::CookieDomain;
 use crate::state::AppState;
 
-pub(crate) use api::{first_factor, health, is_json, logout, safe_redirection, user_state};
+pub(crate) use api::{
+    first_factor, health, is_json, json_object, logout, safe_redirection, user_state,
+};
 pub(crate) use page::{Templates, login_form, login_page, logout_form};
 
 pub(super) const JSON: &str = "application/json; charset=utf-8";
@@ -98,7 +100,7 @@ pub(super) fn all_domains(state: &AppState) -> Vec<&str> {
         .collect()
 }
 
-pub(super) fn client_of(state: &AppState, parts: &Parts, peer: IpAddr) -> ClientIp {
+pub(crate) fn client_of(state: &AppState, parts: &Parts, peer: IpAddr) -> ClientIp {
     client_ip(&parts.headers, peer, &state.config().trusted_proxies)
 }
 
@@ -160,7 +162,7 @@ pub(super) async fn login(
     Ok((session, identity))
 }
 
-pub(super) fn session_cookie_header(
+pub(crate) fn session_cookie_header(
     cookie: &CookieDomain,
     session: &Session,
 ) -> Option<HeaderValue> {

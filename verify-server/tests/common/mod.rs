@@ -113,6 +113,7 @@ pub fn tuning() -> Tuning {
     Tuning {
         failure_delay: Duration::from_millis(5),
         failure_jitter_ms: 0,
+        elevation_delay: Duration::ZERO,
         ..Tuning::default()
     }
 }

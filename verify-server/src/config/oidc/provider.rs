@@ -35,15 +35,25 @@ impl Validator<'_> {
         name: &str,
         raw: Option<&RawRateLimit>,
     ) -> Result<Vec<Bucket>, ConfigError> {
+        self.rate_limit_or(name, raw, &DEFAULT_BUCKETS)
+    }
+
+    /// `server.endpoints.rate_limits.<name>`: `defaults` when absent, none when disabled.
+    pub(in crate::config) fn rate_limit_or(
+        &self,
+        name: &str,
+        raw: Option<&RawRateLimit>,
+        defaults: &[Bucket],
+    ) -> Result<Vec<Bucket>, ConfigError> {
         let key = format!("server.endpoints.rate_limits.{name}");
         let Some(raw) = raw else {
-            return Ok(DEFAULT_BUCKETS.to_vec());
+            return Ok(defaults.to_vec());
         };
         if raw.enable == Some(false) {
             return Ok(Vec::new());
         }
         let Some(buckets) = &raw.buckets else {
-            return Ok(DEFAULT_BUCKETS.to_vec());
+            return Ok(defaults.to_vec());
         };
         let mut out = Vec::new();
         for (i, b) in buckets.iter().enumerate() {

@@ -277,12 +277,17 @@ fn rate_limits_default_to_authelias_buckets_and_are_validated() {
         );
     }
     let text = format!(
-        "{}server:\n  endpoints:\n    rate_limits:\n      second_factor_totp:\n        enable: true\n",
+        "{}server:\n  endpoints:\n    rate_limits:\n      second_factor_duo:\n        enable: true\n      second_factor_totp:\n        enable: true\n",
         yaml(CLIENT)
     );
+    let w = warnings(&text);
     assert!(
-        warnings(&text)
-            .iter()
+        w.iter()
+            .any(|(k, _)| k == "server.endpoints.rate_limits.second_factor_duo")
+    );
+    // TOTP's limit is implemented: no warning.
+    assert!(
+        !w.iter()
             .any(|(k, _)| k == "server.endpoints.rate_limits.second_factor_totp")
     );
 }

@@ -133,7 +133,9 @@ fn secret_keys_come_from_file_variables() {
     )
     .unwrap();
     assert!(
-        warnings.iter().any(|w| w.key == "identity_validation"),
+        warnings
+            .iter()
+            .any(|w| w.key == "identity_validation.reset_password"),
         "{warnings:?}"
     );
     // Only secret keys have _FILE variables.

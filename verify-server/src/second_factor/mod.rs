@@ -1,0 +1,355 @@
+//! Second factors at the portal (docs/reference/second-factor.md): TOTP sign-in and
+//! registration (`totp`), session elevation with one-time codes (`elevation`), the user's
+//! methods and the portal configuration (`user_info`), and the notifier (`notifier`). The
+//! registrations live in the SQLite file, in Authelia's own tables
+//! (`portcullis_second_factor::sqlite`), so an Authelia database keeps working.
+//!
+//! A pending TOTP registration and an elevation belong to a session; they are kept in this
+//! server's memory (ten minutes at most), so behind several replicas the ceremony must finish
+//! on the replica where it began.
+
+mod elevation;
+pub(crate) use elevation::{revoke_form, revoke_page};
+pub(crate) mod notifier;
+mod totp;
+mod user_info;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use axum::Router;
+use axum::http::request::Parts;
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use http::StatusCode;
+use portcullis_auth::rate_limit::RateLimiter;
+use portcullis_core::AuthLevel;
+use portcullis_second_factor::sqlite::SecondFactorStore;
+use portcullis_second_factor::totp::{TotpParameters, TotpSecret};
+use portcullis_session::{Session, SessionId, find_session_cookie};
+use serde_json::json;
+
+use crate::authz::{CookieResult, cookie_session};
+use crate::config::{ElevationConfig, NotifierConfig, SecondFactorConfig, TotpConfig};
+use crate::error::StartError;
+use crate::portal::{client_of, json_response, portal_domain_of};
+use crate::state::AppState;
+use notifier::Notifier;
+
+/// How long a registration started with `PUT …/totp/register` may be finished.
+const PENDING_TOTP_LIFESPAN: u64 = 10 * 60;
+/// Ceremonies kept per server at most; beyond it the oldest expired are dropped, then new ones
+/// refused, so a flood of sessions cannot grow memory without bound.
+const MAX_CEREMONIES: usize = 100_000;
+
+pub(crate) const MFA_FAILED: &str = "Authentication failed, please retry later.";
+pub(crate) const OPERATION_FAILED: &str = "Operation failed.";
+
+/// A registration waiting for its first code.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingTotp {
+    pub(crate) secret: TotpSecret,
+    pub(crate) parameters: TotpParameters,
+    pub(crate) expires: u64,
+}
+
+/// An elevated session: until when, and from which address.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Elevation {
+    pub(crate) expires: u64,
+    pub(crate) ip: IpAddr,
+}
+
+/// The second factors of a running server.
+pub(crate) struct SecondFactorRuntime {
+    pub(crate) store: Arc<SecondFactorStore>,
+    pub(crate) totp: Option<TotpConfig>,
+    pub(crate) elevation: ElevationConfig,
+    pub(crate) notifier: Option<Notifier>,
+    pub(crate) default_method: Option<String>,
+    pub(crate) totp_limit: RateLimiter,
+    pub(crate) elevation_start_limit: RateLimiter,
+    pub(crate) elevation_finish_limit: RateLimiter,
+    pending: Mutex<HashMap<SessionId, PendingTotp>>,
+    elevations: Mutex<HashMap<SessionId, Elevation>>,
+}
+
+impl std::fmt::Debug for SecondFactorRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecondFactorRuntime")
+            .field("totp", &self.totp.is_some())
+            .field("notifier", &self.notifier.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn bounded_insert<V>(
+    map: &mut HashMap<SessionId, V>,
+    key: SessionId,
+    value: V,
+    expired: impl Fn(&V) -> bool,
+) -> bool {
+    if map.len() >= MAX_CEREMONIES && !map.contains_key(&key) {
+        map.retain(|_, v| !expired(v));
+        if map.len() >= MAX_CEREMONIES {
+            return false;
+        }
+    }
+    map.insert(key, value);
+    true
+}
+
+impl SecondFactorRuntime {
+    /// Open the store and check the notifier, for `config` with storage at `path`. `None` when
+    /// no `storage.encryption_key` is set (the configuration warned about it).
+    pub(crate) fn open(
+        config: &SecondFactorConfig,
+        path: &std::path::Path,
+    ) -> Result<Option<Self>, StartError> {
+        let Some(key) = &config.encryption_key else {
+            return Ok(None);
+        };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StartError::SecondFactor(format!("storage folder {}: {e}", parent.display()))
+            })?;
+        }
+        let store = SecondFactorStore::open(path, key.expose(), &mut rand::rng())
+            .map_err(|e| StartError::SecondFactor(format!("storage {}: {e}", path.display())))?;
+        let notifier = config.notifier.as_ref().map(|n| match n {
+            NotifierConfig::Filesystem(path) => Notifier::Filesystem(path.clone()),
+        });
+        if let Some(n) = &notifier
+            && config.notifier_startup_check
+        {
+            n.startup_check()
+                .map_err(|e| StartError::SecondFactor(format!("notifier start-up check: {e}")))?;
+        }
+        Ok(Some(Self {
+            store: Arc::new(store),
+            totp: config.totp.clone(),
+            elevation: config.elevation,
+            notifier,
+            default_method: config.default_method.clone(),
+            totp_limit: RateLimiter::new(config.totp_limit.clone()),
+            elevation_start_limit: RateLimiter::new(config.elevation_start_limit.clone()),
+            elevation_finish_limit: RateLimiter::new(config.elevation_finish_limit.clone()),
+            pending: Mutex::new(HashMap::new()),
+            elevations: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    pub(crate) fn set_pending(&self, session: &SessionId, pending: PendingTotp, now: u64) -> bool {
+        let mut map = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        bounded_insert(&mut map, session.clone(), pending, |p| p.expires <= now)
+    }
+
+    /// The pending registration of `session`, unexpired at `now`.
+    pub(crate) fn pending(&self, session: &SessionId, now: u64) -> Option<PendingTotp> {
+        let mut map = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        match map.get(session) {
+            Some(p) if p.expires > now => Some(p.clone()),
+            Some(_) => {
+                map.remove(session);
+                None
+            }
+            None => None,
+        }
+    }
+
+    pub(crate) fn clear_pending(&self, session: &SessionId) {
+        self.pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(session);
+    }
+
+    pub(crate) fn set_elevation(
+        &self,
+        session: &SessionId,
+        elevation: Elevation,
+        now: u64,
+    ) -> bool {
+        let mut map = self
+            .elevations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        bounded_insert(&mut map, session.clone(), elevation, |e| e.expires <= now)
+    }
+
+    /// The elevation of `session` if it is unexpired at `now` and was made from `ip`; an expired
+    /// one or one made from another address is deleted (docs/reference/second-factor.md §3.2).
+    pub(crate) fn elevation_of(
+        &self,
+        session: &SessionId,
+        ip: Option<IpAddr>,
+        now: u64,
+    ) -> Option<Elevation> {
+        let mut map = self
+            .elevations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let current = *map.get(session)?;
+        if current.expires > now && Some(current.ip) == ip {
+            Some(current)
+        } else {
+            map.remove(session);
+            None
+        }
+    }
+
+    /// Move what belongs to a session to its new id (the id changes when the level rises).
+    pub(crate) fn rename_session(&self, old: &SessionId, new: &SessionId) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(p) = pending.remove(old) {
+            pending.insert(new.clone(), p);
+        }
+        drop(pending);
+        let mut elevations = self
+            .elevations
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(e) = elevations.remove(old) {
+            elevations.insert(new.clone(), e);
+        }
+    }
+
+    /// The methods offered: `totp` when TOTP is on.
+    pub(crate) fn available_methods(&self) -> Vec<&'static str> {
+        self.totp.iter().map(|_| "totp").collect()
+    }
+}
+
+/// The runtime, when second factors are on.
+pub(crate) fn runtime(state: &AppState) -> Option<&Arc<SecondFactorRuntime>> {
+    state.0.second_factor.as_ref()
+}
+
+/// A request from a logged-in user (at least one factor).
+pub(crate) struct Authenticated {
+    pub(crate) index: usize,
+    pub(crate) session: Session,
+    pub(crate) ip: Option<IpAddr>,
+}
+
+/// Authelia's `Require1FA` failure: 403 with the plain-text body.
+pub(crate) fn forbidden_plain() -> Response {
+    crate::authz::plain(StatusCode::FORBIDDEN)
+}
+
+/// The session of a portal request, when it has at least one factor; else Authelia's plain 403.
+pub(crate) async fn require_one_factor(
+    state: &AppState,
+    parts: &Parts,
+    peer: IpAddr,
+) -> Result<Authenticated, Response> {
+    let index = portal_domain_of(state, parts, peer).ok_or_else(forbidden_plain)?;
+    let cookie = &state.config().cookies[index];
+    let now = state.now();
+    match cookie_session(state, &parts.headers, cookie, now).await {
+        CookieResult::Valid(identity) if identity.level >= AuthLevel::OneFactor => {}
+        _ => return Err(forbidden_plain()),
+    }
+    let id =
+        find_session_cookie(&parts.headers, &cookie.cookie.name).ok_or_else(forbidden_plain)?;
+    let session = match state.sessions().get(&id, now).await {
+        Ok(Some(s)) => s,
+        _ => return Err(forbidden_plain()),
+    };
+    Ok(Authenticated {
+        index,
+        session,
+        ip: client_of(state, parts, peer).addr(),
+    })
+}
+
+fn elevation_refused(elevation: bool, first_factor: bool, second_factor: bool) -> Response {
+    json_response(
+        StatusCode::FORBIDDEN,
+        json!({"status": "KO", "data": {"elevation": elevation, "first_factor": first_factor, "second_factor": second_factor}}),
+    )
+}
+
+/// Authelia's `RequireElevated` (docs/reference/second-factor.md §3.2).
+pub(crate) async fn require_elevated(
+    state: &AppState,
+    parts: &Parts,
+    peer: IpAddr,
+) -> Result<(Arc<SecondFactorRuntime>, Authenticated), Response> {
+    let Some(rt) = runtime(state).cloned() else {
+        return Err(forbidden_plain());
+    };
+    let Ok(who) = require_one_factor(state, parts, peer).await else {
+        return Err(elevation_refused(false, true, false));
+    };
+    let level = who.session.identity.level;
+    if rt.elevation.skip_second_factor && level == AuthLevel::TwoFactor {
+        return Ok((rt, who));
+    }
+    if rt.elevation.require_second_factor && level < AuthLevel::TwoFactor {
+        let user = who.session.identity.username.clone();
+        let store = rt.store.clone();
+        let has_factor = tokio::task::spawn_blocking(move || {
+            Ok::<_, portcullis_second_factor::SecondFactorError>(
+                store.totp(&user)?.is_some() || store.has_webauthn(&user)?,
+            )
+        })
+        .await;
+        match has_factor {
+            Ok(Ok(false)) => {}
+            Ok(Ok(true)) => return Err(elevation_refused(false, false, true)),
+            _ => return Err(elevation_refused(false, false, true)),
+        }
+    }
+    if rt
+        .elevation_of(&who.session.id, who.ip, state.now())
+        .is_none()
+    {
+        return Err(elevation_refused(true, false, false));
+    }
+    Ok((rt, who))
+}
+
+/// The second-factor routes (present only when second factors are on).
+pub(crate) fn routes(state: &AppState) -> Router<AppState> {
+    let mut router = Router::new()
+        .route(
+            "/api/user/session/elevation",
+            get(elevation::status)
+                .post(elevation::start)
+                .put(elevation::finish),
+        )
+        .route(
+            "/api/user/session/elevation/{delete_id}",
+            delete(elevation::revoke),
+        );
+    if runtime(state).is_some_and(|rt| rt.totp.is_some()) {
+        router = router
+            .route(
+                "/api/secondfactor/totp",
+                get(totp::configuration)
+                    .post(totp::sign_in)
+                    .delete(totp::remove),
+            )
+            .route(
+                "/api/secondfactor/totp/register",
+                get(totp::options)
+                    .put(totp::begin)
+                    .post(totp::finish)
+                    .delete(totp::cancel),
+            );
+    }
+    router
+}
+
+/// The routes every server has: the user's methods and the portal's configuration.
+pub(crate) fn info_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/user/info",
+            get(user_info::get_info).post(user_info::post_info),
+        )
+        .route("/api/user/info/2fa_method", post(user_info::set_method))
+        .route("/api/configuration", get(user_info::configuration))
+}

@@ -1,0 +1,531 @@
+//! TOTP at the portal (docs/reference/second-factor.md §1.4–1.8): the user's registration,
+//! sign-in with a code (the session id changes and the level becomes two factors), and
+//! registration behind an elevated session.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::response::Response;
+use http::StatusCode;
+use http::header::SET_COOKIE;
+use portcullis_core::AuthLevel;
+use portcullis_core::redirect::is_safe_redirect;
+use portcullis_second_factor::SecondFactorError;
+use portcullis_second_factor::datetime::rfc3339;
+use portcullis_second_factor::otpauth::otpauth_uri;
+use portcullis_second_factor::sqlite::TotpRegistration;
+use portcullis_second_factor::totp::{
+    Algorithm, Digits, Period, TotpParameters, TotpSecret, validate,
+};
+use portcullis_session::{Session, SessionId};
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::notifier::{Recipient, event_body};
+use super::{
+    Authenticated, MFA_FAILED, PENDING_TOTP_LIFESPAN, PendingTotp, SecondFactorRuntime,
+    require_elevated, require_one_factor, runtime,
+};
+use crate::authz::peer_of;
+use crate::portal::{json_object, ko, ok, session_cookie_header};
+use crate::state::AppState;
+
+const SETUP_FAILED: &str = "Unable to set up one-time password.";
+const DELETE_FAILED: &str = "Unable to delete one-time password.";
+const NOT_FOUND: &str = "Could not find TOTP Configuration for user.";
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, SecondFactorError> + Send + 'static,
+) -> Result<T, SecondFactorError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| SecondFactorError::Storage(e.to_string()))?
+}
+
+async fn registration_of(
+    rt: &Arc<SecondFactorRuntime>,
+    username: &str,
+) -> Result<Option<TotpRegistration>, SecondFactorError> {
+    let store = rt.store.clone();
+    let user = username.to_owned();
+    blocking(move || store.totp(&user)).await
+}
+
+/// `GET /api/secondfactor/totp`.
+pub(super) async fn configuration(State(state): State<AppState>, request: Request) -> Response {
+    let peer = peer_of(&request);
+    let (parts, _) = request.into_parts();
+    let who = match require_one_factor(&state, &parts, peer).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let Some(rt) = runtime(&state) else {
+        return ko(StatusCode::NOT_FOUND, NOT_FOUND);
+    };
+    match registration_of(rt, &who.session.identity.username).await {
+        Ok(Some(r)) => {
+            let mut data = json!({
+                "created_at": rfc3339(r.created_at),
+                "issuer": r.issuer,
+                "algorithm": r.parameters.algorithm.as_str(),
+                "digits": r.parameters.digits.get(),
+                "period": r.parameters.period.get(),
+            });
+            if let Some(used) = r.last_used_at {
+                data["last_used_at"] = Value::String(rfc3339(used));
+            }
+            ok(Some(data))
+        }
+        Ok(None) => ko(StatusCode::NOT_FOUND, NOT_FOUND),
+        Err(e) => {
+            tracing::error!(error = %e, "TOTP configuration could not be read");
+            ko(StatusCode::INTERNAL_SERVER_ERROR, NOT_FOUND)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct SignInBody {
+    token: String,
+    #[serde(rename = "targetURL", default)]
+    target_url: Option<String>,
+    #[serde(default)]
+    flow: Option<String>,
+    #[serde(rename = "flowID", default)]
+    flow_id: Option<String>,
+}
+
+fn too_many_requests(retry_after: u64, now: u64) -> Response {
+    let mut r = ko(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests");
+    let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(now + retry_after.max(1));
+    if let Ok(v) = http::HeaderValue::from_str(&httpdate::fmt_http_date(when)) {
+        r.headers_mut().insert(http::header::RETRY_AFTER, v);
+    }
+    r.headers_mut().insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    r
+}
+
+/// The rate limit of an endpoint: the 429 when it is full; otherwise the request is counted.
+pub(super) fn rate_limited(
+    limiter: &portcullis_auth::rate_limit::RateLimiter,
+    ip: Option<std::net::IpAddr>,
+    now: u64,
+) -> Option<Response> {
+    // A request whose address is unknown shares one bucket rather than escaping the limit.
+    let ip = ip.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    if let Some(retry) = limiter.limited(ip, now) {
+        tracing::info!(%ip, retry_after = retry, "second factor request refused: rate limited");
+        return Some(too_many_requests(retry, now));
+    }
+    limiter.count(ip, now);
+    None
+}
+
+/// The session of `who` at two factors under a new id (the old one is deleted).
+pub(super) async fn raise_to_two_factor(
+    state: &AppState,
+    rt: &SecondFactorRuntime,
+    who: &Authenticated,
+) -> Option<Session> {
+    let now = state.now();
+    let cookie = &state.config().cookies[who.index];
+    let mut identity = who.session.identity.clone();
+    identity.level = AuthLevel::TwoFactor;
+    identity.authenticated_at = Some(now);
+    let mut session = Session::new(
+        SessionId::generate(&mut rand::rng()),
+        cookie.domain.clone(),
+        identity,
+        who.session.remember_me,
+        now,
+        &cookie.lifetime,
+    );
+    session.created_at = who.session.created_at;
+    if let Err(e) = state.sessions().put(&session).await {
+        tracing::error!(error = %e, "could not store the two-factor session");
+        return None;
+    }
+    if let Err(e) = state.sessions().delete(&who.session.id).await {
+        tracing::error!(error = %e, "could not delete the one-factor session it replaces");
+    }
+    rt.rename_session(&who.session.id, &session.id);
+    Some(session)
+}
+
+/// Authelia's `Handle2FAResponse`: where the portal goes after a second factor.
+pub(super) async fn two_factor_response(
+    state: &AppState,
+    who: &Authenticated,
+    session: &Session,
+    target_url: Option<&str>,
+    openid_flow: Option<&str>,
+) -> Response {
+    let cookie = &state.config().cookies[who.index];
+    let mut response = if let Some(flow_id) = openid_flow {
+        ok(crate::oidc::flow_redirect_after_login(state, flow_id)
+            .await
+            .map(|r| json!({"redirect": r})))
+    } else {
+        match target_url.filter(|t| !t.is_empty()) {
+            None => ok(cookie
+                .default_redirection_url
+                .clone()
+                .map(|r| json!({"redirect": r}))),
+            Some(t) if url::Url::parse(t).is_err() => {
+                ko(StatusCode::OK, "Unable to parse the target URL.")
+            }
+            Some(t) => {
+                let domains: Vec<&str> = state
+                    .config()
+                    .cookies
+                    .iter()
+                    .map(|c| c.domain.as_str())
+                    .collect();
+                if is_safe_redirect(t, &domains) {
+                    ok(Some(json!({"redirect": t})))
+                } else {
+                    ok(None)
+                }
+            }
+        }
+    };
+    if let Some(v) = session_cookie_header(cookie, session) {
+        response.headers_mut().append(SET_COOKIE, v);
+    }
+    response
+}
+
+/// `POST /api/secondfactor/totp`: sign in with a code.
+pub(super) async fn sign_in(State(state): State<AppState>, request: Request) -> Response {
+    let peer = peer_of(&request);
+    let (parts, body) = request.into_parts();
+    let Some(rt) = runtime(&state).cloned() else {
+        return ko(StatusCode::FORBIDDEN, MFA_FAILED);
+    };
+    let now = state.now();
+    let client = crate::portal::client_of(&state, &parts, peer).addr();
+    if let Some(r) = rate_limited(&rt.totp_limit, client, now) {
+        return r;
+    }
+    let who = match require_one_factor(&state, &parts, peer).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let Some(config) = &rt.totp else {
+        return ko(StatusCode::FORBIDDEN, MFA_FAILED);
+    };
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let Some(body) = json_object::<SignInBody>(&bytes) else {
+        tracing::info!("TOTP sign-in refused: malformed body");
+        return ko(StatusCode::FORBIDDEN, MFA_FAILED);
+    };
+    let code = body.token.trim();
+    if code.len() != 6 && code.len() != 8 {
+        return ko(StatusCode::BAD_REQUEST, MFA_FAILED);
+    }
+    let user = who.session.identity.username.clone();
+    // Beyond Authelia: failed codes count toward regulation, so a banned user is refused here too.
+    if state.0.regulator.is_banned(Some(&user), client, now).await {
+        tracing::info!(user = %user, "TOTP sign-in refused: the user is banned by regulation");
+        return ko(StatusCode::FORBIDDEN, MFA_FAILED);
+    }
+    let registration = match registration_of(&rt, &user).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            tracing::info!(user = %user, "TOTP sign-in refused: no TOTP registration");
+            return ko(StatusCode::FORBIDDEN, MFA_FAILED);
+        }
+        Err(e) => {
+            tracing::error!(user = %user, error = %e, "TOTP sign-in refused: the registration cannot be read");
+            return ko(StatusCode::FORBIDDEN, MFA_FAILED);
+        }
+    };
+    let matched = match validate(
+        &registration.secret,
+        registration.parameters,
+        code,
+        now,
+        config.skew,
+    ) {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            tracing::info!(user = %user, "TOTP sign-in failed: wrong code");
+            state.0.regulator.record(&user, client, false, now).await;
+            return ko(StatusCode::FORBIDDEN, MFA_FAILED);
+        }
+        Err(e) => {
+            tracing::info!(user = %user, reason = %e, "TOTP sign-in refused");
+            return ko(StatusCode::FORBIDDEN, MFA_FAILED);
+        }
+    };
+    let window = matched.window_start(registration.parameters.period);
+    let store = rt.store.clone();
+    let name = user.clone();
+    let first_use = blocking(move || store.record_totp_window(&name, window, now as i64)).await;
+    match first_use {
+        Ok(true) => {}
+        Ok(false) if config.reuse_protection => {
+            tracing::warn!(user = %user, "TOTP sign-in refused: the code was already used");
+            return ko(StatusCode::FORBIDDEN, MFA_FAILED);
+        }
+        Ok(false) => {
+            tracing::warn!(user = %user, "TOTP code reused (totp.disable_reuse_security_policy is set)");
+        }
+        Err(e) => {
+            tracing::error!(user = %user, error = %e, "TOTP sign-in refused: the history cannot be written");
+            return ko(StatusCode::FORBIDDEN, MFA_FAILED);
+        }
+    }
+    state.0.regulator.record(&user, client, true, now).await;
+    let store = rt.store.clone();
+    let name = user.clone();
+    if let Err(e) = blocking(move || store.touch_totp(&name, now as i64)).await {
+        tracing::warn!(user = %user, error = %e, "could not note the TOTP use");
+    }
+    let Some(session) = raise_to_two_factor(&state, &rt, &who).await else {
+        return ko(StatusCode::FORBIDDEN, MFA_FAILED);
+    };
+    tracing::info!(user = %user, "second factor (TOTP) succeeded");
+    let flow = body
+        .flow
+        .as_deref()
+        .filter(|f| *f == "openid_connect")
+        .and(body.flow_id.as_deref());
+    two_factor_response(&state, &who, &session, body.target_url.as_deref(), flow).await
+}
+
+/// `DELETE /api/secondfactor/totp` (elevated, as at Authelia's HEAD).
+pub(super) async fn remove(State(state): State<AppState>, request: Request) -> Response {
+    let peer = peer_of(&request);
+    let (parts, _) = request.into_parts();
+    let (rt, who) = match require_elevated(&state, &parts, peer).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let store = rt.store.clone();
+    let user = who.session.identity.username.clone();
+    let name = user.clone();
+    match blocking(move || store.delete_totp(&name)).await {
+        Ok(true) => {
+            tracing::info!(user = %user, "TOTP registration removed");
+            notify_event(
+                &state,
+                &rt,
+                &who,
+                "a Second Factor Method was removed from your account",
+                "Second Factor Method Removed",
+            )
+            .await;
+            ok(None)
+        }
+        Ok(false) => ko(StatusCode::FORBIDDEN, DELETE_FAILED),
+        Err(e) => {
+            tracing::error!(user = %user, error = %e, "TOTP registration could not be removed");
+            ko(StatusCode::FORBIDDEN, DELETE_FAILED)
+        }
+    }
+}
+
+pub(super) async fn notify_event(
+    state: &AppState,
+    rt: &SecondFactorRuntime,
+    who: &Authenticated,
+    event: &str,
+    subject: &str,
+) {
+    let (Some(notifier), Some(address)) = (&rt.notifier, who.session.identity.emails.first())
+    else {
+        return;
+    };
+    let name = &who.session.identity.display_name;
+    let details = [("Method", "Time-based One-Time Password".to_owned())];
+    let to = Recipient {
+        display_name: name.clone(),
+        address: address.clone(),
+    };
+    if let Err(e) = notifier
+        .send(
+            &to,
+            subject,
+            &event_body(name, event, &details),
+            state.now(),
+        )
+        .await
+    {
+        tracing::warn!(error = %e, "the event notification could not be sent");
+    }
+}
+
+/// `GET /api/secondfactor/totp/register`: what the user may choose.
+pub(super) async fn options(State(state): State<AppState>, request: Request) -> Response {
+    let peer = peer_of(&request);
+    let (parts, _) = request.into_parts();
+    let (rt, _) = match require_elevated(&state, &parts, peer).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(c) = &rt.totp else {
+        return ko(StatusCode::FORBIDDEN, SETUP_FAILED);
+    };
+    ok(Some(json!({
+        "algorithm": c.default.algorithm.as_str(),
+        "algorithms": c.allowed_algorithms.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        "length": c.default.digits.get(),
+        "lengths": c.allowed_digits.iter().map(|d| d.get()).collect::<Vec<_>>(),
+        "period": c.default.period.get(),
+        "periods": c.allowed_periods.iter().map(|p| p.get()).collect::<Vec<_>>(),
+    })))
+}
+
+#[derive(Deserialize)]
+struct BeginBody {
+    algorithm: String,
+    length: u32,
+    period: u64,
+}
+
+/// `PUT /api/secondfactor/totp/register`: a fresh secret, kept with the session for ten minutes.
+pub(super) async fn begin(State(state): State<AppState>, request: Request) -> Response {
+    let peer = peer_of(&request);
+    let (parts, body) = request.into_parts();
+    let (rt, who) = match require_elevated(&state, &parts, peer).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(c) = &rt.totp else {
+        return ko(StatusCode::FORBIDDEN, SETUP_FAILED);
+    };
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let Some(body) = json_object::<BeginBody>(&bytes) else {
+        return ko(StatusCode::BAD_REQUEST, SETUP_FAILED);
+    };
+    let parameters = match (
+        Algorithm::parse(&body.algorithm),
+        Digits::new(body.length),
+        Period::new(body.period),
+    ) {
+        (Ok(algorithm), Ok(digits), Ok(period))
+            if c.allowed_algorithms.contains(&algorithm)
+                && c.allowed_digits.contains(&digits)
+                && c.allowed_periods.contains(&period) =>
+        {
+            TotpParameters {
+                algorithm,
+                digits,
+                period,
+            }
+        }
+        _ => return ko(StatusCode::BAD_REQUEST, SETUP_FAILED),
+    };
+    let mut rng = rand::rng();
+    let secret = TotpSecret::from_bytes((0..c.secret_size).map(|_| rng.random()).collect());
+    let now = state.now();
+    let uri = otpauth_uri(
+        &c.issuer,
+        &who.session.identity.username,
+        parameters,
+        &secret,
+    );
+    let base32 = secret.to_base32();
+    let pending = PendingTotp {
+        secret,
+        parameters,
+        expires: now + PENDING_TOTP_LIFESPAN,
+    };
+    if !rt.set_pending(&who.session.id, pending, now) {
+        tracing::warn!("TOTP registration refused: too many registrations in progress");
+        return ko(StatusCode::SERVICE_UNAVAILABLE, SETUP_FAILED);
+    }
+    ok(Some(json!({"base32_secret": base32, "otpauth_url": uri})))
+}
+
+#[derive(Deserialize)]
+struct FinishBody {
+    token: String,
+}
+
+/// `POST /api/secondfactor/totp/register`: the first code proves the app has the secret.
+pub(super) async fn finish(State(state): State<AppState>, request: Request) -> Response {
+    let peer = peer_of(&request);
+    let (parts, body) = request.into_parts();
+    let (rt, who) = match require_elevated(&state, &parts, peer).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let Some(c) = rt.totp.clone() else {
+        return ko(StatusCode::FORBIDDEN, SETUP_FAILED);
+    };
+    let now = state.now();
+    let Some(pending) = rt.pending(&who.session.id, now) else {
+        return ko(StatusCode::FORBIDDEN, SETUP_FAILED);
+    };
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let Some(body) = json_object::<FinishBody>(&bytes) else {
+        return ko(StatusCode::BAD_REQUEST, SETUP_FAILED);
+    };
+    let matched = match validate(
+        &pending.secret,
+        pending.parameters,
+        &body.token,
+        now,
+        c.skew,
+    ) {
+        Ok(Some(m)) => m,
+        _ => return ko(StatusCode::FORBIDDEN, SETUP_FAILED),
+    };
+    let user = who.session.identity.username.clone();
+    let registration = TotpRegistration {
+        username: user.clone(),
+        issuer: c.issuer.clone(),
+        parameters: pending.parameters,
+        secret: pending.secret.clone(),
+        created_at: now as i64,
+        last_used_at: None,
+    };
+    let window = matched.window_start(pending.parameters.period);
+    let store = rt.store.clone();
+    let saved = blocking(move || {
+        if c.reuse_protection {
+            store.record_totp_window(&registration.username, window, now as i64)?;
+        }
+        store.save_totp(&registration, &mut rand::rng())
+    })
+    .await;
+    if let Err(e) = saved {
+        tracing::error!(user = %user, error = %e, "TOTP registration could not be saved");
+        return ko(StatusCode::FORBIDDEN, SETUP_FAILED);
+    }
+    rt.clear_pending(&who.session.id);
+    tracing::info!(user = %user, "TOTP registration saved");
+    notify_event(
+        &state,
+        &rt,
+        &who,
+        "a Second Factor Method was added to your account",
+        "Second Factor Method Added",
+    )
+    .await;
+    ok(None)
+}
+
+/// `DELETE /api/secondfactor/totp/register`: forget a pending registration.
+pub(super) async fn cancel(State(state): State<AppState>, request: Request) -> Response {
+    let peer = peer_of(&request);
+    let (parts, _) = request.into_parts();
+    let (rt, who) = match require_elevated(&state, &parts, peer).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    rt.clear_pending(&who.session.id);
+    ok(None)
+}

@@ -1,0 +1,835 @@
+//! The second-factor routes through the router (docs/reference/second-factor.md §1, §3): TOTP
+//! sign-in and registration, session elevation with the filesystem notifier, the user info and
+//! the portal configuration — every status and body of the spec, and the failures.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::body::Body;
+use common::*;
+use http::{Request, StatusCode};
+use portcullis_second_factor::totp::{TotpParameters, TotpSecret, code_at};
+use portcullis_session::MemoryStore;
+use serde_json::{Value, json};
+
+const KEY: &str = "a_not_so_secure_encryption_key";
+
+struct TwoFactor {
+    h: Harness,
+    dir: tempfile::TempDir,
+}
+
+fn yaml(dir: &Path, extra: &str) -> String {
+    format!(
+        "{CONFIG}storage:\n  encryption_key: {KEY}\n  local:\n    path: {}\nnotifier:\n  filesystem:\n    filename: {}\nserver:\n  address: 'tcp://127.0.0.1:9091/'\n  endpoints:\n    rate_limits:\n      session_elevation_start:\n        buckets: [{{ period: 1m, requests: 20 }}]\n      session_elevation_finish:\n        buckets: [{{ period: 1m, requests: 20 }}]\n{extra}",
+        dir.join("db.sqlite3").display(),
+        dir.join("notification.txt").display()
+    )
+    .replacen("server:\n  address: 'tcp://127.0.0.1:9091/'\nlog:", "log:", 1)
+}
+
+impl TwoFactor {
+    fn new() -> Self {
+        Self::with("")
+    }
+
+    fn with(extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let h = Harness::with(&yaml(dir.path(), extra), Arc::new(MemoryStore::new()));
+        Self { h, dir }
+    }
+
+    fn now(&self) -> u64 {
+        self.h.state.now()
+    }
+
+    async fn call(&self, method: &str, path: &str, cookie: &str, body: Option<Value>) -> Reply {
+        let mut b = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "auth.example.com");
+        if !cookie.is_empty() {
+            b = b.header("cookie", cookie);
+        }
+        let body = match body {
+            Some(v) => {
+                b = b.header("content-type", "application/json");
+                Body::from(v.to_string())
+            }
+            None => Body::empty(),
+        };
+        self.h.send(b.body(body).unwrap()).await
+    }
+
+    fn mailed_code(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join("notification.txt")).unwrap();
+        let pattern = regex::Regex::new(r"-{40}\n\n([A-Z0-9]{6,20})\n\n-{40}").unwrap();
+        pattern
+            .captures(&text)
+            .unwrap_or_else(|| panic!("no code in {text}"))[1]
+            .to_owned()
+    }
+
+    async fn elevate(&self, cookie: &str) {
+        let r = self
+            .call("POST", "/api/user/session/elevation", cookie, None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let code = self.mailed_code();
+        let r = self
+            .call(
+                "PUT",
+                "/api/user/session/elevation",
+                cookie,
+                Some(json!({"otc": code.to_lowercase()})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    }
+
+    /// Register TOTP for the user of `cookie`; returns the secret.
+    async fn register(&self, cookie: &str) -> TotpSecret {
+        self.elevate(cookie).await;
+        let r = self
+            .call(
+                "PUT",
+                "/api/secondfactor/totp/register",
+                cookie,
+                Some(json!({"algorithm": "SHA1", "length": 6, "period": 30})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        let v: Value = serde_json::from_str(&r.body).unwrap();
+        let secret = TotpSecret::from_base32(v["data"]["base32_secret"].as_str().unwrap()).unwrap();
+        let code = code_at(&secret, TotpParameters::default(), self.now());
+        let r = self
+            .call(
+                "POST",
+                "/api/secondfactor/totp/register",
+                cookie,
+                Some(json!({"token": code})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body, r#"{"status":"OK"}"#);
+        secret
+    }
+}
+
+fn data(r: &Reply) -> Value {
+    serde_json::from_str::<Value>(&r.body).unwrap()["data"].clone()
+}
+
+#[tokio::test]
+async fn every_route_needs_a_logged_in_user_with_authelias_plain_403() {
+    let t = TwoFactor::new();
+    for (method, path) in [
+        ("GET", "/api/secondfactor/totp"),
+        ("POST", "/api/secondfactor/totp"),
+        ("GET", "/api/user/info"),
+        ("POST", "/api/user/info"),
+        ("POST", "/api/user/info/2fa_method"),
+        ("GET", "/api/configuration"),
+        ("GET", "/api/user/session/elevation"),
+        ("POST", "/api/user/session/elevation"),
+        ("PUT", "/api/user/session/elevation"),
+    ] {
+        let r = t
+            .call(method, path, "", Some(json!({"token": "123456"})))
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}");
+        assert_eq!(r.body, "403 Forbidden", "{method} {path}");
+    }
+    // The elevated routes answer with the elevation shape.
+    for (method, path) in [
+        ("GET", "/api/secondfactor/totp/register"),
+        ("PUT", "/api/secondfactor/totp/register"),
+        ("DELETE", "/api/secondfactor/totp"),
+    ] {
+        let r = t.call(method, path, "", None).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}");
+        assert_eq!(
+            r.body,
+            r#"{"data":{"elevation":false,"first_factor":true,"second_factor":false},"status":"KO"}"#
+        );
+    }
+}
+
+#[tokio::test]
+async fn registration_needs_elevation_and_then_totp_raises_the_session_to_two_factors() {
+    let t = TwoFactor::new();
+    let cookie = t.h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
+    // No registration yet.
+    let r = t.call("GET", "/api/secondfactor/totp", &cookie, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        r.body,
+        r#"{"message":"Could not find TOTP Configuration for user.","status":"KO"}"#
+    );
+    // Registration without elevation.
+    let r = t
+        .call("GET", "/api/secondfactor/totp/register", &cookie, None)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.body,
+        r#"{"data":{"elevation":true,"first_factor":false,"second_factor":false},"status":"KO"}"#
+    );
+    t.elevate(&cookie).await;
+    let r = t
+        .call("GET", "/api/user/session/elevation", &cookie, None)
+        .await;
+    let d = data(&r);
+    assert_eq!(d["elevated"], true);
+    assert_eq!(d["expires"], 600);
+    let r = t
+        .call("GET", "/api/secondfactor/totp/register", &cookie, None)
+        .await;
+    assert_eq!(
+        r.body,
+        r#"{"data":{"algorithm":"SHA1","algorithms":["SHA1"],"length":6,"lengths":[6],"period":30,"periods":[30]},"status":"OK"}"#
+    );
+    // Values outside the allowed lists, and bodies that do not parse.
+    for bad in [
+        json!({"algorithm": "SHA256", "length": 6, "period": 30}),
+        json!({"algorithm": "SHA1", "length": 8, "period": 30}),
+        json!({"algorithm": "SHA1", "length": 6, "period": 60}),
+        json!(["SHA1", 6, 30]),
+        json!({"algorithm": "SHA1"}),
+    ] {
+        let r = t
+            .call(
+                "PUT",
+                "/api/secondfactor/totp/register",
+                &cookie,
+                Some(bad.clone()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(
+            r.body,
+            r#"{"message":"Unable to set up one-time password.","status":"KO"}"#
+        );
+    }
+    // Finishing before beginning.
+    let r = t
+        .call(
+            "POST",
+            "/api/secondfactor/totp/register",
+            &cookie,
+            Some(json!({"token": "123456"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = t
+        .call(
+            "PUT",
+            "/api/secondfactor/totp/register",
+            &cookie,
+            Some(json!({"algorithm": "sha1", "length": 6, "period": 30})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let d = data(&r);
+    let base32 = d["base32_secret"].as_str().unwrap();
+    assert_eq!(base32.len(), 52);
+    assert_eq!(
+        d["otpauth_url"],
+        format!(
+            "otpauth://totp/Authelia:alice?algorithm=SHA1&digits=6&issuer=Authelia&period=30&secret={base32}"
+        )
+    );
+    let secret = TotpSecret::from_base32(base32).unwrap();
+    let p = TotpParameters::default();
+    // A wrong first code keeps the registration pending.
+    let wrong = if code_at(&secret, p, t.now()) == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    let r = t
+        .call(
+            "POST",
+            "/api/secondfactor/totp/register",
+            &cookie,
+            Some(json!({"token": wrong})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.body,
+        r#"{"message":"Unable to set up one-time password.","status":"KO"}"#
+    );
+    let code = code_at(&secret, p, t.now());
+    let r = t
+        .call(
+            "POST",
+            "/api/secondfactor/totp/register",
+            &cookie,
+            Some(json!({"token": code})),
+        )
+        .await;
+    assert_eq!(r.body, r#"{"status":"OK"}"#);
+    let mail = std::fs::read_to_string(t.dir.path().join("notification.txt")).unwrap();
+    assert!(
+        mail.contains("Subject: Second Factor Method Added\n"),
+        "{mail}"
+    );
+    assert!(!mail.contains(base32), "the secret is never mailed");
+    // The registration does not raise the level.
+    let r = t.call("GET", "/api/state", &cookie, None).await;
+    assert_eq!(data(&r)["authentication_level"], 1);
+    let r = t.call("GET", "/api/secondfactor/totp", &cookie, None).await;
+    let d = data(&r);
+    assert_eq!(
+        (
+            d["issuer"].as_str(),
+            d["digits"].as_u64(),
+            d["period"].as_u64()
+        ),
+        (Some("Authelia"), Some(6), Some(30))
+    );
+    assert!(d.get("secret").is_none() && !r.body.contains(base32));
+    // The code that finished the registration cannot sign in (it is in the history).
+    let r = t
+        .call(
+            "POST",
+            "/api/secondfactor/totp",
+            &cookie,
+            Some(json!({"token": code})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.body,
+        r#"{"message":"Authentication failed, please retry later.","status":"KO"}"#
+    );
+    // The next window's code signs in: new session id, level 2, the two_factor site opens.
+    t.h.advance(30);
+    let next = code_at(&secret, p, t.now());
+    let before =
+        t.h.send(
+            auth_request("https://secure.example.com/", "GET")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        before.status,
+        StatusCode::UNAUTHORIZED,
+        "one factor is not enough for secure.example.com"
+    );
+    let r = t
+        .call(
+            "POST",
+            "/api/secondfactor/totp",
+            &cookie,
+            Some(json!({"token": next, "targetURL": "https://secure.example.com/x"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.body,
+        r#"{"data":{"redirect":"https://secure.example.com/x"},"status":"OK"}"#
+    );
+    let upgraded = r.cookie_pair().unwrap();
+    assert_ne!(upgraded, cookie, "the session id changes");
+    let r = t.call("GET", "/api/state", &upgraded, None).await;
+    assert_eq!(data(&r)["authentication_level"], 2);
+    let after =
+        t.h.send(
+            auth_request("https://secure.example.com/", "GET")
+                .header("cookie", &upgraded)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(after.status, StatusCode::OK);
+    let old = t.call("GET", "/api/state", &cookie, None).await;
+    assert_eq!(
+        data(&old)["authentication_level"],
+        0,
+        "the one-factor session is gone"
+    );
+    // The same code again is a replay.
+    let r = t
+        .call(
+            "POST",
+            "/api/secondfactor/totp",
+            &upgraded,
+            Some(json!({"token": next})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let r = t
+        .call("GET", "/api/secondfactor/totp", &upgraded, None)
+        .await;
+    assert!(data(&r)["last_used_at"].is_string());
+}
+
+#[tokio::test]
+async fn sign_in_failures_have_the_specs_statuses_and_count_toward_regulation() {
+    let t = TwoFactor::new();
+    let cookie = t.h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
+    // No registration: 403.
+    let r = t
+        .call(
+            "POST",
+            "/api/secondfactor/totp",
+            &cookie,
+            Some(json!({"token": "123456"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let secret = t.register(&cookie).await;
+    let p = TotpParameters::default();
+    t.h.advance(60);
+    // Missing token or unparsable body: 403; a length other than 6 or 8: 400; eight digits
+    // against a six-digit registration: 403 without counting.
+    for (body, status) in [
+        (json!({}), StatusCode::FORBIDDEN),
+        (json!(["123456"]), StatusCode::FORBIDDEN),
+        (json!({"token": "12345"}), StatusCode::BAD_REQUEST),
+        (json!({"token": "1234567"}), StatusCode::BAD_REQUEST),
+        (json!({"token": "12345678"}), StatusCode::FORBIDDEN),
+    ] {
+        let r = t
+            .call(
+                "POST",
+                "/api/secondfactor/totp",
+                &cookie,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(r.status, status, "{body}");
+        assert_eq!(
+            r.body,
+            r#"{"message":"Authentication failed, please retry later.","status":"KO"}"#
+        );
+    }
+    let good = code_at(&secret, p, t.now());
+    let wrong = |i: u32| {
+        let c = format!("{:06}", (good.parse::<u32>().unwrap() + 1 + i) % 1_000_000);
+        assert_ne!(c, good);
+        c
+    };
+    // Three wrong codes (regulation.max_retries: 3) ban the user: even the right code fails.
+    for i in 0..3 {
+        let r = t
+            .call(
+                "POST",
+                "/api/secondfactor/totp",
+                &cookie,
+                Some(json!({"token": wrong(i)})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+    }
+    let r = t
+        .call(
+            "POST",
+            "/api/secondfactor/totp",
+            &cookie,
+            Some(json!({"token": good})),
+        )
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::FORBIDDEN,
+        "banned by regulation: {}",
+        r.body
+    );
+    // After the ban the code works.
+    t.h.advance(301);
+    let good = code_at(&secret, p, t.now());
+    let cookie = t.h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
+    let r = t
+        .call(
+            "POST",
+            "/api/secondfactor/totp",
+            &cookie,
+            Some(json!({"token": good})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(
+        r.body,
+        r#"{"data":{"redirect":"https://home.example.com"},"status":"OK"}"#
+    );
+}
+
+#[tokio::test]
+async fn the_sign_in_rate_limit_answers_429_with_an_http_date() {
+    let t = TwoFactor::with(
+        "      second_factor_totp:\n        buckets: [{ period: 1m, requests: 2 }]\n",
+    );
+    let cookie = t.h.login("auth.example.com", "bob", BOB_PASSWORD).await;
+    for _ in 0..2 {
+        let r = t
+            .call(
+                "POST",
+                "/api/secondfactor/totp",
+                &cookie,
+                Some(json!({"token": "123456"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+    }
+    let r = t
+        .call(
+            "POST",
+            "/api/secondfactor/totp",
+            &cookie,
+            Some(json!({"token": "123456"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.body, r#"{"message":"Too Many Requests","status":"KO"}"#);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert!(r.header("retry-after").unwrap().ends_with(" GMT"));
+}
+
+#[tokio::test]
+async fn elevation_codes_work_once_from_the_same_address_and_can_be_revoked() {
+    let t = TwoFactor::new();
+    let cookie = t.h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
+    let r = t
+        .call("GET", "/api/user/session/elevation", &cookie, None)
+        .await;
+    assert_eq!(
+        r.body,
+        r#"{"data":{"can_skip_second_factor":false,"elevated":false,"expires":0,"factor_knowledge":true,"require_second_factor":false,"skip_second_factor":false},"status":"OK"}"#
+    );
+    let r = t
+        .call("POST", "/api/user/session/elevation", &cookie, None)
+        .await;
+    let delete_id = data(&r)["delete_id"].as_str().unwrap().to_owned();
+    assert_eq!(delete_id.len(), 22);
+    let mail = std::fs::read_to_string(t.dir.path().join("notification.txt")).unwrap();
+    assert!(
+        mail.contains(
+            "Recipient: \"Alice Liddell\" <alice@example.com>\nSubject: Confirm your identity\n"
+        ),
+        "{mail}"
+    );
+    assert!(mail.contains(&format!(
+        "https://auth.example.com/revoke/one-time-code?id={delete_id}"
+    )));
+    let code = t.mailed_code();
+    assert_eq!(code.len(), 8);
+    // From another address: refused (the code is bound to the requesting IP).
+    let other =
+        t.h.send_from(
+            "127.0.0.2:40000",
+            Request::put("/api/user/session/elevation")
+                .header("host", "auth.example.com")
+                .header("cookie", &cookie)
+                .header("content-type", "application/json")
+                .body(Body::from(json!({"otc": code}).to_string()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(other.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        other.body,
+        r#"{"message":"Operation failed.","status":"KO"}"#
+    );
+    // Too long: 400; wrong: 403.
+    let r = t
+        .call(
+            "PUT",
+            "/api/user/session/elevation",
+            &cookie,
+            Some(json!({"otc": "A".repeat(21)})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = t
+        .call(
+            "PUT",
+            "/api/user/session/elevation",
+            &cookie,
+            Some(json!({"otc": "ZZZZZZZZ"})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Right, with spaces: accepted once.
+    let r = t
+        .call(
+            "PUT",
+            "/api/user/session/elevation",
+            &cookie,
+            Some(json!({"otc": format!(" {code} ")})),
+        )
+        .await;
+    assert_eq!(r.body, r#"{"status":"OK"}"#);
+    let r = t
+        .call(
+            "PUT",
+            "/api/user/session/elevation",
+            &cookie,
+            Some(json!({"otc": code})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "used");
+    // The elevation is bound to the address too, and expires.
+    let elsewhere =
+        t.h.send_from(
+            "127.0.0.2:40000",
+            Request::get("/api/secondfactor/totp/register")
+                .header("host", "auth.example.com")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(elsewhere.status, StatusCode::FORBIDDEN);
+    // The other address's attempt deleted the elevation (Authelia's rule).
+    let r = t
+        .call("GET", "/api/user/session/elevation", &cookie, None)
+        .await;
+    assert_eq!(data(&r)["elevated"], false);
+    // A new code, revoked through the mail's link (no login needed), cannot be used.
+    t.call("POST", "/api/user/session/elevation", &cookie, None)
+        .await;
+    let code = t.mailed_code();
+    let id = {
+        let mail = std::fs::read_to_string(t.dir.path().join("notification.txt")).unwrap();
+        mail.split("id=")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let page = t
+        .call("GET", &format!("/revoke/one-time-code?id={id}"), "", None)
+        .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("<form method=\"post\""),
+        "revoking needs a click: {}",
+        page.body
+    );
+    let r = t
+        .call(
+            "DELETE",
+            &format!("/api/user/session/elevation/{id}"),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(r.body, r#"{"status":"OK"}"#);
+    let r = t
+        .call(
+            "DELETE",
+            &format!("/api/user/session/elevation/{id}"),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (
+            StatusCode::OK,
+            r#"{"message":"Operation failed.","status":"KO"}"#
+        )
+    );
+    let r = t
+        .call("DELETE", "/api/user/session/elevation/not-an-id", "", None)
+        .await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (
+            StatusCode::OK,
+            r#"{"message":"Operation failed.","status":"KO"}"#
+        )
+    );
+    let r = t
+        .call(
+            "PUT",
+            "/api/user/session/elevation",
+            &cookie,
+            Some(json!({"otc": code})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "revoked");
+    // An expired code.
+    t.call("POST", "/api/user/session/elevation", &cookie, None)
+        .await;
+    let code = t.mailed_code();
+    t.h.advance(301);
+    let cookie = t.h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
+    let r = t
+        .call(
+            "PUT",
+            "/api/user/session/elevation",
+            &cookie,
+            Some(json!({"otc": code})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "expired");
+}
+
+#[tokio::test]
+async fn removing_totp_needs_elevation_and_mails_the_event() {
+    let t = TwoFactor::new();
+    let cookie = t.h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
+    let _ = t.register(&cookie).await;
+    let r = t
+        .call("DELETE", "/api/secondfactor/totp", &cookie, None)
+        .await;
+    assert_eq!(
+        r.body, r#"{"status":"OK"}"#,
+        "still elevated from the registration"
+    );
+    let mail = std::fs::read_to_string(t.dir.path().join("notification.txt")).unwrap();
+    assert!(mail.contains("Subject: Second Factor Method Removed\n"));
+    let r = t
+        .call("DELETE", "/api/secondfactor/totp", &cookie, None)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.body,
+        r#"{"message":"Unable to delete one-time password.","status":"KO"}"#
+    );
+    let r = t
+        .call("DELETE", "/api/secondfactor/totp/register", &cookie, None)
+        .await;
+    assert_eq!(r.body, r#"{"status":"OK"}"#, "nothing pending is fine");
+}
+
+#[tokio::test]
+async fn user_info_and_configuration_answer_as_authelia() {
+    let t = TwoFactor::new();
+    let cookie = t.h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
+    let r = t.call("GET", "/api/user/info", &cookie, None).await;
+    assert_eq!(
+        r.body,
+        r#"{"data":{"display_name":"Alice Liddell","emails":["a***e@example.com"],"has_duo":false,"has_totp":false,"has_webauthn":false,"method":""},"status":"OK"}"#
+    );
+    let r = t.call("POST", "/api/user/info", &cookie, None).await;
+    assert_eq!(
+        r.body,
+        r#"{"data":{"display_name":"Alice Liddell","emails":null,"has_duo":false,"has_totp":false,"has_webauthn":false,"method":"totp"},"status":"OK"}"#
+    );
+    let r = t.call("GET", "/api/user/info", &cookie, None).await;
+    assert_eq!(data(&r)["method"], "totp", "the chosen default is saved");
+    for bad in [
+        json!({"method": "webauthn"}),
+        json!({"method": "mobile_push"}),
+        json!({"method": ""}),
+        json!([]),
+    ] {
+        let r = t
+            .call(
+                "POST",
+                "/api/user/info/2fa_method",
+                &cookie,
+                Some(bad.clone()),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (
+                StatusCode::OK,
+                r#"{"message":"Operation failed.","status":"KO"}"#
+            ),
+            "{bad}"
+        );
+    }
+    let r = t
+        .call(
+            "POST",
+            "/api/user/info/2fa_method",
+            &cookie,
+            Some(json!({"method": "totp"})),
+        )
+        .await;
+    assert_eq!(r.body, r#"{"status":"OK"}"#);
+    let r = t.call("GET", "/api/configuration", &cookie, None).await;
+    assert_eq!(
+        r.body,
+        r#"{"data":{"available_methods":["totp"],"password_change_disabled":true,"password_reset_disabled":true},"status":"OK"}"#
+    );
+}
+
+#[tokio::test]
+async fn without_an_encryption_key_there_are_no_second_factors_and_one_factor_still_works() {
+    // The plain test configuration has no storage.encryption_key.
+    let h = Harness::new();
+    let cookie = h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
+    let r = h
+        .send(
+            Request::post("/api/secondfactor/totp")
+                .header("host", "auth.example.com")
+                .header("cookie", &cookie)
+                .header("content-type", "application/json")
+                .body(Body::from(r#"{"token":"123456"}"#))
+                .unwrap(),
+        )
+        .await;
+    assert!(
+        r.status == StatusCode::NOT_FOUND || r.status == StatusCode::METHOD_NOT_ALLOWED,
+        "{}",
+        r.status
+    );
+    let r = h
+        .send(
+            Request::get("/api/configuration")
+                .header("host", "auth.example.com")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        r.body,
+        r#"{"data":{"available_methods":[],"password_change_disabled":true,"password_reset_disabled":true},"status":"OK"}"#
+    );
+    let r = h
+        .send(
+            auth_request("https://app.example.com/", "GET")
+                .header("cookie", &cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_wrong_encryption_key_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = yaml(dir.path(), "");
+    let _ = Harness::with(&first, Arc::new(MemoryStore::new()));
+    let other = first.replace(KEY, "another_encryption_key_0123");
+    let config = common::config(&other);
+    let users = portcullis_auth::users::UserDatabase::parse(
+        Path::new("users.yml"),
+        &users_yaml(),
+        true,
+        true,
+    )
+    .unwrap();
+    let regulator = portcullis_auth::regulation::Regulator::in_memory(config.regulation);
+    let err = portcullis_verify_server::AppState::new(
+        config,
+        users,
+        Arc::new(MemoryStore::new()),
+        regulator,
+        Arc::new(|| 1_700_000_000),
+        tuning(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("storage.encryption_key does not decrypt this database"),
+        "{err}"
+    );
+}
