@@ -139,6 +139,16 @@ pub enum Command {
         #[command(subcommand)]
         command: AppPasswordCommand,
     },
+    /// Authelia's storage commands over the second-factor tables: schema-info, encryption
+    /// check, user totp export/delete, user webauthn list/delete.
+    #[command(
+        after_help = "Examples:\n  portcullis storage schema-info --config configuration.yml\n  portcullis storage encryption check --config configuration.yml\n  portcullis storage user totp export --config configuration.yml --format uri\n  portcullis storage user totp delete --config configuration.yml --user alice\n  portcullis storage user webauthn list --config configuration.yml"
+    )]
+    Storage {
+        /// The storage command.
+        #[command(subcommand)]
+        command: StorageCommand,
+    },
     /// Print shell completions.
     #[command(after_help = COMPLETIONS_EXAMPLES)]
     Completions {
@@ -209,6 +219,135 @@ pub enum SessionsCommand {
     /// Delete every session of a user.
     #[command(after_help = SESSIONS_REVOKE_EXAMPLES)]
     Revoke(RevokeArgs),
+}
+
+/// `portcullis storage …`.
+#[derive(Subcommand, Debug)]
+pub enum StorageCommand {
+    /// The schema version, the encryption scheme and the tables.
+    SchemaInfo(StorageArgs),
+    /// Encryption key commands.
+    Encryption {
+        /// The encryption command.
+        #[command(subcommand)]
+        command: EncryptionCommand,
+    },
+    /// Per-user second factors.
+    User {
+        /// The user command.
+        #[command(subcommand)]
+        command: StorageUserCommand,
+    },
+}
+
+/// `portcullis storage encryption …`.
+#[derive(Subcommand, Debug)]
+pub enum EncryptionCommand {
+    /// Check that `storage.encryption_key` opens the database and every stored secret.
+    Check(StorageArgs),
+}
+
+/// `portcullis storage user …`.
+#[derive(Subcommand, Debug)]
+pub enum StorageUserCommand {
+    /// TOTP registrations.
+    Totp {
+        /// The TOTP command.
+        #[command(subcommand)]
+        command: TotpCommand,
+    },
+    /// WebAuthn credentials (Authelia's table; Portcullis does not register them yet).
+    Webauthn {
+        /// The WebAuthn command.
+        #[command(subcommand)]
+        command: WebauthnCommand,
+    },
+}
+
+/// `portcullis storage user totp …`.
+#[derive(Subcommand, Debug)]
+pub enum TotpCommand {
+    /// Print every registration as `otpauth://` URIs or CSV (secrets included: keep it private).
+    Export(TotpExportArgs),
+    /// Delete a user's registration.
+    Delete(StorageUserArgs),
+}
+
+/// `portcullis storage user webauthn …`.
+#[derive(Subcommand, Debug)]
+pub enum WebauthnCommand {
+    /// List credentials (never their keys).
+    List {
+        /// The configuration and the database.
+        #[command(flatten)]
+        storage: StorageArgs,
+        /// Only this user's credentials.
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Delete a user's credential by its description.
+    Delete {
+        /// The configuration and the user.
+        #[command(flatten)]
+        user: StorageUserArgs,
+        /// The credential's description.
+        #[arg(long)]
+        description: String,
+    },
+}
+
+/// The configuration whose storage a `storage` command reads.
+#[derive(Args, Debug, Clone)]
+pub struct StorageArgs {
+    /// Authelia-style configuration file.
+    #[arg(
+        short,
+        long,
+        env = "PORTCULLIS_CONFIG",
+        default_value = "configuration.yml"
+    )]
+    pub config: PathBuf,
+}
+
+/// A `storage` command about one user.
+#[derive(Args, Debug, Clone)]
+pub struct StorageUserArgs {
+    /// Authelia-style configuration file.
+    #[arg(
+        short,
+        long,
+        env = "PORTCULLIS_CONFIG",
+        default_value = "configuration.yml"
+    )]
+    pub config: PathBuf,
+    /// The user (as stored: the canonical username).
+    #[arg(long)]
+    pub user: String,
+}
+
+/// Flags of `storage user totp export`.
+#[derive(Args, Debug, Clone)]
+pub struct TotpExportArgs {
+    /// Authelia-style configuration file.
+    #[arg(
+        short,
+        long,
+        env = "PORTCULLIS_CONFIG",
+        default_value = "configuration.yml"
+    )]
+    pub config: PathBuf,
+    /// `uri` (one `otpauth://` URI per line) or `csv`.
+    #[arg(long, value_enum, default_value_t = TotpFormat::Uri)]
+    pub format: TotpFormat,
+}
+
+/// The export formats.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TotpFormat {
+    /// `otpauth://totp/…` URIs.
+    Uri,
+    /// `issuer,username,algorithm,digits,period,secret`.
+    Csv,
 }
 
 /// `portcullis app-password …`.

@@ -39,6 +39,7 @@ mod hash;
 mod input;
 mod man;
 mod sessions;
+mod storage;
 
 use std::fmt;
 use std::io::Write;
@@ -51,6 +52,10 @@ pub use cli::{
     AccessControlCommand, AppPasswordArgs, AppPasswordCommand, AppPasswordCreateArgs, Charset, Cli,
     Command, ConfigArg, CryptoCommand, DoctorArgs, ExplainArgs, Format, GenerateCommand, HashArgs,
     HashCommand, Level, ListArgs, Profile, RevokeArgs, SessionsCommand, ValidateArgs, Variant,
+};
+pub use cli::{
+    EncryptionCommand, StorageArgs, StorageCommand, StorageUserArgs, StorageUserCommand,
+    TotpCommand, TotpExportArgs, TotpFormat, WebauthnCommand,
 };
 pub use input::{Input, ScriptedInput, StdInput};
 
@@ -155,6 +160,28 @@ pub fn run(cli: Cli, io: &mut Io<'_>) -> Result<u8, CliError> {
         Command::AppPassword {
             command: AppPasswordCommand::Revoke(args),
         } => app_password::revoke(&args, io),
+        Command::Storage { command } => match command {
+            StorageCommand::SchemaInfo(args) => storage::schema_info(&args, io),
+            StorageCommand::Encryption {
+                command: EncryptionCommand::Check(args),
+            } => storage::encryption_check(&args, io),
+            StorageCommand::User {
+                command: StorageUserCommand::Totp { command },
+            } => match command {
+                TotpCommand::Export(args) => storage::totp_export(&args, io),
+                TotpCommand::Delete(args) => storage::totp_delete(&args, io),
+            },
+            StorageCommand::User {
+                command: StorageUserCommand::Webauthn { command },
+            } => match command {
+                WebauthnCommand::List { storage: s, user } => {
+                    storage::webauthn_list(&s.config, user.as_deref(), io)
+                }
+                WebauthnCommand::Delete { user, description } => {
+                    storage::webauthn_delete(&user, &description, io)
+                }
+            },
+        },
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "portcullis", io.out);
             Ok(0)

@@ -83,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(portal::login_page))
         .route("/login", post(portal::login_form))
         .route("/logout", post(portal::logout_form))
+        .route("/login/totp", post(portal::totp_form))
         .route("/api/firstfactor", post(portal::first_factor))
         .route("/api/state", get(portal::user_state))
         .route("/api/logout", post(portal::logout))

@@ -833,3 +833,108 @@ async fn a_wrong_encryption_key_refuses_to_start() {
         "{err}"
     );
 }
+
+fn csrf_from(page: &Reply) -> (String, String) {
+    let cookie = page
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("portcullis_csrf="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.body.find(marker).unwrap() + marker.len();
+    let token = page.body[start..].split('"').next().unwrap().to_owned();
+    (cookie, token)
+}
+
+#[tokio::test]
+async fn the_html_page_asks_for_the_code_and_goes_on_to_the_target_without_javascript() {
+    let t = TwoFactor::new();
+    // Without a device the page says so.
+    let cookie = t.h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
+    let rd = "https%3A%2F%2Fsecure.example.com%2Fdeep";
+    let page = t.call("GET", &format!("/?rd={rd}"), &cookie, None).await;
+    assert!(
+        page.body.contains("id=\"no-second-factor\""),
+        "{}",
+        page.body
+    );
+    let secret = t.register(&cookie).await;
+    t.h.advance(30);
+    // The form login with a two_factor target comes back to the page with the target kept.
+    let page = t.call("GET", &format!("/?rd={rd}"), "", None).await;
+    let (csrf_cookie, token) = csrf_from(&page);
+    let body = format!("username=alice&password={ALICE_PASSWORD}&rd={rd}&rm=GET&csrf={token}");
+    let r =
+        t.h.send(
+            Request::post("/login")
+                .header("host", "auth.example.com")
+                .header("cookie", &csrf_cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.header("location"),
+        Some(format!("/?rd={rd}&rm=GET").as_str())
+    );
+    let session = r.cookie_pair().unwrap();
+    let both = format!("{session}; {csrf_cookie}");
+    let page = t.call("GET", &format!("/?rd={rd}"), &both, None).await;
+    assert!(page.body.contains("id=\"totp-code\""), "{}", page.body);
+    assert!(page.body.contains("<label for=\"totp-code\">"), "labelled");
+    let (_, token) = csrf_from_page(&page);
+    let send_code = |code: String, token: String| {
+        Request::post("/login/totp")
+            .header("host", "auth.example.com")
+            .header("cookie", &both)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(format!(
+                "code={code}&rd={rd}&rm=GET&csrf={token}"
+            )))
+            .unwrap()
+    };
+    let p = TotpParameters::default();
+    let good = code_at(&secret, p, t.now());
+    let wrong = format!("{:06}", (good.parse::<u32>().unwrap() + 1) % 1_000_000);
+    let r = t.h.send(send_code(wrong, token.clone())).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("role=\"alert\" id=\"error\""), "{}", r.body);
+    // A forged form (no CSRF token) is refused before any code is checked.
+    let r = t.h.send(send_code(good.clone(), "forged".into())).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(!r.headers.contains_key("location"));
+    let r = t.h.send(send_code(good, token)).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(
+        r.header("location"),
+        Some("https://secure.example.com/deep")
+    );
+    let upgraded = r.cookie_pair().unwrap();
+    let check =
+        t.h.send(
+            auth_request("https://secure.example.com/deep", "GET")
+                .header("cookie", &upgraded)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(check.status, StatusCode::OK);
+}
+
+/// The CSRF token of a page whose CSRF cookie was already set.
+fn csrf_from_page(page: &Reply) -> (Option<String>, String) {
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.body.find(marker).unwrap() + marker.len();
+    (
+        None,
+        page.body[start..].split('"').next().unwrap().to_owned(),
+    )
+}

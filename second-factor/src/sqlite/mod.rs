@@ -78,6 +78,25 @@ pub struct TotpRegistration {
     pub last_used_at: Option<i64>,
 }
 
+/// A WebAuthn credential as `portcullis storage user webauthn list` shows it (never the key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebAuthnCredential {
+    /// The row id.
+    pub id: i64,
+    /// The user.
+    pub username: String,
+    /// The RP ID it is bound to (the portal host).
+    pub rpid: String,
+    /// The user's name for it.
+    pub description: String,
+    /// The credential id, standard base64.
+    pub kid: String,
+    /// When it was registered.
+    pub created_at: Option<i64>,
+    /// When it was last used.
+    pub last_used_at: Option<i64>,
+}
+
 /// A one-time code as stored: what is needed to check one typed back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredCode {
@@ -450,6 +469,92 @@ impl SecondFactorStore {
             .optional()
             .map(|found| found.is_some())
             .map_err(storage)
+    }
+
+    /// Every TOTP registration, by username (for `portcullis storage user totp export`). A row
+    /// that does not decrypt is an error, as for one user.
+    pub fn totp_registrations(&self) -> Result<Vec<TotpRegistration>, SecondFactorError> {
+        let names: Vec<String> = {
+            let conn = self.conn();
+            let mut stmt = conn
+                .prepare("SELECT username FROM totp_configurations ORDER BY username")
+                .map_err(storage)?;
+            let rows = stmt.query_map([], |r| r.get(0)).map_err(storage)?;
+            rows.collect::<Result<_, _>>().map_err(storage)?
+        };
+        let mut out = Vec::with_capacity(names.len());
+        for name in names {
+            if let Some(r) = self.totp(&name)? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The tables of the database, sorted.
+    pub fn tables(&self) -> Result<Vec<String>, SecondFactorError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .map_err(storage)?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(storage)?;
+        rows.collect::<Result<_, _>>().map_err(storage)
+    }
+
+    /// The WebAuthn credentials in Authelia's table (empty when the database has none), of one
+    /// user or of all.
+    pub fn webauthn_credentials(
+        &self,
+        username: Option<&str>,
+    ) -> Result<Vec<WebAuthnCredential>, SecondFactorError> {
+        let conn = self.conn();
+        if !table_exists(&conn, "webauthn_credentials")? {
+            return Ok(Vec::new());
+        }
+        let mut stmt = conn
+            .prepare(
+                "SELECT id, username, COALESCE(rpid, ''), COALESCE(description, ''), kid,
+                        COALESCE(CAST(created_at AS TEXT), ''), CAST(last_used_at AS TEXT)
+                 FROM webauthn_credentials WHERE ?1 IS NULL OR username = ?1 ORDER BY username, id",
+            )
+            .map_err(storage)?;
+        let rows = stmt
+            .query_map(params![username], |r| {
+                Ok(WebAuthnCredential {
+                    id: r.get(0)?,
+                    username: r.get(1)?,
+                    rpid: r.get(2)?,
+                    description: r.get(3)?,
+                    kid: r.get(4)?,
+                    created_at: parse_sqlite_datetime(&r.get::<_, String>(5)?),
+                    last_used_at: r
+                        .get::<_, Option<String>>(6)?
+                        .as_deref()
+                        .and_then(parse_sqlite_datetime),
+                })
+            })
+            .map_err(storage)?;
+        rows.collect::<Result<_, _>>().map_err(storage)
+    }
+
+    /// Delete `user`'s WebAuthn credential whose description is `description`
+    /// (case-insensitively, as descriptions are unique that way); true when one was deleted.
+    pub fn delete_webauthn_credential(
+        &self,
+        username: &str,
+        description: &str,
+    ) -> Result<bool, SecondFactorError> {
+        let conn = self.conn();
+        if !table_exists(&conn, "webauthn_credentials")? {
+            return Ok(false);
+        }
+        let n = conn
+            .execute(
+                "DELETE FROM webauthn_credentials WHERE username = ?1 AND lower(description) = lower(?2)",
+                params![username, description],
+            )
+            .map_err(storage)?;
+        Ok(n > 0)
     }
 
     /// `user`'s preferred second-factor method (`totp`, `webauthn`, `mobile_push`, or empty).

@@ -68,7 +68,11 @@ fn authelia_database(path: &Path, schema: u32, john_secret: &str) {
              consumed_ip VARCHAR(39) NULL DEFAULT NULL, revoked DATETIME NULL DEFAULT NULL, revoked_ip VARCHAR(39) NULL DEFAULT NULL,
              code BLOB NOT NULL);
          CREATE UNIQUE INDEX one_time_code_signature ON one_time_code (signature, username);
-         CREATE TABLE webauthn_credentials (id INTEGER PRIMARY KEY AUTOINCREMENT, username VARCHAR(100) NOT NULL, kid VARCHAR(512) NOT NULL);",
+         CREATE TABLE webauthn_credentials (id INTEGER PRIMARY KEY AUTOINCREMENT, created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+             last_used_at DATETIME NULL DEFAULT NULL, rpid VARCHAR(512) NOT NULL, username VARCHAR(100) NOT NULL,
+             description VARCHAR(64) NOT NULL, kid VARCHAR(512) NOT NULL, public_key BLOB NOT NULL, UNIQUE (rpid, username, description));
+         INSERT INTO webauthn_credentials (created_at, rpid, username, description, kid, public_key)
+             VALUES ('2025-05-06 07:08:09+00:00', 'auth.example.com', 'john', 'YubiKey 5', 'AQIDBA==', x'00');",
     )
     .unwrap();
     for version in 1..=schema {
@@ -382,4 +386,67 @@ fn preferences_are_kept() {
         Some("webauthn")
     );
     assert!(!store.has_webauthn("john").unwrap());
+}
+
+#[test]
+fn registrations_and_webauthn_credentials_are_listed_for_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("db.sqlite3");
+    authelia_database(&path, 24, LEGACY_JOHN);
+    let store = SecondFactorStore::open(&path, KEY, &mut rng()).unwrap();
+    store
+        .save_totp(
+            &TotpRegistration {
+                username: "alice".into(),
+                issuer: "Authelia".into(),
+                parameters: TotpParameters::default(),
+                secret: TotpSecret::from_bytes(vec![1; 20]),
+                created_at: 1_800_000_000,
+                last_used_at: None,
+            },
+            &mut rng(),
+        )
+        .unwrap();
+    let all = store.totp_registrations().unwrap();
+    let names: Vec<&str> = all.iter().map(|r| r.username.as_str()).collect();
+    assert_eq!(names, ["alice", "john"]);
+    let keys = store.webauthn_credentials(None).unwrap();
+    assert_eq!(keys.len(), 1);
+    let k = &keys[0];
+    assert_eq!(
+        (
+            k.username.as_str(),
+            k.rpid.as_str(),
+            k.description.as_str(),
+            k.kid.as_str(),
+            k.created_at,
+            k.last_used_at
+        ),
+        (
+            "john",
+            "auth.example.com",
+            "YubiKey 5",
+            "AQIDBA==",
+            Some(1_746_515_289),
+            None
+        )
+    );
+    assert!(
+        store
+            .webauthn_credentials(Some("alice"))
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !store
+            .delete_webauthn_credential("alice", "yubikey 5")
+            .unwrap()
+    );
+    assert!(
+        store
+            .delete_webauthn_credential("john", "yubikey 5")
+            .unwrap()
+    );
+    assert!(store.webauthn_credentials(None).unwrap().is_empty());
+    assert!(store.tables().unwrap().contains(&"migrations".to_owned()));
 }

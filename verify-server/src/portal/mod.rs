@@ -28,7 +28,7 @@ use crate::state::AppState;
 pub(crate) use api::{
     first_factor, health, is_json, json_object, logout, safe_redirection, user_state,
 };
-pub(crate) use page::{Templates, login_form, login_page, logout_form};
+pub(crate) use page::{Templates, login_form, login_page, logout_form, totp_form};
 
 pub(super) const JSON: &str = "application/json; charset=utf-8";
 pub(super) const AUTH_FAILED: &str = "Authentication failed. Check your credentials.";

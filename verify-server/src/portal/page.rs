@@ -6,8 +6,8 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
 use http::{HeaderMap, HeaderValue, StatusCode};
-use portcullis_core::Identity;
 use portcullis_core::redirect::is_safe_redirect;
+use portcullis_core::{AuthLevel, Identity};
 use portcullis_server_core::clock::Stopwatch;
 use serde::Deserialize;
 
@@ -32,6 +32,9 @@ struct Page<'a> {
     /// The origin the flow's redirects end at (its client's redirect URI), allowed in
     /// `form-action` so that Chromium follows the login's redirects there.
     flow_origin: Option<String>,
+    /// For a user at one factor: `totp` (a code form is shown), `register` (no device yet), or
+    /// empty (no second factors).
+    second_factor: &'static str,
 }
 
 /// The login page template, compiled once at start: a template error is a start error, and no
@@ -77,6 +80,7 @@ fn render_page(
         typed_username => page.typed_username,
         continue_url => page.continue_url,
         flow_id => page.flow_id,
+        second_factor => page.second_factor,
     });
     let html = match html {
         Ok(h) => h,
@@ -141,6 +145,7 @@ pub(crate) async fn login_page(State(state): State<AppState>, request: Request) 
     };
     let rd = query.rd.unwrap_or_default();
     let safe_rd = is_safe_redirect(&rd, &all_domains(&state)).then_some(rd.as_str());
+    let second_factor = second_factor_of(&state, &identity).await;
     let page = Page {
         identity: &identity,
         error: None,
@@ -162,6 +167,7 @@ pub(crate) async fn login_page(State(state): State<AppState>, request: Request) 
         } else {
             crate::oidc::flow_client_origin(&state, &flow_id).await
         },
+        second_factor,
     };
     with_cookie(
         render_page(&state, &parts.headers, StatusCode::OK, page),
@@ -271,7 +277,18 @@ pub(crate) async fn login_form(State(state): State<AppState>, request: Request) 
             } else {
                 redirect_after_login(&state, cookie, &identity, rd, rm, client)
             }
-            .unwrap_or_else(|| "/".to_owned());
+            // No redirect yet (the target needs a second factor): back to the page, which asks
+            // for it and keeps the target.
+            .unwrap_or_else(|| match rd {
+                Some(rd) => {
+                    let query: String = form_urlencoded::Serializer::new(String::new())
+                        .append_pair("rd", rd)
+                        .append_pair("rm", &form.rm)
+                        .finish();
+                    format!("/?{query}")
+                }
+                None => "/".to_owned(),
+            });
             let mut response = StatusCode::SEE_OTHER.into_response();
             if let Ok(v) = HeaderValue::from_str(&next) {
                 response.headers_mut().insert(LOCATION, v);
@@ -308,6 +325,7 @@ pub(crate) async fn login_form(State(state): State<AppState>, request: Request) 
                 } else {
                     crate::oidc::flow_client_origin(&state, &form.flow_id).await
                 },
+                second_factor: "",
             };
             let status = if overloaded {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -315,6 +333,92 @@ pub(crate) async fn login_form(State(state): State<AppState>, request: Request) 
                 StatusCode::UNAUTHORIZED
             };
             render_page(&state, &parts.headers, status, page)
+        }
+    }
+}
+
+/// What the page offers a user at one factor: a code form when they have TOTP.
+async fn second_factor_of(state: &AppState, identity: &Identity) -> &'static str {
+    let Some(rt) = crate::second_factor::runtime(state).filter(|rt| rt.totp.is_some()) else {
+        return "";
+    };
+    if identity.level != AuthLevel::OneFactor {
+        return "";
+    }
+    if crate::second_factor::has_totp(rt, &identity.username).await {
+        "totp"
+    } else {
+        "register"
+    }
+}
+
+/// `POST /login/totp` from the page's code form: the same checks as
+/// `POST /api/secondfactor/totp`, then a redirect to the (safe) target.
+pub(crate) async fn totp_form(State(state): State<AppState>, request: Request) -> Response {
+    let peer = peer_of(&request);
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .unwrap_or_default();
+    let (mut code, mut csrf, mut rd, mut rm) =
+        (String::new(), String::new(), String::new(), String::new());
+    for (k, v) in form_urlencoded::parse(&bytes) {
+        match k.as_ref() {
+            "code" => code = v.into_owned(),
+            "csrf" => csrf = v.into_owned(),
+            "rd" => rd = v.into_owned(),
+            "rm" => rm = v.into_owned(),
+            _ => {}
+        }
+    }
+    if !csrf_valid(&state.0.csrf_key, &parts.headers, &csrf) {
+        return EdgeError::FormExpired.into_response();
+    }
+    let Some(rt) = crate::second_factor::runtime(&state).cloned() else {
+        return EdgeError::BadRequest("second factors are not enabled").into_response();
+    };
+    let client = client_of(&state, &parts, peer).addr();
+    if let Some(limited) = crate::second_factor::rate_limited(&rt.totp_limit, client, state.now()) {
+        return limited;
+    }
+    let see_other = |location: &str| {
+        let mut response = StatusCode::SEE_OTHER.into_response();
+        if let Ok(v) = HeaderValue::from_str(location) {
+            response.headers_mut().insert(LOCATION, v);
+        }
+        response
+    };
+    let Ok(who) = crate::second_factor::require_one_factor(&state, &parts, peer).await else {
+        return see_other("/");
+    };
+    let domains = all_domains(&state);
+    let safe_rd = is_safe_redirect(&rd, &domains).then_some(rd.as_str());
+    match crate::second_factor::totp_sign_in(&state, &rt, &who, &code).await {
+        Ok(session) => {
+            let cookie = &state.config().cookies[who.index];
+            let next = safe_rd
+                .map(str::to_owned)
+                .or_else(|| cookie.default_redirection_url.clone())
+                .unwrap_or_else(|| "/".to_owned());
+            let mut response = see_other(&next);
+            if let Some(v) = session_cookie_header(cookie, &session) {
+                response.headers_mut().append(SET_COOKIE, v);
+            }
+            response
+        }
+        Err(_) => {
+            let page = Page {
+                identity: &who.session.identity,
+                error: Some("The one-time password is not valid. Try the next one."),
+                rd: safe_rd.unwrap_or(""),
+                rm: &rm,
+                typed_username: "",
+                continue_url: None,
+                flow_id: "",
+                flow_origin: None,
+                second_factor: "totp",
+            };
+            render_page(&state, &parts.headers, StatusCode::FORBIDDEN, page)
         }
     }
 }

@@ -12,6 +12,7 @@ mod elevation;
 pub(crate) use elevation::{revoke_form, revoke_page};
 pub(crate) mod notifier;
 mod totp;
+pub(crate) use totp::{has_totp, rate_limited, totp_sign_in};
 mod user_info;
 
 use std::collections::HashMap;

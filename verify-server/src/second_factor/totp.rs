@@ -110,7 +110,7 @@ fn too_many_requests(retry_after: u64, now: u64) -> Response {
 }
 
 /// The rate limit of an endpoint: the 429 when it is full; otherwise the request is counted.
-pub(super) fn rate_limited(
+pub(crate) fn rate_limited(
     limiter: &portcullis_auth::rate_limit::RateLimiter,
     ip: Option<std::net::IpAddr>,
     now: u64,
@@ -199,6 +199,113 @@ pub(super) async fn two_factor_response(
     response
 }
 
+/// Why a TOTP sign-in failed: the status the JSON API answers with (the message is always
+/// [`MFA_FAILED`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SignInFailure {
+    /// 400: a code of neither 6 nor 8 characters.
+    Malformed,
+    /// 403: everything else (wrong, replayed, banned, no registration, storage failure).
+    Refused,
+}
+
+impl SignInFailure {
+    pub(crate) fn status(self) -> StatusCode {
+        match self {
+            Self::Malformed => StatusCode::BAD_REQUEST,
+            Self::Refused => StatusCode::FORBIDDEN,
+        }
+    }
+}
+
+/// Check `code` for the user of `who` (docs/reference/second-factor.md §1.6 steps 3–8) and, on
+/// success, return the session raised to two factors under a new id.
+pub(crate) async fn totp_sign_in(
+    state: &AppState,
+    rt: &Arc<SecondFactorRuntime>,
+    who: &Authenticated,
+    code: &str,
+) -> Result<Session, SignInFailure> {
+    let Some(config) = &rt.totp else {
+        return Err(SignInFailure::Refused);
+    };
+    let now = state.now();
+    let client = who.ip;
+    let code = code.trim();
+    if code.len() != 6 && code.len() != 8 {
+        return Err(SignInFailure::Malformed);
+    }
+    let user = who.session.identity.username.clone();
+    // Beyond Authelia: failed codes count toward regulation, so a banned user is refused here too.
+    if state.0.regulator.is_banned(Some(&user), client, now).await {
+        tracing::info!(user = %user, "TOTP sign-in refused: the user is banned by regulation");
+        return Err(SignInFailure::Refused);
+    }
+    let registration = match registration_of(rt, &user).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            tracing::info!(user = %user, "TOTP sign-in refused: no TOTP registration");
+            return Err(SignInFailure::Refused);
+        }
+        Err(e) => {
+            tracing::error!(user = %user, error = %e, "TOTP sign-in refused: the registration cannot be read");
+            return Err(SignInFailure::Refused);
+        }
+    };
+    let matched = match validate(
+        &registration.secret,
+        registration.parameters,
+        code,
+        now,
+        config.skew,
+    ) {
+        Ok(Some(m)) => m,
+        Ok(None) => {
+            tracing::info!(user = %user, "TOTP sign-in failed: wrong code");
+            state.0.regulator.record(&user, client, false, now).await;
+            return Err(SignInFailure::Refused);
+        }
+        Err(e) => {
+            tracing::info!(user = %user, reason = %e, "TOTP sign-in refused");
+            return Err(SignInFailure::Refused);
+        }
+    };
+    let window = matched.window_start(registration.parameters.period);
+    let store = rt.store.clone();
+    let name = user.clone();
+    let first_use = blocking(move || store.record_totp_window(&name, window, now as i64)).await;
+    match first_use {
+        Ok(true) => {}
+        Ok(false) if config.reuse_protection => {
+            tracing::warn!(user = %user, "TOTP sign-in refused: the code was already used");
+            return Err(SignInFailure::Refused);
+        }
+        Ok(false) => {
+            tracing::warn!(user = %user, "TOTP code reused (totp.disable_reuse_security_policy is set)");
+        }
+        Err(e) => {
+            tracing::error!(user = %user, error = %e, "TOTP sign-in refused: the history cannot be written");
+            return Err(SignInFailure::Refused);
+        }
+    }
+    state.0.regulator.record(&user, client, true, now).await;
+    let store = rt.store.clone();
+    let name = user.clone();
+    if let Err(e) = blocking(move || store.touch_totp(&name, now as i64)).await {
+        tracing::warn!(user = %user, error = %e, "could not note the TOTP use");
+    }
+    let session = raise_to_two_factor(state, rt, who)
+        .await
+        .ok_or(SignInFailure::Refused)?;
+    tracing::info!(user = %user, "second factor (TOTP) succeeded");
+    Ok(session)
+}
+
+/// Whether the user of `who` has a TOTP registration (false when it cannot be read).
+pub(crate) async fn has_totp(rt: &Arc<SecondFactorRuntime>, username: &str) -> bool {
+    matches!(registration_of(rt, username).await, Ok(Some(_)))
+}
+
 /// `POST /api/secondfactor/totp`: sign in with a code.
 pub(super) async fn sign_in(State(state): State<AppState>, request: Request) -> Response {
     let peer = peer_of(&request);
@@ -215,9 +322,6 @@ pub(super) async fn sign_in(State(state): State<AppState>, request: Request) -> 
         Ok(w) => w,
         Err(r) => return r,
     };
-    let Some(config) = &rt.totp else {
-        return ko(StatusCode::FORBIDDEN, MFA_FAILED);
-    };
     let bytes = axum::body::to_bytes(body, 64 * 1024)
         .await
         .unwrap_or_default();
@@ -225,73 +329,10 @@ pub(super) async fn sign_in(State(state): State<AppState>, request: Request) -> 
         tracing::info!("TOTP sign-in refused: malformed body");
         return ko(StatusCode::FORBIDDEN, MFA_FAILED);
     };
-    let code = body.token.trim();
-    if code.len() != 6 && code.len() != 8 {
-        return ko(StatusCode::BAD_REQUEST, MFA_FAILED);
-    }
-    let user = who.session.identity.username.clone();
-    // Beyond Authelia: failed codes count toward regulation, so a banned user is refused here too.
-    if state.0.regulator.is_banned(Some(&user), client, now).await {
-        tracing::info!(user = %user, "TOTP sign-in refused: the user is banned by regulation");
-        return ko(StatusCode::FORBIDDEN, MFA_FAILED);
-    }
-    let registration = match registration_of(&rt, &user).await {
-        Ok(Some(r)) => r,
-        Ok(None) => {
-            tracing::info!(user = %user, "TOTP sign-in refused: no TOTP registration");
-            return ko(StatusCode::FORBIDDEN, MFA_FAILED);
-        }
-        Err(e) => {
-            tracing::error!(user = %user, error = %e, "TOTP sign-in refused: the registration cannot be read");
-            return ko(StatusCode::FORBIDDEN, MFA_FAILED);
-        }
+    let session = match totp_sign_in(&state, &rt, &who, &body.token).await {
+        Ok(s) => s,
+        Err(failure) => return ko(failure.status(), MFA_FAILED),
     };
-    let matched = match validate(
-        &registration.secret,
-        registration.parameters,
-        code,
-        now,
-        config.skew,
-    ) {
-        Ok(Some(m)) => m,
-        Ok(None) => {
-            tracing::info!(user = %user, "TOTP sign-in failed: wrong code");
-            state.0.regulator.record(&user, client, false, now).await;
-            return ko(StatusCode::FORBIDDEN, MFA_FAILED);
-        }
-        Err(e) => {
-            tracing::info!(user = %user, reason = %e, "TOTP sign-in refused");
-            return ko(StatusCode::FORBIDDEN, MFA_FAILED);
-        }
-    };
-    let window = matched.window_start(registration.parameters.period);
-    let store = rt.store.clone();
-    let name = user.clone();
-    let first_use = blocking(move || store.record_totp_window(&name, window, now as i64)).await;
-    match first_use {
-        Ok(true) => {}
-        Ok(false) if config.reuse_protection => {
-            tracing::warn!(user = %user, "TOTP sign-in refused: the code was already used");
-            return ko(StatusCode::FORBIDDEN, MFA_FAILED);
-        }
-        Ok(false) => {
-            tracing::warn!(user = %user, "TOTP code reused (totp.disable_reuse_security_policy is set)");
-        }
-        Err(e) => {
-            tracing::error!(user = %user, error = %e, "TOTP sign-in refused: the history cannot be written");
-            return ko(StatusCode::FORBIDDEN, MFA_FAILED);
-        }
-    }
-    state.0.regulator.record(&user, client, true, now).await;
-    let store = rt.store.clone();
-    let name = user.clone();
-    if let Err(e) = blocking(move || store.touch_totp(&name, now as i64)).await {
-        tracing::warn!(user = %user, error = %e, "could not note the TOTP use");
-    }
-    let Some(session) = raise_to_two_factor(&state, &rt, &who).await else {
-        return ko(StatusCode::FORBIDDEN, MFA_FAILED);
-    };
-    tracing::info!(user = %user, "second factor (TOTP) succeeded");
     let flow = body
         .flow
         .as_deref()
