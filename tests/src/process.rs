@@ -22,11 +22,14 @@ pub fn proxies_venv() -> PathBuf {
 
 /// Find a program on `PATH`, also in the sbin folders (Debian's nginx and haproxy live in
 /// `/usr/sbin`, which is not on every user's `PATH`). Two names come from the pinned wheels
-/// instead: `traefik`, and `caddy-current` (Caddy's current release; Debian's 2.6 keeps `caddy`).
+/// instead: `traefik`, `caddy-current` (Caddy's current release; Debian's 2.6 keeps `caddy`), and
+/// `aiosmtpd` (the venv's Python, which has it).
 pub fn find_program(name: &str) -> Option<PathBuf> {
     let pinned = match name {
         "traefik" => Some("traefik"),
         "caddy-current" => Some("caddy"),
+        // The venv's Python, which has aiosmtpd (tests/smtp/server.py).
+        "aiosmtpd" => Some("python3"),
         _ => None,
     };
     if let Some(binary) = pinned {

@@ -73,6 +73,11 @@ async fn authelias_oidc_suite_configuration_starts_and_its_clients_work() {
         .replace("'tcp://:9091'", &format!("'tcp://127.0.0.1:{port}'"))
         .replace(":8080", &format!(":{port}"))
         .replace("host: 'redis'", "host: '127.0.0.1'")
+        // The suite's mail container is not part of this test.
+        .replace(
+            "notifier:\n  smtp:",
+            "notifier:\n  disable_startup_check: true\n  smtp:",
+        )
         .replace("port: 6379", &format!("port: {redis_port}"));
     let path = root.join("config/configuration.yml");
     std::fs::write(&path, &text).unwrap();
@@ -87,9 +92,7 @@ async fn authelias_oidc_suite_configuration_starts_and_its_clients_work() {
     let keys: Vec<&str> = warnings.iter().map(|w| w.key.as_str()).collect();
     for key in [
         "webauthn",
-        "notifier.smtp",
         "identity_validation.reset_password",
-        "certificates_directory",
         "identity_providers.oidc.enable_client_debug_messages",
     ] {
         assert!(keys.contains(&key), "{key} not warned about: {keys:?}");

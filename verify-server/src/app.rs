@@ -104,7 +104,11 @@ impl App {
         };
         let oidc = config.oidc.take();
         let storage_path = config.storage_path.clone();
+        let notifier_check = config.second_factor.notifier_startup_check;
         let state = AppState::new(config, users, backend.sessions(), regulator, clock, tuning)?;
+        if let Some(rt) = crate::second_factor::runtime(&state) {
+            rt.check_notifier(notifier_check).await?;
+        }
         state.attach_app_passwords(backend.app_passwords()?)?;
         if let Some(provider) = oidc {
             let runtime =

@@ -55,7 +55,7 @@ pub(super) struct RawConfig {
     pub portcullis: Option<RawPortcullis>,
     // Authelia sections Portcullis does not implement.
     pub theme: Option<IgnoredAny>,
-    pub certificates_directory: Option<IgnoredAny>,
+    pub certificates_directory: Option<String>,
     pub jwt_secret: Option<IgnoredAny>,
     pub default_redirection_url: Option<IgnoredAny>,
     pub default_2fa_method: Option<String>,

@@ -30,6 +30,10 @@ const OIDC_ISSUER_PRIVATE_KEY: [&str; 2] = [
     "AUTHELIA_IDENTITY_PROVIDERS_OIDC_ISSUER_PRIVATE_KEY_FILE",
 ];
 
+const SMTP_PASSWORD: [&str; 2] = [
+    "PORTCULLIS_NOTIFIER_SMTP_PASSWORD_FILE",
+    "AUTHELIA_NOTIFIER_SMTP_PASSWORD_FILE",
+];
 const STORAGE_ENCRYPTION_KEY: [&str; 2] = [
     "PORTCULLIS_STORAGE_ENCRYPTION_KEY_FILE",
     "AUTHELIA_STORAGE_ENCRYPTION_KEY_FILE",
@@ -50,11 +54,13 @@ pub struct SecretSources {
     pub oidc_issuer_private_key: Option<SecretFile>,
     /// `…_STORAGE_ENCRYPTION_KEY_FILE`.
     pub storage_encryption_key: Option<SecretFile>,
+    /// `…_NOTIFIER_SMTP_PASSWORD_FILE`.
+    pub smtp_password: Option<SecretFile>,
 }
 
 impl SecretSources {
     /// Every variable these secrets are read from.
-    pub const VARIABLES: [&'static str; 12] = [
+    pub const VARIABLES: [&'static str; 14] = [
         SESSION_SECRET[0],
         SESSION_SECRET[1],
         REDIS_PASSWORD[0],
@@ -67,6 +73,8 @@ impl SecretSources {
         OIDC_ISSUER_PRIVATE_KEY[1],
         STORAGE_ENCRYPTION_KEY[0],
         STORAGE_ENCRYPTION_KEY[1],
+        SMTP_PASSWORD[0],
+        SMTP_PASSWORD[1],
     ];
 
     /// Read the secret files named by the process environment.
@@ -84,6 +92,7 @@ impl SecretSources {
             oidc_hmac_secret: SecretFile::find(&OIDC_HMAC_SECRET, &lookup)?,
             oidc_issuer_private_key: SecretFile::find(&OIDC_ISSUER_PRIVATE_KEY, &lookup)?,
             storage_encryption_key: SecretFile::find(&STORAGE_ENCRYPTION_KEY, &lookup)?,
+            smtp_password: SecretFile::find(&SMTP_PASSWORD, &lookup)?,
         })
     }
 }

@@ -112,11 +112,8 @@ fn authelia_sections_warn_once_each() {
     assert_eq!(c.storage_path, PathBuf::from("/tmp/db.sqlite3"));
     let sf = &c.second_factor;
     assert_eq!(sf.totp.as_ref().unwrap().issuer, "x");
-    assert_eq!(
-        sf.notifier,
-        Some(crate::config::NotifierConfig::Filesystem(PathBuf::from(
-            "/tmp/n.txt"
-        )))
+    assert!(
+        matches!(&sf.notifier, Some(crate::config::NotifierConfig::Filesystem(p)) if p == &PathBuf::from("/tmp/n.txt"))
     );
     assert!(sf.encryption_key.is_some());
 }
@@ -216,6 +213,34 @@ fn second_factor_sections_follow_authelias_defaults_and_rules() {
             "notifier.filesystem.filename",
         ),
         ("default_2fa_method: sms\n", "default_2fa_method"),
+        (
+            "notifier:\n  smtp:\n    address: smtp://mail.example.com\n",
+            "notifier.smtp.sender",
+        ),
+        (
+            "notifier:\n  smtp:\n    address: imap://mail.example.com\n    sender: a@b.c\n",
+            "notifier.smtp.address",
+        ),
+        (
+            "notifier:\n  smtp:\n    sender: a@b.c\n    disable_starttls: true\n",
+            "notifier.smtp.disable_starttls",
+        ),
+        (
+            "notifier:\n  smtp:\n    sender: not-an-address\n",
+            "notifier.smtp.sender",
+        ),
+        (
+            "notifier:\n  smtp:\n    sender: a@b.c\n    password: x\n",
+            "notifier.smtp.username",
+        ),
+        (
+            "notifier:\n  smtp:\n    sender: a@b.c\n    tls:\n      minimum_version: SSL3\n",
+            "notifier.smtp.tls.minimum_version",
+        ),
+        (
+            "certificates_directory: /nonexistent/portcullis-cas\n",
+            "certificates_directory",
+        ),
         ("totp:\n  unknown_key: 1\n", "unknown_key"),
     ] {
         let e = error(&format!("{BASE}{extra}"));
@@ -235,13 +260,63 @@ fn a_missing_encryption_key_turns_second_factors_off_with_one_warning() {
     assert!(w.is_empty() && c.second_factor.totp.is_none());
     // What is not there yet warns.
     let (_, w) = load(&format!(
-        "{BASE}storage:\n  encryption_key: 0123456789012345678901\nwebauthn:\n  display_name: x\nnotifier:\n  smtp:\n    address: smtp://x\n"
+        "{BASE}storage:\n  encryption_key: 0123456789012345678901\nwebauthn:\n  display_name: x\n"
     ))
     .unwrap();
     let keys: Vec<&str> = w.iter().map(|w| w.key.as_str()).collect();
+    assert_eq!(keys, ["webauthn"]);
+    // SMTP: Authelia's defaults; STARTTLS required unless both TLS keys say otherwise.
+    let smtp_of = |extra: &str| {
+        let (c, w) = load(&format!(
+            "{BASE}storage:\n  encryption_key: 0123456789012345678901\nnotifier:\n  smtp:\n{extra}"
+        ))
+        .unwrap();
+        match c.second_factor.notifier {
+            Some(crate::config::NotifierConfig::Smtp(smtp)) => (*smtp, w),
+            other => panic!("an SMTP notifier, not {other:?}"),
+        }
+    };
+    let (smtp, w) = smtp_of("    sender: 'Portcullis <p@example.com>'\n");
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(
+        (smtp.host.as_str(), smtp.port, smtp.timeout),
+        ("localhost", 25, 5)
+    );
+    assert_eq!(smtp.security, crate::config::SmtpSecurity::StartTlsRequired);
+    assert_eq!(
+        (smtp.identifier.as_str(), smtp.subject.as_str()),
+        ("localhost", "[Authelia] {title}")
+    );
+    for (address, port, security) in [
+        (
+            "submission://mail.example.com",
+            587,
+            crate::config::SmtpSecurity::StartTlsRequired,
+        ),
+        (
+            "submissions://mail.example.com",
+            465,
+            crate::config::SmtpSecurity::Implicit,
+        ),
+        (
+            "smtp://mail.example.com:2525",
+            2525,
+            crate::config::SmtpSecurity::StartTlsRequired,
+        ),
+    ] {
+        let (smtp, _) = smtp_of(&format!(
+            "    address: {address}\n    sender: p@example.com\n"
+        ));
+        assert_eq!((smtp.port, smtp.security), (port, security), "{address}");
+    }
+    let (smtp, w) = smtp_of(
+        "    sender: p@example.com\n    disable_require_tls: true\n    disable_starttls: true\n",
+    );
+    assert_eq!(smtp.security, crate::config::SmtpSecurity::None);
     assert!(
-        keys.contains(&"webauthn") && keys.contains(&"notifier.smtp"),
-        "{keys:?}"
+        w.iter()
+            .any(|w| w.key == "notifier.smtp.disable_require_tls"),
+        "{w:?}"
     );
 }
 

@@ -19,13 +19,8 @@ impl Validator<'_> {
     }
 
     pub(super) fn warn_unimplemented(&mut self, raw: &raw::RawConfig) {
-        let top: [(&str, bool, &str); 8] = [
+        let top: [(&str, bool, &str); 7] = [
             ("theme", raw.theme.is_some(), ""),
-            (
-                "certificates_directory",
-                raw.certificates_directory.is_some(),
-                "",
-            ),
             ("jwt_secret", raw.jwt_secret.is_some(), ""),
             (
                 "default_redirection_url",

@@ -84,11 +84,13 @@ impl<'a> Validator<'a> {
                 encryption_key: raw.storage.encryption_key.take(),
                 default_2fa_method: raw.default_2fa_method.take(),
                 webauthn_configured: raw.webauthn.is_some(),
+                certificates_directory: raw.certificates_directory.clone(),
             },
             secrets
                 .storage_encryption_key
                 .as_ref()
                 .map(|f| f.value.clone()),
+            secrets.smtp_password.as_ref().map(|f| f.value.clone()),
             raw.server.endpoints.rate_limits.as_ref(),
         )?;
         let listen = self.listen_address(

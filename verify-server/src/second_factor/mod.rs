@@ -102,8 +102,20 @@ fn bounded_insert<V>(
 }
 
 impl SecondFactorRuntime {
-    /// Open the store and check the notifier, for `config` with storage at `path`. `None` when
-    /// no `storage.encryption_key` is set (the configuration warned about it).
+    /// The start-up check of the notifier (unless `disable_startup_check`): a failure is a
+    /// start error, as in Authelia.
+    pub(crate) async fn check_notifier(&self, enabled: bool) -> Result<(), StartError> {
+        match &self.notifier {
+            Some(n) if enabled => n
+                .startup_check()
+                .await
+                .map_err(|e| StartError::SecondFactor(format!("notifier start-up check: {e}"))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Open the store for `config` with storage at `path`. `None` when no
+    /// `storage.encryption_key` is set (the configuration warned about it).
     pub(crate) fn open(
         config: &SecondFactorConfig,
         path: &std::path::Path,
@@ -118,15 +130,13 @@ impl SecondFactorRuntime {
         }
         let store = SecondFactorStore::open(path, key.expose(), &mut rand::rng())
             .map_err(|e| StartError::SecondFactor(format!("storage {}: {e}", path.display())))?;
-        let notifier = config.notifier.as_ref().map(|n| match n {
-            NotifierConfig::Filesystem(path) => Notifier::Filesystem(path.clone()),
-        });
-        if let Some(n) = &notifier
-            && config.notifier_startup_check
-        {
-            n.startup_check()
-                .map_err(|e| StartError::SecondFactor(format!("notifier start-up check: {e}")))?;
-        }
+        let notifier = match &config.notifier {
+            None => None,
+            Some(NotifierConfig::Filesystem(path)) => Some(Notifier::Filesystem(path.clone())),
+            Some(NotifierConfig::Smtp(smtp)) => Some(Notifier::Smtp(Box::new(
+                notifier::Smtp::new(smtp).map_err(StartError::SecondFactor)?,
+            ))),
+        };
         Ok(Some(Self {
             store: Arc::new(store),
             totp: config.totp.clone(),

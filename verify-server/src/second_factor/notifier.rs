@@ -5,7 +5,18 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
+use lettre::message::Body;
+use lettre::message::Mailbox;
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters, TlsVersion};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use portcullis_second_factor::datetime::sqlite_datetime;
+
+use crate::config::{SmtpConfig, SmtpSecurity};
 
 /// Who a message goes to.
 #[derive(Debug, Clone)]
@@ -30,6 +41,108 @@ impl Recipient {
 #[derive(Debug, Clone)]
 pub(crate) enum Notifier {
     Filesystem(PathBuf),
+    Smtp(Box<Smtp>),
+}
+
+/// The SMTP notifier: a lettre transport (STARTTLS or implicit TLS on rustls) and the envelope.
+#[derive(Clone)]
+pub(crate) struct Smtp {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    sender: Mailbox,
+    subject: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Smtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Smtp")
+            .field("sender", &self.sender.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Smtp {
+    /// The transport for `config`; an unreadable trust anchor or sender is an error.
+    pub(crate) fn new(config: &SmtpConfig) -> Result<Self, String> {
+        let mut tls = TlsParameters::builder(config.server_name.clone())
+            .dangerous_accept_invalid_certs(config.skip_verify)
+            .dangerous_accept_invalid_hostnames(config.skip_verify);
+        if config.minimum_tls13 {
+            tls = tls.set_min_tls_version(TlsVersion::Tlsv13);
+        }
+        for path in &config.extra_roots {
+            let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let certificate = Certificate::from_pem(&pem)
+                .map_err(|e| format!("{}: not a PEM certificate: {e}", path.display()))?;
+            tls = tls.add_root_certificate(certificate);
+        }
+        let tls = tls.build_rustls().map_err(|e| format!("TLS: {e}"))?;
+        let security = match config.security {
+            SmtpSecurity::Implicit => Tls::Wrapper(tls),
+            SmtpSecurity::StartTlsRequired => Tls::Required(tls),
+            SmtpSecurity::StartTlsOpportunistic => Tls::Opportunistic(tls),
+            SmtpSecurity::None => Tls::None,
+        };
+        let timeout = Duration::from_secs(config.timeout.max(1));
+        let mut builder =
+            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.clone())
+                .port(config.port)
+                .tls(security)
+                .timeout(Some(timeout))
+                .hello_name(ClientId::Domain(config.identifier.clone()));
+        if let Some(user) = &config.username {
+            let password = config
+                .password
+                .as_ref()
+                .map(|p| p.expose().to_owned())
+                .unwrap_or_default();
+            builder = builder.credentials(Credentials::new(user.clone(), password));
+        }
+        let sender: Mailbox = config
+            .sender
+            .parse()
+            .map_err(|e| format!("notifier.smtp.sender: {e}"))?;
+        Ok(Self {
+            transport: builder.build(),
+            sender,
+            subject: config.subject.clone(),
+            timeout,
+        })
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        match tokio::time::timeout(self.timeout * 2, self.transport.test_connection()).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err("the mail server did not answer NOOP".to_owned()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the mail server did not answer in time".to_owned()),
+        }
+    }
+
+    async fn send(&self, to: &Recipient, title: &str, body: &str) -> Result<(), String> {
+        let address = to
+            .address
+            .parse()
+            .map_err(|e| format!("recipient address: {e}"))?;
+        let name = (!to.display_name.is_empty()).then(|| to.display_name.clone());
+        let message = Message::builder()
+            .from(self.sender.clone())
+            .to(Mailbox::new(name, address))
+            .subject(self.subject.replace("{title}", title))
+            .header(ContentType::TEXT_PLAIN)
+            // 8bit keeps the code and the links readable as they are; quoted-printable (lettre's
+            // choice for long lines) would break `id=` into `id=3D`.
+            .body(
+                Body::new_with_encoding(wrap(body, 76), ContentTransferEncoding::EightBit)
+                    .unwrap_or_else(Body::new),
+            )
+            .map_err(|e| e.to_string())?;
+        match tokio::time::timeout(self.timeout * 4, self.transport.send(message)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the mail server did not accept the message in time".to_owned()),
+        }
+    }
 }
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
@@ -46,9 +159,11 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 }
 
 impl Notifier {
-    /// The start-up check: the folder made (0700) and the file emptied (0600), as Authelia does.
-    pub(crate) fn startup_check(&self) -> std::io::Result<()> {
+    /// The start-up check: for the filesystem, the folder made (0700) and the file emptied
+    /// (0600), as Authelia does; for SMTP, a connection with TLS and authentication.
+    pub(crate) async fn startup_check(&self) -> std::io::Result<()> {
         match self {
+            Self::Smtp(smtp) => smtp.check().await.map_err(std::io::Error::other),
             Self::Filesystem(path) => {
                 if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
                     let mut builder = std::fs::DirBuilder::new();
@@ -74,6 +189,10 @@ impl Notifier {
         now: u64,
     ) -> std::io::Result<()> {
         match self {
+            Self::Smtp(smtp) => smtp
+                .send(to, subject, body)
+                .await
+                .map_err(std::io::Error::other),
             Self::Filesystem(path) => {
                 // Go's time.Time.String() for a UTC time: `2026-08-22 11:24:05 +0000 UTC`.
                 let date = sqlite_datetime(i64::try_from(now).unwrap_or(i64::MAX))
@@ -89,6 +208,31 @@ impl Notifier {
             }
         }
     }
+}
+
+/// `text` with lines longer than `width` broken at spaces (a word longer than that stays whole),
+/// so that mail can travel as it is instead of quoted-printable.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for line in text.split('\n') {
+        let mut current = 0;
+        for (i, word) in line.split(' ').enumerate() {
+            if i > 0 {
+                if current + 1 + word.len() > width {
+                    out.push('\n');
+                    current = 0;
+                } else {
+                    out.push(' ');
+                    current += 1;
+                }
+            }
+            out.push_str(word);
+            current += word.len();
+        }
+        out.push('\n');
+    }
+    out.pop();
+    out
 }
 
 /// The body of the one-time code message: the code alone on its line between two rules of 40
@@ -132,7 +276,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub").join("notification.txt");
         let notifier = Notifier::Filesystem(path.clone());
-        notifier.startup_check().unwrap();
+        notifier.startup_check().await.unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "");
         #[cfg(unix)]
         {
@@ -176,6 +320,26 @@ mod tests {
             address: "x@y.z".into(),
         };
         assert_eq!(nameless.header(), "<x@y.z>");
+    }
+
+    #[test]
+    fn long_lines_are_wrapped_at_spaces() {
+        assert_eq!(wrap("aaa bbb ccc", 7), "aaa bbb\nccc");
+        assert_eq!(wrap("a\n\nb", 7), "a\n\nb");
+        assert_eq!(
+            wrap("averyveryverylongword x", 5),
+            "averyveryverylongword\nx"
+        );
+        let body = one_time_code_body(
+            "John",
+            "example.com",
+            "ABCD2346",
+            5,
+            "https://auth.example.com/revoke/one-time-code?id=x",
+            "192.0.2.1",
+        );
+        assert!(wrap(&body, 76).lines().all(|l| l.len() <= 76));
+        assert!(wrap(&body, 76).contains("\n\nABCD2346\n\n"));
     }
 
     #[test]
