@@ -938,3 +938,130 @@ fn csrf_from_page(page: &Reply) -> (Option<String>, String) {
         page.body[start..].split('"').next().unwrap().to_owned(),
     )
 }
+
+#[tokio::test]
+async fn the_settings_page_registers_and_removes_the_app_without_javascript() {
+    let t = TwoFactor::new();
+    let session = t.h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
+    // Anonymous: back to the login page.
+    let r = t.call("GET", "/settings", "", None).await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (StatusCode::SEE_OTHER, Some("/"))
+    );
+    let page = t.call("GET", "/settings", &session, None).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("id=\"totp-none\""), "{}", page.body);
+    assert!(page.body.contains("<label for=\"one-time-code\">"));
+    let (csrf_cookie, token) = csrf_from(&page);
+    let cookies = format!("{session}; {csrf_cookie}");
+    let post = |path: &str, body: String| {
+        Request::post(path.to_owned())
+            .header("host", "auth.example.com")
+            .header("cookie", &cookies)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    // Not elevated yet: registering is refused with a message.
+    let r =
+        t.h.send(post("/settings/totp/begin", format!("csrf={token}")))
+            .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("Confirm it is you first"), "{}", r.body);
+    // A forged form is refused.
+    let r =
+        t.h.send(post("/settings/elevate", "csrf=forged".into()))
+            .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    // Elevate with the mailed code.
+    let r =
+        t.h.send(post("/settings/elevate", format!("csrf={token}")))
+            .await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (StatusCode::SEE_OTHER, Some("/settings?sent=1"))
+    );
+    let r =
+        t.h.send(post(
+            "/settings/elevate/confirm",
+            format!("csrf={token}&code=WRONGCODE"),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert!(r.body.contains("role=\"alert\""));
+    let code = t.mailed_code();
+    let r =
+        t.h.send(post(
+            "/settings/elevate/confirm",
+            format!("csrf={token}&code={code}"),
+        ))
+        .await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (StatusCode::SEE_OTHER, Some("/settings"))
+    );
+    // Begin: the page shows the QR code and the key.
+    let r =
+        t.h.send(post("/settings/totp/begin", format!("csrf={token}")))
+            .await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER);
+    let page = t.call("GET", "/settings", &cookies, None).await;
+    assert!(page.body.contains("id=\"totp-qr\""), "{}", page.body);
+    assert!(page.body.contains("<svg"), "the QR code is inline SVG");
+    let marker = "id=\"totp-secret\">";
+    let start = page.body.find(marker).unwrap() + marker.len();
+    let secret_text = page.body[start..].split('<').next().unwrap().to_owned();
+    assert_eq!(secret_text.len(), 52);
+    assert!(
+        page.body.contains(&format!("secret={secret_text}")),
+        "the otpauth URI is shown too"
+    );
+    let secret = TotpSecret::from_base32(&secret_text).unwrap();
+    let r =
+        t.h.send(post(
+            "/settings/totp/finish",
+            format!("csrf={token}&code=000000x"),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let good = code_at(&secret, TotpParameters::default(), t.now());
+    let r =
+        t.h.send(post(
+            "/settings/totp/finish",
+            format!("csrf={token}&code={good}"),
+        ))
+        .await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (StatusCode::SEE_OTHER, Some("/settings?added=1"))
+    );
+    let page = t.call("GET", "/settings?added=1", &cookies, None).await;
+    assert!(
+        page.body.contains("id=\"totp-registered\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("The app is registered."));
+    let r = t
+        .call("GET", "/api/secondfactor/totp", &session, None)
+        .await;
+    assert_eq!(
+        r.status,
+        StatusCode::OK,
+        "registered through the page: {}",
+        r.body
+    );
+    // Remove it.
+    let r =
+        t.h.send(post("/settings/totp/remove", format!("csrf={token}")))
+            .await;
+    assert_eq!(
+        (r.status, r.header("location")),
+        (StatusCode::SEE_OTHER, Some("/settings?removed=1"))
+    );
+    let r = t
+        .call("GET", "/api/secondfactor/totp", &session, None)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}

@@ -6,6 +6,7 @@
 mod api;
 pub(crate) mod csrf;
 mod page;
+mod settings;
 
 use std::net::IpAddr;
 
@@ -29,6 +30,7 @@ pub(crate) use api::{
     first_factor, health, is_json, json_object, logout, safe_redirection, user_state,
 };
 pub(crate) use page::{Templates, login_form, login_page, logout_form, totp_form};
+pub(crate) use settings::{confirm, elevate, settings_page, totp_begin, totp_finish, totp_remove};
 
 pub(super) const JSON: &str = "application/json; charset=utf-8";
 pub(super) const AUTH_FAILED: &str = "Authentication failed. Check your credentials.";

@@ -45,11 +45,20 @@ pub(crate) struct Templates {
 
 impl Templates {
     const LOGIN: &'static str = "login.html";
+    const SETTINGS: &'static str = "settings.html";
 
     pub(crate) fn compile() -> Result<Self, minijinja::Error> {
         let mut env = minijinja::Environment::new();
         env.add_template(Self::LOGIN, include_str!("../../templates/login.html"))?;
+        env.add_template(
+            Self::SETTINGS,
+            include_str!("../../templates/settings.html"),
+        )?;
         Ok(Self { env })
+    }
+
+    pub(crate) fn settings(&self, context: minijinja::Value) -> Result<String, minijinja::Error> {
+        self.env.get_template(Self::SETTINGS)?.render(context)
     }
 
     fn login(&self, context: minijinja::Value) -> Result<String, minijinja::Error> {
@@ -81,6 +90,7 @@ fn render_page(
         continue_url => page.continue_url,
         flow_id => page.flow_id,
         second_factor => page.second_factor,
+        settings => crate::second_factor::runtime(state).is_some_and(|rt| rt.totp.is_some()),
     });
     let html = match html {
         Ok(h) => h,

@@ -12,7 +12,9 @@ use serde_json::json;
 
 use super::notifier::{Recipient, one_time_code_body};
 use super::totp::rate_limited;
-use super::{Elevation, OPERATION_FAILED, require_one_factor, runtime};
+use super::{
+    Authenticated, Elevation, OPERATION_FAILED, SecondFactorRuntime, require_one_factor, runtime,
+};
 use crate::authz::peer_of;
 use crate::portal::{client_of, json_object, ko, ok};
 use crate::state::AppState;
@@ -44,27 +46,19 @@ pub(super) async fn status(State(state): State<AppState>, request: Request) -> R
     })))
 }
 
-/// `POST /api/user/session/elevation`: mail a code.
-pub(super) async fn start(State(state): State<AppState>, request: Request) -> Response {
-    let peer = peer_of(&request);
-    let (parts, _) = request.into_parts();
-    let Some(rt) = runtime(&state).cloned() else {
-        return ko(StatusCode::FORBIDDEN, OPERATION_FAILED);
-    };
+/// Mail `who` a fresh one-time code (docs/reference/second-factor.md §3.2); its `delete_id`.
+/// The error is the status the JSON API answers with.
+pub(crate) async fn send_code(
+    state: &AppState,
+    rt: &SecondFactorRuntime,
+    who: &Authenticated,
+) -> Result<String, StatusCode> {
     let now = state.now();
-    let client = client_of(&state, &parts, peer).addr();
-    if let Some(r) = rate_limited(&rt.elevation_start_limit, client, now) {
-        return r;
-    }
-    let who = match require_one_factor(&state, &parts, peer).await {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
     let identity = &who.session.identity;
     let (Some(notifier), Some(address), Some(ip)) = (&rt.notifier, identity.emails.first(), who.ip)
     else {
         tracing::info!(user = %identity.username, "elevation refused: no notifier, no email address or no client address");
-        return ko(StatusCode::FORBIDDEN, OPERATION_FAILED);
+        return Err(StatusCode::FORBIDDEN);
     };
     let code = one_time_code::generate(&mut rand::rng(), rt.elevation.characters);
     let store = rt.store.clone();
@@ -87,11 +81,11 @@ pub(super) async fn start(State(state): State<AppState>, request: Request) -> Re
         Ok(Ok(id)) => id,
         Ok(Err(e)) => {
             tracing::error!(error = %e, "elevation refused: the code cannot be stored");
-            return ko(StatusCode::INTERNAL_SERVER_ERROR, OPERATION_FAILED);
+            return Err(StatusCode::INTERNAL_SERVER_ERROR);
         }
         Err(e) => {
             tracing::error!(error = %e, "elevation refused: the code cannot be stored");
-            return ko(StatusCode::INTERNAL_SERVER_ERROR, OPERATION_FAILED);
+            return Err(StatusCode::INTERNAL_SERVER_ERROR);
         }
     };
     let id = delete_id(public_id);
@@ -117,10 +111,31 @@ pub(super) async fn start(State(state): State<AppState>, request: Request) -> Re
         .await
     {
         tracing::error!(error = %e, "elevation refused: the code could not be sent");
-        return ko(StatusCode::INTERNAL_SERVER_ERROR, OPERATION_FAILED);
+        return Err(StatusCode::INTERNAL_SERVER_ERROR);
     }
     tracing::info!(user = %identity.username, "elevation code sent");
-    ok(Some(json!({"delete_id": id})))
+    Ok(id)
+}
+
+/// `POST /api/user/session/elevation`: mail a code.
+pub(super) async fn start(State(state): State<AppState>, request: Request) -> Response {
+    let peer = peer_of(&request);
+    let (parts, _) = request.into_parts();
+    let Some(rt) = runtime(&state).cloned() else {
+        return ko(StatusCode::FORBIDDEN, OPERATION_FAILED);
+    };
+    let client = client_of(&state, &parts, peer).addr();
+    if let Some(r) = rate_limited(&rt.elevation_start_limit, client, state.now()) {
+        return r;
+    }
+    let who = match require_one_factor(&state, &parts, peer).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    match send_code(&state, &rt, &who).await {
+        Ok(id) => ok(Some(json!({"delete_id": id}))),
+        Err(status) => ko(status, OPERATION_FAILED),
+    }
 }
 
 #[derive(Deserialize)]
@@ -128,35 +143,21 @@ struct FinishBody {
     otc: String,
 }
 
-/// `PUT /api/user/session/elevation`: the code typed back.
-pub(super) async fn finish(State(state): State<AppState>, request: Request) -> Response {
-    let peer = peer_of(&request);
-    let (parts, body) = request.into_parts();
-    let Some(rt) = runtime(&state).cloned() else {
-        return ko(StatusCode::FORBIDDEN, OPERATION_FAILED);
-    };
-    let now = state.now();
-    let client = client_of(&state, &parts, peer).addr();
-    if let Some(r) = rate_limited(&rt.elevation_finish_limit, client, now) {
-        return r;
-    }
-    let who = match require_one_factor(&state, &parts, peer).await {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
+/// Elevate the session of `who` with the code it typed; the error is the JSON API's status.
+pub(crate) async fn confirm_code(
+    state: &AppState,
+    rt: &SecondFactorRuntime,
+    who: &Authenticated,
+    typed: &str,
+) -> Result<(), StatusCode> {
     // Authelia's one-second delay: guessing codes is slow even within the rate limit.
     tokio::time::sleep(state.tuning().elevation_delay).await;
-    let bytes = axum::body::to_bytes(body, 64 * 1024)
-        .await
-        .unwrap_or_default();
-    let Some(body) = json_object::<FinishBody>(&bytes) else {
-        return ko(StatusCode::BAD_REQUEST, OPERATION_FAILED);
-    };
-    let Ok(code) = one_time_code::normalize(&body.otc) else {
-        return ko(StatusCode::BAD_REQUEST, OPERATION_FAILED);
+    let now = state.now();
+    let Ok(code) = one_time_code::normalize(typed) else {
+        return Err(StatusCode::BAD_REQUEST);
     };
     let Some(ip) = who.ip else {
-        return ko(StatusCode::FORBIDDEN, OPERATION_FAILED);
+        return Err(StatusCode::FORBIDDEN);
     };
     let store = rt.store.clone();
     let user = who.session.identity.username.clone();
@@ -169,15 +170,15 @@ pub(super) async fn finish(State(state): State<AppState>, request: Request) -> R
         Ok(Ok(true)) => {}
         Ok(Ok(false)) => {
             tracing::info!(user = %user, "elevation refused: unknown, expired, used or revoked code, or another address");
-            return ko(StatusCode::FORBIDDEN, OPERATION_FAILED);
+            return Err(StatusCode::FORBIDDEN);
         }
         Ok(Err(e)) => {
             tracing::error!(user = %user, error = %e, "elevation refused: the code cannot be checked");
-            return ko(StatusCode::FORBIDDEN, OPERATION_FAILED);
+            return Err(StatusCode::FORBIDDEN);
         }
         Err(e) => {
             tracing::error!(user = %user, error = %e, "elevation refused: the code cannot be checked");
-            return ko(StatusCode::FORBIDDEN, OPERATION_FAILED);
+            return Err(StatusCode::FORBIDDEN);
         }
     }
     let elevation = Elevation {
@@ -185,10 +186,37 @@ pub(super) async fn finish(State(state): State<AppState>, request: Request) -> R
         ip,
     };
     if !rt.set_elevation(&who.session.id, elevation, now) {
-        return ko(StatusCode::SERVICE_UNAVAILABLE, OPERATION_FAILED);
+        return Err(StatusCode::SERVICE_UNAVAILABLE);
     }
     tracing::info!(user = %user, "session elevated");
-    ok(None)
+    Ok(())
+}
+
+/// `PUT /api/user/session/elevation`: the code typed back.
+pub(super) async fn finish(State(state): State<AppState>, request: Request) -> Response {
+    let peer = peer_of(&request);
+    let (parts, body) = request.into_parts();
+    let Some(rt) = runtime(&state).cloned() else {
+        return ko(StatusCode::FORBIDDEN, OPERATION_FAILED);
+    };
+    let client = client_of(&state, &parts, peer).addr();
+    if let Some(r) = rate_limited(&rt.elevation_finish_limit, client, state.now()) {
+        return r;
+    }
+    let who = match require_one_factor(&state, &parts, peer).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let Some(body) = json_object::<FinishBody>(&bytes) else {
+        return ko(StatusCode::BAD_REQUEST, OPERATION_FAILED);
+    };
+    match confirm_code(&state, &rt, &who, &body.otc).await {
+        Ok(()) => ok(None),
+        Err(status) => ko(status, OPERATION_FAILED),
+    }
 }
 
 /// `DELETE /api/user/session/elevation/{delete_id}` (no login needed: the link in the mail).

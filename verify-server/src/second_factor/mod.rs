@@ -9,10 +9,13 @@
 //! on the replica where it began.
 
 mod elevation;
-pub(crate) use elevation::{revoke_form, revoke_page};
+pub(crate) use elevation::{confirm_code, revoke_form, revoke_page, send_code};
 pub(crate) mod notifier;
 mod totp;
-pub(crate) use totp::{has_totp, rate_limited, totp_sign_in};
+pub(crate) use totp::{
+    begin_registration, finish_registration, has_totp, pending_registration, rate_limited,
+    registration, remove_registration, totp_sign_in,
+};
 mod user_info;
 
 use std::collections::HashMap;
@@ -282,6 +285,50 @@ fn elevation_refused(elevation: bool, first_factor: bool, second_factor: bool) -
     )
 }
 
+/// Why an authenticated session is not elevated: `(elevation, first_factor, second_factor)` as
+/// Authelia's `RequireElevated` answers; `None` when it is elevated
+/// (docs/reference/second-factor.md §3.2).
+async fn elevation_refusal(
+    state: &AppState,
+    rt: &SecondFactorRuntime,
+    who: &Authenticated,
+) -> Option<(bool, bool, bool)> {
+    let level = who.session.identity.level;
+    if rt.elevation.skip_second_factor && level == AuthLevel::TwoFactor {
+        return None;
+    }
+    if rt.elevation.require_second_factor && level < AuthLevel::TwoFactor {
+        let user = who.session.identity.username.clone();
+        let store = rt.store.clone();
+        let has_factor = tokio::task::spawn_blocking(move || {
+            Ok::<_, portcullis_second_factor::SecondFactorError>(
+                store.totp(&user)?.is_some() || store.has_webauthn(&user)?,
+            )
+        })
+        .await;
+        // A storage failure refuses, as if the user had a second factor to use first.
+        if !matches!(has_factor, Ok(Ok(false))) {
+            return Some((false, false, true));
+        }
+    }
+    if rt
+        .elevation_of(&who.session.id, who.ip, state.now())
+        .is_none()
+    {
+        return Some((true, false, false));
+    }
+    None
+}
+
+/// Whether the session of `who` is elevated.
+pub(crate) async fn is_elevated(
+    state: &AppState,
+    rt: &SecondFactorRuntime,
+    who: &Authenticated,
+) -> bool {
+    elevation_refusal(state, rt, who).await.is_none()
+}
+
 /// Authelia's `RequireElevated` (docs/reference/second-factor.md §3.2).
 pub(crate) async fn require_elevated(
     state: &AppState,
@@ -294,32 +341,10 @@ pub(crate) async fn require_elevated(
     let Ok(who) = require_one_factor(state, parts, peer).await else {
         return Err(elevation_refused(false, true, false));
     };
-    let level = who.session.identity.level;
-    if rt.elevation.skip_second_factor && level == AuthLevel::TwoFactor {
-        return Ok((rt, who));
+    match elevation_refusal(state, &rt, &who).await {
+        None => Ok((rt, who)),
+        Some((elevation, first, second)) => Err(elevation_refused(elevation, first, second)),
     }
-    if rt.elevation.require_second_factor && level < AuthLevel::TwoFactor {
-        let user = who.session.identity.username.clone();
-        let store = rt.store.clone();
-        let has_factor = tokio::task::spawn_blocking(move || {
-            Ok::<_, portcullis_second_factor::SecondFactorError>(
-                store.totp(&user)?.is_some() || store.has_webauthn(&user)?,
-            )
-        })
-        .await;
-        match has_factor {
-            Ok(Ok(false)) => {}
-            Ok(Ok(true)) => return Err(elevation_refused(false, false, true)),
-            _ => return Err(elevation_refused(false, false, true)),
-        }
-    }
-    if rt
-        .elevation_of(&who.session.id, who.ip, state.now())
-        .is_none()
-    {
-        return Err(elevation_refused(true, false, false));
-    }
-    Ok((rt, who))
 }
 
 /// The second-factor routes (present only when second factors are on).

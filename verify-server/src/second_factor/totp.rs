@@ -301,6 +301,14 @@ pub(crate) async fn totp_sign_in(
     Ok(session)
 }
 
+/// The TOTP registration of `username` (`None` also when it cannot be read).
+pub(crate) async fn registration(
+    rt: &Arc<SecondFactorRuntime>,
+    username: &str,
+) -> Option<TotpRegistration> {
+    registration_of(rt, username).await.ok().flatten()
+}
+
 /// Whether the user of `who` has a TOTP registration (false when it cannot be read).
 pub(crate) async fn has_totp(rt: &Arc<SecondFactorRuntime>, username: &str) -> bool {
     matches!(registration_of(rt, username).await, Ok(Some(_)))
@@ -341,6 +349,37 @@ pub(super) async fn sign_in(State(state): State<AppState>, request: Request) -> 
     two_factor_response(&state, &who, &session, body.target_url.as_deref(), flow).await
 }
 
+/// Remove the TOTP registration of `who` (the caller checked the elevation); the error is the
+/// JSON API's status.
+pub(crate) async fn remove_registration(
+    state: &AppState,
+    rt: &SecondFactorRuntime,
+    who: &Authenticated,
+) -> Result<(), StatusCode> {
+    let store = rt.store.clone();
+    let user = who.session.identity.username.clone();
+    let name = user.clone();
+    match blocking(move || store.delete_totp(&name)).await {
+        Ok(true) => {
+            tracing::info!(user = %user, "TOTP registration removed");
+            notify_event(
+                state,
+                rt,
+                who,
+                "a Second Factor Method was removed from your account",
+                "Second Factor Method Removed",
+            )
+            .await;
+            Ok(())
+        }
+        Ok(false) => Err(StatusCode::FORBIDDEN),
+        Err(e) => {
+            tracing::error!(user = %user, error = %e, "TOTP registration could not be removed");
+            Err(StatusCode::FORBIDDEN)
+        }
+    }
+}
+
 /// `DELETE /api/secondfactor/totp` (elevated, as at Authelia's HEAD).
 pub(super) async fn remove(State(state): State<AppState>, request: Request) -> Response {
     let peer = peer_of(&request);
@@ -349,31 +388,13 @@ pub(super) async fn remove(State(state): State<AppState>, request: Request) -> R
         Ok(x) => x,
         Err(r) => return r,
     };
-    let store = rt.store.clone();
-    let user = who.session.identity.username.clone();
-    let name = user.clone();
-    match blocking(move || store.delete_totp(&name)).await {
-        Ok(true) => {
-            tracing::info!(user = %user, "TOTP registration removed");
-            notify_event(
-                &state,
-                &rt,
-                &who,
-                "a Second Factor Method was removed from your account",
-                "Second Factor Method Removed",
-            )
-            .await;
-            ok(None)
-        }
-        Ok(false) => ko(StatusCode::FORBIDDEN, DELETE_FAILED),
-        Err(e) => {
-            tracing::error!(user = %user, error = %e, "TOTP registration could not be removed");
-            ko(StatusCode::FORBIDDEN, DELETE_FAILED)
-        }
+    match remove_registration(&state, &rt, &who).await {
+        Ok(()) => ok(None),
+        Err(status) => ko(status, DELETE_FAILED),
     }
 }
 
-pub(super) async fn notify_event(
+async fn notify_event(
     state: &AppState,
     rt: &SecondFactorRuntime,
     who: &Authenticated,
@@ -431,41 +452,24 @@ struct BeginBody {
     period: u64,
 }
 
-/// `PUT /api/secondfactor/totp/register`: a fresh secret, kept with the session for ten minutes.
-pub(super) async fn begin(State(state): State<AppState>, request: Request) -> Response {
-    let peer = peer_of(&request);
-    let (parts, body) = request.into_parts();
-    let (rt, who) = match require_elevated(&state, &parts, peer).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+/// Start a registration for `who` with `parameters` (checked against the allowed lists): a
+/// fresh secret kept with the session for ten minutes; its base32 text and `otpauth://` URI.
+pub(crate) fn begin_registration(
+    state: &AppState,
+    rt: &SecondFactorRuntime,
+    who: &Authenticated,
+    parameters: Option<TotpParameters>,
+) -> Result<(String, String), StatusCode> {
     let Some(c) = &rt.totp else {
-        return ko(StatusCode::FORBIDDEN, SETUP_FAILED);
+        return Err(StatusCode::FORBIDDEN);
     };
-    let bytes = axum::body::to_bytes(body, 64 * 1024)
-        .await
-        .unwrap_or_default();
-    let Some(body) = json_object::<BeginBody>(&bytes) else {
-        return ko(StatusCode::BAD_REQUEST, SETUP_FAILED);
-    };
-    let parameters = match (
-        Algorithm::parse(&body.algorithm),
-        Digits::new(body.length),
-        Period::new(body.period),
-    ) {
-        (Ok(algorithm), Ok(digits), Ok(period))
-            if c.allowed_algorithms.contains(&algorithm)
-                && c.allowed_digits.contains(&digits)
-                && c.allowed_periods.contains(&period) =>
-        {
-            TotpParameters {
-                algorithm,
-                digits,
-                period,
-            }
-        }
-        _ => return ko(StatusCode::BAD_REQUEST, SETUP_FAILED),
-    };
+    let parameters = parameters.unwrap_or(c.default);
+    let allowed = c.allowed_algorithms.contains(&parameters.algorithm)
+        && c.allowed_digits.contains(&parameters.digits)
+        && c.allowed_periods.contains(&parameters.period);
+    if !allowed {
+        return Err(StatusCode::BAD_REQUEST);
+    }
     let mut rng = rand::rng();
     let secret = TotpSecret::from_bytes((0..c.secret_size).map(|_| rng.random()).collect());
     let now = state.now();
@@ -483,9 +487,60 @@ pub(super) async fn begin(State(state): State<AppState>, request: Request) -> Re
     };
     if !rt.set_pending(&who.session.id, pending, now) {
         tracing::warn!("TOTP registration refused: too many registrations in progress");
-        return ko(StatusCode::SERVICE_UNAVAILABLE, SETUP_FAILED);
+        return Err(StatusCode::SERVICE_UNAVAILABLE);
     }
-    ok(Some(json!({"base32_secret": base32, "otpauth_url": uri})))
+    Ok((base32, uri))
+}
+
+/// The pending registration of `who`: its base32 text and URI (for the settings page).
+pub(crate) fn pending_registration(
+    state: &AppState,
+    rt: &SecondFactorRuntime,
+    who: &Authenticated,
+) -> Option<(String, String)> {
+    let c = rt.totp.as_ref()?;
+    let p = rt.pending(&who.session.id, state.now())?;
+    Some((
+        p.secret.to_base32(),
+        otpauth_uri(
+            &c.issuer,
+            &who.session.identity.username,
+            p.parameters,
+            &p.secret,
+        ),
+    ))
+}
+
+/// `PUT /api/secondfactor/totp/register`: a fresh secret, kept with the session for ten minutes.
+pub(super) async fn begin(State(state): State<AppState>, request: Request) -> Response {
+    let peer = peer_of(&request);
+    let (parts, body) = request.into_parts();
+    let (rt, who) = match require_elevated(&state, &parts, peer).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let Some(body) = json_object::<BeginBody>(&bytes) else {
+        return ko(StatusCode::BAD_REQUEST, SETUP_FAILED);
+    };
+    let parameters = match (
+        Algorithm::parse(&body.algorithm),
+        Digits::new(body.length),
+        Period::new(body.period),
+    ) {
+        (Ok(algorithm), Ok(digits), Ok(period)) => TotpParameters {
+            algorithm,
+            digits,
+            period,
+        },
+        _ => return ko(StatusCode::BAD_REQUEST, SETUP_FAILED),
+    };
+    match begin_registration(&state, &rt, &who, Some(parameters)) {
+        Ok((base32, uri)) => ok(Some(json!({"base32_secret": base32, "otpauth_url": uri}))),
+        Err(status) => ko(status, SETUP_FAILED),
+    }
 }
 
 #[derive(Deserialize)]
@@ -493,36 +548,24 @@ struct FinishBody {
     token: String,
 }
 
-/// `POST /api/secondfactor/totp/register`: the first code proves the app has the secret.
-pub(super) async fn finish(State(state): State<AppState>, request: Request) -> Response {
-    let peer = peer_of(&request);
-    let (parts, body) = request.into_parts();
-    let (rt, who) = match require_elevated(&state, &parts, peer).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
+/// Finish the pending registration of `who` with its first code; the error is the JSON API's
+/// status.
+pub(crate) async fn finish_registration(
+    state: &AppState,
+    rt: &SecondFactorRuntime,
+    who: &Authenticated,
+    token: &str,
+) -> Result<(), StatusCode> {
     let Some(c) = rt.totp.clone() else {
-        return ko(StatusCode::FORBIDDEN, SETUP_FAILED);
+        return Err(StatusCode::FORBIDDEN);
     };
     let now = state.now();
     let Some(pending) = rt.pending(&who.session.id, now) else {
-        return ko(StatusCode::FORBIDDEN, SETUP_FAILED);
+        return Err(StatusCode::FORBIDDEN);
     };
-    let bytes = axum::body::to_bytes(body, 64 * 1024)
-        .await
-        .unwrap_or_default();
-    let Some(body) = json_object::<FinishBody>(&bytes) else {
-        return ko(StatusCode::BAD_REQUEST, SETUP_FAILED);
-    };
-    let matched = match validate(
-        &pending.secret,
-        pending.parameters,
-        &body.token,
-        now,
-        c.skew,
-    ) {
+    let matched = match validate(&pending.secret, pending.parameters, token, now, c.skew) {
         Ok(Some(m)) => m,
-        _ => return ko(StatusCode::FORBIDDEN, SETUP_FAILED),
+        _ => return Err(StatusCode::FORBIDDEN),
     };
     let user = who.session.identity.username.clone();
     let registration = TotpRegistration {
@@ -544,19 +587,42 @@ pub(super) async fn finish(State(state): State<AppState>, request: Request) -> R
     .await;
     if let Err(e) = saved {
         tracing::error!(user = %user, error = %e, "TOTP registration could not be saved");
-        return ko(StatusCode::FORBIDDEN, SETUP_FAILED);
+        return Err(StatusCode::FORBIDDEN);
     }
     rt.clear_pending(&who.session.id);
     tracing::info!(user = %user, "TOTP registration saved");
     notify_event(
-        &state,
-        &rt,
-        &who,
+        state,
+        rt,
+        who,
         "a Second Factor Method was added to your account",
         "Second Factor Method Added",
     )
     .await;
-    ok(None)
+    Ok(())
+}
+
+/// `POST /api/secondfactor/totp/register`: the first code proves the app has the secret.
+pub(super) async fn finish(State(state): State<AppState>, request: Request) -> Response {
+    let peer = peer_of(&request);
+    let (parts, body) = request.into_parts();
+    let (rt, who) = match require_elevated(&state, &parts, peer).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if rt.pending(&who.session.id, state.now()).is_none() {
+        return ko(StatusCode::FORBIDDEN, SETUP_FAILED);
+    }
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let Some(body) = json_object::<FinishBody>(&bytes) else {
+        return ko(StatusCode::BAD_REQUEST, SETUP_FAILED);
+    };
+    match finish_registration(&state, &rt, &who, &body.token).await {
+        Ok(()) => ok(None),
+        Err(status) => ko(status, SETUP_FAILED),
+    }
 }
 
 /// `DELETE /api/secondfactor/totp/register`: forget a pending registration.
