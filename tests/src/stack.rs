@@ -17,6 +17,8 @@ pub struct StackOptions {
     pub expiration: String,
     /// Programs needed besides the proxy (e.g. chromium for a browser test).
     pub also_needs: Vec<&'static str>,
+    /// Second factors on (see `VerifyConfig::second_factor`).
+    pub second_factor: bool,
 }
 
 impl Default for StackOptions {
@@ -24,6 +26,7 @@ impl Default for StackOptions {
         Self {
             expiration: "1h".to_owned(),
             also_needs: Vec::new(),
+            second_factor: false,
         }
     }
 }
@@ -86,6 +89,7 @@ impl Stack {
                 proxy_port: port,
                 expiration: options.expiration.clone(),
                 inactivity: "5m".to_owned(),
+                second_factor: options.second_factor,
             },
         )
         .await;

@@ -31,6 +31,9 @@ pub struct VerifyConfig {
     pub expiration: String,
     /// `session.inactivity`.
     pub inactivity: String,
+    /// Second factors on: `storage.encryption_key`, the filesystem notifier
+    /// (`notification.txt` beside the configuration) and `app.example.com/secure` at two factors.
+    pub second_factor: bool,
 }
 
 impl VerifyConfig {
@@ -57,7 +60,7 @@ access_control:
     - name: office
       networks: ['198.51.100.0/24']
   rules:
-    - domain: public.example.com
+{two_factor_rule}    - domain: public.example.com
       policy: bypass
     - domain: app.example.com
       resources: ['^/public/']
@@ -92,9 +95,19 @@ regulation:
   ban_time: 5m
 portcullis:
   trusted_proxies: ['127.0.0.0/8', '::1/128']
-"#,
+{second_factor}"#,
             expiration = self.expiration,
             inactivity = self.inactivity,
+            two_factor_rule = if self.second_factor {
+                "    - domain: app.example.com\n      resources: ['^/secure([/?].*)?$']\n      policy: two_factor\n"
+            } else {
+                ""
+            },
+            second_factor = if self.second_factor {
+                "storage:\n  encryption_key: 'portcullis-tests-encryption-key-0123456789'\n  local:\n    path: second-factor.sqlite3\nnotifier:\n  filesystem:\n    filename: notification.txt\n"
+            } else {
+                ""
+            },
         )
     }
 }

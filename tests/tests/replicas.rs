@@ -122,6 +122,7 @@ impl World {
             proxy_port: port,
             expiration: "1h".into(),
             inactivity: "5m".into(),
+            second_factor: false,
         }
         .yaml();
         let yaml = base.replacen(

@@ -112,3 +112,110 @@ async fn sign_in(page: &fantoccini::Client, user: &str, password: &str) {
         .await
         .expect("click Sign in");
 }
+
+async fn click(page: &fantoccini::Client, css: &str) {
+    wait_for(page, css)
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+async fn type_into(page: &fantoccini::Client, css: &str, text: &str) {
+    wait_for(page, css)
+        .await
+        .send_keys(text)
+        .await
+        .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+}
+
+/// docs/reference/second-factor.md §7 item 9: a two_factor page through nginx; the TOTP app
+/// registered on the settings page (mailed code, QR code, the app's first code) and the code
+/// typed on the login page, all in Chromium without any script of ours.
+#[tokio::test]
+async fn totp_registered_on_the_settings_page_opens_a_two_factor_page_in_chromium() {
+    use portcullis_second_factor::totp::{
+        Algorithm, Digits, Period, TotpParameters, TotpSecret, hotp,
+    };
+    let options = StackOptions {
+        also_needs: browser::PROGRAMS.to_vec(),
+        second_factor: true,
+        ..StackOptions::default()
+    };
+    let Some(mut stack) = Stack::start(Proxy::Nginx, options).await else {
+        return;
+    };
+    let port = stack.client.port;
+    let page = browser::open(&mut stack).await;
+    let secure = format!("https://app.example.com:{port}/secure/area");
+
+    // One factor is not enough: after the password the portal says no device is registered.
+    page.goto(&secure).await.expect("open the two-factor page");
+    sign_in(&page, ALICE.0, ALICE.1).await;
+    wait_for(&page, "#no-second-factor").await;
+    click(&page, "#settings").await;
+
+    // Elevate with the code from the notification file, then register.
+    click(&page, "#send-code").await;
+    wait_for(&page, "#notice").await;
+    let mail = std::fs::read_to_string(stack.dir.join("notification.txt")).expect("notification");
+    let pattern = regex::Regex::new(r"-{40}\n\n([A-Z0-9]{6,20})\n\n-{40}").unwrap();
+    let code = pattern.captures(&mail).expect("a code in the mail")[1].to_owned();
+    type_into(&page, "#one-time-code", &code).await;
+    click(&page, "#confirm-code").await;
+    click(&page, "#totp-begin").await;
+    let key = wait_for(&page, "#totp-secret")
+        .await
+        .text()
+        .await
+        .expect("key");
+    wait_for(&page, "#totp-qr svg").await;
+    let secret = TotpSecret::from_base32(key.trim()).expect("a base32 key");
+    let p = TotpParameters {
+        algorithm: Algorithm::Sha1,
+        digits: Digits::SIX,
+        period: Period::THIRTY,
+    };
+    let now = portcullis_server_core::clock::unix_now();
+    let counter = now / 30;
+    type_into(
+        &page,
+        "#totp-code",
+        &hotp(&secret, counter, p.algorithm, p.digits),
+    )
+    .await;
+    click(&page, "#totp-finish").await;
+    let notice = wait_for(&page, "#notice")
+        .await
+        .text()
+        .await
+        .expect("notice");
+    assert_eq!(notice.trim(), "The app is registered.");
+
+    // The two-factor page now asks for the code and then opens. The registration used the
+    // current window, so the next one is typed (one step of skew allows it).
+    page.goto(&secure)
+        .await
+        .expect("open the two-factor page again");
+    type_into(
+        &page,
+        "#totp-code",
+        &hotp(&secret, counter + 1, p.algorithm, p.digits),
+    )
+    .await;
+    click(&page, "#verify").await;
+    let url = wait_for_url(&page, "the two-factor page", |u| {
+        u.host_str() == Some("app.example.com")
+    })
+    .await;
+    assert_eq!(url.as_str(), secure);
+    let body = wait_for(&page, "body")
+        .await
+        .text()
+        .await
+        .expect("page text");
+    let seen: portcullis_tests::Seen =
+        serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(seen.uri, "/secure/area");
+    assert_eq!(seen.one("remote-user"), Some("alice"));
+}
