@@ -36,9 +36,39 @@ impl TwoFactor {
         Self::with("")
     }
 
+    /// With top-level sections added (or, for `authentication_backend:`, replacing the test's).
+    fn with_top(top: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let users = dir.path().join("users.yml");
+        std::fs::write(&users, users_yaml()).unwrap();
+        let mut text = yaml(dir.path(), "");
+        if top.starts_with("authentication_backend:") {
+            let start = text.find("authentication_backend:").unwrap();
+            let end = start + text[start..].find("access_control:").unwrap();
+            text.replace_range(start..end, top);
+        } else {
+            text.push_str(top);
+        }
+        let text = text.replacen(
+            "    path: users.yml\n",
+            &format!("    path: {}\n", users.display()),
+            1,
+        );
+        let h = Harness::with(&text, Arc::new(MemoryStore::new()));
+        Self { h, dir }
+    }
+
     fn with(extra: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let h = Harness::with(&yaml(dir.path(), extra), Arc::new(MemoryStore::new()));
+        // The users file lives in the test's folder, so a password change can write it.
+        let users = dir.path().join("users.yml");
+        std::fs::write(&users, users_yaml()).unwrap();
+        let text = yaml(dir.path(), extra).replacen(
+            "    path: users.yml\n",
+            &format!("    path: {}\n", users.display()),
+            1,
+        );
+        let h = Harness::with(&text, Arc::new(MemoryStore::new()));
         Self { h, dir }
     }
 
@@ -755,7 +785,7 @@ async fn user_info_and_configuration_answer_as_authelia() {
     let r = t.call("GET", "/api/configuration", &cookie, None).await;
     assert_eq!(
         r.body,
-        r#"{"data":{"available_methods":["totp"],"password_change_disabled":true,"password_reset_disabled":true},"status":"OK"}"#
+        r#"{"data":{"available_methods":["totp"],"password_change_disabled":false,"password_reset_disabled":true},"status":"OK"}"#
     );
 }
 
@@ -1064,4 +1094,164 @@ async fn the_settings_page_registers_and_removes_the_app_without_javascript() {
         .call("GET", "/api/secondfactor/totp", &session, None)
         .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_password_change_needs_elevation_and_the_old_password_and_rewrites_only_that_user() {
+    let t = TwoFactor::new();
+    let cookie = t.h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
+    let change = |old: &str, new: &str| json!({"username": "alice", "old_password": old, "new_password": new});
+    let r = t
+        .call(
+            "POST",
+            "/api/change-password",
+            &cookie,
+            Some(change(ALICE_PASSWORD, "a new passphrase")),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.body,
+        r#"{"data":{"elevation":true,"first_factor":false,"second_factor":false},"status":"KO"}"#
+    );
+    t.elevate(&cookie).await;
+    let r = t
+        .call(
+            "POST",
+            "/api/change-password",
+            &cookie,
+            Some(change("not-her-password", "a new passphrase")),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"message":"Incorrect Password","status":"KO"}"#
+        )
+    );
+    for weak in [ALICE_PASSWORD, ""] {
+        let r = t
+            .call(
+                "POST",
+                "/api/change-password",
+                &cookie,
+                Some(change(ALICE_PASSWORD, weak)),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{weak:?}");
+        assert_eq!(
+            r.body,
+            r#"{"message":"Your supplied password does not meet the password policy requirements.","status":"KO"}"#
+        );
+    }
+    let other = json!({"username": "bob", "old_password": ALICE_PASSWORD, "new_password": "x-new-password"});
+    let r = t
+        .call("POST", "/api/change-password", &cookie, Some(other))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "only one's own password");
+    let r = t
+        .call(
+            "POST",
+            "/api/change-password",
+            &cookie,
+            Some(json!(["alice"])),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let before = std::fs::read_to_string(t.dir.path().join("users.yml")).unwrap();
+    let r = t
+        .call(
+            "POST",
+            "/api/change-password",
+            &cookie,
+            Some(change(ALICE_PASSWORD, "a new passphrase")),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (StatusCode::OK, r#"{"status":"OK"}"#)
+    );
+    let after = std::fs::read_to_string(t.dir.path().join("users.yml")).unwrap();
+    let changed: Vec<(&str, &str)> = before
+        .lines()
+        .zip(after.lines())
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(changed.len(), 1, "only alice's password line: {changed:?}");
+    assert!(
+        changed[0]
+            .1
+            .trim_start()
+            .starts_with("password: \"$argon2id$v=19$m=65536,t=3,p=4$"),
+        "{changed:?}"
+    );
+    assert_eq!(before.lines().count(), after.lines().count());
+    let mail = std::fs::read_to_string(t.dir.path().join("notification.txt")).unwrap();
+    assert!(
+        mail.contains("Subject: Password changed successfully\n"),
+        "{mail}"
+    );
+    // The new password works at once, the old one no longer does; bob's is untouched.
+    t.h.login("auth.example.com", "alice", "a new passphrase")
+        .await;
+    let r = t
+        .call(
+            "POST",
+            "/api/firstfactor",
+            "",
+            Some(json!({"username": "alice", "password": ALICE_PASSWORD})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    t.h.login("auth.example.com", "bob", BOB_PASSWORD).await;
+}
+
+#[tokio::test]
+async fn the_standard_password_policy_is_enforced_and_the_change_can_be_disabled() {
+    let dir_config = "password_policy:\n  standard:\n    enabled: true\n    min_length: 12\n    require_number: true\n";
+    let t = TwoFactor::with_top(dir_config);
+    let cookie = t.h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
+    t.elevate(&cookie).await;
+    for weak in ["short1", "long enough but no digit"] {
+        let r = t
+            .call(
+                "POST",
+                "/api/change-password",
+                &cookie,
+                Some(json!({"old_password": ALICE_PASSWORD, "new_password": weak})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{weak}");
+    }
+    let r = t
+        .call(
+            "POST",
+            "/api/change-password",
+            &cookie,
+            Some(
+                json!({"old_password": ALICE_PASSWORD, "new_password": "long enough with 1 digit"}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let t = TwoFactor::with_top(
+        "authentication_backend:\n  file:\n    path: users.yml\n  password_change:\n    disable: true\n",
+    );
+    let cookie = t.h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
+    let r = t.call("GET", "/api/configuration", &cookie, None).await;
+    assert_eq!(data(&r)["password_change_disabled"], true);
+    let r = t
+        .call(
+            "POST",
+            "/api/change-password",
+            &cookie,
+            Some(json!({"old_password": ALICE_PASSWORD, "new_password": "whatever 123"})),
+        )
+        .await;
+    assert!(
+        r.status == StatusCode::NOT_FOUND || r.status == StatusCode::METHOD_NOT_ALLOWED,
+        "{}",
+        r.status
+    );
 }

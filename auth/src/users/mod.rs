@@ -9,8 +9,10 @@ use portcullis_core::identity::AuthLevel;
 use serde::Deserialize;
 
 mod digest;
+mod password_change;
 
 pub use digest::{Digest, Pbkdf2Digest};
+pub use password_change::{argon2id_digest, change_password, replace_digest};
 
 use crate::AuthError;
 

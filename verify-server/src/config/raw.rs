@@ -66,7 +66,7 @@ pub(super) struct RawConfig {
     pub webauthn: Option<IgnoredAny>,
     pub duo_api: Option<IgnoredAny>,
     pub ntp: Option<IgnoredAny>,
-    pub password_policy: Option<IgnoredAny>,
+    pub password_policy: Option<super::second_factor::RawPasswordPolicy>,
     pub privacy_policy: Option<IgnoredAny>,
 }
 
@@ -169,7 +169,7 @@ pub(super) struct RawAuthBackend {
     pub file: Option<RawFileBackend>,
     pub ldap: Option<IgnoredAny>,
     pub password_reset: Option<IgnoredAny>,
-    pub password_change: Option<IgnoredAny>,
+    pub password_change: Option<super::second_factor::RawPasswordChange>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -142,6 +142,71 @@ pub(super) struct RawFilesystemNotifier {
     pub filename: Option<String>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPasswordChange {
+    pub disable: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPasswordPolicy {
+    pub standard: Option<RawStandardPolicy>,
+    pub zxcvbn: Option<RawZxcvbnPolicy>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawStandardPolicy {
+    pub enabled: Option<bool>,
+    pub min_length: Option<usize>,
+    pub max_length: Option<usize>,
+    pub require_uppercase: Option<bool>,
+    pub require_lowercase: Option<bool>,
+    pub require_number: Option<bool>,
+    pub require_special: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawZxcvbnPolicy {
+    pub enabled: Option<bool>,
+    /// Accepted for Authelia files; the zxcvbn policy is not enforced (a warning says so).
+    #[allow(dead_code)]
+    pub min_score: Option<IgnoredAny>,
+}
+
+/// `password_policy.standard`, validated (Authelia's rules; empty when it is off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PasswordPolicy {
+    /// Shortest length (characters); 0 when the policy is off (a password is still never empty).
+    pub min_length: usize,
+    /// Longest length; 0: no limit.
+    pub max_length: usize,
+    /// An upper-case letter.
+    pub require_uppercase: bool,
+    /// A lower-case letter.
+    pub require_lowercase: bool,
+    /// A digit.
+    pub require_number: bool,
+    /// Something else.
+    pub require_special: bool,
+}
+
+impl PasswordPolicy {
+    /// Whether `password` meets the policy (never when it is empty).
+    pub fn accepts(&self, password: &str) -> bool {
+        let length = password.chars().count();
+        length > 0
+            && length >= self.min_length
+            && (self.max_length == 0 || length <= self.max_length)
+            && (!self.require_uppercase || password.chars().any(char::is_uppercase))
+            && (!self.require_lowercase || password.chars().any(char::is_lowercase))
+            && (!self.require_number || password.chars().any(|c| c.is_ascii_digit()))
+            && (!self.require_special || password.chars().any(|c| !c.is_alphanumeric()))
+    }
+}
+
 /// `totp`, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TotpConfig {
@@ -214,6 +279,10 @@ pub struct SecondFactorConfig {
     pub notifier_startup_check: bool,
     /// `default_2fa_method`.
     pub default_method: Option<String>,
+    /// Users may change their password (`authentication_backend.password_change.disable` unset).
+    pub password_change: bool,
+    /// `password_policy.standard`.
+    pub password_policy: PasswordPolicy,
     /// `server.endpoints.rate_limits.second_factor_totp`.
     pub totp_limit: Vec<Bucket>,
     /// `…session_elevation_start`.
@@ -237,6 +306,8 @@ pub(super) struct RawSecondFactor {
     pub default_2fa_method: Option<String>,
     pub webauthn_configured: bool,
     pub certificates_directory: Option<String>,
+    pub password_change: Option<RawPasswordChange>,
+    pub password_policy: Option<RawPasswordPolicy>,
 }
 
 /// `address` as a mailbox, or `None`.
@@ -673,7 +744,45 @@ impl Validator<'_> {
                 bucket(lasting * 6, 15),
             ],
         )?;
+        let policy = raw.password_policy.unwrap_or_default();
+        if policy
+            .zxcvbn
+            .as_ref()
+            .is_some_and(|z| z.enabled == Some(true))
+        {
+            self.warn(
+                "password_policy.zxcvbn",
+                "NOT ENFORCED: the zxcvbn policy is not implemented by Portcullis; use password_policy.standard",
+            );
+        }
+        let password_policy = match policy.standard {
+            Some(s) if s.enabled == Some(true) => {
+                let min_length = s.min_length.unwrap_or(8);
+                let max_length = s.max_length.unwrap_or(0);
+                if max_length != 0 && max_length < min_length {
+                    return Err(self.error(
+                        "password_policy.standard.max_length",
+                        format!("{max_length} is shorter than min_length {min_length}"),
+                    ));
+                }
+                PasswordPolicy {
+                    min_length,
+                    max_length,
+                    require_uppercase: s.require_uppercase.unwrap_or(false),
+                    require_lowercase: s.require_lowercase.unwrap_or(false),
+                    require_number: s.require_number.unwrap_or(false),
+                    require_special: s.require_special.unwrap_or(false),
+                }
+            }
+            _ => PasswordPolicy::default(),
+        };
         Ok(SecondFactorConfig {
+            password_change: !raw
+                .password_change
+                .as_ref()
+                .and_then(|p| p.disable)
+                .unwrap_or(false),
+            password_policy,
             totp,
             encryption_key,
             elevation,

@@ -19,7 +19,7 @@ impl Validator<'_> {
     }
 
     pub(super) fn warn_unimplemented(&mut self, raw: &raw::RawConfig) {
-        let top: [(&str, bool, &str); 7] = [
+        let top: [(&str, bool, &str); 6] = [
             ("theme", raw.theme.is_some(), ""),
             ("jwt_secret", raw.jwt_secret.is_some(), ""),
             (
@@ -36,11 +36,6 @@ impl Validator<'_> {
                 "ntp",
                 raw.ntp.is_some(),
                 "the clock is not checked against NTP",
-            ),
-            (
-                "password_policy",
-                raw.password_policy.is_some(),
-                "NOT ENFORCED: Portcullis does not change passwords",
             ),
             ("privacy_policy", raw.privacy_policy.is_some(), ""),
         ];
@@ -110,11 +105,6 @@ impl Validator<'_> {
         self.ignored(
             "authentication_backend.password_reset",
             &b.password_reset,
-            "",
-        );
-        self.ignored(
-            "authentication_backend.password_change",
-            &b.password_change,
             "",
         );
         if b.file.is_some() {

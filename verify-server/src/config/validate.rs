@@ -85,6 +85,8 @@ impl<'a> Validator<'a> {
                 default_2fa_method: raw.default_2fa_method.take(),
                 webauthn_configured: raw.webauthn.is_some(),
                 certificates_directory: raw.certificates_directory.clone(),
+                password_change: raw.authentication_backend.password_change.take(),
+                password_policy: raw.password_policy.take(),
             },
             secrets
                 .storage_encryption_key

@@ -11,6 +11,7 @@
 mod elevation;
 pub(crate) use elevation::{confirm_code, revoke_form, revoke_page, send_code};
 pub(crate) mod notifier;
+mod password;
 mod totp;
 pub(crate) use totp::{
     begin_registration, finish_registration, has_totp, pending_registration, rate_limited,
@@ -72,6 +73,8 @@ pub(crate) struct SecondFactorRuntime {
     pub(crate) elevation: ElevationConfig,
     pub(crate) notifier: Option<Notifier>,
     pub(crate) default_method: Option<String>,
+    pub(crate) password_change: bool,
+    pub(crate) password_policy: crate::config::PasswordPolicy,
     pub(crate) totp_limit: RateLimiter,
     pub(crate) elevation_start_limit: RateLimiter,
     pub(crate) elevation_finish_limit: RateLimiter,
@@ -146,6 +149,8 @@ impl SecondFactorRuntime {
             elevation: config.elevation,
             notifier,
             default_method: config.default_method.clone(),
+            password_change: config.password_change,
+            password_policy: config.password_policy,
             totp_limit: RateLimiter::new(config.totp_limit.clone()),
             elevation_start_limit: RateLimiter::new(config.elevation_start_limit.clone()),
             elevation_finish_limit: RateLimiter::new(config.elevation_finish_limit.clone()),
@@ -360,6 +365,9 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             "/api/user/session/elevation/{delete_id}",
             delete(elevation::revoke),
         );
+    if runtime(state).is_some_and(|rt| rt.password_change && rt.notifier.is_some()) {
+        router = router.route("/api/change-password", post(password::change));
+    }
     if runtime(state).is_some_and(|rt| rt.totp.is_some()) {
         router = router
             .route(

@@ -175,9 +175,10 @@ pub(super) async fn configuration(State(state): State<AppState>, request: Reques
     } else {
         Vec::new()
     };
+    let change = runtime(&state).is_some_and(|rt| rt.password_change && rt.notifier.is_some());
     ok(Some(json!({
         "available_methods": methods,
-        "password_change_disabled": true,
+        "password_change_disabled": !change,
         "password_reset_disabled": true,
     })))
 }

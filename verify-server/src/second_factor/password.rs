@@ -1,0 +1,117 @@
+//! `POST /api/change-password` (docs/reference/second-factor.md §3.4, ldap.md §5.4 for the
+//! answers): behind an elevated session, the old password checked (a wrong one counts toward
+//! regulation), the new one held to `password_policy.standard`, then written to the users file
+//! as an argon2id digest (`portcullis_auth::users::change_password`) and the users reloaded.
+
+use axum::extract::{Request, State};
+use axum::response::Response;
+use http::StatusCode;
+use portcullis_auth::Rejection;
+use serde::Deserialize;
+
+use super::notifier::{Recipient, event_body};
+use super::require_elevated;
+use crate::authz::peer_of;
+use crate::portal::{json_object, ko, ok};
+use crate::state::AppState;
+
+const UNABLE: &str = "Unable to change your password.";
+const WEAK: &str = "Your supplied password does not meet the password policy requirements.";
+
+#[derive(Deserialize)]
+struct ChangeBody {
+    #[serde(default)]
+    username: Option<String>,
+    old_password: String,
+    new_password: String,
+}
+
+/// `POST /api/change-password`.
+pub(super) async fn change(State(state): State<AppState>, request: Request) -> Response {
+    let peer = peer_of(&request);
+    let (parts, body) = request.into_parts();
+    let (rt, who) = match require_elevated(&state, &parts, peer).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .unwrap_or_default();
+    let Some(body) = json_object::<ChangeBody>(&bytes) else {
+        return ko(StatusCode::BAD_REQUEST, UNABLE);
+    };
+    let config = state.config();
+    let user = who.session.identity.username.clone();
+    let named_other = body.username.as_deref().is_some_and(|named| {
+        if config.case_insensitive {
+            !named.eq_ignore_ascii_case(&user)
+        } else {
+            named != user
+        }
+    });
+    if named_other {
+        tracing::warn!(user = %user, "password change refused: the body names another user");
+        return ko(StatusCode::FORBIDDEN, UNABLE);
+    }
+    let now = state.now();
+    let users = state.users();
+    match state
+        .password_check(&users, None)
+        .check(&user, &body.old_password, who.ip, now)
+        .await
+    {
+        Ok(_) => {}
+        Err(Rejection::Overloaded) => return ko(StatusCode::SERVICE_UNAVAILABLE, UNABLE),
+        Err(rejection) => {
+            tracing::info!(user = %user, reason = rejection.as_str(), "password change refused: the old password is wrong");
+            return ko(StatusCode::UNAUTHORIZED, "Incorrect Password");
+        }
+    }
+    if body.new_password == body.old_password || !rt.password_policy.accepts(&body.new_password) {
+        return ko(StatusCode::BAD_REQUEST, WEAK);
+    }
+    let path = config.users_path.clone();
+    let (case_insensitive, search_email) = (config.case_insensitive, config.search_email);
+    let name = user.clone();
+    let password = body.new_password;
+    let salt: [u8; 16] = rand::random();
+    let changed = tokio::task::spawn_blocking(move || {
+        portcullis_auth::users::change_password(
+            &path,
+            &name,
+            case_insensitive,
+            search_email,
+            &password,
+            salt,
+        )
+    })
+    .await;
+    let database = match changed {
+        Ok(Ok(db)) => db,
+        Ok(Err(e)) => {
+            tracing::error!(user = %user, error = %e, "password change failed: the users file was not changed");
+            return ko(StatusCode::INTERNAL_SERVER_ERROR, UNABLE);
+        }
+        Err(e) => {
+            tracing::error!(user = %user, error = %e, "password change failed: the users file was not changed");
+            return ko(StatusCode::INTERNAL_SERVER_ERROR, UNABLE);
+        }
+    };
+    state.replace_users(database);
+    tracing::info!(user = %user, "password changed");
+    if let (Some(notifier), Some(address)) = (&rt.notifier, who.session.identity.emails.first()) {
+        let name = &who.session.identity.display_name;
+        let to = Recipient {
+            display_name: name.clone(),
+            address: address.clone(),
+        };
+        let text = event_body(name, "your password was changed", &[]);
+        if let Err(e) = notifier
+            .send(&to, "Password changed successfully", &text, now)
+            .await
+        {
+            tracing::warn!(error = %e, "the password-change notification could not be sent");
+        }
+    }
+    ok(None)
+}
