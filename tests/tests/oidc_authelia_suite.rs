@@ -92,7 +92,6 @@ async fn authelias_oidc_suite_configuration_starts_and_its_clients_work() {
     let keys: Vec<&str> = warnings.iter().map(|w| w.key.as_str()).collect();
     for key in [
         "webauthn",
-        "identity_validation.reset_password",
         "identity_providers.oidc.enable_client_debug_messages",
     ] {
         assert!(keys.contains(&key), "{key} not warned about: {keys:?}");

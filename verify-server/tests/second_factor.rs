@@ -1255,3 +1255,261 @@ async fn the_standard_password_policy_is_enforced_and_the_change_can_be_disabled
         r.status
     );
 }
+
+const RESET: &str = "identity_validation:\n  reset_password:\n    jwt_secret: 'a-reset-password-jwt-secret-0123456789'\n";
+
+fn reset_link(t: &TwoFactor) -> String {
+    let mail = std::fs::read_to_string(t.dir.path().join("notification.txt")).unwrap();
+    assert!(mail.contains("Subject: Reset your password\n"), "{mail}");
+    let line = mail
+        .lines()
+        .find(|l| l.contains("/reset-password/step2?token="))
+        .unwrap_or_else(|| panic!("no link in {mail}"));
+    line.split("token=").nth(1).unwrap().trim().to_owned()
+}
+
+#[tokio::test]
+async fn password_reset_by_mailed_link_used_once_then_the_new_password_works() {
+    let t = TwoFactor::with_top(RESET);
+    let start = |user: &str| json!({"username": user});
+    let r = t
+        .call(
+            "POST",
+            "/api/reset-password/identity/start",
+            "",
+            Some(start("alice")),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (StatusCode::OK, r#"{"status":"OK"}"#)
+    );
+    let token = reset_link(&t);
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+    // An unknown user gets the same answer and no mail.
+    let before = std::fs::read_to_string(t.dir.path().join("notification.txt")).unwrap();
+    let r = t
+        .call(
+            "POST",
+            "/api/reset-password/identity/start",
+            "",
+            Some(start("nobody")),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (StatusCode::OK, r#"{"status":"OK"}"#)
+    );
+    assert_eq!(
+        std::fs::read_to_string(t.dir.path().join("notification.txt")).unwrap(),
+        before
+    );
+    // A forged signature, then the real link (once).
+    let (head, rest) = token.rsplit_once('.').unwrap();
+    let forged = format!(
+        "{head}.{}",
+        if rest.starts_with('A') {
+            rest.replacen('A', "B", 1)
+        } else {
+            format!("A{}", &rest[1..])
+        }
+    );
+    let finish = |tok: &str| json!({"token": tok});
+    let r = t
+        .call(
+            "POST",
+            "/api/reset-password/identity/finish",
+            "",
+            Some(finish(&forged)),
+        )
+        .await;
+    assert_eq!(
+        r.body,
+        r#"{"message":"The identity verification token has an invalid signature","status":"KO"}"#
+    );
+    let r = t
+        .call(
+            "POST",
+            "/api/reset-password",
+            "",
+            Some(json!({"password": "brand new pass"})),
+        )
+        .await;
+    assert_eq!(
+        r.body, r#"{"message":"Unable to reset your password.","status":"KO"}"#,
+        "no step 2 yet"
+    );
+    let r = t
+        .call(
+            "POST",
+            "/api/reset-password/identity/finish",
+            "",
+            Some(finish(&token)),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (StatusCode::OK, r#"{"status":"OK"}"#)
+    );
+    let reset_cookie = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("portcullis_reset="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = t
+        .call(
+            "POST",
+            "/api/reset-password/identity/finish",
+            "",
+            Some(finish(&token)),
+        )
+        .await;
+    assert_eq!(
+        r.body,
+        r#"{"message":"The identity verification token has already been used","status":"KO"}"#
+    );
+    let r = t
+        .call(
+            "POST",
+            "/api/reset-password",
+            &reset_cookie,
+            Some(json!({"password": ""})),
+        )
+        .await;
+    assert_eq!(
+        r.body,
+        r#"{"message":"Your supplied password does not meet the password policy requirements.","status":"KO"}"#
+    );
+    let r = t
+        .call(
+            "POST",
+            "/api/reset-password",
+            &reset_cookie,
+            Some(json!({"password": "brand new pass"})),
+        )
+        .await;
+    assert_eq!(r.body, r#"{"status":"OK"}"#);
+    t.h.login("auth.example.com", "alice", "brand new pass")
+        .await;
+    let r = t
+        .call(
+            "POST",
+            "/api/reset-password",
+            &reset_cookie,
+            Some(json!({"password": "again"})),
+        )
+        .await;
+    assert_eq!(
+        r.body, r#"{"message":"Unable to reset your password.","status":"KO"}"#,
+        "the cookie is spent"
+    );
+    let cookie =
+        t.h.login("auth.example.com", "alice", "brand new pass")
+            .await;
+    let r = t.call("GET", "/api/configuration", &cookie, None).await;
+    assert_eq!(data(&r)["password_reset_disabled"], false);
+}
+
+#[tokio::test]
+async fn reset_links_expire_and_can_be_revoked_and_the_pages_work_without_javascript() {
+    let t = TwoFactor::with_top(RESET);
+    t.call(
+        "POST",
+        "/api/reset-password/identity/start",
+        "",
+        Some(json!({"username": "bob"})),
+    )
+    .await;
+    let token = reset_link(&t);
+    t.h.advance(301);
+    let r = t
+        .call(
+            "POST",
+            "/api/reset-password/identity/finish",
+            "",
+            Some(json!({"token": token})),
+        )
+        .await;
+    assert_eq!(
+        r.body,
+        r#"{"message":"The identity verification token has expired","status":"KO"}"#
+    );
+    // Revoked: DELETE, then the link no longer works.
+    t.call(
+        "POST",
+        "/api/reset-password/identity/start",
+        "",
+        Some(json!({"username": "bob"})),
+    )
+    .await;
+    let token = reset_link(&t);
+    let r = t
+        .call(
+            "DELETE",
+            "/api/reset-password",
+            "",
+            Some(json!({"token": token})),
+        )
+        .await;
+    assert_eq!(r.body, r#"{"status":"OK"}"#);
+    let r = t
+        .call(
+            "POST",
+            "/api/reset-password/identity/finish",
+            "",
+            Some(json!({"token": token})),
+        )
+        .await;
+    assert_eq!(r.body, r#"{"message":"Operation failed.","status":"KO"}"#);
+    // The pages: ask, follow the link, set the password.
+    let r = t.call("GET", "/reset-password", "", None).await;
+    assert!(r.body.contains("<label for=\"username\">"), "{}", r.body);
+    let form = |path: &str, body: String| {
+        Request::post(path.to_owned())
+            .header("host", "auth.example.com")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let r =
+        t.h.send(form("/reset-password", "username=bob".into()))
+            .await;
+    assert!(r.body.contains("id=\"reset-sent\""), "{}", r.body);
+    let token = reset_link(&t);
+    let r = t
+        .call(
+            "GET",
+            &format!("/reset-password/step2?token={token}"),
+            "",
+            None,
+        )
+        .await;
+    assert!(r.body.contains("id=\"new-password\""), "{}", r.body);
+    let r = t
+        .call("GET", "/reset-password/step2?token=%3Cscript%3E", "", None)
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(!r.body.contains("<script>"));
+    let r =
+        t.h.send(form(
+            "/reset-password/step2",
+            format!("token={token}&password=bobs+new+password"),
+        ))
+        .await;
+    assert!(r.body.contains("id=\"reset-done\""), "{}", r.body);
+    let r =
+        t.h.send(form(
+            "/reset-password/step2",
+            format!("token={token}&password=another+one"),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "used once");
+    t.h.login("auth.example.com", "bob", "bobs new password")
+        .await;
+}

@@ -44,6 +44,12 @@ CREATE TABLE IF NOT EXISTS one_time_code (
     revoked DATETIME NULL DEFAULT NULL, revoked_ip VARCHAR(39) NULL DEFAULT NULL, code BLOB NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS one_time_code_signature ON one_time_code (signature, username);
 CREATE UNIQUE INDEX IF NOT EXISTS one_time_code_lookup ON one_time_code (public_id);
+CREATE TABLE IF NOT EXISTS identity_verification (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, jti VARCHAR(36) NOT NULL UNIQUE,
+    iat DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP, issued_ip VARCHAR(39) NOT NULL,
+    exp DATETIME NOT NULL, username VARCHAR(100) NOT NULL, action VARCHAR(50) NOT NULL,
+    consumed DATETIME NULL DEFAULT NULL, consumed_ip VARCHAR(39) NULL DEFAULT NULL,
+    revoked DATETIME NULL DEFAULT NULL, revoked_ip VARCHAR(39) NULL DEFAULT NULL);
 ";
 
 /// A `one_time_code` row: its id or public id, expiry, intent, consumed and revoked times.
@@ -95,6 +101,19 @@ pub struct WebAuthnCredential {
     pub created_at: Option<i64>,
     /// When it was last used.
     pub last_used_at: Option<i64>,
+}
+
+/// What using an identity-verification token found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenUse {
+    /// It was unused and is now consumed.
+    Consumed,
+    /// It was used before.
+    AlreadyUsed,
+    /// It was revoked.
+    Revoked,
+    /// No such token (or another action's, or another user's).
+    Unknown,
 }
 
 /// A one-time code as stored: what is needed to check one typed back.
@@ -598,6 +617,92 @@ impl SecondFactorStore {
         .optional()
         .map(|found| found.is_some())
         .map_err(storage)
+    }
+
+    /// Record an identity-verification token (the `jti` of a password-reset link).
+    #[allow(clippy::too_many_arguments)]
+    pub fn save_identity_verification(
+        &self,
+        jti: &str,
+        username: &str,
+        action: &str,
+        ip: IpAddr,
+        issued: i64,
+        expires: i64,
+    ) -> Result<(), SecondFactorError> {
+        self.conn()
+            .execute(
+                "INSERT INTO identity_verification (jti, iat, issued_ip, exp, username, action)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    jti,
+                    sqlite_datetime(issued),
+                    ip.to_string(),
+                    sqlite_datetime(expires),
+                    username,
+                    action
+                ],
+            )
+            .map_err(storage)?;
+        Ok(())
+    }
+
+    /// Use the token `jti` of `username` for `action` from `ip` at `now`: consumed exactly once.
+    pub fn consume_identity_verification(
+        &self,
+        jti: &str,
+        username: &str,
+        action: &str,
+        ip: IpAddr,
+        now: i64,
+    ) -> Result<TokenUse, SecondFactorError> {
+        let conn = self.conn();
+        let row: Option<(Option<String>, Option<String>)> = conn
+            .query_row(
+                "SELECT CAST(consumed AS TEXT), CAST(revoked AS TEXT) FROM identity_verification
+                 WHERE jti = ?1 AND username = ?2 AND action = ?3",
+                params![jti, username, action],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(storage)?;
+        match row {
+            None => Ok(TokenUse::Unknown),
+            Some((_, Some(_))) => Ok(TokenUse::Revoked),
+            Some((Some(_), None)) => Ok(TokenUse::AlreadyUsed),
+            Some((None, None)) => {
+                let n = conn
+                    .execute(
+                        "UPDATE identity_verification SET consumed = ?1, consumed_ip = ?2
+                         WHERE jti = ?3 AND consumed IS NULL AND revoked IS NULL",
+                        params![sqlite_datetime(now), ip.to_string(), jti],
+                    )
+                    .map_err(storage)?;
+                Ok(if n == 1 {
+                    TokenUse::Consumed
+                } else {
+                    TokenUse::AlreadyUsed
+                })
+            }
+        }
+    }
+
+    /// Revoke the unused token `jti` (from `ip`, at `now`); true when it was revoked now.
+    pub fn revoke_identity_verification(
+        &self,
+        jti: &str,
+        ip: IpAddr,
+        now: i64,
+    ) -> Result<bool, SecondFactorError> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE identity_verification SET revoked = ?1, revoked_ip = ?2
+                 WHERE jti = ?3 AND consumed IS NULL AND revoked IS NULL",
+                params![sqlite_datetime(now), ip.to_string(), jti],
+            )
+            .map_err(storage)?;
+        Ok(n == 1)
     }
 
     /// Store a fresh one-time code for `user`, issued from `ip` for `intent`, valid until

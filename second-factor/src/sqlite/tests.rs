@@ -450,3 +450,64 @@ fn registrations_and_webauthn_credentials_are_listed_for_the_cli() {
     assert!(store.webauthn_credentials(None).unwrap().is_empty());
     assert!(store.tables().unwrap().contains(&"migrations".to_owned()));
 }
+
+#[test]
+fn identity_verification_tokens_are_used_once_or_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SecondFactorStore::open(&dir.path().join("iv.sqlite3"), KEY, &mut rng()).unwrap();
+    let ip: IpAddr = "192.0.2.7".parse().unwrap();
+    store
+        .save_identity_verification(
+            "11111111-2222-4333-8444-555555555555",
+            "john",
+            "ResetPassword",
+            ip,
+            100,
+            400,
+        )
+        .unwrap();
+    let jti = "11111111-2222-4333-8444-555555555555";
+    assert_eq!(
+        store
+            .consume_identity_verification(jti, "jane", "ResetPassword", ip, 110)
+            .unwrap(),
+        TokenUse::Unknown
+    );
+    assert_eq!(
+        store
+            .consume_identity_verification(jti, "john", "Other", ip, 110)
+            .unwrap(),
+        TokenUse::Unknown
+    );
+    assert_eq!(
+        store
+            .consume_identity_verification(jti, "john", "ResetPassword", ip, 110)
+            .unwrap(),
+        TokenUse::Consumed
+    );
+    assert_eq!(
+        store
+            .consume_identity_verification(jti, "john", "ResetPassword", ip, 111)
+            .unwrap(),
+        TokenUse::AlreadyUsed
+    );
+    assert!(!store.revoke_identity_verification(jti, ip, 112).unwrap());
+    store
+        .save_identity_verification(
+            "22222222-2222-4333-8444-555555555555",
+            "john",
+            "ResetPassword",
+            ip,
+            100,
+            400,
+        )
+        .unwrap();
+    let other = "22222222-2222-4333-8444-555555555555";
+    assert!(store.revoke_identity_verification(other, ip, 120).unwrap());
+    assert_eq!(
+        store
+            .consume_identity_verification(other, "john", "ResetPassword", ip, 121)
+            .unwrap(),
+        TokenUse::Revoked
+    );
+}

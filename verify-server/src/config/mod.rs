@@ -32,8 +32,8 @@ pub use portcullis_auth::regulation::RegulationConfig;
 pub use portcullis_config::{ConfigError, ConfigWarning, locate, parse_duration};
 pub use portcullis_server_core::telemetry::{LogFormat, LogLevel};
 pub use second_factor::{
-    ElevationConfig, NotifierConfig, PasswordPolicy, SecondFactorConfig, SmtpConfig, SmtpSecurity,
-    TotpConfig,
+    ElevationConfig, NotifierConfig, PasswordPolicy, ResetConfig, SecondFactorConfig, SmtpConfig,
+    SmtpSecurity, TotpConfig,
 };
 pub use secrets::{MIN_SESSION_SECRET_LENGTH, SecretSources};
 pub use sources::{LoadOptions, expand_paths};

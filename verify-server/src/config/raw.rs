@@ -114,8 +114,8 @@ pub(super) struct RawRateLimits {
     pub openid_connect_userinfo: Option<RawRateLimit>,
     pub openid_connect_introspection: Option<RawRateLimit>,
     pub openid_connect_revocation: Option<RawRateLimit>,
-    pub reset_password_start: Option<IgnoredAny>,
-    pub reset_password_finish: Option<IgnoredAny>,
+    pub reset_password_start: Option<RawRateLimit>,
+    pub reset_password_finish: Option<RawRateLimit>,
     pub second_factor_totp: Option<RawRateLimit>,
     pub second_factor_duo: Option<IgnoredAny>,
     pub session_elevation_start: Option<RawRateLimit>,
@@ -168,7 +168,7 @@ pub(super) struct RawAuthBackend {
     pub refresh_interval: Option<RawDuration>,
     pub file: Option<RawFileBackend>,
     pub ldap: Option<IgnoredAny>,
-    pub password_reset: Option<IgnoredAny>,
+    pub password_reset: Option<super::second_factor::RawPasswordReset>,
     pub password_change: Option<super::second_factor::RawPasswordChange>,
 }
 

@@ -38,7 +38,33 @@ pub(super) struct RawTotp {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawIdentityValidation {
     pub elevated_session: Option<RawElevatedSession>,
-    pub reset_password: Option<IgnoredAny>,
+    pub reset_password: Option<RawResetPassword>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawResetPassword {
+    pub jwt_lifespan: Option<RawDuration>,
+    pub jwt_algorithm: Option<String>,
+    pub jwt_secret: Option<RawSecret>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPasswordReset {
+    pub disable: Option<bool>,
+    pub custom_url: Option<String>,
+}
+
+/// `identity_validation.reset_password`, validated: password reset is on.
+#[derive(Debug, Clone)]
+pub struct ResetConfig {
+    /// Seconds a reset link stays valid.
+    pub lifespan: u64,
+    /// `HS256`, `HS384` or `HS512`.
+    pub algorithm: String,
+    /// The signing secret.
+    pub secret: Secret,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -281,6 +307,12 @@ pub struct SecondFactorConfig {
     pub default_method: Option<String>,
     /// Users may change their password (`authentication_backend.password_change.disable` unset).
     pub password_change: bool,
+    /// Password reset, when it is on.
+    pub reset: Option<ResetConfig>,
+    /// `…reset_password_start`.
+    pub reset_start_limit: Vec<Bucket>,
+    /// `…reset_password_finish`.
+    pub reset_finish_limit: Vec<Bucket>,
     /// `password_policy.standard`.
     pub password_policy: PasswordPolicy,
     /// `server.endpoints.rate_limits.second_factor_totp`.
@@ -308,6 +340,7 @@ pub(super) struct RawSecondFactor {
     pub certificates_directory: Option<String>,
     pub password_change: Option<RawPasswordChange>,
     pub password_policy: Option<RawPasswordPolicy>,
+    pub password_reset: Option<RawPasswordReset>,
 }
 
 /// `address` as a mailbox, or `None`.
@@ -684,12 +717,56 @@ impl Validator<'_> {
             );
         }
         let identity = raw.identity_validation.unwrap_or_default();
-        if identity.reset_password.is_some() {
-            self.warn(
-                "identity_validation.reset_password",
-                "not implemented by Portcullis yet; ignored: password reset is not offered",
-            );
-        }
+        let reset_backend = raw.password_reset.unwrap_or_default();
+        let reset_disabled = reset_backend.disable.unwrap_or(false);
+        let reset = match (&identity.reset_password, reset_disabled) {
+            (_, true) => None,
+            (None, false) => None,
+            (Some(r), false) => {
+                const K: &str = "identity_validation.reset_password";
+                let algorithm = r
+                    .jwt_algorithm
+                    .clone()
+                    .unwrap_or_else(|| "HS256".to_owned());
+                if !matches!(algorithm.as_str(), "HS256" | "HS384" | "HS512") {
+                    return Err(self.error(
+                        &format!("{K}.jwt_algorithm"),
+                        format!("{algorithm:?} must be HS256, HS384 or HS512"),
+                    ));
+                }
+                let lifespan = self.duration(&format!("{K}.jwt_lifespan"), &r.jwt_lifespan, 300)?;
+                match r.jwt_secret.as_ref().filter(|s| !s.0.is_empty()) {
+                    Some(secret) => Some(ResetConfig {
+                        lifespan: lifespan.max(1),
+                        algorithm,
+                        secret: Secret::new(secret.0.clone()),
+                    }),
+                    None => {
+                        self.warn(
+                            &format!("{K}.jwt_secret"),
+                            "is not set: password reset is off",
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        let reset = match (
+            reset,
+            reset_backend
+                .custom_url
+                .as_deref()
+                .filter(|u| !u.is_empty()),
+        ) {
+            (Some(_), Some(_)) => {
+                self.warn(
+                    "authentication_backend.password_reset.custom_url",
+                    "is set: the portal links to it and offers no reset of its own",
+                );
+                None
+            }
+            (reset, _) => reset,
+        };
         let elevation = self.elevation(identity.elevated_session.as_ref())?;
         let (notifier, notifier_startup_check) = match &raw.notifier {
             Some(n) => (
@@ -776,7 +853,20 @@ impl Validator<'_> {
             }
             _ => PasswordPolicy::default(),
         };
+        let reset_start_limit = self.rate_limit_or(
+            "reset_password_start",
+            limits.and_then(|l| l.reset_password_start.as_ref()),
+            &[bucket(600, 5), bucket(900, 10), bucket(1800, 15)],
+        )?;
+        let reset_finish_limit = self.rate_limit_or(
+            "reset_password_finish",
+            limits.and_then(|l| l.reset_password_finish.as_ref()),
+            &[bucket(60, 10), bucket(120, 15)],
+        )?;
         Ok(SecondFactorConfig {
+            reset,
+            reset_start_limit,
+            reset_finish_limit,
             password_change: !raw
                 .password_change
                 .as_ref()

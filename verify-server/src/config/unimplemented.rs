@@ -83,17 +83,11 @@ impl Validator<'_> {
             "",
         );
         if let Some(limits) = &s.endpoints.rate_limits {
-            for (key, value) in [
-                ("reset_password_start", &limits.reset_password_start),
-                ("reset_password_finish", &limits.reset_password_finish),
-                ("second_factor_duo", &limits.second_factor_duo),
-            ] {
-                self.ignored(
-                    &format!("server.endpoints.rate_limits.{key}"),
-                    value,
-                    "the endpoint it limits does not exist in Portcullis yet",
-                );
-            }
+            self.ignored(
+                "server.endpoints.rate_limits.second_factor_duo",
+                &limits.second_factor_duo,
+                "the endpoint it limits does not exist in Portcullis yet",
+            );
         }
         self.ignored(
             "log.file_path",
@@ -102,11 +96,6 @@ impl Validator<'_> {
         );
         self.ignored("log.keep_stdout", &raw.log.keep_stdout, "");
         let b = &raw.authentication_backend;
-        self.ignored(
-            "authentication_backend.password_reset",
-            &b.password_reset,
-            "",
-        );
         if b.file.is_some() {
             self.ignored(
                 "authentication_backend.ldap",

@@ -87,6 +87,7 @@ impl<'a> Validator<'a> {
                 certificates_directory: raw.certificates_directory.clone(),
                 password_change: raw.authentication_backend.password_change.take(),
                 password_policy: raw.password_policy.take(),
+                password_reset: raw.authentication_backend.password_reset.take(),
             },
             secrets
                 .storage_encryption_key

@@ -12,6 +12,7 @@ mod elevation;
 pub(crate) use elevation::{confirm_code, revoke_form, revoke_page, send_code};
 pub(crate) mod notifier;
 mod password;
+mod reset;
 mod totp;
 pub(crate) use totp::{
     begin_registration, finish_registration, has_totp, pending_registration, rate_limited,
@@ -75,6 +76,10 @@ pub(crate) struct SecondFactorRuntime {
     pub(crate) default_method: Option<String>,
     pub(crate) password_change: bool,
     pub(crate) password_policy: crate::config::PasswordPolicy,
+    pub(crate) reset: Option<crate::config::ResetConfig>,
+    pub(crate) reset_start_limit: RateLimiter,
+    pub(crate) reset_finish_limit: RateLimiter,
+    pub(crate) resets: reset::Resets,
     pub(crate) totp_limit: RateLimiter,
     pub(crate) elevation_start_limit: RateLimiter,
     pub(crate) elevation_finish_limit: RateLimiter,
@@ -151,6 +156,10 @@ impl SecondFactorRuntime {
             default_method: config.default_method.clone(),
             password_change: config.password_change,
             password_policy: config.password_policy,
+            reset: config.reset.clone(),
+            reset_start_limit: RateLimiter::new(config.reset_start_limit.clone()),
+            reset_finish_limit: RateLimiter::new(config.reset_finish_limit.clone()),
+            resets: reset::Resets::default(),
             totp_limit: RateLimiter::new(config.totp_limit.clone()),
             elevation_start_limit: RateLimiter::new(config.elevation_start_limit.clone()),
             elevation_finish_limit: RateLimiter::new(config.elevation_finish_limit.clone()),
@@ -365,6 +374,23 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
             "/api/user/session/elevation/{delete_id}",
             delete(elevation::revoke),
         );
+    if runtime(state).is_some_and(|rt| rt.reset.is_some() && rt.notifier.is_some()) {
+        router = router
+            .route("/api/reset-password/identity/start", post(reset::start))
+            .route("/api/reset-password/identity/finish", post(reset::finish))
+            .route(
+                "/api/reset-password",
+                post(reset::reset).delete(reset::revoke),
+            )
+            .route(
+                "/reset-password",
+                get(reset::start_page).post(reset::start_form),
+            )
+            .route(
+                "/reset-password/step2",
+                get(reset::step2_page).post(reset::step2_form),
+            );
+    }
     if runtime(state).is_some_and(|rt| rt.password_change && rt.notifier.is_some()) {
         router = router.route("/api/change-password", post(password::change));
     }

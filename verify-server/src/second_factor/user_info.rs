@@ -179,6 +179,6 @@ pub(super) async fn configuration(State(state): State<AppState>, request: Reques
     ok(Some(json!({
         "available_methods": methods,
         "password_change_disabled": !change,
-        "password_reset_disabled": true,
+        "password_reset_disabled": !runtime(&state).is_some_and(|rt| rt.reset.is_some() && rt.notifier.is_some()),
     })))
 }
