@@ -42,6 +42,7 @@ pub mod outpost;
 pub mod outpost_support;
 pub mod process;
 pub mod proxy;
+pub mod smtp;
 pub mod stack;
 pub mod tls;
 pub mod upstream;

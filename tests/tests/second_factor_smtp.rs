@@ -10,9 +10,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use portcullis_server_core::clock::Stopwatch;
-
-use portcullis_tests::process::{FailureLogs, Process, find_program, free_port, require};
+use portcullis_tests::process::{FailureLogs, require};
+use portcullis_tests::smtp::{messages, start_mail_server};
 use portcullis_tests::tls;
 use portcullis_verify_server::config::{LoadOptions, load_all};
 use portcullis_verify_server::{App, Tuning};
@@ -20,67 +19,7 @@ use serde_json::{Value, json};
 
 /// Authelia's published digest of "password" (argon2id).
 const ALICE_DIGEST: &str = "$argon2id$v=19$m=65536,t=3,p=4$2ohUAfh9yetl+utr4tLcCQ$AsXx0VlwjvNnCsa70u4HKZvFkC8Gwajr2pHGKcND/xs";
-const USER: &str = "mailer";
-const PASSWORD: &str = "mailer-secret";
-
-struct MailServer {
-    process: Process,
-    port: u16,
-    dir: PathBuf,
-}
-
-fn start_mail_server(dir: &Path, tls_files: Option<&tls::CertFiles>) -> MailServer {
-    let port = free_port();
-    let out = dir.join("mail");
-    std::fs::create_dir_all(&out).unwrap();
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("smtp/server.py");
-    let mut command = std::process::Command::new(find_program("aiosmtpd").unwrap());
-    command
-        .arg(script)
-        .env("SMTP_PORT", port.to_string())
-        .env("SMTP_DIR", &out)
-        .env("SMTP_USER", USER)
-        .env("SMTP_PASSWORD", PASSWORD);
-    if let Some(files) = tls_files {
-        command
-            .env("SMTP_CERT", &files.chain)
-            .env("SMTP_KEY", &files.key);
-    }
-    let mut process = Process::spawn("smtp", command, dir, false);
-    let started = Stopwatch::start();
-    loop {
-        process.assert_running();
-        let ready =
-            std::fs::read_to_string(&process.logs[0]).is_ok_and(|o| o.contains("\"ready\""));
-        if ready && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "aiosmtpd did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    MailServer {
-        process,
-        port,
-        dir: out,
-    }
-}
-
-fn messages(dir: &Path) -> Vec<String> {
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-        .collect();
-    names.sort();
-    names
-        .iter()
-        .map(|p| std::fs::read_to_string(p).unwrap())
-        .collect()
-}
+use portcullis_tests::smtp::{PASSWORD, USER};
 
 /// A configuration with the SMTP notifier pointed at `port`.
 fn config(dir: &Path, port: u16, smtp_extra: &str, ca_dir: &Path) -> PathBuf {

@@ -34,9 +34,10 @@ async fn authelias_compose_example_starts_and_logs_in() {
         &portcullis_verify_server::config::LoadOptions::default(),
     )
     .unwrap();
-    // TOTP, the encryption key and the filesystem notifier are implemented; password reset is not.
+    // Every section of Authelia's example is implemented: TOTP, the encryption key, the
+    // filesystem notifier and password reset.
     let keys: Vec<&str> = warnings.iter().map(|w| w.key.as_str()).collect();
-    assert_eq!(keys, ["identity_validation.reset_password"], "{warnings:?}");
+    assert!(keys.is_empty(), "{warnings:?}");
     let handle = portcullis_verify_server::App::build(config).await.unwrap();
     let addr = handle.local_addr();
     let stop = handle.shutdown_trigger();

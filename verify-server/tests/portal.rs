@@ -220,24 +220,6 @@ async fn logout_without_a_session_domain_is_401() {
     assert!(r.body.contains(r#""status":"KO""#));
 }
 
-fn csrf_from(page: &Reply) -> (String, String) {
-    let cookie = page
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap())
-        .find(|c| c.starts_with("portcullis_csrf="))
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let marker = "name=\"csrf\" value=\"";
-    let start = page.body.find(marker).unwrap() + marker.len();
-    let token = page.body[start..].split('"').next().unwrap().to_owned();
-    (cookie, token)
-}
-
 fn form(path: &str, cookie: &str, body: String) -> Request<Body> {
     Request::post(path)
         .header("host", "auth.example.com")

@@ -864,24 +864,6 @@ async fn a_wrong_encryption_key_refuses_to_start() {
     );
 }
 
-fn csrf_from(page: &Reply) -> (String, String) {
-    let cookie = page
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap())
-        .find(|c| c.starts_with("portcullis_csrf="))
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let marker = "name=\"csrf\" value=\"";
-    let start = page.body.find(marker).unwrap() + marker.len();
-    let token = page.body[start..].split('"').next().unwrap().to_owned();
-    (cookie, token)
-}
-
 #[tokio::test]
 async fn the_html_page_asks_for_the_code_and_goes_on_to_the_target_without_javascript() {
     let t = TwoFactor::new();
@@ -920,7 +902,7 @@ async fn the_html_page_asks_for_the_code_and_goes_on_to_the_target_without_javas
     let page = t.call("GET", &format!("/?rd={rd}"), &both, None).await;
     assert!(page.body.contains("id=\"totp-code\""), "{}", page.body);
     assert!(page.body.contains("<label for=\"totp-code\">"), "labelled");
-    let (_, token) = csrf_from_page(&page);
+    let token = csrf_token(&page);
     let send_code = |code: String, token: String| {
         Request::post("/login/totp")
             .header("host", "auth.example.com")
@@ -957,16 +939,6 @@ async fn the_html_page_asks_for_the_code_and_goes_on_to_the_target_without_javas
         )
         .await;
     assert_eq!(check.status, StatusCode::OK);
-}
-
-/// The CSRF token of a page whose CSRF cookie was already set.
-fn csrf_from_page(page: &Reply) -> (Option<String>, String) {
-    let marker = "name=\"csrf\" value=\"";
-    let start = page.body.find(marker).unwrap() + marker.len();
-    (
-        None,
-        page.body[start..].split('"').next().unwrap().to_owned(),
-    )
 }
 
 #[tokio::test]

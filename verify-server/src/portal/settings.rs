@@ -13,8 +13,9 @@ use portcullis_second_factor::datetime::rfc3339;
 use super::csrf::{csrf_nonce, csrf_token, csrf_valid, new_nonce};
 use crate::authz::peer_of;
 use crate::error::EdgeError;
-use crate::second_factor::{self, Authenticated};
+use crate::second_factor::{self, Authenticated, SecondFactorRuntime};
 use crate::state::AppState;
+use std::sync::Arc;
 
 /// What a page shows besides the state.
 #[derive(Default)]
@@ -135,11 +136,11 @@ pub(crate) async fn settings_page(State(state): State<AppState>, request: Reques
     render(&state, &parts.headers, &who, StatusCode::OK, message).await
 }
 
-/// The forms' common part: the CSRF check, the user, and the `code` field.
+/// The forms' common part: the CSRF check, the runtime, the user, and the `code` field.
 async fn form(
     state: &AppState,
     request: Request,
-) -> Result<(HeaderMap, Authenticated, String), Response> {
+) -> Result<(Arc<SecondFactorRuntime>, HeaderMap, Authenticated, String), Response> {
     let peer = peer_of(&request);
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, 16 * 1024)
@@ -156,21 +157,33 @@ async fn form(
     if !csrf_valid(&state.0.csrf_key, &parts.headers, &csrf) {
         return Err(EdgeError::FormExpired.into_response());
     }
-    if second_factor::runtime(state).is_none() {
+    let Some(rt) = second_factor::runtime(state).cloned() else {
         return Err(EdgeError::BadRequest("second factors are not enabled").into_response());
-    }
+    };
     let who = second_factor::require_one_factor(state, &parts, peer)
         .await
         .map_err(|_| see_other("/"))?;
-    Ok((parts.headers, who, code))
+    Ok((rt, parts.headers, who, code))
+}
+
+/// The page again, with `error` announced.
+async fn refuse(
+    state: &AppState,
+    headers: &HeaderMap,
+    who: &Authenticated,
+    status: StatusCode,
+    error: &'static str,
+) -> Response {
+    let message = Message {
+        error: Some(error),
+        ..Message::default()
+    };
+    render(state, headers, who, status, message).await
 }
 
 /// `POST /settings/elevate`: mail a code.
 pub(crate) async fn elevate(State(state): State<AppState>, request: Request) -> Response {
-    let Some(rt) = second_factor::runtime(&state).cloned() else {
-        return EdgeError::BadRequest("second factors are not enabled").into_response();
-    };
-    let (headers, who, _) = match form(&state, request).await {
+    let (rt, headers, who, _) = match form(&state, request).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -182,21 +195,21 @@ pub(crate) async fn elevate(State(state): State<AppState>, request: Request) -> 
     match second_factor::send_code(&state, &rt, &who).await {
         Ok(_) => see_other("/settings?sent=1"),
         Err(_) => {
-            let message = Message {
-                error: Some("The code could not be sent. Ask an administrator."),
-                ..Message::default()
-            };
-            render(&state, &headers, &who, StatusCode::FORBIDDEN, message).await
+            refuse(
+                &state,
+                &headers,
+                &who,
+                StatusCode::FORBIDDEN,
+                "The code could not be sent. Ask an administrator.",
+            )
+            .await
         }
     }
 }
 
 /// `POST /settings/elevate/confirm`: the mailed code typed back.
 pub(crate) async fn confirm(State(state): State<AppState>, request: Request) -> Response {
-    let Some(rt) = second_factor::runtime(&state).cloned() else {
-        return EdgeError::BadRequest("second factors are not enabled").into_response();
-    };
-    let (headers, who, code) = match form(&state, request).await {
+    let (rt, headers, who, code) = match form(&state, request).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -224,33 +237,22 @@ const NOT_ELEVATED: &str = "Confirm it is you first: ask for a code and type it 
 
 /// `POST /settings/totp/begin`.
 pub(crate) async fn totp_begin(State(state): State<AppState>, request: Request) -> Response {
-    let Some(rt) = second_factor::runtime(&state).cloned() else {
-        return EdgeError::BadRequest("second factors are not enabled").into_response();
-    };
-    let (headers, who, _) = match form(&state, request).await {
+    let (rt, headers, who, _) = match form(&state, request).await {
         Ok(x) => x,
         Err(r) => return r,
     };
     if !second_factor::is_elevated(&state, &rt, &who).await {
-        let message = Message {
-            error: Some(NOT_ELEVATED),
-            ..Message::default()
-        };
-        return render(&state, &headers, &who, StatusCode::FORBIDDEN, message).await;
+        return refuse(&state, &headers, &who, StatusCode::FORBIDDEN, NOT_ELEVATED).await;
     }
     match second_factor::begin_registration(&state, &rt, &who, None) {
         Ok(_) => see_other("/settings"),
         Err(_) => {
-            let message = Message {
-                error: Some("The registration could not be started. Try again later."),
-                ..Message::default()
-            };
-            render(
+            refuse(
                 &state,
                 &headers,
                 &who,
                 StatusCode::SERVICE_UNAVAILABLE,
-                message,
+                "The registration could not be started. Try again later.",
             )
             .await
         }
@@ -259,58 +261,48 @@ pub(crate) async fn totp_begin(State(state): State<AppState>, request: Request) 
 
 /// `POST /settings/totp/finish`.
 pub(crate) async fn totp_finish(State(state): State<AppState>, request: Request) -> Response {
-    let Some(rt) = second_factor::runtime(&state).cloned() else {
-        return EdgeError::BadRequest("second factors are not enabled").into_response();
-    };
-    let (headers, who, code) = match form(&state, request).await {
+    let (rt, headers, who, code) = match form(&state, request).await {
         Ok(x) => x,
         Err(r) => return r,
     };
     if !second_factor::is_elevated(&state, &rt, &who).await {
-        let message = Message {
-            error: Some(NOT_ELEVATED),
-            ..Message::default()
-        };
-        return render(&state, &headers, &who, StatusCode::FORBIDDEN, message).await;
+        return refuse(&state, &headers, &who, StatusCode::FORBIDDEN, NOT_ELEVATED).await;
     }
     match second_factor::finish_registration(&state, &rt, &who, &code).await {
         Ok(()) => see_other("/settings?added=1"),
         Err(_) => {
-            let message = Message {
-                error: Some(
-                    "The code does not match. Check the app's clock and try the next code.",
-                ),
-                ..Message::default()
-            };
-            render(&state, &headers, &who, StatusCode::FORBIDDEN, message).await
+            refuse(
+                &state,
+                &headers,
+                &who,
+                StatusCode::FORBIDDEN,
+                "The code does not match. Check the app's clock and try the next code.",
+            )
+            .await
         }
     }
 }
 
 /// `POST /settings/totp/remove`.
 pub(crate) async fn totp_remove(State(state): State<AppState>, request: Request) -> Response {
-    let Some(rt) = second_factor::runtime(&state).cloned() else {
-        return EdgeError::BadRequest("second factors are not enabled").into_response();
-    };
-    let (headers, who, _) = match form(&state, request).await {
+    let (rt, headers, who, _) = match form(&state, request).await {
         Ok(x) => x,
         Err(r) => return r,
     };
     if !second_factor::is_elevated(&state, &rt, &who).await {
-        let message = Message {
-            error: Some(NOT_ELEVATED),
-            ..Message::default()
-        };
-        return render(&state, &headers, &who, StatusCode::FORBIDDEN, message).await;
+        return refuse(&state, &headers, &who, StatusCode::FORBIDDEN, NOT_ELEVATED).await;
     }
     match second_factor::remove_registration(&state, &rt, &who).await {
         Ok(()) => see_other("/settings?removed=1"),
         Err(_) => {
-            let message = Message {
-                error: Some("There is no app to remove."),
-                ..Message::default()
-            };
-            render(&state, &headers, &who, StatusCode::FORBIDDEN, message).await
+            refuse(
+                &state,
+                &headers,
+                &who,
+                StatusCode::FORBIDDEN,
+                "There is no app to remove.",
+            )
+            .await
         }
     }
 }

@@ -130,12 +130,7 @@ impl Smtp {
             .to(Mailbox::new(name, address))
             .subject(self.subject.replace("{title}", title))
             .header(ContentType::TEXT_PLAIN)
-            // 8bit keeps the code and the links readable as they are; quoted-printable (lettre's
-            // choice for long lines) would break `id=` into `id=3D`.
-            .body(
-                Body::new_with_encoding(wrap(body, 76), ContentTransferEncoding::EightBit)
-                    .unwrap_or_else(Body::new),
-            )
+            .body(eight_bit(body))
             .map_err(|e| e.to_string())?;
         match tokio::time::timeout(self.timeout * 4, self.transport.send(message)).await {
             Ok(Ok(_)) => Ok(()),
@@ -207,6 +202,19 @@ impl Notifier {
                     .map_err(std::io::Error::other)?
             }
         }
+    }
+}
+
+/// The body as 8bit text with CRLF line ends, so the code and the links arrive as they are
+/// (quoted-printable, lettre's choice for lines over 78 characters, would turn `id=` into
+/// `id=3D`). Prose is wrapped at 76 characters; a longer word (a link) stays whole, within
+/// SMTP's limit of 998 characters a line (RFC 5321 §4.5.3.1.6), else the text is left to lettre.
+fn eight_bit(body: &str) -> Body {
+    let text = wrap(body, 76).replace('\n', "\r\n");
+    if text.split("\r\n").all(|l| l.len() <= 998) && !text.contains('\0') {
+        Body::dangerous_pre_encoded(text.into_bytes(), ContentTransferEncoding::EightBit)
+    } else {
+        Body::new(text)
     }
 }
 
@@ -340,6 +348,17 @@ mod tests {
         );
         assert!(wrap(&body, 76).lines().all(|l| l.len() <= 76));
         assert!(wrap(&body, 76).contains("\n\nABCD2346\n\n"));
+    }
+
+    #[test]
+    fn long_links_stay_whole_and_the_body_travels_as_8bit() {
+        let link = format!("https://auth.example.com/{}", "x".repeat(100));
+        let body = eight_bit(&format!("Hi,\n\n{link}\n"));
+        assert_eq!(body.encoding(), ContentTransferEncoding::EightBit);
+        let text = String::from_utf8(body.into_vec()).unwrap();
+        assert_eq!(text, format!("Hi,\r\n\r\n{link}\r\n"));
+        let huge = eight_bit(&"y".repeat(2_000));
+        assert_ne!(huge.encoding(), ContentTransferEncoding::EightBit);
     }
 
     #[test]

@@ -70,10 +70,29 @@ pub(super) async fn change(State(state): State<AppState>, request: Request) -> R
     if body.new_password == body.old_password || !rt.password_policy.accepts(&body.new_password) {
         return ko(StatusCode::BAD_REQUEST, WEAK);
     }
+    if write_password(&state, &user, &body.new_password)
+        .await
+        .is_err()
+    {
+        return ko(StatusCode::INTERNAL_SERVER_ERROR, UNABLE);
+    }
+    notify_changed(
+        &state,
+        &rt,
+        &who.session.identity.display_name,
+        who.session.identity.emails.first(),
+    )
+    .await;
+    ok(None)
+}
+
+/// Write `password` for `user` into the users file and load the result (the caller checked the
+/// policy). An error has been logged.
+pub(super) async fn write_password(state: &AppState, user: &str, password: &str) -> Result<(), ()> {
+    let config = state.config();
     let path = config.users_path.clone();
     let (case_insensitive, search_email) = (config.case_insensitive, config.search_email);
-    let name = user.clone();
-    let password = body.new_password;
+    let (name, new) = (user.to_owned(), password.to_owned());
     let salt: [u8; 16] = rand::random();
     let changed = tokio::task::spawn_blocking(move || {
         portcullis_auth::users::change_password(
@@ -81,37 +100,47 @@ pub(super) async fn change(State(state): State<AppState>, request: Request) -> R
             &name,
             case_insensitive,
             search_email,
-            &password,
+            &new,
             salt,
         )
     })
     .await;
-    let database = match changed {
-        Ok(Ok(db)) => db,
+    match changed {
+        Ok(Ok(database)) => {
+            state.replace_users(database);
+            tracing::info!(user = %user, "password changed");
+            Ok(())
+        }
         Ok(Err(e)) => {
-            tracing::error!(user = %user, error = %e, "password change failed: the users file was not changed");
-            return ko(StatusCode::INTERNAL_SERVER_ERROR, UNABLE);
+            tracing::error!(user = %user, error = %e, "the password was not changed: the users file is as it was");
+            Err(())
         }
         Err(e) => {
-            tracing::error!(user = %user, error = %e, "password change failed: the users file was not changed");
-            return ko(StatusCode::INTERNAL_SERVER_ERROR, UNABLE);
-        }
-    };
-    state.replace_users(database);
-    tracing::info!(user = %user, "password changed");
-    if let (Some(notifier), Some(address)) = (&rt.notifier, who.session.identity.emails.first()) {
-        let name = &who.session.identity.display_name;
-        let to = Recipient {
-            display_name: name.clone(),
-            address: address.clone(),
-        };
-        let text = event_body(name, "your password was changed", &[]);
-        if let Err(e) = notifier
-            .send(&to, "Password changed successfully", &text, now)
-            .await
-        {
-            tracing::warn!(error = %e, "the password-change notification could not be sent");
+            tracing::error!(user = %user, error = %e, "the password was not changed: the users file is as it was");
+            Err(())
         }
     }
-    ok(None)
+}
+
+/// Mail "Password changed successfully" when there is a notifier and an address.
+pub(super) async fn notify_changed(
+    state: &AppState,
+    rt: &super::SecondFactorRuntime,
+    display_name: &str,
+    address: Option<&String>,
+) {
+    let (Some(notifier), Some(address)) = (&rt.notifier, address) else {
+        return;
+    };
+    let to = Recipient {
+        display_name: display_name.to_owned(),
+        address: address.clone(),
+    };
+    let text = event_body(display_name, "your password was changed", &[]);
+    if let Err(e) = notifier
+        .send(&to, "Password changed successfully", &text, state.now())
+        .await
+    {
+        tracing::warn!(error = %e, "the password-change notification could not be sent");
+    }
 }

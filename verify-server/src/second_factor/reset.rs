@@ -17,7 +17,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use portcullis_second_factor::sqlite::TokenUse;
 use serde::{Deserialize, Serialize};
 
-use super::notifier::{Recipient, event_body};
+use super::notifier::Recipient;
 use super::{OPERATION_FAILED, SecondFactorRuntime, rate_limited, runtime};
 use crate::authz::peer_of;
 use crate::config::ResetConfig;
@@ -347,40 +347,13 @@ async fn set_password(
     if !rt.password_policy.accepts(password) {
         return Err(WEAK);
     }
-    let config = state.config();
-    let path = config.users_path.clone();
-    let (ci, search) = (config.case_insensitive, config.search_email);
-    let (name, new) = (user.clone(), password.to_owned());
-    let salt: [u8; 16] = rand::random();
-    let changed = tokio::task::spawn_blocking(move || {
-        portcullis_auth::users::change_password(&path, &name, ci, search, &new, salt)
-    })
-    .await;
-    let database = match changed {
-        Ok(Ok(db)) => db,
-        Ok(Err(e)) => {
-            tracing::error!(user = %user, error = %e, "password reset failed: the users file was not changed");
-            return Err(UNABLE);
-        }
-        Err(e) => {
-            tracing::error!(user = %user, error = %e, "password reset failed: the users file was not changed");
-            return Err(UNABLE);
-        }
-    };
+    super::password::write_password(state, &user, password)
+        .await
+        .map_err(|()| UNABLE)?;
     rt.resets.remove(&key);
-    let account = database.lookup(&user);
-    state.replace_users(database);
     tracing::info!(user = %user, "password reset");
-    if let (Some(notifier), Some(account)) = (&rt.notifier, account)
-        && let Some(address) = account.emails.first()
-    {
-        let to = Recipient {
-            display_name: account.display_name.clone(),
-            address: address.clone(),
-        };
-        let text = event_body(&account.display_name, "your password was changed", &[]);
-        let _ = notifier
-            .send(&to, "Password changed successfully", &text, now)
+    if let Some(account) = state.users().lookup(&user) {
+        super::password::notify_changed(state, rt, &account.display_name, account.emails.first())
             .await;
     }
     Ok(())

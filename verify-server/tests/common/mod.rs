@@ -252,3 +252,26 @@ pub async fn raw_request(addr: SocketAddr, request: &str) -> String {
     let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// The CSRF cookie (`name=value`) a page set and the token in its forms.
+pub fn csrf_from(page: &Reply) -> (String, String) {
+    let cookie = page
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("portcullis_csrf="))
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    (cookie, csrf_token(page))
+}
+
+/// The CSRF token in a page's forms.
+pub fn csrf_token(page: &Reply) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.body.find(marker).unwrap() + marker.len();
+    page.body[start..].split('"').next().unwrap().to_owned()
+}
