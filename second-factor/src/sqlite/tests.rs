@@ -3,10 +3,12 @@
 //! cipher crates directly (docs/reference/second-factor.md §4.2–4.4), not with this crate's code.
 
 use super::*;
+use crate::totp::Digits;
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use rand::SeedableRng;
 use sha2::{Digest, Sha256};
+use std::net::IpAddr;
 
 const KEY: &str = "a_not_so_secure_encryption_key";
 const LEGACY_JOHN: &str = "000102030405060708090a0b8280293cb43efc6160f283b069a4b41598a9df39ca9e03bb62824d9d57d1f8b21ad902a4d3a821719bbe19cc1d9b7e75b7c46672d41c57d8a6ae8c0aae9a7778207393ed";

@@ -8,8 +8,10 @@
 //! - `secrets` — secrets from `…_FILE` environment variables; `model` — the validated types.
 
 mod model;
+mod notifier;
 mod oidc;
 mod oidc_raw;
+mod passwords;
 mod raw;
 mod second_factor;
 mod secrets;
@@ -24,17 +26,16 @@ use std::path::{Path, PathBuf};
 use portcullis_config::ProcessInputs;
 
 pub use model::{Config, CookieDomain, Endpoint, Implementation, Refresh, Strategy, StrategyKind};
+pub use notifier::{NotifierConfig, SmtpConfig, SmtpSecurity};
 pub use oidc::{
     AuthorizationPolicy, AuthorizationRule, ClientSecret, Cors, Lifespans, OidcClient,
     OidcProvider, OidcRateLimits, PolicyLevel, Subject,
 };
+pub use passwords::{PasswordPolicy, ResetConfig};
 pub use portcullis_auth::regulation::RegulationConfig;
 pub use portcullis_config::{ConfigError, ConfigWarning, locate, parse_duration};
 pub use portcullis_server_core::telemetry::{LogFormat, LogLevel};
-pub use second_factor::{
-    ElevationConfig, NotifierConfig, PasswordPolicy, ResetConfig, SecondFactorConfig, SmtpConfig,
-    SmtpSecurity, TotpConfig,
-};
+pub use second_factor::{ElevationConfig, SecondFactorConfig, TotpConfig};
 pub use secrets::{MIN_SESSION_SECRET_LENGTH, SecretSources};
 pub use sources::{LoadOptions, expand_paths};
 

@@ -61,12 +61,12 @@ pub(super) struct RawConfig {
     pub default_2fa_method: Option<String>,
     pub identity_validation: Option<super::second_factor::RawIdentityValidation>,
     pub identity_providers: Option<super::oidc_raw::RawIdentityProviders>,
-    pub notifier: Option<super::second_factor::RawNotifier>,
+    pub notifier: Option<super::notifier::RawNotifier>,
     pub totp: Option<super::second_factor::RawTotp>,
     pub webauthn: Option<IgnoredAny>,
     pub duo_api: Option<IgnoredAny>,
     pub ntp: Option<IgnoredAny>,
-    pub password_policy: Option<super::second_factor::RawPasswordPolicy>,
+    pub password_policy: Option<super::passwords::RawPasswordPolicy>,
     pub privacy_policy: Option<IgnoredAny>,
 }
 
@@ -168,8 +168,8 @@ pub(super) struct RawAuthBackend {
     pub refresh_interval: Option<RawDuration>,
     pub file: Option<RawFileBackend>,
     pub ldap: Option<IgnoredAny>,
-    pub password_reset: Option<super::second_factor::RawPasswordReset>,
-    pub password_change: Option<super::second_factor::RawPasswordChange>,
+    pub password_reset: Option<super::passwords::RawPasswordReset>,
+    pub password_change: Option<super::passwords::RawPasswordChange>,
 }
 
 #[derive(Debug, Default, Deserialize)]
