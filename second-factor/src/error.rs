@@ -54,6 +54,11 @@ pub enum SecondFactorError {
         "the database has a migrations table but is not an Authelia database Portcullis can use"
     )]
     NotAutheliaDatabase,
+    /// An Authelia database whose WebAuthn tables predate schema 24.
+    #[error(
+        "the Authelia database is at schema {0}; WebAuthn needs schema 24 (start Authelia 4.39 once to migrate it)"
+    )]
+    WebAuthnSchema(u32),
     /// A one-time code longer than 20 characters.
     #[error("a one-time code has at most 20 characters")]
     OneTimeCodeTooLong,

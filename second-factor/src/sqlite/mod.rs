@@ -48,6 +48,24 @@ CREATE TABLE IF NOT EXISTS identity_verification (
     exp DATETIME NOT NULL, username VARCHAR(100) NOT NULL, action VARCHAR(50) NOT NULL,
     consumed DATETIME NULL DEFAULT NULL, consumed_ip VARCHAR(39) NULL DEFAULT NULL,
     revoked DATETIME NULL DEFAULT NULL, revoked_ip VARCHAR(39) NULL DEFAULT NULL);
+CREATE TABLE IF NOT EXISTS webauthn_users (
+    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, rpid VARCHAR(512) NOT NULL,
+    username VARCHAR(100) NOT NULL, userid CHAR(64) NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS webauthn_users_lookup_key ON webauthn_users (rpid, username);
+CREATE TABLE IF NOT EXISTS webauthn_credentials (
+    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT, created_at DATETIME NOT NULL DEFAULT CURRENT_TIMESTAMP,
+    last_used_at DATETIME NULL DEFAULT NULL, rpid VARCHAR(512) NOT NULL, username VARCHAR(100) NOT NULL,
+    description VARCHAR(64) NOT NULL, kid VARCHAR(512) NOT NULL, aaguid CHAR(36) NULL,
+    attestation_format VARCHAR(32), attachment VARCHAR(64), transport VARCHAR(64) DEFAULT '',
+    sign_count INTEGER DEFAULT 0, clone_warning BOOLEAN NOT NULL DEFAULT FALSE,
+    legacy BOOLEAN NOT NULL DEFAULT FALSE, discoverable BOOLEAN NOT NULL,
+    present BOOLEAN NOT NULL DEFAULT FALSE, verified BOOLEAN NOT NULL DEFAULT FALSE,
+    backup_eligible BOOLEAN NOT NULL DEFAULT FALSE, backup_state BOOLEAN NOT NULL DEFAULT FALSE,
+    public_key BLOB NOT NULL, attestation BLOB NULL DEFAULT NULL,
+    attestation_type VARCHAR(32) NOT NULL DEFAULT '');
+CREATE UNIQUE INDEX IF NOT EXISTS webauthn_credentials_kid_key ON webauthn_credentials (kid);
+CREATE UNIQUE INDEX IF NOT EXISTS webauthn_credentials_lookup_key
+    ON webauthn_credentials (rpid, username, description);
 ";
 
 /// A `one_time_code` row: its id or public id, expiry, intent, consumed and revoked times.
@@ -342,6 +360,7 @@ impl SecondFactorStore {
 mod codes;
 mod totp;
 mod webauthn;
+pub use webauthn::{NewWebAuthnCredential, StoredWebAuthnCredential, USER_HANDLE_LENGTH};
 
 #[cfg(test)]
 mod tests;
