@@ -84,12 +84,15 @@ pub fn router(state: AppState) -> Router {
         .route("/login", post(portal::login_form))
         .route("/logout", post(portal::logout_form))
         .route("/login/totp", post(portal::totp_form))
+        .route("/login/password", post(portal::password_form))
+        .route("/static/webauthn.js", get(portal::webauthn_script))
         .route("/settings", get(portal::settings_page))
         .route("/settings/elevate", post(portal::elevate))
         .route("/settings/elevate/confirm", post(portal::confirm))
         .route("/settings/totp/begin", post(portal::totp_begin))
         .route("/settings/totp/finish", post(portal::totp_finish))
         .route("/settings/totp/remove", post(portal::totp_remove))
+        .route("/settings/webauthn/remove", post(portal::webauthn_remove))
         .route("/api/firstfactor", post(portal::first_factor))
         .route("/api/state", get(portal::user_state))
         .route("/api/logout", post(portal::logout))
@@ -129,11 +132,11 @@ pub(crate) fn content_security_policy(state: &AppState) -> HeaderValue {
         .map(|c| format!(" https://{0}:* https://*.{0}:*", c.domain))
         .collect();
     HeaderValue::from_str(&format!(
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'{targets}; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; form-action 'self'{targets}; frame-ancestors 'none'; base-uri 'none'"
     ))
     .unwrap_or_else(|_| {
         HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         )
     })
 }

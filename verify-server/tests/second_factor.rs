@@ -9,149 +9,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::body::Body;
+use common::two_factor::*;
 use common::*;
 use http::{Request, StatusCode};
 use portcullis_second_factor::totp::{TotpParameters, TotpSecret, code_at};
 use portcullis_session::MemoryStore;
-use serde_json::{Value, json};
-
-const KEY: &str = "a_not_so_secure_encryption_key";
-
-struct TwoFactor {
-    h: Harness,
-    dir: tempfile::TempDir,
-}
-
-fn yaml(dir: &Path, extra: &str) -> String {
-    format!(
-        "{CONFIG}storage:\n  encryption_key: {KEY}\n  local:\n    path: {}\nnotifier:\n  filesystem:\n    filename: {}\nserver:\n  address: 'tcp://127.0.0.1:9091/'\n  endpoints:\n    rate_limits:\n      session_elevation_start:\n        buckets: [{{ period: 1m, requests: 20 }}]\n      session_elevation_finish:\n        buckets: [{{ period: 1m, requests: 20 }}]\n{extra}",
-        dir.join("db.sqlite3").display(),
-        dir.join("notification.txt").display()
-    )
-    .replacen("server:\n  address: 'tcp://127.0.0.1:9091/'\nlog:", "log:", 1)
-}
-
-impl TwoFactor {
-    fn new() -> Self {
-        Self::with("")
-    }
-
-    /// With top-level sections added (or, for `authentication_backend:`, replacing the test's).
-    fn with_top(top: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let users = dir.path().join("users.yml");
-        std::fs::write(&users, users_yaml()).unwrap();
-        let mut text = yaml(dir.path(), "");
-        if top.starts_with("authentication_backend:") {
-            let start = text.find("authentication_backend:").unwrap();
-            let end = start + text[start..].find("access_control:").unwrap();
-            text.replace_range(start..end, top);
-        } else {
-            text.push_str(top);
-        }
-        let text = text.replacen(
-            "    path: users.yml\n",
-            &format!("    path: {}\n", users.display()),
-            1,
-        );
-        let h = Harness::with(&text, Arc::new(MemoryStore::new()));
-        Self { h, dir }
-    }
-
-    fn with(extra: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        // The users file lives in the test's folder, so a password change can write it.
-        let users = dir.path().join("users.yml");
-        std::fs::write(&users, users_yaml()).unwrap();
-        let text = yaml(dir.path(), extra).replacen(
-            "    path: users.yml\n",
-            &format!("    path: {}\n", users.display()),
-            1,
-        );
-        let h = Harness::with(&text, Arc::new(MemoryStore::new()));
-        Self { h, dir }
-    }
-
-    fn now(&self) -> u64 {
-        self.h.state.now()
-    }
-
-    async fn call(&self, method: &str, path: &str, cookie: &str, body: Option<Value>) -> Reply {
-        let mut b = Request::builder()
-            .method(method)
-            .uri(path)
-            .header("host", "auth.example.com");
-        if !cookie.is_empty() {
-            b = b.header("cookie", cookie);
-        }
-        let body = match body {
-            Some(v) => {
-                b = b.header("content-type", "application/json");
-                Body::from(v.to_string())
-            }
-            None => Body::empty(),
-        };
-        self.h.send(b.body(body).unwrap()).await
-    }
-
-    fn mailed_code(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join("notification.txt")).unwrap();
-        let pattern = regex::Regex::new(r"-{40}\n\n([A-Z0-9]{6,20})\n\n-{40}").unwrap();
-        pattern
-            .captures(&text)
-            .unwrap_or_else(|| panic!("no code in {text}"))[1]
-            .to_owned()
-    }
-
-    async fn elevate(&self, cookie: &str) {
-        let r = self
-            .call("POST", "/api/user/session/elevation", cookie, None)
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        let code = self.mailed_code();
-        let r = self
-            .call(
-                "PUT",
-                "/api/user/session/elevation",
-                cookie,
-                Some(json!({"otc": code.to_lowercase()})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-    }
-
-    /// Register TOTP for the user of `cookie`; returns the secret.
-    async fn register(&self, cookie: &str) -> TotpSecret {
-        self.elevate(cookie).await;
-        let r = self
-            .call(
-                "PUT",
-                "/api/secondfactor/totp/register",
-                cookie,
-                Some(json!({"algorithm": "SHA1", "length": 6, "period": 30})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        let v: Value = serde_json::from_str(&r.body).unwrap();
-        let secret = TotpSecret::from_base32(v["data"]["base32_secret"].as_str().unwrap()).unwrap();
-        let code = code_at(&secret, TotpParameters::default(), self.now());
-        let r = self
-            .call(
-                "POST",
-                "/api/secondfactor/totp/register",
-                cookie,
-                Some(json!({"token": code})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
-        assert_eq!(r.body, r#"{"status":"OK"}"#);
-        secret
-    }
-}
-
-fn data(r: &Reply) -> Value {
-    serde_json::from_str::<Value>(&r.body).unwrap()["data"].clone()
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn every_route_needs_a_logged_in_user_with_authelias_plain_403() {
@@ -751,7 +614,6 @@ async fn user_info_and_configuration_answer_as_authelia() {
     let r = t.call("GET", "/api/user/info", &cookie, None).await;
     assert_eq!(data(&r)["method"], "totp", "the chosen default is saved");
     for bad in [
-        json!({"method": "webauthn"}),
         json!({"method": "mobile_push"}),
         json!({"method": ""}),
         json!([]),
@@ -785,7 +647,7 @@ async fn user_info_and_configuration_answer_as_authelia() {
     let r = t.call("GET", "/api/configuration", &cookie, None).await;
     assert_eq!(
         r.body,
-        r#"{"data":{"available_methods":["totp"],"password_change_disabled":false,"password_reset_disabled":true},"status":"OK"}"#
+        r#"{"data":{"available_methods":["totp","webauthn"],"password_change_disabled":false,"password_reset_disabled":true},"status":"OK"}"#
     );
 }
 

@@ -126,6 +126,13 @@ impl AssertionResponse {
         credential_id(&self.id, &self.raw_id, &self.kind)
     }
 
+    /// The challenge the client says it signed (to find a ceremony kept by its challenge; the
+    /// verification still compares it with the one issued).
+    pub fn challenge(&self) -> Result<Vec<u8>, WebAuthnError> {
+        let bytes = decode_binary("clientDataJSON", &self.response.client_data_json)?;
+        client_data::challenge(&bytes)
+    }
+
     /// The user handle, when the authenticator returned one (passkey login); empty counts as
     /// absent.
     pub fn user_handle(&self) -> Result<Option<Vec<u8>>, WebAuthnError> {

@@ -44,3 +44,10 @@ pub(crate) fn check(
     }
     Ok(())
 }
+
+/// The challenge named in client data, unchecked.
+pub(crate) fn challenge(bytes: &[u8]) -> Result<Vec<u8>, WebAuthnError> {
+    let raw: Raw =
+        serde_json::from_slice(bytes).map_err(|e| WebAuthnError::malformed("clientDataJSON", e))?;
+    decode_binary("clientDataJSON.challenge", &raw.challenge)
+}

@@ -379,6 +379,18 @@ impl SecondFactorStore {
         Ok(())
     }
 
+    /// Mark credential `id` discoverable (a passkey login with `experimental_enable_passkey_upgrade`).
+    pub fn mark_webauthn_discoverable(&self, id: i64) -> Result<(), SecondFactorError> {
+        self.webauthn_tables()?;
+        self.conn()
+            .execute(
+                "UPDATE webauthn_credentials SET discoverable = 1 WHERE id = ?1",
+                params![id],
+            )
+            .map_err(storage)?;
+        Ok(())
+    }
+
     /// Rename `username`'s credential `id`; false when the user has no such credential.
     pub fn rename_webauthn_credential(
         &self,

@@ -20,6 +20,7 @@ mod session;
 mod sources;
 mod unimplemented;
 mod validate;
+mod webauthn;
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +39,7 @@ pub use portcullis_server_core::telemetry::{LogFormat, LogLevel};
 pub use second_factor::{ElevationConfig, SecondFactorConfig, TotpConfig};
 pub use secrets::{MIN_SESSION_SECRET_LENGTH, SecretSources};
 pub use sources::{LoadOptions, expand_paths};
+pub use webauthn::WebAuthnConfig;
 
 /// Read and validate a configuration file.
 pub fn load(

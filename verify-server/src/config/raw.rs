@@ -63,7 +63,7 @@ pub(super) struct RawConfig {
     pub identity_providers: Option<super::oidc_raw::RawIdentityProviders>,
     pub notifier: Option<super::notifier::RawNotifier>,
     pub totp: Option<super::second_factor::RawTotp>,
-    pub webauthn: Option<IgnoredAny>,
+    pub webauthn: Option<super::webauthn::RawWebAuthn>,
     pub duo_api: Option<IgnoredAny>,
     pub ntp: Option<IgnoredAny>,
     pub password_policy: Option<super::passwords::RawPasswordPolicy>,

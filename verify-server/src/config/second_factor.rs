@@ -106,6 +106,8 @@ impl Default for ElevationConfig {
 pub struct SecondFactorConfig {
     /// TOTP, unless disabled or impossible (no encryption key).
     pub totp: Option<TotpConfig>,
+    /// WebAuthn, unless disabled or impossible (no encryption key).
+    pub webauthn: Option<super::webauthn::WebAuthnConfig>,
     /// `storage.encryption_key`.
     pub encryption_key: Option<Secret>,
     /// Session elevation.
@@ -147,7 +149,7 @@ pub(super) struct RawSecondFactor {
     pub notifier: Option<RawNotifier>,
     pub encryption_key: Option<RawSecret>,
     pub default_2fa_method: Option<String>,
-    pub webauthn_configured: bool,
+    pub webauthn: Option<super::webauthn::RawWebAuthn>,
     pub certificates_directory: Option<String>,
     pub password_change: Option<RawPasswordChange>,
     pub password_policy: Option<RawPasswordPolicy>,
@@ -312,12 +314,19 @@ impl Validator<'_> {
             }
             (None, _) => None,
         };
-        if raw.webauthn_configured {
-            self.warn(
-                "webauthn",
-                "not implemented by Portcullis yet; ignored: WebAuthn and passkeys are not offered",
-            );
-        }
+        let webauthn = match (self.webauthn(raw.webauthn.as_ref())?, &encryption_key) {
+            (Some(w), Some(_)) => Some(w),
+            (Some(_), None) => {
+                if raw.webauthn.is_some() {
+                    self.warn(
+                        "storage.encryption_key",
+                        "is not set: WebAuthn is off (credential keys are stored encrypted with it)",
+                    );
+                }
+                None
+            }
+            (None, _) => None,
+        };
         let identity = raw.identity_validation.unwrap_or_default();
         let reset = self.reset(identity.reset_password.as_ref(), raw.password_reset)?;
         let elevation = self.elevation(identity.elevated_session.as_ref())?;
@@ -337,6 +346,7 @@ impl Validator<'_> {
         let default_method = match raw.default_2fa_method.as_deref() {
             None | Some("") => None,
             Some("totp") => Some("totp".to_owned()),
+            Some("webauthn") if webauthn.is_some() => Some("webauthn".to_owned()),
             Some(m @ ("webauthn" | "mobile_push")) => {
                 self.warn(
                     "default_2fa_method",
@@ -386,6 +396,7 @@ impl Validator<'_> {
             &[bucket(60, 10), bucket(120, 15)],
         )?;
         Ok(SecondFactorConfig {
+            webauthn,
             reset,
             reset_start_limit,
             reset_finish_limit,

@@ -258,13 +258,17 @@ fn a_missing_encryption_key_turns_second_factors_off_with_one_warning() {
     // A plain one-factor configuration gets no new warning.
     let (c, w) = load(BASE).unwrap();
     assert!(w.is_empty() && c.second_factor.totp.is_none());
-    // What is not there yet warns.
-    let (_, w) = load(&format!(
+    // WebAuthn without the key is off with the same warning; with it, on and silent.
+    let (c, w) = load(&format!("{BASE}webauthn:\n  display_name: x\n")).unwrap();
+    assert!(c.second_factor.webauthn.is_none());
+    let keys: Vec<&str> = w.iter().map(|w| w.key.as_str()).collect();
+    assert_eq!(keys, ["storage.encryption_key"]);
+    let (c, w) = load(&format!(
         "{BASE}storage:\n  encryption_key: 0123456789012345678901\nwebauthn:\n  display_name: x\n"
     ))
     .unwrap();
-    let keys: Vec<&str> = w.iter().map(|w| w.key.as_str()).collect();
-    assert_eq!(keys, ["webauthn"]);
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(c.second_factor.webauthn.unwrap().display_name, "x");
     // SMTP: Authelia's defaults; STARTTLS required unless both TLS keys say otherwise.
     let smtp_of = |extra: &str| {
         let (c, w) = load(&format!(
@@ -520,4 +524,115 @@ fn redis_passwords_come_from_their_files() {
 fn without_redis_the_session_secret_may_be_left_out() {
     let (c, _) = load(&BASE.replace("  secret: a-long-enough-secret\n", "")).unwrap();
     assert!(c.session_secret.is_none());
+}
+
+const WITH_KEY: &str = "storage:\n  encryption_key: 0123456789012345678901\n";
+
+#[test]
+fn webauthn_has_authelias_defaults_and_reads_every_key() {
+    use portcullis_webauthn::options::{Attachment, Conveyance, Requirement};
+    let (c, w) = load(&format!("{BASE}{WITH_KEY}")).unwrap();
+    assert!(w.is_empty());
+    let d = c.second_factor.webauthn.expect("on by default");
+    assert_eq!(
+        (
+            d.display_name.as_str(),
+            d.attestation,
+            d.timeout,
+            d.passkey_login
+        ),
+        ("Authelia", Conveyance::Indirect, 60, false)
+    );
+    assert_eq!(d.selection, Default::default());
+    let (c, w) = load(&format!(
+        "{BASE}{WITH_KEY}webauthn:\n  enable_passkey_login: true\n  experimental_enable_passkey_uv_two_factors: true\n  experimental_enable_passkey_upgrade: true\n  display_name: Example\n  attestation_conveyance_preference: direct\n  timeout: 2m\n  selection_criteria:\n    attachment: cross-platform\n    discoverability: required\n    user_verification: required\n  filtering:\n    prohibited_aaguids: ['CB69481E-8FF7-4039-93EC-0A2729A154A8']\n    prohibit_backup_eligibility: true\n  metadata:\n    enabled: true\n"
+    ))
+    .unwrap();
+    let keys: Vec<&str> = w.iter().map(|w| w.key.as_str()).collect();
+    assert_eq!(keys, ["webauthn.metadata"]);
+    let x = c.second_factor.webauthn.unwrap();
+    assert!(
+        x.passkey_login
+            && x.passkey_uv_two_factors
+            && x.passkey_upgrade
+            && x.prohibit_backup_eligibility
+    );
+    assert_eq!((x.attestation, x.timeout), (Conveyance::Direct, 120));
+    assert_eq!(x.selection.attachment, Some(Attachment::CrossPlatform));
+    assert_eq!(x.selection.resident_key, Some(Requirement::Required));
+    assert_eq!(x.selection.user_verification, Some(Requirement::Required));
+    assert_eq!(
+        x.prohibited_aaguids,
+        ["cb69481e-8ff7-4039-93ec-0a2729a154a8"]
+    );
+    // disable: no WebAuthn; the deprecated key still works, with a warning.
+    let (c, _) = load(&format!("{BASE}{WITH_KEY}webauthn:\n  disable: true\n")).unwrap();
+    assert!(c.second_factor.webauthn.is_none());
+    let (c, w) = load(&format!(
+        "{BASE}{WITH_KEY}webauthn:\n  user_verification: discouraged\n"
+    ))
+    .unwrap();
+    assert_eq!(w[0].key, "webauthn.user_verification");
+    assert_eq!(
+        c.second_factor
+            .webauthn
+            .unwrap()
+            .selection
+            .user_verification,
+        Some(Requirement::Discouraged)
+    );
+    let (_, w) = load(&format!(
+        "{BASE}{WITH_KEY}webauthn:\n  enable_passkey_login: true\n  selection_criteria:\n    discoverability: discouraged\n"
+    ))
+    .unwrap();
+    assert_eq!(w[0].key, "webauthn.selection_criteria.discoverability");
+    // default_2fa_method may name webauthn once it is on.
+    let (c, _) = load(&format!("{BASE}{WITH_KEY}default_2fa_method: webauthn\n")).unwrap();
+    assert_eq!(c.second_factor.default_method.as_deref(), Some("webauthn"));
+}
+
+#[test]
+fn webauthn_contradictions_and_bad_values_are_errors_naming_the_key() {
+    for (yaml, key) in [
+        (
+            "  disable: true\n  enable_passkey_login: true\n",
+            "webauthn.enable_passkey_login",
+        ),
+        (
+            "  experimental_enable_passkey_uv_two_factors: true\n",
+            "webauthn.experimental_enable_passkey_uv_two_factors",
+        ),
+        (
+            "  experimental_enable_passkey_upgrade: true\n",
+            "webauthn.experimental_enable_passkey_upgrade",
+        ),
+        (
+            "  attestation_conveyance_preference: enterprise\n",
+            "webauthn.attestation_conveyance_preference",
+        ),
+        (
+            "  selection_criteria:\n    attachment: usb\n",
+            "webauthn.selection_criteria.attachment",
+        ),
+        (
+            "  selection_criteria:\n    discoverability: maybe\n",
+            "webauthn.selection_criteria.discoverability",
+        ),
+        (
+            "  selection_criteria:\n    user_verification: always\n",
+            "webauthn.selection_criteria.user_verification",
+        ),
+        (
+            "  filtering:\n    permitted_aaguids: ['not-a-uuid']\n",
+            "webauthn.filtering.permitted_aaguids",
+        ),
+        (
+            "  filtering:\n    permitted_aaguids: ['cb69481e-8ff7-4039-93ec-0a2729a154a8']\n    prohibited_aaguids: ['cb69481e-8ff7-4039-93ec-0a2729a154a9']\n",
+            "webauthn.filtering",
+        ),
+        ("  timeout: soon\n", "webauthn.timeout"),
+    ] {
+        let e = error(&format!("{BASE}{WITH_KEY}webauthn:\n{yaml}"));
+        assert_eq!(e.key, key, "{yaml}: {e}");
+    }
 }

@@ -83,7 +83,7 @@ impl<'a> Validator<'a> {
                 notifier: raw.notifier.take(),
                 encryption_key: raw.storage.encryption_key.take(),
                 default_2fa_method: raw.default_2fa_method.take(),
-                webauthn_configured: raw.webauthn.is_some(),
+                webauthn: raw.webauthn.take(),
                 certificates_directory: raw.certificates_directory.clone(),
                 password_change: raw.authentication_backend.password_change.take(),
                 password_policy: raw.password_policy.take(),

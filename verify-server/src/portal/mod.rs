@@ -29,8 +29,12 @@ use crate::state::AppState;
 pub(crate) use api::{
     first_factor, health, is_json, json_object, logout, safe_redirection, user_state,
 };
-pub(crate) use page::{Templates, login_form, login_page, logout_form, totp_form};
-pub(crate) use settings::{confirm, elevate, settings_page, totp_begin, totp_finish, totp_remove};
+pub(crate) use page::{
+    Templates, login_form, login_page, logout_form, password_form, totp_form, webauthn_script,
+};
+pub(crate) use settings::{
+    confirm, elevate, settings_page, totp_begin, totp_finish, totp_remove, webauthn_remove,
+};
 
 pub(super) const JSON: &str = "application/json; charset=utf-8";
 pub(super) const AUTH_FAILED: &str = "Authentication failed. Check your credentials.";
@@ -143,25 +147,49 @@ pub(super) async fn login(
             return Err(LoginFailure::Credentials);
         }
     };
+    let session = start_session(
+        state,
+        headers,
+        cookie,
+        &user,
+        AuthLevel::OneFactor,
+        remember,
+    )
+    .await
+    .map_err(|()| LoginFailure::Store)?;
+    tracing::info!(user = %user.username, remember_me = session.remember_me, "login succeeded");
+    let identity = session.identity.clone();
+    Ok((session, identity))
+}
+
+/// Store a fresh session for `user` at `level` (new id: fixation defence); the request's
+/// previous session, if any, is destroyed.
+pub(crate) async fn start_session(
+    state: &AppState,
+    headers: &HeaderMap,
+    cookie: &CookieDomain,
+    user: &portcullis_auth::users::User,
+    level: AuthLevel,
+    remember: bool,
+) -> Result<Session, ()> {
+    let now = state.now();
     if let Some(old) = find_session_cookie(headers, &cookie.cookie.name) {
         let _ = state.sessions().delete(&old).await;
     }
-    let identity = user.identity(AuthLevel::OneFactor, now);
+    let identity = user.identity(level, now);
     let id = SessionId::generate(&mut rand::rng());
     let session = Session::new(
         id,
         cookie.domain.clone(),
-        identity.clone(),
+        identity,
         remember,
         now,
         &cookie.lifetime,
     );
     state.sessions().put(&session).await.map_err(|e| {
         tracing::error!(error = %e, "could not store the new session: login refused");
-        LoginFailure::Store
     })?;
-    tracing::info!(user = %user.username, remember_me = session.remember_me, "login succeeded");
-    Ok((session, identity))
+    Ok(session)
 }
 
 pub(crate) fn session_cookie_header(
@@ -175,7 +203,7 @@ pub(crate) fn session_cookie_header(
 }
 
 /// docs/reference/forward-auth.md §7: where to go after the first factor.
-pub(super) fn redirect_after_login(
+pub(crate) fn redirect_after_login(
     state: &AppState,
     cookie: &CookieDomain,
     identity: &Identity,

@@ -32,9 +32,12 @@ struct Page<'a> {
     /// The origin the flow's redirects end at (its client's redirect URI), allowed in
     /// `form-action` so that Chromium follows the login's redirects there.
     flow_origin: Option<String>,
-    /// For a user at one factor: `totp` (a code form is shown), `register` (no device yet), or
-    /// empty (no second factors).
+    /// For a user at one factor: `totp` (a code form is shown), `webauthn` (only a security
+    /// key), `password` (a passkey login: the password is the second factor), `register` (no
+    /// device yet), or empty (no second factors).
     second_factor: &'static str,
+    /// The user has a security key or passkey for this portal: its button is shown.
+    webauthn: bool,
 }
 
 /// The login page template, compiled once at start: a template error is a start error, and no
@@ -90,7 +93,12 @@ fn render_page(
         continue_url => page.continue_url,
         flow_id => page.flow_id,
         second_factor => page.second_factor,
-        settings => crate::second_factor::runtime(state).is_some_and(|rt| rt.totp.is_some()),
+        webauthn => page.webauthn,
+        passkey_login => crate::second_factor::runtime(state)
+            .and_then(|rt| rt.webauthn.as_ref())
+            .is_some_and(|w| w.passkey_login),
+        settings => crate::second_factor::runtime(state)
+            .is_some_and(|rt| rt.totp.is_some() || rt.webauthn.is_some()),
     });
     let html = match html {
         Ok(h) => h,
@@ -155,7 +163,7 @@ pub(crate) async fn login_page(State(state): State<AppState>, request: Request) 
     };
     let rd = query.rd.unwrap_or_default();
     let safe_rd = is_safe_redirect(&rd, &all_domains(&state)).then_some(rd.as_str());
-    let second_factor = second_factor_of(&state, &identity).await;
+    let (second_factor, webauthn) = second_factor_of(&state, &parts, peer, &identity).await;
     let page = Page {
         identity: &identity,
         error: None,
@@ -178,6 +186,7 @@ pub(crate) async fn login_page(State(state): State<AppState>, request: Request) 
             crate::oidc::flow_client_origin(&state, &flow_id).await
         },
         second_factor,
+        webauthn,
     };
     with_cookie(
         render_page(&state, &parts.headers, StatusCode::OK, page),
@@ -336,6 +345,7 @@ pub(crate) async fn login_form(State(state): State<AppState>, request: Request) 
                     crate::oidc::flow_client_origin(&state, &form.flow_id).await
                 },
                 second_factor: "",
+                webauthn: false,
             };
             let status = if overloaded {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -347,18 +357,42 @@ pub(crate) async fn login_form(State(state): State<AppState>, request: Request) 
     }
 }
 
-/// What the page offers a user at one factor: a code form when they have TOTP.
-async fn second_factor_of(state: &AppState, identity: &Identity) -> &'static str {
-    let Some(rt) = crate::second_factor::runtime(state).filter(|rt| rt.totp.is_some()) else {
-        return "";
+/// What the page offers a user at one factor, and whether a security-key button is shown.
+async fn second_factor_of(
+    state: &AppState,
+    parts: &http::request::Parts,
+    peer: std::net::IpAddr,
+    identity: &Identity,
+) -> (&'static str, bool) {
+    let Some(rt) = crate::second_factor::runtime(state)
+        .filter(|rt| rt.totp.is_some() || rt.webauthn.is_some())
+    else {
+        return ("", false);
     };
     if identity.level != AuthLevel::OneFactor {
-        return "";
+        return ("", false);
     }
-    if crate::second_factor::has_totp(rt, &identity.username).await {
-        "totp"
+    let session = portal_domain(state, parts, peer, None).and_then(|i| {
+        portcullis_session::find_session_cookie(
+            &parts.headers,
+            &state.config().cookies[i].cookie.name,
+        )
+    });
+    if session.is_some_and(|id| rt.is_passkey_session(&id, state.now())) {
+        return ("password", false);
+    }
+    let webauthn = match crate::second_factor::request_origin(state, parts, peer) {
+        Some(origin) => {
+            crate::second_factor::has_webauthn(rt, &origin.rp_id, &identity.username).await
+        }
+        None => false,
+    };
+    if rt.totp.is_some() && crate::second_factor::has_totp(rt, &identity.username).await {
+        ("totp", webauthn)
+    } else if webauthn {
+        ("webauthn", true)
     } else {
-        "register"
+        ("register", false)
     }
 }
 
@@ -391,13 +425,6 @@ pub(crate) async fn totp_form(State(state): State<AppState>, request: Request) -
     if let Some(limited) = crate::second_factor::rate_limited(&rt.totp_limit, client, state.now()) {
         return limited;
     }
-    let see_other = |location: &str| {
-        let mut response = StatusCode::SEE_OTHER.into_response();
-        if let Ok(v) = HeaderValue::from_str(location) {
-            response.headers_mut().insert(LOCATION, v);
-        }
-        response
-    };
     let Ok(who) = crate::second_factor::require_one_factor(&state, &parts, peer).await else {
         return see_other("/");
     };
@@ -427,10 +454,92 @@ pub(crate) async fn totp_form(State(state): State<AppState>, request: Request) -
                 flow_id: "",
                 flow_origin: None,
                 second_factor: "totp",
+                webauthn: false,
             };
             render_page(&state, &parts.headers, StatusCode::FORBIDDEN, page)
         }
     }
+}
+
+/// `POST /login/password` from the page's password form after a passkey login: the same checks
+/// as `POST /api/secondfactor/password`, then a redirect to the (safe) target.
+pub(crate) async fn password_form(State(state): State<AppState>, request: Request) -> Response {
+    let peer = peer_of(&request);
+    let (parts, body) = request.into_parts();
+    let bytes = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .unwrap_or_default();
+    let (mut password, mut csrf, mut rd) = (String::new(), String::new(), String::new());
+    for (k, v) in form_urlencoded::parse(&bytes) {
+        match k.as_ref() {
+            "password" => password = v.into_owned(),
+            "csrf" => csrf = v.into_owned(),
+            "rd" => rd = v.into_owned(),
+            _ => {}
+        }
+    }
+    if !csrf_valid(&state.0.csrf_key, &parts.headers, &csrf) {
+        return EdgeError::FormExpired.into_response();
+    }
+    let Some(rt) = crate::second_factor::runtime(&state).cloned() else {
+        return EdgeError::BadRequest("second factors are not enabled").into_response();
+    };
+    let Ok(who) = crate::second_factor::require_one_factor(&state, &parts, peer).await else {
+        return see_other("/");
+    };
+    let safe_rd = is_safe_redirect(&rd, &all_domains(&state)).then_some(rd.as_str());
+    match crate::second_factor::password_second_factor(&state, &rt, &who, &password).await {
+        Ok(session) => {
+            let cookie = &state.config().cookies[who.index];
+            let next = safe_rd
+                .map(str::to_owned)
+                .or_else(|| cookie.default_redirection_url.clone())
+                .unwrap_or_else(|| "/".to_owned());
+            let mut response = see_other(&next);
+            if let Some(v) = session_cookie_header(cookie, &session) {
+                response.headers_mut().append(SET_COOKIE, v);
+            }
+            response
+        }
+        Err(_) => {
+            let page = Page {
+                identity: &who.session.identity,
+                error: Some("The password is not correct."),
+                rd: safe_rd.unwrap_or(""),
+                rm: "",
+                typed_username: "",
+                continue_url: None,
+                flow_id: "",
+                flow_origin: None,
+                second_factor: "password",
+                webauthn: false,
+            };
+            render_page(&state, &parts.headers, StatusCode::UNAUTHORIZED, page)
+        }
+    }
+}
+
+fn see_other(location: &str) -> Response {
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(LOCATION, v);
+    }
+    response
+}
+
+/// `GET /static/webauthn.js`: the script of the WebAuthn ceremonies.
+pub(crate) async fn webauthn_script() -> Response {
+    let mut response = include_str!("../../static/webauthn.js").into_response();
+    let h = response.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
 }
 
 /// `POST /logout` from the HTML page.

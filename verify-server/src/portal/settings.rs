@@ -71,7 +71,30 @@ async fn render(
         .is_some();
     let pending = second_factor::pending_registration(state, rt, who);
     let (secret, uri) = pending.clone().unwrap_or_default();
+    let credentials = match (&rt.webauthn, &who.origin) {
+        (Some(_), Some(origin)) => {
+            second_factor::credentials_of(rt, &origin.rp_id, &identity.username)
+                .await
+                .unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
+    let webauthn_credentials: Vec<minijinja::Value> = credentials
+        .iter()
+        .map(|c| {
+            minijinja::context! {
+                id => c.id,
+                description => c.description,
+                created => rfc3339(c.created_at),
+                last_used => c.last_used_at.map(rfc3339),
+                passkey => c.discoverable,
+            }
+        })
+        .collect();
     let html = state.0.templates.settings(minijinja::context! {
+        totp_on => rt.totp.is_some(),
+        webauthn_on => rt.webauthn.is_some(),
+        webauthn_credentials => webauthn_credentials,
         username => identity.username,
         display_name => identity.display_name,
         csrf => csrf_token(&state.0.csrf_key, &nonce),
@@ -113,7 +136,7 @@ async fn render(
 pub(crate) async fn settings_page(State(state): State<AppState>, request: Request) -> Response {
     let peer = peer_of(&request);
     let (parts, _) = request.into_parts();
-    if second_factor::runtime(&state).is_none_or(|rt| rt.totp.is_none()) {
+    if second_factor::runtime(&state).is_none_or(|rt| rt.totp.is_none() && rt.webauthn.is_none()) {
         return EdgeError::BadRequest("second factors are not enabled").into_response();
     }
     let Ok(who) = second_factor::require_one_factor(&state, &parts, peer).await else {
@@ -128,6 +151,10 @@ pub(crate) async fn settings_page(State(state): State<AppState>, request: Reques
             Some("The app is registered.")
         } else if query.contains("removed=1") {
             Some("The app is removed.")
+        } else if query.contains("registered=webauthn") {
+            Some("The security key is registered.")
+        } else if query.contains("removed=webauthn") {
+            Some("The security key is removed.")
         } else {
             None
         },
@@ -136,21 +163,29 @@ pub(crate) async fn settings_page(State(state): State<AppState>, request: Reques
     render(&state, &parts.headers, &who, StatusCode::OK, message).await
 }
 
-/// The forms' common part: the CSRF check, the runtime, the user, and the `code` field.
+/// The fields a settings form may carry.
+#[derive(Default)]
+struct Fields {
+    code: String,
+    id: String,
+}
+
+/// The forms' common part: the CSRF check, the runtime, the user, and the fields.
 async fn form(
     state: &AppState,
     request: Request,
-) -> Result<(Arc<SecondFactorRuntime>, HeaderMap, Authenticated, String), Response> {
+) -> Result<(Arc<SecondFactorRuntime>, HeaderMap, Authenticated, Fields), Response> {
     let peer = peer_of(&request);
     let (parts, body) = request.into_parts();
     let bytes = axum::body::to_bytes(body, 16 * 1024)
         .await
         .unwrap_or_default();
-    let (mut csrf, mut code) = (String::new(), String::new());
+    let (mut csrf, mut fields) = (String::new(), Fields::default());
     for (k, v) in form_urlencoded::parse(&bytes) {
         match k.as_ref() {
             "csrf" => csrf = v.into_owned(),
-            "code" => code = v.into_owned(),
+            "code" => fields.code = v.into_owned(),
+            "id" => fields.id = v.into_owned(),
             _ => {}
         }
     }
@@ -163,7 +198,7 @@ async fn form(
     let who = second_factor::require_one_factor(state, &parts, peer)
         .await
         .map_err(|_| see_other("/"))?;
-    Ok((rt, parts.headers, who, code))
+    Ok((rt, parts.headers, who, fields))
 }
 
 /// The page again, with `error` announced.
@@ -209,7 +244,7 @@ pub(crate) async fn elevate(State(state): State<AppState>, request: Request) -> 
 
 /// `POST /settings/elevate/confirm`: the mailed code typed back.
 pub(crate) async fn confirm(State(state): State<AppState>, request: Request) -> Response {
-    let (rt, headers, who, code) = match form(&state, request).await {
+    let (rt, headers, who, Fields { code, .. }) = match form(&state, request).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -261,7 +296,7 @@ pub(crate) async fn totp_begin(State(state): State<AppState>, request: Request) 
 
 /// `POST /settings/totp/finish`.
 pub(crate) async fn totp_finish(State(state): State<AppState>, request: Request) -> Response {
-    let (rt, headers, who, code) = match form(&state, request).await {
+    let (rt, headers, who, Fields { code, .. }) = match form(&state, request).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -301,6 +336,34 @@ pub(crate) async fn totp_remove(State(state): State<AppState>, request: Request)
                 &who,
                 StatusCode::FORBIDDEN,
                 "There is no app to remove.",
+            )
+            .await
+        }
+    }
+}
+
+/// `POST /settings/webauthn/remove`: remove one security key (works without JavaScript).
+pub(crate) async fn webauthn_remove(State(state): State<AppState>, request: Request) -> Response {
+    let (rt, headers, who, fields) = match form(&state, request).await {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if !second_factor::is_elevated(&state, &rt, &who).await {
+        return refuse(&state, &headers, &who, StatusCode::FORBIDDEN, NOT_ELEVATED).await;
+    }
+    let removed = match fields.id.parse::<i64>() {
+        Ok(id) => second_factor::delete_credential(&state, &rt, &who, id).await,
+        Err(_) => Err(StatusCode::BAD_REQUEST),
+    };
+    match removed {
+        Ok(()) => see_other("/settings?removed=webauthn"),
+        Err(status) => {
+            refuse(
+                &state,
+                &headers,
+                &who,
+                status,
+                "There is no such security key.",
             )
             .await
         }

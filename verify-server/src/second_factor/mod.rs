@@ -18,9 +18,16 @@ pub(crate) use totp::{
     begin_registration, finish_registration, has_totp, pending_registration, rate_limited,
     registration, remove_registration, totp_sign_in,
 };
+mod passkey;
 mod user_info;
+pub(crate) use passkey::password_second_factor;
+mod webauthn;
+pub(crate) use webauthn::{
+    WebOrigin, credentials_of, delete_credential, has_webauthn, request_origin,
+};
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -37,7 +44,9 @@ use portcullis_session::{Session, SessionId, find_session_cookie};
 use serde_json::json;
 
 use crate::authz::{CookieResult, cookie_session};
-use crate::config::{ElevationConfig, NotifierConfig, SecondFactorConfig, TotpConfig};
+use crate::config::{
+    ElevationConfig, NotifierConfig, SecondFactorConfig, TotpConfig, WebAuthnConfig,
+};
 use crate::error::StartError;
 use crate::portal::{client_of, json_response, portal_domain_of};
 use crate::state::AppState;
@@ -60,6 +69,16 @@ pub(crate) struct PendingTotp {
     pub(crate) expires: u64,
 }
 
+/// A WebAuthn ceremony begun: what its answer must match, and until when.
+#[derive(Debug, Clone)]
+pub(crate) struct Ceremony {
+    pub(crate) challenge: portcullis_webauthn::encoding::Challenge,
+    pub(crate) origin: WebOrigin,
+    pub(crate) expires: u64,
+    /// A registration's description.
+    pub(crate) description: Option<String>,
+}
+
 /// An elevated session: until when, and from which address.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Elevation {
@@ -71,6 +90,7 @@ pub(crate) struct Elevation {
 pub(crate) struct SecondFactorRuntime {
     pub(crate) store: Arc<SecondFactorStore>,
     pub(crate) totp: Option<TotpConfig>,
+    pub(crate) webauthn: Option<WebAuthnConfig>,
     pub(crate) elevation: ElevationConfig,
     pub(crate) notifier: Option<Notifier>,
     pub(crate) default_method: Option<String>,
@@ -85,6 +105,15 @@ pub(crate) struct SecondFactorRuntime {
     pub(crate) elevation_finish_limit: RateLimiter,
     pending: Mutex<HashMap<SessionId, PendingTotp>>,
     elevations: Mutex<HashMap<SessionId, Elevation>>,
+    /// WebAuthn registrations begun, per session.
+    registrations: Mutex<HashMap<SessionId, Ceremony>>,
+    /// WebAuthn second-factor assertions begun, per session.
+    assertions: Mutex<HashMap<SessionId, Ceremony>>,
+    /// Passkey logins begun, by challenge (the browser has no session yet).
+    passkey_logins: Mutex<HashMap<[u8; 32], Ceremony>>,
+    /// Sessions whose first factor was a passkey (a possession factor), until they expire: their
+    /// second factor must be the password (docs/reference/second-factor.md §0).
+    passkey_sessions: Mutex<HashMap<SessionId, u64>>,
 }
 
 impl std::fmt::Debug for SecondFactorRuntime {
@@ -96,9 +125,9 @@ impl std::fmt::Debug for SecondFactorRuntime {
     }
 }
 
-fn bounded_insert<V>(
-    map: &mut HashMap<SessionId, V>,
-    key: SessionId,
+fn bounded_insert<K: Hash + Eq, V>(
+    map: &mut HashMap<K, V>,
+    key: K,
     value: V,
     expired: impl Fn(&V) -> bool,
 ) -> bool {
@@ -151,6 +180,7 @@ impl SecondFactorRuntime {
         Ok(Some(Self {
             store: Arc::new(store),
             totp: config.totp.clone(),
+            webauthn: config.webauthn.clone(),
             elevation: config.elevation,
             notifier,
             default_method: config.default_method.clone(),
@@ -165,6 +195,10 @@ impl SecondFactorRuntime {
             elevation_finish_limit: RateLimiter::new(config.elevation_finish_limit.clone()),
             pending: Mutex::new(HashMap::new()),
             elevations: Mutex::new(HashMap::new()),
+            registrations: Mutex::new(HashMap::new()),
+            assertions: Mutex::new(HashMap::new()),
+            passkey_logins: Mutex::new(HashMap::new()),
+            passkey_sessions: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -227,8 +261,96 @@ impl SecondFactorRuntime {
         }
     }
 
+    /// Keep a WebAuthn ceremony of `session` (`registration` or assertion); false when the
+    /// server holds too many.
+    pub(crate) fn set_ceremony(
+        &self,
+        registration: bool,
+        session: &SessionId,
+        ceremony: Ceremony,
+        now: u64,
+    ) -> bool {
+        let map = if registration {
+            &self.registrations
+        } else {
+            &self.assertions
+        };
+        let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
+        bounded_insert(&mut map, session.clone(), ceremony, |c| c.expires <= now)
+    }
+
+    /// Take the ceremony of `session` (it is used once, whatever the outcome), if unexpired.
+    pub(crate) fn take_ceremony(
+        &self,
+        registration: bool,
+        session: &SessionId,
+        now: u64,
+    ) -> Option<Ceremony> {
+        let map = if registration {
+            &self.registrations
+        } else {
+            &self.assertions
+        };
+        let taken = map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(session)?;
+        (taken.expires > now).then_some(taken)
+    }
+
+    /// Keep a passkey login's ceremony under its challenge.
+    pub(crate) fn set_passkey_login(&self, ceremony: Ceremony, now: u64) -> bool {
+        let mut map = self
+            .passkey_logins
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        bounded_insert(&mut map, *ceremony.challenge.as_bytes(), ceremony, |c| {
+            c.expires <= now
+        })
+    }
+
+    /// Take the passkey login whose challenge is `challenge`, if unexpired.
+    pub(crate) fn take_passkey_login(&self, challenge: &[u8], now: u64) -> Option<Ceremony> {
+        let key: [u8; 32] = challenge.try_into().ok()?;
+        let taken = self
+            .passkey_logins
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&key)?;
+        (taken.expires > now).then_some(taken)
+    }
+
+    /// Note that `session` logged in with a passkey, until `expires`.
+    pub(crate) fn mark_passkey_session(&self, session: &SessionId, expires: u64, now: u64) -> bool {
+        let mut map = self
+            .passkey_sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        bounded_insert(&mut map, session.clone(), expires, |e| *e <= now)
+    }
+
+    /// Whether `session` logged in with a passkey.
+    pub(crate) fn is_passkey_session(&self, session: &SessionId, now: u64) -> bool {
+        self.passkey_sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(session)
+            .is_some_and(|e| *e > now)
+    }
+
     /// Move what belongs to a session to its new id (the id changes when the level rises).
     pub(crate) fn rename_session(&self, old: &SessionId, new: &SessionId) {
+        for map in [&self.registrations, &self.assertions] {
+            let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(c) = map.remove(old) {
+                map.insert(new.clone(), c);
+            }
+        }
+        // A session raised to two factors is no longer a passkey-only session.
+        self.passkey_sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(old);
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(p) = pending.remove(old) {
             pending.insert(new.clone(), p);
@@ -243,9 +365,16 @@ impl SecondFactorRuntime {
         }
     }
 
-    /// The methods offered: `totp` when TOTP is on.
+    /// The methods offered: `totp` and `webauthn` when they are on.
     pub(crate) fn available_methods(&self) -> Vec<&'static str> {
-        self.totp.iter().map(|_| "totp").collect()
+        let mut methods = Vec::new();
+        if self.totp.is_some() {
+            methods.push("totp");
+        }
+        if self.webauthn.is_some() {
+            methods.push("webauthn");
+        }
+        methods
     }
 }
 
@@ -259,6 +388,8 @@ pub(crate) struct Authenticated {
     pub(crate) index: usize,
     pub(crate) session: Session,
     pub(crate) ip: Option<IpAddr>,
+    /// The request's origin (WebAuthn's RP ID is its host), when it can be determined.
+    pub(crate) origin: Option<WebOrigin>,
 }
 
 /// Authelia's `Require1FA` failure: 403 with the plain-text body.
@@ -289,6 +420,7 @@ pub(crate) async fn require_one_factor(
         index,
         session,
         ip: client_of(state, parts, peer).addr(),
+        origin: request_origin(state, parts, peer),
     })
 }
 
@@ -393,6 +525,12 @@ pub(crate) fn routes(state: &AppState) -> Router<AppState> {
     }
     if runtime(state).is_some_and(|rt| rt.password_change && rt.notifier.is_some()) {
         router = router.route("/api/change-password", post(password::change));
+    }
+    if runtime(state).is_some_and(|rt| rt.webauthn.is_some()) {
+        router = router.merge(webauthn::routes());
+    }
+    if runtime(state).is_some_and(|rt| rt.webauthn.as_ref().is_some_and(|w| w.passkey_login)) {
+        router = router.merge(passkey::routes());
     }
     if runtime(state).is_some_and(|rt| rt.totp.is_some()) {
         router = router

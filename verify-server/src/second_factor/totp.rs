@@ -34,6 +34,7 @@ use crate::state::AppState;
 const SETUP_FAILED: &str = "Unable to set up one-time password.";
 const DELETE_FAILED: &str = "Unable to delete one-time password.";
 const NOT_FOUND: &str = "Could not find TOTP Configuration for user.";
+const TOTP_METHOD: &str = "Time-based One-Time Password";
 
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, SecondFactorError> + Send + 'static,
@@ -236,6 +237,10 @@ pub(crate) async fn totp_sign_in(
         return Err(SignInFailure::Malformed);
     }
     let user = who.session.identity.username.clone();
+    if rt.is_passkey_session(&who.session.id, now) {
+        tracing::info!(user = %user, "TOTP sign-in refused: a passkey session needs its password as the second factor");
+        return Err(SignInFailure::Refused);
+    }
     // Beyond Authelia: failed codes count toward regulation, so a banned user is refused here too.
     if state.0.regulator.is_banned(Some(&user), client, now).await {
         tracing::info!(user = %user, "TOTP sign-in refused: the user is banned by regulation");
@@ -368,6 +373,7 @@ pub(crate) async fn remove_registration(
                 who,
                 "a Second Factor Method was removed from your account",
                 "Second Factor Method Removed",
+                TOTP_METHOD,
             )
             .await;
             Ok(())
@@ -394,19 +400,21 @@ pub(super) async fn remove(State(state): State<AppState>, request: Request) -> R
     }
 }
 
-async fn notify_event(
+/// Mail the user that a method was added or removed (when there is a notifier and an address).
+pub(super) async fn notify_event(
     state: &AppState,
     rt: &SecondFactorRuntime,
     who: &Authenticated,
     event: &str,
     subject: &str,
+    method: &str,
 ) {
     let (Some(notifier), Some(address)) = (&rt.notifier, who.session.identity.emails.first())
     else {
         return;
     };
     let name = &who.session.identity.display_name;
-    let details = [("Method", "Time-based One-Time Password".to_owned())];
+    let details = [("Method", method.to_owned())];
     let to = Recipient {
         display_name: name.clone(),
         address: address.clone(),
@@ -597,6 +605,7 @@ pub(crate) async fn finish_registration(
         who,
         "a Second Factor Method was added to your account",
         "Second Factor Method Added",
+        TOTP_METHOD,
     )
     .await;
     Ok(())

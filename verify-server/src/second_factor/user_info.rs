@@ -97,7 +97,13 @@ pub(super) async fn post_info(State(state): State<AppState>, request: Request) -
         .preferred
         .clone()
         .filter(|m| offered.contains(&m.as_str()));
-    let registered = (methods.has_totp && offered.contains(&"totp")).then(|| "totp".to_owned());
+    let registered = if methods.has_totp && offered.contains(&"totp") {
+        Some("totp".to_owned())
+    } else if methods.has_webauthn && offered.contains(&"webauthn") {
+        Some("webauthn".to_owned())
+    } else {
+        None
+    };
     let configured_default = runtime(&state)
         .and_then(|rt| rt.default_method.clone())
         .filter(|m| offered.contains(&m.as_str()));
@@ -124,7 +130,7 @@ pub(super) async fn post_info(State(state): State<AppState>, request: Request) -
         "emails": Value::Null,
         "method": chosen,
         "has_totp": methods.has_totp && offered.contains(&"totp"),
-        "has_webauthn": false,
+        "has_webauthn": methods.has_webauthn && offered.contains(&"webauthn"),
         "has_duo": false,
     })))
 }

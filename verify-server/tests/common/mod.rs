@@ -24,6 +24,8 @@ use portcullis_verify_server::config::{Config, SecretSources, parse};
 use portcullis_verify_server::{AppState, Tuning, router};
 use tower::ServiceExt;
 
+pub mod two_factor;
+
 /// Authelia's published digest of "password" (argon2id, m=65536, t=3, p=4).
 pub const ALICE_DIGEST: &str = "$argon2id$v=19$m=65536,t=3,p=4$2ohUAfh9yetl+utr4tLcCQ$AsXx0VlwjvNnCsa70u4HKZvFkC8Gwajr2pHGKcND/xs";
 pub const ALICE_PASSWORD: &str = "password";
