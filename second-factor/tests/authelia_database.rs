@@ -232,7 +232,7 @@ fn switch_and_back(schema: u32) {
         None
     );
     let mut a = johns_authenticator();
-    a.sign_count = 5;
+    a.sign_count = 4;
     let kid = STANDARD.encode(&a.credential_id);
     let stored = store
         .webauthn_credential_by_kid(RP, &kid)

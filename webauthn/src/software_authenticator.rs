@@ -16,10 +16,12 @@ pub struct SoftwareAuthenticator {
     key: SigningKey,
     /// The credential id.
     pub credential_id: Vec<u8>,
-    /// The counter the next assertion reports (incremented after each).
+    /// The counter of the last answer (each assertion increments it first, as authenticators do).
     pub sign_count: u32,
     /// The flags set on every answer (UP and UV by default).
     pub flags: u8,
+    /// Whether it keeps a signature counter (false: it always reports 0, as many passkeys do).
+    pub counts: bool,
 }
 
 impl std::fmt::Debug for SoftwareAuthenticator {
@@ -49,6 +51,7 @@ impl SoftwareAuthenticator {
             credential_id,
             sign_count: 1,
             flags: 0x01 | 0x04,
+            counts: true,
         }
     }
 
@@ -127,7 +130,7 @@ impl SoftwareAuthenticator {
     }
 
     /// The assertion for `challenge_b64`, with `user_handle` when the credential is discoverable;
-    /// the counter then grows by one.
+    /// the counter grows by one first.
     pub fn assert(
         &mut self,
         rp_id: &str,
@@ -135,12 +138,16 @@ impl SoftwareAuthenticator {
         challenge_b64: &str,
         user_handle: Option<&[u8]>,
     ) -> Json {
+        self.sign_count = if self.counts {
+            self.sign_count.wrapping_add(1)
+        } else {
+            0
+        };
         let client_data = Self::client_data("webauthn.get", challenge_b64, origin);
         let auth_data = self.auth_data(rp_id, self.flags, false);
         let mut signed = auth_data.clone();
         signed.extend_from_slice(&Sha256::digest(&client_data));
         let sig: Signature = self.key.sign(&signed);
-        self.sign_count += 1;
         json!({
             "id": base64url(&self.credential_id),
             "rawId": base64url(&self.credential_id),
