@@ -130,22 +130,19 @@ fn new_challenge() -> Challenge {
     Challenge::new(rand::rng().random())
 }
 
-/// The config and origin every WebAuthn route needs, or Authelia's 403 with `message`.
+/// The config and origin every WebAuthn route needs (`None`: Authelia's 403).
 fn context<'a>(
     state: &AppState,
     rt: &'a SecondFactorRuntime,
     parts: &Parts,
     peer: IpAddr,
-    message: &str,
-) -> Result<(&'a WebAuthnConfig, WebOrigin), Response> {
-    let Some(config) = &rt.webauthn else {
-        return Err(ko(StatusCode::FORBIDDEN, message));
-    };
+) -> Option<(&'a WebAuthnConfig, WebOrigin)> {
+    let config = rt.webauthn.as_ref()?;
     let Some(origin) = request_origin(state, parts, peer) else {
         tracing::info!("WebAuthn request refused: its origin cannot be determined");
-        return Err(ko(StatusCode::FORBIDDEN, message));
+        return None;
     };
-    Ok((config, origin))
+    Some((config, origin))
 }
 
 /// `GET /api/secondfactor/webauthn`: the assertion options for the user's credentials.
@@ -159,9 +156,8 @@ async fn assertion_options(State(state): State<AppState>, request: Request) -> R
     let Some(rt) = runtime(&state).cloned() else {
         return ko(StatusCode::FORBIDDEN, MFA_FAILED);
     };
-    let (config, origin) = match context(&state, &rt, &parts, peer, MFA_FAILED) {
-        Ok(x) => x,
-        Err(r) => return r,
+    let Some((config, origin)) = context(&state, &rt, &parts, peer) else {
+        return ko(StatusCode::FORBIDDEN, MFA_FAILED);
     };
     let user = &who.session.identity.username;
     let credentials = match credentials_of(&rt, &origin.rp_id, user).await {
@@ -458,9 +454,8 @@ async fn begin(State(state): State<AppState>, request: Request) -> Response {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let origin = match context(&state, &rt, &parts, peer, REGISTER_FAILED) {
-        Ok((_, o)) => o,
-        Err(r) => return r,
+    let Some((_, origin)) = context(&state, &rt, &parts, peer) else {
+        return ko(StatusCode::FORBIDDEN, REGISTER_FAILED);
     };
     let bytes = axum::body::to_bytes(body, MAX_BODY)
         .await
@@ -645,9 +640,8 @@ async fn list(State(state): State<AppState>, request: Request) -> Response {
     let Some(rt) = runtime(&state).cloned() else {
         return ko(StatusCode::FORBIDDEN, OPERATION_FAILED);
     };
-    let origin = match context(&state, &rt, &parts, peer, OPERATION_FAILED) {
-        Ok((_, o)) => o,
-        Err(r) => return r,
+    let Some((_, origin)) = context(&state, &rt, &parts, peer) else {
+        return ko(StatusCode::FORBIDDEN, OPERATION_FAILED);
     };
     match credentials_of(&rt, &origin.rp_id, &who.session.identity.username).await {
         Ok(list) => ok(Some(Value::Array(
