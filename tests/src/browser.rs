@@ -116,3 +116,70 @@ pub async fn wait_for_url(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A WebDriver WebAuthn command (W3C WebAuthn §11, `/session/{id}/webauthn/…`), which fantoccini
+/// has no method for.
+#[derive(Debug)]
+struct WebAuthnCommand {
+    path: String,
+    method: http::Method,
+    body: Option<serde_json::Value>,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for WebAuthnCommand {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/webauthn/{}",
+            session_id.unwrap_or_default(),
+            self.path
+        ))
+    }
+
+    fn method_and_body(&self, _request_url: &url::Url) -> (http::Method, Option<String>) {
+        (
+            self.method.clone(),
+            self.body.as_ref().map(ToString::to_string),
+        )
+    }
+}
+
+/// Add a CTAP2 virtual authenticator (resident keys and user verification, the user always
+/// consenting) to the browser; returns its id.
+pub async fn add_virtual_authenticator(client: &Client) -> String {
+    let answer = client
+        .issue_cmd(WebAuthnCommand {
+            path: "authenticator".to_owned(),
+            method: http::Method::POST,
+            body: Some(json!({
+                "protocol": "ctap2",
+                "transport": "internal",
+                "hasResidentKey": true,
+                "hasUserVerification": true,
+                "isUserConsenting": true,
+                "isUserVerified": true,
+            })),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("add a virtual authenticator: {e}"));
+    answer
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no authenticator id in {answer}"))
+}
+
+/// The credentials the virtual authenticator `id` holds.
+pub async fn virtual_credentials(client: &Client, id: &str) -> Vec<serde_json::Value> {
+    let answer = client
+        .issue_cmd(WebAuthnCommand {
+            path: format!("authenticator/{id}/credentials"),
+            method: http::Method::GET,
+            body: None,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("list the virtual credentials: {e}"));
+    answer.as_array().cloned().unwrap_or_default()
+}

@@ -32,7 +32,8 @@ pub struct VerifyConfig {
     /// `session.inactivity`.
     pub inactivity: String,
     /// Second factors on: `storage.encryption_key`, the filesystem notifier
-    /// (`notification.txt` beside the configuration) and `app.example.com/secure` at two factors.
+    /// (`notification.txt` beside the configuration), passkey login, and
+    /// `app.example.com/secure` at two factors.
     pub second_factor: bool,
 }
 
@@ -104,7 +105,7 @@ portcullis:
                 ""
             },
             second_factor = if self.second_factor {
-                "storage:\n  encryption_key: 'portcullis-tests-encryption-key-0123456789'\n  local:\n    path: second-factor.sqlite3\nnotifier:\n  filesystem:\n    filename: notification.txt\n"
+                "storage:\n  encryption_key: 'portcullis-tests-encryption-key-0123456789'\n  local:\n    path: second-factor.sqlite3\nnotifier:\n  filesystem:\n    filename: notification.txt\nwebauthn:\n  enable_passkey_login: true\n  selection_criteria:\n    discoverability: preferred\n    user_verification: preferred\n"
             } else {
                 ""
             },

@@ -219,3 +219,111 @@ async fn totp_registered_on_the_settings_page_opens_a_two_factor_page_in_chromiu
     assert_eq!(seen.uri, "/secure/area");
     assert_eq!(seen.one("remote-user"), Some("alice"));
 }
+
+/// Elevate the session on the settings page with the code from the notification file.
+async fn elevate_on_settings(page: &fantoccini::Client, stack: &Stack) {
+    click(page, "#send-code").await;
+    wait_for(page, "#notice").await;
+    let mail = std::fs::read_to_string(stack.dir.join("notification.txt")).expect("notification");
+    let pattern = regex::Regex::new(r"-{40}\n\n([A-Z0-9]{6,20})\n\n-{40}").unwrap();
+    let code = pattern
+        .captures_iter(&mail)
+        .last()
+        .expect("a code in the mail")[1]
+        .to_owned();
+    type_into(page, "#one-time-code", &code).await;
+    click(page, "#confirm-code").await;
+}
+
+async fn assert_on_secure_page(page: &fantoccini::Client, secure: &str) {
+    let url = wait_for_url(page, "the two-factor page", |u| {
+        u.host_str() == Some("app.example.com")
+    })
+    .await;
+    assert_eq!(url.as_str(), secure);
+    let body = wait_for(page, "body")
+        .await
+        .text()
+        .await
+        .expect("page text");
+    let seen: portcullis_tests::Seen =
+        serde_json::from_str(body.trim()).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(seen.uri, "/secure/area");
+    assert_eq!(seen.one("remote-user"), Some("alice"));
+}
+
+async fn sign_out(page: &fantoccini::Client, port: u16) {
+    page.goto(&format!("https://auth.example.com:{port}/"))
+        .await
+        .expect("open the portal");
+    click(page, "#logout").await;
+    wait_for(page, "#username").await;
+}
+
+/// docs/reference/second-factor.md §2 in a real browser: Chromium's WebDriver virtual
+/// authenticator (CTAP2, resident keys, user verification) registers a passkey on the settings
+/// page, then logs in with it (the password is the second factor of a passkey login) and opens a
+/// two_factor page through nginx; then a password login with the same credential as the second
+/// factor opens it too.
+#[tokio::test]
+async fn a_passkey_registered_in_chromium_logs_in_and_opens_a_two_factor_page() {
+    let options = StackOptions {
+        also_needs: browser::PROGRAMS.to_vec(),
+        second_factor: true,
+        ..StackOptions::default()
+    };
+    let Some(mut stack) = Stack::start(Proxy::Nginx, options).await else {
+        return;
+    };
+    let port = stack.client.port;
+    let page = browser::open(&mut stack).await;
+    let authenticator = browser::add_virtual_authenticator(&page).await;
+    let secure = format!("https://app.example.com:{port}/secure/area");
+
+    // Register: password, elevation, then the passkey on the settings page.
+    page.goto(&secure).await.expect("open the two-factor page");
+    sign_in(&page, ALICE.0, ALICE.1).await;
+    wait_for(&page, "#no-second-factor").await;
+    click(&page, "#settings").await;
+    elevate_on_settings(&page, &stack).await;
+    type_into(&page, "#webauthn-description", "Laptop passkey").await;
+    click(&page, "#webauthn-register-button").await;
+    let notice = wait_for(&page, "#notice")
+        .await
+        .text()
+        .await
+        .expect("notice");
+    assert_eq!(notice.trim(), "The security key is registered.");
+    let listed = wait_for(&page, "#webauthn-list")
+        .await
+        .text()
+        .await
+        .expect("list");
+    assert!(listed.contains("Laptop passkey (passkey)"), "{listed}");
+    let held = browser::virtual_credentials(&page, &authenticator).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0]["rpId"], "auth.example.com");
+    assert_eq!(held[0]["isResidentCredential"], true);
+
+    // Log out; log in with the passkey; the password completes two factors.
+    sign_out(&page, port).await;
+    page.goto(&secure).await.expect("open the two-factor page");
+    click(&page, "#passkey-sign-in").await;
+    type_into(&page, "#second-password", ALICE.1).await;
+    click(&page, "#verify-password").await;
+    assert_on_secure_page(&page, &secure).await;
+
+    // Log out; a password login takes the same credential as its second factor.
+    sign_out(&page, port).await;
+    page.goto(&secure).await.expect("open the two-factor page");
+    sign_in(&page, ALICE.0, ALICE.1).await;
+    click(&page, "#webauthn-sign-in").await;
+    assert_on_secure_page(&page, &secure).await;
+    let held = browser::virtual_credentials(&page, &authenticator).await;
+    assert!(
+        held[0]["signCount"].as_u64().unwrap_or(0) >= 2,
+        "two assertions: {held:?}"
+    );
+
+    page.close().await.expect("close the browser");
+}
