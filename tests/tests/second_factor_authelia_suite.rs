@@ -2,7 +2,9 @@
 //! starts with the mounts its compose file gives Authelia, and john completes TOTP on it: the
 //! suite's SMTP notifier (a real aiosmtpd with STARTTLS here) mails the elevation code, the
 //! suite's allowed TOTP parameters are offered, a SHA256 / 8-digit / 60-second app is registered,
-//! and the code raises the session to two factors, which `secure.example.com` requires.
+//! and the code raises the session to two factors, which `secure.example.com` requires. Then, on
+//! the same server, john registers a passkey (the suite asks for discoverable credentials),
+//! logs in with it and completes two factors with his password.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
@@ -16,6 +18,8 @@ use portcullis_tests::smtp::{messages, start_mail_server_with};
 use portcullis_tests::tls;
 use portcullis_verify_server::config::{LoadOptions, load_all};
 use portcullis_verify_server::{App, Tuning};
+use portcullis_webauthn::encoding::decode_binary;
+use portcullis_webauthn::software_authenticator::SoftwareAuthenticator;
 use serde_json::{Value, json};
 
 const FIXTURES: &str = concat!(
@@ -24,7 +28,7 @@ const FIXTURES: &str = concat!(
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn authelias_two_factor_suite_configuration_starts_and_john_completes_totp() {
+async fn authelias_two_factor_suite_configuration_starts_and_john_completes_totp_and_a_passkey() {
     if !require(&["aiosmtpd"]) {
         return;
     }
@@ -72,9 +76,15 @@ async fn authelias_two_factor_suite_configuration_starts_and_john_completes_totp
     let (config, warnings) = load_all(std::slice::from_ref(&path), &LoadOptions::default())
         .unwrap_or_else(|e| panic!("the suite configuration: {e}"));
     let keys: Vec<&str> = warnings.iter().map(|w| w.key.as_str()).collect();
-    for key in ["webauthn", "ntp", "theme"] {
+    for key in ["webauthn.metadata", "ntp", "theme"] {
         assert!(keys.contains(&key), "{key} not warned about: {keys:?}");
     }
+    assert!(
+        !keys
+            .iter()
+            .any(|k| k.starts_with("webauthn") && *k != "webauthn.metadata"),
+        "webauthn is implemented (only its metadata service is not): {keys:?}"
+    );
     for key in [
         "totp",
         "notifier",
@@ -224,6 +234,69 @@ async fn authelias_two_factor_suite_configuration_starts_and_john_completes_totp
     );
     let upgraded = upgraded.expect("a new session cookie");
     let (_, body, _) = call(Method::GET, "/api/state", Some(&upgraded), None).await;
+    assert!(body.contains(r#""authentication_level":2"#), "{body}");
+
+    // A passkey, registered on the elevated session (the elevation moved with its new id).
+    let origin = format!("https://login.example.com:{port}");
+    let mut seed = [0u8; 32];
+    seed[31] = 33;
+    let mut passkey = SoftwareAuthenticator::new(seed, b"john-passkey".to_vec());
+    let (status, body, _) = call(
+        Method::PUT,
+        "/api/secondfactor/webauthn/credential/register",
+        Some(&upgraded),
+        Some(json!({"description": "John's phone"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let options: Value = serde_json::from_str(&body).unwrap();
+    let options = &options["data"]["publicKey"];
+    assert_eq!(options["rp"]["id"], "login.example.com");
+    assert_eq!(options["authenticatorSelection"]["residentKey"], "required");
+    assert_eq!(
+        options["authenticatorSelection"]["userVerification"],
+        "preferred"
+    );
+    let handle = decode_binary("user.id", options["user"]["id"].as_str().unwrap()).unwrap();
+    let answer = passkey.register(
+        "login.example.com",
+        &origin,
+        options["challenge"].as_str().unwrap(),
+        true,
+    );
+    let (status, body, _) = call(
+        Method::POST,
+        "/api/secondfactor/webauthn/credential/register",
+        Some(&upgraded),
+        Some(answer),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (201, r#"{"status":"OK"}"#));
+    let (status, body, _) = call(Method::GET, "/api/firstfactor/passkey", None, None).await;
+    assert_eq!(status, 200, "{body}");
+    let options: Value = serde_json::from_str(&body).unwrap();
+    let challenge = options["data"]["publicKey"]["challenge"].as_str().unwrap();
+    let answer = passkey.assert("login.example.com", &origin, challenge, Some(&handle));
+    let (status, body, passkey_session) = call(
+        Method::POST,
+        "/api/firstfactor/passkey",
+        None,
+        Some(json!({"response": answer, "keepMeLoggedIn": false})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let passkey_session = passkey_session.expect("a session from the passkey");
+    let (_, body, _) = call(Method::GET, "/api/state", Some(&passkey_session), None).await;
+    assert!(body.contains(r#""authentication_level":1"#), "{body}");
+    let (status, body, two) = call(
+        Method::POST,
+        "/api/secondfactor/password",
+        Some(&passkey_session),
+        Some(json!({"password": "password"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, body, _) = call(Method::GET, "/api/state", two.as_deref(), None).await;
     assert!(body.contains(r#""authentication_level":2"#), "{body}");
     stop.trigger();
 }
