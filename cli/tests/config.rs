@@ -55,7 +55,7 @@ fn check_config_accepts_the_quickstart() {
     );
     assert!(
         out.ends_with(
-            "configuration.yml: valid (5 access rules, 2 users, 1 cookie domain, 1 OpenID Connect client, 0 warnings)\n"
+            "configuration.yml: valid (6 access rules, 2 users, 1 cookie domain, 1 OpenID Connect client, 0 warnings)\n"
         ),
         "{out}"
     );
@@ -190,7 +190,8 @@ fn explain_json_decides_like_the_quickstart_rules_say() {
     //   1 app.example.com ^/public/ -> bypass
     //   2 app.example.com ^/admin([/?].*)?$ group:admins -> one_factor
     //   3 app.example.com ^/admin([/?].*)?$ -> deny
-    //   4 *.example.com -> one_factor
+    //   4 secure.example.com -> two_factor
+    //   5 *.example.com -> one_factor
     let admin = "https://app.example.com/admin";
     let cases: &[Case] = &[
         // alice is in admins: rule 2 matches.
@@ -223,16 +224,24 @@ fn explain_json_decides_like_the_quickstart_rules_say() {
         (
             "https://wiki.example.com/",
             &[],
-            Some(4),
+            Some(5),
             "one_factor",
             "redirect_to_login",
         ),
         (
             "https://wiki.example.com/",
             &["--username", "bob"],
-            Some(4),
+            Some(5),
             "one_factor",
             "allow",
+        ),
+        // The quickstart's two_factor host: one factor is not enough.
+        (
+            "https://secure.example.com/",
+            &["--username", "bob"],
+            Some(4),
+            "two_factor",
+            "redirect_to_login",
         ),
         // Outside every rule: the default policy.
         (
@@ -249,7 +258,7 @@ fn explain_json_decides_like_the_quickstart_rules_say() {
         assert_eq!(json["rule"].as_u64(), rule, "{context}");
         assert_eq!(json["policy"], policy, "{context}");
         assert_eq!(json["decision"], decision, "{context}");
-        assert_eq!(json["rules"].as_array().unwrap().len(), 5, "{context}");
+        assert_eq!(json["rules"].as_array().unwrap().len(), 6, "{context}");
     }
 
     let bob = explain_json(false, admin, &["--username", "bob"]);
@@ -296,7 +305,8 @@ fn explain_text_lists_every_rule_then_the_decision_and_the_answer() {
          rules[1] bypass: no match (resources)\n\
          rules[2] one_factor: no match (subject)\n\
          rules[3] deny: match\n\
-         rules[4] one_factor: match\n\
+         rules[4] two_factor: no match (domain)\n\
+         rules[5] one_factor: match\n\
          decision: rules[3] -> deny\n\
          answer: forbidden (403)\n"
     );

@@ -38,11 +38,11 @@ fn setup(dir: &Path, key: &str) -> PathBuf {
     let text = std::fs::read_to_string(folder.join("configuration.yml"))
         .unwrap()
         .replace(
-            "storage:\n  local:\n    path: data/portcullis.sqlite3\n",
-            &format!("storage:\n  encryption_key: {key}\n  local:\n    path: db.sqlite3\n"),
+            "  encryption_key: 'quickstart-insecure-encryption-key-change-me'\n  local:\n    path: data/portcullis.sqlite3\n",
+            &format!("  encryption_key: {key}\n  local:\n    path: db.sqlite3\n"),
         );
     assert!(
-        text.contains("encryption_key"),
+        text.contains(&format!("encryption_key: {key}\n")),
         "the quickstart's storage section changed"
     );
     let path = dir.join("configuration.yml");
