@@ -57,6 +57,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+mod ceremony;
 pub mod claims;
 mod cookie;
 mod id;
@@ -68,6 +69,7 @@ mod redis_store;
 mod sqlite;
 mod store;
 
+pub use ceremony::{CeremonyStore, MemoryCeremonies};
 pub use cookie::{
     CookieLimits, CookieLookup, CookieSpec, CookieSpecError, MAX_COOKIE_HEADER_BYTES,
     MAX_COOKIE_PAIRS, SameSite, find_session_cookie, lookup_session_cookie,

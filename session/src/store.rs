@@ -80,4 +80,12 @@ pub trait SessionStore: Send + Sync + fmt::Debug {
 
     /// Whether the backend is usable.
     async fn health(&self) -> Result<(), StoreError>;
+
+    /// Where ceremony state shared by every server of these sessions lives, when the backend
+    /// is shared (Redis); `None`: each server keeps its own.
+    fn shared_ceremonies(
+        self: std::sync::Arc<Self>,
+    ) -> Option<std::sync::Arc<dyn crate::CeremonyStore>> {
+        None
+    }
 }

@@ -91,7 +91,7 @@ async fn authelias_oidc_suite_configuration_starts_and_its_clients_work() {
     // What Portcullis reads but does not act on is said, once each.
     let keys: Vec<&str> = warnings.iter().map(|w| w.key.as_str()).collect();
     for key in [
-        "webauthn",
+        "webauthn.metadata",
         "identity_providers.oidc.enable_client_debug_messages",
     ] {
         assert!(keys.contains(&key), "{key} not warned about: {keys:?}");

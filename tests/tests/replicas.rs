@@ -108,6 +108,12 @@ fn replica_state(dir: &Path, yaml: &str) -> AppState {
 
 impl World {
     async fn start() -> Option<Self> {
+        Self::start_with(false).await
+    }
+
+    /// With `second_factor`, the replicas share one second-factor SQLite file and notifier file
+    /// beside their configuration, and their ceremonies through Redis.
+    async fn start_with(second_factor: bool) -> Option<Self> {
         if !require(&["nginx", "redis-server"]) {
             return None;
         }
@@ -122,7 +128,7 @@ impl World {
             proxy_port: port,
             expiration: "1h".into(),
             inactivity: "5m".into(),
-            second_factor: false,
+            second_factor,
         }
         .yaml();
         let yaml = base.replacen(
@@ -463,4 +469,166 @@ async fn regulation_follows_the_store_prefix_and_counts_without_scanning() {
         0,
         "revoking removes them from the index"
     );
+}
+
+/// A JSON call directly at replica `i` of a second-factor World: (status, body, new cookie).
+async fn call_at(
+    world: &World,
+    i: usize,
+    method: reqwest::Method,
+    path: &str,
+    cookie: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, String, Option<String>) {
+    let mut request = world
+        .direct
+        .request(method, format!("http://{}{path}", world.replicas[i].addr))
+        .header("host", format!("auth.example.com:{}", world.client.port))
+        .header("cookie", cookie);
+    if let Some(b) = body {
+        request = request
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("authelia_session=") && !c.contains("Max-Age=0"))
+        .map(|c| c.split(';').next().unwrap().to_owned());
+    (status, r.text().await.unwrap(), cookie)
+}
+
+/// Second-factor ceremonies cross replicas (docs/reference/second-factor.md §7 item 3): the
+/// elevation code is asked for at one replica and typed at the other, a TOTP registration begun
+/// at one is finished at the other, and a WebAuthn registration and assertion the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn second_factor_ceremonies_begun_on_one_replica_finish_on_the_other() {
+    use portcullis_second_factor::totp::{TotpParameters, TotpSecret, code_at};
+    use portcullis_webauthn::software_authenticator::SoftwareAuthenticator;
+    use reqwest::Method;
+    use serde_json::{Value, json};
+    let Some(world) = World::start_with(true).await else {
+        return;
+    };
+    let cookie = world
+        .login_at(0, ALICE.0, ALICE.1)
+        .await
+        .expect("alice logs in");
+    let (status, body, _) = call_at(
+        &world,
+        0,
+        Method::POST,
+        "/api/user/session/elevation",
+        &cookie,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let mail = std::fs::read_to_string(world.dir.path().join("notification.txt")).unwrap();
+    let pattern = regex::Regex::new(r"-{40}\n\n([A-Z0-9]{6,20})\n\n-{40}").unwrap();
+    let code = pattern.captures(&mail).expect("a code")[1].to_owned();
+    let (status, body, _) = call_at(
+        &world,
+        1,
+        Method::PUT,
+        "/api/user/session/elevation",
+        &cookie,
+        Some(json!({"otc": code})),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"OK"}"#));
+
+    // TOTP: begun at replica 1 (elevated through Redis), finished at replica 0.
+    let (status, body, _) = call_at(
+        &world,
+        1,
+        Method::PUT,
+        "/api/secondfactor/totp/register",
+        &cookie,
+        Some(json!({"algorithm": "SHA1", "length": 6, "period": 30})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let secret = TotpSecret::from_base32(v["data"]["base32_secret"].as_str().unwrap()).unwrap();
+    let now = portcullis_server_core::clock::unix_now();
+    let token = code_at(&secret, TotpParameters::default(), now);
+    let (status, body, _) = call_at(
+        &world,
+        0,
+        Method::POST,
+        "/api/secondfactor/totp/register",
+        &cookie,
+        Some(json!({"token": token})),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"OK"}"#));
+
+    // WebAuthn: registration begun at 0, finished at 1; the assertion the other way round.
+    let origin = format!("http://auth.example.com:{}", world.client.port);
+    let mut seed = [0u8; 32];
+    seed[31] = 44;
+    let mut key = SoftwareAuthenticator::new(seed, b"replica-key".to_vec());
+    let (status, body, _) = call_at(
+        &world,
+        0,
+        Method::PUT,
+        "/api/secondfactor/webauthn/credential/register",
+        &cookie,
+        Some(json!({"description": "Key"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let answer = key.register(
+        "auth.example.com",
+        &origin,
+        v["data"]["publicKey"]["challenge"].as_str().unwrap(),
+        false,
+    );
+    let (status, body, _) = call_at(
+        &world,
+        1,
+        Method::POST,
+        "/api/secondfactor/webauthn/credential/register",
+        &cookie,
+        Some(answer),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (201, r#"{"status":"OK"}"#));
+    let (status, body, _) = call_at(
+        &world,
+        1,
+        Method::GET,
+        "/api/secondfactor/webauthn",
+        &cookie,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let answer = key.assert(
+        "auth.example.com",
+        &origin,
+        v["data"]["publicKey"]["challenge"].as_str().unwrap(),
+        None,
+    );
+    let (status, body, upgraded) = call_at(
+        &world,
+        0,
+        Method::POST,
+        "/api/secondfactor/webauthn",
+        &cookie,
+        Some(json!({"response": answer})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let upgraded = upgraded.expect("a two-factor session");
+    let (status, body, _) = call_at(&world, 1, Method::GET, "/api/state", &upgraded, None).await;
+    assert_eq!(status, 200);
+    assert!(body.contains(r#""authentication_level":2"#), "{body}");
 }

@@ -132,6 +132,11 @@ impl AppState {
             &config.storage_path,
         )?
         .map(Arc::new);
+        // With a shared session store (Redis), ceremonies live next to the sessions, so any
+        // replica finishes what another began.
+        if let (Some(rt), Some(shared)) = (&second_factor, sessions.clone().shared_ceremonies()) {
+            rt.attach_ceremonies(shared);
+        }
         Ok(Self(Arc::new(Inner {
             hasher: Hasher::new(tuning.max_concurrent_hashes, tuning.hash_queue_timeout),
             delays: FailureDelay::new(tuning.failure_delay, tuning.failure_jitter_ms),

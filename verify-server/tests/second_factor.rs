@@ -1090,6 +1090,63 @@ async fn the_standard_password_policy_is_enforced_and_the_change_can_be_disabled
     );
 }
 
+#[tokio::test]
+async fn the_zxcvbn_password_policy_refuses_guessable_passwords_and_is_published() {
+    let t = TwoFactor::with_top("password_policy:\n  zxcvbn:\n    enabled: true\n");
+    let r = t
+        .call("GET", "/api/configuration/password-policy", "", None)
+        .await;
+    assert_eq!(
+        r.body,
+        r#"{"data":{"max_length":0,"min_length":0,"min_score":3,"mode":"zxcvbn","require_lowercase":false,"require_number":false,"require_special":false,"require_uppercase":false},"status":"OK"}"#
+    );
+    let cookie = t.h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
+    t.elevate(&cookie).await;
+    // zxcvbn scores "password1" and "qwerty123" 0 (common passwords); the policy wants 3.
+    for weak in ["password1", "qwerty123", "aaaaaaaaaaaa"] {
+        let r = t
+            .call(
+                "POST",
+                "/api/change-password",
+                &cookie,
+                Some(json!({"old_password": ALICE_PASSWORD, "new_password": weak})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{weak}: {}", r.body);
+    }
+    let r = t
+        .call(
+            "POST",
+            "/api/change-password",
+            &cookie,
+            Some(
+                json!({"old_password": ALICE_PASSWORD, "new_password": "Velvet-Harbor-Quietly-91"}),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    // The standard policy is published as Authelia does; none at all is "disabled".
+    let t = TwoFactor::with_top(
+        "password_policy:\n  standard:\n    enabled: true\n    min_length: 10\n    require_number: true\n",
+    );
+    let r = t
+        .call("GET", "/api/configuration/password-policy", "", None)
+        .await;
+    assert_eq!(data(&r)["mode"], "standard");
+    assert_eq!(
+        (
+            data(&r)["min_length"].as_u64(),
+            data(&r)["require_number"].as_bool()
+        ),
+        (Some(10), Some(true))
+    );
+    let t = TwoFactor::new();
+    let r = t
+        .call("GET", "/api/configuration/password-policy", "", None)
+        .await;
+    assert_eq!(data(&r)["mode"], "disabled");
+}
+
 const RESET: &str = "identity_validation:\n  reset_password:\n    jwt_secret: 'a-reset-password-jwt-secret-0123456789'\n";
 
 fn reset_link(t: &TwoFactor) -> String {

@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::{Session, SessionId, SessionStore, StoreError};
 
+mod ceremony;
 mod connection;
 mod seal;
 #[cfg(test)]
@@ -337,6 +338,12 @@ impl RedisStore {
 
 #[async_trait]
 impl SessionStore for RedisStore {
+    fn shared_ceremonies(
+        self: std::sync::Arc<Self>,
+    ) -> Option<std::sync::Arc<dyn crate::CeremonyStore>> {
+        Some(self)
+    }
+
     async fn get(&self, id: &SessionId, now: u64) -> Result<Option<Session>, StoreError> {
         let (key, _) = self.session_key(id);
         self.load(key, now).await

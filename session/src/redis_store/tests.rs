@@ -175,3 +175,112 @@ fn debug_never_shows_the_password() {
         "redis+unix:///run/redis.sock?db=0"
     );
 }
+
+#[tokio::test]
+async fn replicas_share_ceremonies_once_each_until_they_expire() {
+    use crate::CeremonyStore;
+    let Some(redis) = RedisServer::start_on(None) else {
+        return;
+    };
+    let a = RedisStore::new(redis.config(), b"secret").unwrap();
+    let b = RedisStore::new(redis.config(), b"secret").unwrap();
+    a.put_ceremony(
+        "elevation",
+        "session-1",
+        b"{\"ip\":\"::1\"}",
+        NOW + 600,
+        NOW,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        b.get_ceremony("elevation", "session-1", NOW + 1)
+            .await
+            .unwrap(),
+        Some(b"{\"ip\":\"::1\"}".to_vec()),
+        "a ceremony begun on one replica is seen by another"
+    );
+    assert_eq!(
+        b.get_ceremony("totp-registration", "session-1", NOW + 1)
+            .await
+            .unwrap(),
+        None
+    );
+    // The expiry sealed inside the value holds even while Redis still keeps it.
+    assert_eq!(
+        a.get_ceremony("elevation", "session-1", NOW + 600)
+            .await
+            .unwrap(),
+        None
+    );
+    // Taken once, across replicas.
+    a.put_ceremony(
+        "webauthn-assertion",
+        "session-2",
+        b"challenge",
+        NOW + 60,
+        NOW,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        b.take_ceremony("webauthn-assertion", "session-2", NOW + 1)
+            .await
+            .unwrap(),
+        Some(b"challenge".to_vec())
+    );
+    assert_eq!(
+        a.take_ceremony("webauthn-assertion", "session-2", NOW + 1)
+            .await
+            .unwrap(),
+        None
+    );
+    // A value moved to another key does not open; another secret does not open it either.
+    a.put_ceremony("elevation", "session-3", b"x", NOW + 60, NOW)
+        .await
+        .unwrap();
+    let from = a.ceremony_key("elevation", "session-3");
+    let to = a.ceremony_key("elevation", "session-4");
+    let mut conn = a.connection().await.unwrap();
+    let value: Vec<u8> = redis::cmd("GET")
+        .arg(&from)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let () = redis::cmd("SET")
+        .arg(&to)
+        .arg(value)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        a.get_ceremony("elevation", "session-4", NOW + 1)
+            .await
+            .unwrap(),
+        None
+    );
+    let other = RedisStore::new(redis.config(), b"another secret").unwrap();
+    assert_eq!(
+        other
+            .get_ceremony("elevation", "session-3", NOW + 1)
+            .await
+            .unwrap(),
+        None
+    );
+    a.delete_ceremony("elevation", "session-3").await.unwrap();
+    assert_eq!(
+        b.get_ceremony("elevation", "session-3", NOW + 1)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        a.put_ceremony("elevation", "late", b"x", NOW, NOW)
+            .await
+            .is_err(),
+        "already expired"
+    );
+    // Ceremonies are not sessions.
+    assert_eq!(SessionStore::count(&a, NOW).await.unwrap(), 0);
+    assert!(SessionStore::list(&a, None, NOW).await.unwrap().is_empty());
+}

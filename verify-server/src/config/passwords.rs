@@ -5,7 +5,6 @@
 use portcullis_config::ConfigError;
 use portcullis_core::Secret;
 use serde::Deserialize;
-use serde::de::IgnoredAny;
 
 use super::raw::{RawDuration, RawSecret};
 use super::validate::Validator;
@@ -65,9 +64,7 @@ pub(super) struct RawStandardPolicy {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawZxcvbnPolicy {
     pub enabled: Option<bool>,
-    /// Accepted for Authelia files; the zxcvbn policy is not enforced (a warning says so).
-    #[allow(dead_code)]
-    pub min_score: Option<IgnoredAny>,
+    pub min_score: Option<i64>,
 }
 
 /// `password_policy.standard`, validated (Authelia's rules; empty when it is off).
@@ -85,6 +82,8 @@ pub struct PasswordPolicy {
     pub require_number: bool,
     /// Something else.
     pub require_special: bool,
+    /// `password_policy.zxcvbn`: the lowest zxcvbn score (0–4) accepted, when it is on.
+    pub zxcvbn_min_score: Option<u8>,
 }
 
 impl PasswordPolicy {
@@ -98,6 +97,20 @@ impl PasswordPolicy {
             && (!self.require_lowercase || password.chars().any(char::is_lowercase))
             && (!self.require_number || password.chars().any(|c| c.is_ascii_digit()))
             && (!self.require_special || password.chars().any(|c| !c.is_alphanumeric()))
+            && self
+                .zxcvbn_min_score
+                .is_none_or(|min| u8::from(zxcvbn::zxcvbn(password, &[]).score()) >= min)
+    }
+
+    /// `standard`, `zxcvbn` or `disabled`, as `/api/configuration/password-policy` names it.
+    pub fn mode(&self) -> &'static str {
+        if self.zxcvbn_min_score.is_some() {
+            "zxcvbn"
+        } else if self.min_length > 0 {
+            "standard"
+        } else {
+            "disabled"
+        }
     }
 }
 
@@ -161,21 +174,38 @@ impl Validator<'_> {
         Ok(reset)
     }
 
-    /// `password_policy.standard` (zxcvbn: a warning, not enforced).
+    /// `password_policy`: `standard` or `zxcvbn` (at most one), with Authelia's defaults.
     pub(super) fn password_policy(
         &mut self,
         raw: Option<RawPasswordPolicy>,
     ) -> Result<PasswordPolicy, ConfigError> {
         let policy = raw.unwrap_or_default();
-        if policy
-            .zxcvbn
+        let zxcvbn = policy.zxcvbn.as_ref().filter(|z| z.enabled == Some(true));
+        let standard_on = policy
+            .standard
             .as_ref()
-            .is_some_and(|z| z.enabled == Some(true))
-        {
-            self.warn(
-                "password_policy.zxcvbn",
-                "NOT ENFORCED: the zxcvbn policy is not implemented by Portcullis; use password_policy.standard",
-            );
+            .is_some_and(|s| s.enabled == Some(true));
+        if let Some(z) = zxcvbn {
+            if standard_on {
+                return Err(self.error(
+                    "password_policy",
+                    "only one of standard and zxcvbn may be enabled",
+                ));
+            }
+            let min_score = match z.min_score {
+                None | Some(0) => 3,
+                Some(n @ 1..=4) => u8::try_from(n).unwrap_or(3),
+                Some(n) => {
+                    return Err(self.error(
+                        "password_policy.zxcvbn.min_score",
+                        format!("must be between 1 and 4, not {n}"),
+                    ));
+                }
+            };
+            return Ok(PasswordPolicy {
+                zxcvbn_min_score: Some(min_score),
+                ..PasswordPolicy::default()
+            });
         }
         let password_policy = match policy.standard {
             Some(s) if s.enabled == Some(true) => {
@@ -194,6 +224,7 @@ impl Validator<'_> {
                     require_lowercase: s.require_lowercase.unwrap_or(false),
                     require_number: s.require_number.unwrap_or(false),
                     require_special: s.require_special.unwrap_or(false),
+                    zxcvbn_min_score: None,
                 }
             }
             _ => PasswordPolicy::default(),

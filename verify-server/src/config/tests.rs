@@ -636,3 +636,37 @@ fn webauthn_contradictions_and_bad_values_are_errors_naming_the_key() {
         assert_eq!(e.key, key, "{yaml}: {e}");
     }
 }
+
+#[test]
+fn the_zxcvbn_policy_has_authelias_default_score_and_excludes_the_standard_one() {
+    let (c, w) = load(&format!(
+        "{BASE}password_policy:\n  zxcvbn:\n    enabled: true\n"
+    ))
+    .unwrap();
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(c.second_factor.password_policy.zxcvbn_min_score, Some(3));
+    let (c, _) = load(&format!(
+        "{BASE}password_policy:\n  zxcvbn:\n    enabled: true\n    min_score: 4\n"
+    ))
+    .unwrap();
+    assert_eq!(c.second_factor.password_policy.zxcvbn_min_score, Some(4));
+    assert!(!c.second_factor.password_policy.accepts("correct horse"));
+    assert!(
+        c.second_factor
+            .password_policy
+            .accepts("Velvet-Harbor-Quietly-91")
+    );
+    let (c, _) = load(&format!(
+        "{BASE}password_policy:\n  zxcvbn:\n    enabled: false\n    min_score: 4\n"
+    ))
+    .unwrap();
+    assert_eq!(c.second_factor.password_policy.zxcvbn_min_score, None);
+    let e = error(&format!(
+        "{BASE}password_policy:\n  zxcvbn:\n    enabled: true\n    min_score: 5\n"
+    ));
+    assert_eq!(e.key, "password_policy.zxcvbn.min_score");
+    let e = error(&format!(
+        "{BASE}password_policy:\n  zxcvbn:\n    enabled: true\n  standard:\n    enabled: true\n"
+    ));
+    assert_eq!(e.key, "password_policy");
+}

@@ -378,7 +378,9 @@ async fn second_factor_of(
             &state.config().cookies[i].cookie.name,
         )
     });
-    if session.is_some_and(|id| rt.is_passkey_session(&id, state.now())) {
+    if let Some(id) = session
+        && rt.is_passkey_session(&id, state.now()).await
+    {
         return ("password", false);
     }
     let webauthn = match crate::second_factor::request_origin(state, parts, peer) {

@@ -68,8 +68,9 @@ async fn render(
     let registration = second_factor::registration(rt, &identity.username).await;
     let elevated = rt
         .elevation_of(&who.session.id, who.ip, state.now())
+        .await
         .is_some();
-    let pending = second_factor::pending_registration(state, rt, who);
+    let pending = second_factor::pending_registration(state, rt, who).await;
     let (secret, uri) = pending.clone().unwrap_or_default();
     let credentials = match (&rt.webauthn, &who.origin) {
         (Some(_), Some(origin)) => {
@@ -279,7 +280,7 @@ pub(crate) async fn totp_begin(State(state): State<AppState>, request: Request) 
     if !second_factor::is_elevated(&state, &rt, &who).await {
         return refuse(&state, &headers, &who, StatusCode::FORBIDDEN, NOT_ELEVATED).await;
     }
-    match second_factor::begin_registration(&state, &rt, &who, None) {
+    match second_factor::begin_registration(&state, &rt, &who, None).await {
         Ok(_) => see_other("/settings"),
         Err(_) => {
             refuse(

@@ -34,7 +34,7 @@ pub(super) async fn status(State(state): State<AppState>, request: Request) -> R
         return ko(StatusCode::FORBIDDEN, OPERATION_FAILED);
     };
     let now = state.now();
-    let elevation = rt.elevation_of(&who.session.id, who.ip, now);
+    let elevation = rt.elevation_of(&who.session.id, who.ip, now).await;
     let level = who.session.identity.level;
     ok(Some(json!({
         "require_second_factor": rt.elevation.require_second_factor,
@@ -185,7 +185,7 @@ pub(crate) async fn confirm_code(
         expires: now + rt.elevation.elevation_lifespan,
         ip,
     };
-    if !rt.set_elevation(&who.session.id, elevation, now) {
+    if !rt.set_elevation(&who.session.id, elevation, now).await {
         return Err(StatusCode::SERVICE_UNAVAILABLE);
     }
     tracing::info!(user = %user, "session elevated");

@@ -8,6 +8,8 @@
 //! server's memory (ten minutes at most), so behind several replicas the ceremony must finish
 //! on the replica where it began.
 
+mod ceremonies;
+pub(crate) use ceremonies::{Ceremony, Elevation, PendingTotp};
 mod elevation;
 pub(crate) use elevation::{confirm_code, revoke_form, revoke_page, send_code};
 pub(crate) mod notifier;
@@ -26,10 +28,8 @@ pub(crate) use webauthn::{
     WebOrigin, credentials_of, delete_credential, has_webauthn, request_origin,
 };
 
-use std::collections::HashMap;
-use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, OnceLock};
 
 use axum::Router;
 use axum::http::request::Parts;
@@ -39,8 +39,7 @@ use http::StatusCode;
 use portcullis_auth::rate_limit::RateLimiter;
 use portcullis_core::AuthLevel;
 use portcullis_second_factor::sqlite::SecondFactorStore;
-use portcullis_second_factor::totp::{TotpParameters, TotpSecret};
-use portcullis_session::{Session, SessionId, find_session_cookie};
+use portcullis_session::{CeremonyStore, MemoryCeremonies, Session, find_session_cookie};
 use serde_json::json;
 
 use crate::authz::{CookieResult, cookie_session};
@@ -61,31 +60,6 @@ const MAX_CEREMONIES: usize = 100_000;
 pub(crate) const MFA_FAILED: &str = "Authentication failed, please retry later.";
 pub(crate) const OPERATION_FAILED: &str = "Operation failed.";
 
-/// A registration waiting for its first code.
-#[derive(Debug, Clone)]
-pub(crate) struct PendingTotp {
-    pub(crate) secret: TotpSecret,
-    pub(crate) parameters: TotpParameters,
-    pub(crate) expires: u64,
-}
-
-/// A WebAuthn ceremony begun: what its answer must match, and until when.
-#[derive(Debug, Clone)]
-pub(crate) struct Ceremony {
-    pub(crate) challenge: portcullis_webauthn::encoding::Challenge,
-    pub(crate) origin: WebOrigin,
-    pub(crate) expires: u64,
-    /// A registration's description.
-    pub(crate) description: Option<String>,
-}
-
-/// An elevated session: until when, and from which address.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Elevation {
-    pub(crate) expires: u64,
-    pub(crate) ip: IpAddr,
-}
-
 /// The second factors of a running server.
 pub(crate) struct SecondFactorRuntime {
     pub(crate) store: Arc<SecondFactorStore>,
@@ -99,21 +73,13 @@ pub(crate) struct SecondFactorRuntime {
     pub(crate) reset: Option<crate::config::ResetConfig>,
     pub(crate) reset_start_limit: RateLimiter,
     pub(crate) reset_finish_limit: RateLimiter,
-    pub(crate) resets: reset::Resets,
     pub(crate) totp_limit: RateLimiter,
     pub(crate) elevation_start_limit: RateLimiter,
     pub(crate) elevation_finish_limit: RateLimiter,
-    pending: Mutex<HashMap<SessionId, PendingTotp>>,
-    elevations: Mutex<HashMap<SessionId, Elevation>>,
-    /// WebAuthn registrations begun, per session.
-    registrations: Mutex<HashMap<SessionId, Ceremony>>,
-    /// WebAuthn second-factor assertions begun, per session.
-    assertions: Mutex<HashMap<SessionId, Ceremony>>,
-    /// Passkey logins begun, by challenge (the browser has no session yet).
-    passkey_logins: Mutex<HashMap<[u8; 32], Ceremony>>,
-    /// Sessions whose first factor was a passkey (a possession factor), until they expire: their
-    /// second factor must be the password (docs/reference/second-factor.md §0).
-    passkey_sessions: Mutex<HashMap<SessionId, u64>>,
+    /// Ceremony state when it is kept in this server (no `session.redis`).
+    local_ceremonies: MemoryCeremonies,
+    /// Ceremony state shared with the other replicas (the sessions' Redis), once attached.
+    shared_ceremonies: OnceLock<Arc<dyn CeremonyStore>>,
 }
 
 impl std::fmt::Debug for SecondFactorRuntime {
@@ -123,22 +89,6 @@ impl std::fmt::Debug for SecondFactorRuntime {
             .field("notifier", &self.notifier.is_some())
             .finish_non_exhaustive()
     }
-}
-
-fn bounded_insert<K: Hash + Eq, V>(
-    map: &mut HashMap<K, V>,
-    key: K,
-    value: V,
-    expired: impl Fn(&V) -> bool,
-) -> bool {
-    if map.len() >= MAX_CEREMONIES && !map.contains_key(&key) {
-        map.retain(|_, v| !expired(v));
-        if map.len() >= MAX_CEREMONIES {
-            return false;
-        }
-    }
-    map.insert(key, value);
-    true
 }
 
 impl SecondFactorRuntime {
@@ -189,180 +139,17 @@ impl SecondFactorRuntime {
             reset: config.reset.clone(),
             reset_start_limit: RateLimiter::new(config.reset_start_limit.clone()),
             reset_finish_limit: RateLimiter::new(config.reset_finish_limit.clone()),
-            resets: reset::Resets::default(),
             totp_limit: RateLimiter::new(config.totp_limit.clone()),
             elevation_start_limit: RateLimiter::new(config.elevation_start_limit.clone()),
             elevation_finish_limit: RateLimiter::new(config.elevation_finish_limit.clone()),
-            pending: Mutex::new(HashMap::new()),
-            elevations: Mutex::new(HashMap::new()),
-            registrations: Mutex::new(HashMap::new()),
-            assertions: Mutex::new(HashMap::new()),
-            passkey_logins: Mutex::new(HashMap::new()),
-            passkey_sessions: Mutex::new(HashMap::new()),
+            local_ceremonies: MemoryCeremonies::new(MAX_CEREMONIES),
+            shared_ceremonies: OnceLock::new(),
         }))
     }
 
-    pub(crate) fn set_pending(&self, session: &SessionId, pending: PendingTotp, now: u64) -> bool {
-        let mut map = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        bounded_insert(&mut map, session.clone(), pending, |p| p.expires <= now)
-    }
-
-    /// The pending registration of `session`, unexpired at `now`.
-    pub(crate) fn pending(&self, session: &SessionId, now: u64) -> Option<PendingTotp> {
-        let mut map = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        match map.get(session) {
-            Some(p) if p.expires > now => Some(p.clone()),
-            Some(_) => {
-                map.remove(session);
-                None
-            }
-            None => None,
-        }
-    }
-
-    pub(crate) fn clear_pending(&self, session: &SessionId) {
-        self.pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(session);
-    }
-
-    pub(crate) fn set_elevation(
-        &self,
-        session: &SessionId,
-        elevation: Elevation,
-        now: u64,
-    ) -> bool {
-        let mut map = self
-            .elevations
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        bounded_insert(&mut map, session.clone(), elevation, |e| e.expires <= now)
-    }
-
-    /// The elevation of `session` if it is unexpired at `now` and was made from `ip`; an expired
-    /// one or one made from another address is deleted (docs/reference/second-factor.md §3.2).
-    pub(crate) fn elevation_of(
-        &self,
-        session: &SessionId,
-        ip: Option<IpAddr>,
-        now: u64,
-    ) -> Option<Elevation> {
-        let mut map = self
-            .elevations
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let current = *map.get(session)?;
-        if current.expires > now && Some(current.ip) == ip {
-            Some(current)
-        } else {
-            map.remove(session);
-            None
-        }
-    }
-
-    /// Keep a WebAuthn ceremony of `session` (`registration` or assertion); false when the
-    /// server holds too many.
-    pub(crate) fn set_ceremony(
-        &self,
-        registration: bool,
-        session: &SessionId,
-        ceremony: Ceremony,
-        now: u64,
-    ) -> bool {
-        let map = if registration {
-            &self.registrations
-        } else {
-            &self.assertions
-        };
-        let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
-        bounded_insert(&mut map, session.clone(), ceremony, |c| c.expires <= now)
-    }
-
-    /// Take the ceremony of `session` (it is used once, whatever the outcome), if unexpired.
-    pub(crate) fn take_ceremony(
-        &self,
-        registration: bool,
-        session: &SessionId,
-        now: u64,
-    ) -> Option<Ceremony> {
-        let map = if registration {
-            &self.registrations
-        } else {
-            &self.assertions
-        };
-        let taken = map
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(session)?;
-        (taken.expires > now).then_some(taken)
-    }
-
-    /// Keep a passkey login's ceremony under its challenge.
-    pub(crate) fn set_passkey_login(&self, ceremony: Ceremony, now: u64) -> bool {
-        let mut map = self
-            .passkey_logins
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        bounded_insert(&mut map, *ceremony.challenge.as_bytes(), ceremony, |c| {
-            c.expires <= now
-        })
-    }
-
-    /// Take the passkey login whose challenge is `challenge`, if unexpired.
-    pub(crate) fn take_passkey_login(&self, challenge: &[u8], now: u64) -> Option<Ceremony> {
-        let key: [u8; 32] = challenge.try_into().ok()?;
-        let taken = self
-            .passkey_logins
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&key)?;
-        (taken.expires > now).then_some(taken)
-    }
-
-    /// Note that `session` logged in with a passkey, until `expires`.
-    pub(crate) fn mark_passkey_session(&self, session: &SessionId, expires: u64, now: u64) -> bool {
-        let mut map = self
-            .passkey_sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        bounded_insert(&mut map, session.clone(), expires, |e| *e <= now)
-    }
-
-    /// Whether `session` logged in with a passkey.
-    pub(crate) fn is_passkey_session(&self, session: &SessionId, now: u64) -> bool {
-        self.passkey_sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(session)
-            .is_some_and(|e| *e > now)
-    }
-
-    /// Move what belongs to a session to its new id (the id changes when the level rises).
-    pub(crate) fn rename_session(&self, old: &SessionId, new: &SessionId) {
-        for map in [&self.registrations, &self.assertions] {
-            let mut map = map.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(c) = map.remove(old) {
-                map.insert(new.clone(), c);
-            }
-        }
-        // A session raised to two factors is no longer a passkey-only session.
-        self.passkey_sessions
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(old);
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(p) = pending.remove(old) {
-            pending.insert(new.clone(), p);
-        }
-        drop(pending);
-        let mut elevations = self
-            .elevations
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(e) = elevations.remove(old) {
-            elevations.insert(new.clone(), e);
-        }
+    /// Keep ceremony state in `store` (the sessions' Redis) instead of this server's memory.
+    pub(crate) fn attach_ceremonies(&self, store: Arc<dyn CeremonyStore>) -> bool {
+        self.shared_ceremonies.set(store).is_ok()
     }
 
     /// The methods offered: `totp` and `webauthn` when they are on.
@@ -459,6 +246,7 @@ async fn elevation_refusal(
     }
     if rt
         .elevation_of(&who.session.id, who.ip, state.now())
+        .await
         .is_none()
     {
         return Some((true, false, false));
@@ -560,4 +348,8 @@ pub(crate) fn info_routes() -> Router<AppState> {
         )
         .route("/api/user/info/2fa_method", post(user_info::set_method))
         .route("/api/configuration", get(user_info::configuration))
+        .route(
+            "/api/configuration/password-policy",
+            get(user_info::password_policy),
+        )
 }

@@ -77,7 +77,7 @@ async fn options(State(state): State<AppState>, request: Request) -> Response {
         expires: now + config.timeout,
         description: None,
     };
-    if !rt.set_passkey_login(ceremony, now) {
+    if !rt.set_passkey_login(ceremony, now).await {
         tracing::warn!("passkey challenge refused: too many ceremonies in progress");
         return ko(StatusCode::FORBIDDEN, MFA_FAILED);
     }
@@ -138,7 +138,7 @@ async fn sign_in(State(state): State<AppState>, request: Request) -> Response {
         tracing::info!("passkey login refused: malformed response");
         return ko(StatusCode::BAD_REQUEST, MFA_FAILED);
     };
-    let Some(ceremony) = rt.take_passkey_login(&challenge, now) else {
+    let Some(ceremony) = rt.take_passkey_login(&challenge, now).await else {
         tracing::info!("passkey login refused: no challenge pending (or it expired)");
         return refused();
     };
@@ -224,7 +224,9 @@ async fn sign_in(State(state): State<AppState>, request: Request) -> Response {
         return refused();
     };
     if level == AuthLevel::OneFactor
-        && !rt.mark_passkey_session(&session.id, session.expires_at, now)
+        && !rt
+            .mark_passkey_session(&session.id, session.expires_at, now)
+            .await
     {
         let _ = state.sessions().delete(&session.id).await;
         return refused();
@@ -275,7 +277,7 @@ pub(crate) async fn password_second_factor(
 ) -> Result<Session, StatusCode> {
     let now = state.now();
     let user = &who.session.identity.username;
-    if !rt.is_passkey_session(&who.session.id, now) {
+    if !rt.is_passkey_session(&who.session.id, now).await {
         tracing::info!(user = %user, "password as second factor refused: the session did not log in with a passkey");
         return Err(StatusCode::FORBIDDEN);
     }

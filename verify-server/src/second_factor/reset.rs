@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Mutex, PoisonError};
 
 use axum::extract::{Request, State};
 use axum::response::{Html, IntoResponse, Response};
@@ -30,34 +29,6 @@ const RESET_COOKIE: &str = "portcullis_reset";
 const RESET_WINDOW: u64 = 10 * 60;
 const UNABLE: &str = "Unable to reset your password.";
 const WEAK: &str = "Your supplied password does not meet the password policy requirements.";
-
-/// Users allowed to set a new password, by reset cookie.
-#[derive(Debug, Default)]
-pub(crate) struct Resets(Mutex<HashMap<String, (String, u64)>>);
-
-impl Resets {
-    fn insert(&self, key: String, username: String, expires: u64, now: u64) {
-        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.len() >= 10_000 {
-            map.retain(|_, (_, e)| *e > now);
-        }
-        map.insert(key, (username, expires));
-    }
-
-    fn get(&self, key: &str, now: u64) -> Option<String> {
-        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        map.get(key)
-            .filter(|(_, expires)| *expires > now)
-            .map(|(user, _)| user.clone())
-    }
-
-    fn remove(&self, key: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
-    }
-}
 
 #[derive(Serialize, Deserialize)]
 struct Claims {
@@ -294,8 +265,12 @@ async fn use_link(
         _ => return Err(OPERATION_FAILED),
     }
     let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
-    rt.resets
-        .insert(key.clone(), claims.username, now + RESET_WINDOW, now);
+    if !rt
+        .permit_reset(&key, &claims.username, now + RESET_WINDOW, now)
+        .await
+    {
+        return Err(OPERATION_FAILED);
+    }
     Ok(key)
 }
 
@@ -343,14 +318,14 @@ async fn set_password(
 ) -> Result<(), &'static str> {
     let now = state.now();
     let key = reset_cookie_of(headers).ok_or(UNABLE)?;
-    let user = rt.resets.get(&key, now).ok_or(UNABLE)?;
+    let user = rt.reset_permit(&key, now).await.ok_or(UNABLE)?;
     if !rt.password_policy.accepts(password) {
         return Err(WEAK);
     }
     super::password::write_password(state, &user, password)
         .await
         .map_err(|()| UNABLE)?;
-    rt.resets.remove(&key);
+    rt.end_reset(&key).await;
     tracing::info!(user = %user, "password reset");
     if let Some(account) = state.users().lookup(&user) {
         super::password::notify_changed(state, rt, &account.display_name, account.emails.first())

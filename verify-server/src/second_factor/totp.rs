@@ -153,7 +153,7 @@ pub(super) async fn raise_to_two_factor(
     if let Err(e) = state.sessions().delete(&who.session.id).await {
         tracing::error!(error = %e, "could not delete the one-factor session it replaces");
     }
-    rt.rename_session(&who.session.id, &session.id);
+    rt.rename_session(&who.session.id, &session.id, now).await;
     Some(session)
 }
 
@@ -237,7 +237,7 @@ pub(crate) async fn totp_sign_in(
         return Err(SignInFailure::Malformed);
     }
     let user = who.session.identity.username.clone();
-    if rt.is_passkey_session(&who.session.id, now) {
+    if rt.is_passkey_session(&who.session.id, now).await {
         tracing::info!(user = %user, "TOTP sign-in refused: a passkey session needs its password as the second factor");
         return Err(SignInFailure::Refused);
     }
@@ -462,7 +462,7 @@ struct BeginBody {
 
 /// Start a registration for `who` with `parameters` (checked against the allowed lists): a
 /// fresh secret kept with the session for ten minutes; its base32 text and `otpauth://` URI.
-pub(crate) fn begin_registration(
+pub(crate) async fn begin_registration(
     state: &AppState,
     rt: &SecondFactorRuntime,
     who: &Authenticated,
@@ -478,8 +478,10 @@ pub(crate) fn begin_registration(
     if !allowed {
         return Err(StatusCode::BAD_REQUEST);
     }
-    let mut rng = rand::rng();
-    let secret = TotpSecret::from_bytes((0..c.secret_size).map(|_| rng.random()).collect());
+    let secret = {
+        let mut rng = rand::rng();
+        TotpSecret::from_bytes((0..c.secret_size).map(|_| rng.random()).collect())
+    };
     let now = state.now();
     let uri = otpauth_uri(
         &c.issuer,
@@ -493,7 +495,7 @@ pub(crate) fn begin_registration(
         parameters,
         expires: now + PENDING_TOTP_LIFESPAN,
     };
-    if !rt.set_pending(&who.session.id, pending, now) {
+    if !rt.set_pending(&who.session.id, pending, now).await {
         tracing::warn!("TOTP registration refused: too many registrations in progress");
         return Err(StatusCode::SERVICE_UNAVAILABLE);
     }
@@ -501,13 +503,13 @@ pub(crate) fn begin_registration(
 }
 
 /// The pending registration of `who`: its base32 text and URI (for the settings page).
-pub(crate) fn pending_registration(
+pub(crate) async fn pending_registration(
     state: &AppState,
     rt: &SecondFactorRuntime,
     who: &Authenticated,
 ) -> Option<(String, String)> {
     let c = rt.totp.as_ref()?;
-    let p = rt.pending(&who.session.id, state.now())?;
+    let p = rt.pending(&who.session.id, state.now()).await?;
     Some((
         p.secret.to_base32(),
         otpauth_uri(
@@ -545,7 +547,7 @@ pub(super) async fn begin(State(state): State<AppState>, request: Request) -> Re
         },
         _ => return ko(StatusCode::BAD_REQUEST, SETUP_FAILED),
     };
-    match begin_registration(&state, &rt, &who, Some(parameters)) {
+    match begin_registration(&state, &rt, &who, Some(parameters)).await {
         Ok((base32, uri)) => ok(Some(json!({"base32_secret": base32, "otpauth_url": uri}))),
         Err(status) => ko(status, SETUP_FAILED),
     }
@@ -568,7 +570,7 @@ pub(crate) async fn finish_registration(
         return Err(StatusCode::FORBIDDEN);
     };
     let now = state.now();
-    let Some(pending) = rt.pending(&who.session.id, now) else {
+    let Some(pending) = rt.pending(&who.session.id, now).await else {
         return Err(StatusCode::FORBIDDEN);
     };
     let matched = match validate(&pending.secret, pending.parameters, token, now, c.skew) {
@@ -597,7 +599,7 @@ pub(crate) async fn finish_registration(
         tracing::error!(user = %user, error = %e, "TOTP registration could not be saved");
         return Err(StatusCode::FORBIDDEN);
     }
-    rt.clear_pending(&who.session.id);
+    rt.clear_pending(&who.session.id).await;
     tracing::info!(user = %user, "TOTP registration saved");
     notify_event(
         state,
@@ -619,7 +621,7 @@ pub(super) async fn finish(State(state): State<AppState>, request: Request) -> R
         Ok(x) => x,
         Err(r) => return r,
     };
-    if rt.pending(&who.session.id, state.now()).is_none() {
+    if rt.pending(&who.session.id, state.now()).await.is_none() {
         return ko(StatusCode::FORBIDDEN, SETUP_FAILED);
     }
     let bytes = axum::body::to_bytes(body, 64 * 1024)
@@ -642,6 +644,6 @@ pub(super) async fn cancel(State(state): State<AppState>, request: Request) -> R
         Ok(x) => x,
         Err(r) => return r,
     };
-    rt.clear_pending(&who.session.id);
+    rt.clear_pending(&who.session.id).await;
     ok(None)
 }

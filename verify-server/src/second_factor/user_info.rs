@@ -169,6 +169,22 @@ pub(super) async fn set_method(State(state): State<AppState>, request: Request) 
     }
 }
 
+/// `GET /api/configuration/password-policy` (no login needed): what the portal's password forms
+/// check, as Authelia answers it, plus the zxcvbn `min_score` (Authelia leaves it 0).
+pub(super) async fn password_policy(State(state): State<AppState>) -> Response {
+    let p = &state.config().second_factor.password_policy;
+    ok(Some(json!({
+        "mode": p.mode(),
+        "min_length": p.min_length,
+        "max_length": p.max_length,
+        "min_score": p.zxcvbn_min_score.unwrap_or(0),
+        "require_uppercase": p.require_uppercase,
+        "require_lowercase": p.require_lowercase,
+        "require_number": p.require_number,
+        "require_special": p.require_special,
+    })))
+}
+
 /// `GET /api/configuration`.
 pub(super) async fn configuration(State(state): State<AppState>, request: Request) -> Response {
     let peer = peer_of(&request);

@@ -192,7 +192,7 @@ async fn assertion_options(State(state): State<AppState>, request: Request) -> R
         expires: now + config.timeout,
         description: None,
     };
-    if !rt.set_ceremony(false, &who.session.id, ceremony, now) {
+    if !rt.set_ceremony(false, &who.session.id, ceremony, now).await {
         tracing::warn!("WebAuthn challenge refused: too many ceremonies in progress");
         return ko(StatusCode::FORBIDDEN, MFA_FAILED);
     }
@@ -292,11 +292,11 @@ async fn sign_in_with(
     let now = state.now();
     let user = who.session.identity.username.clone();
     let response = parse_assertion(response)?;
-    let Some(ceremony) = rt.take_ceremony(false, &who.session.id, now) else {
+    let Some(ceremony) = rt.take_ceremony(false, &who.session.id, now).await else {
         tracing::info!(user = %user, "WebAuthn assertion refused: no challenge pending (or it expired)");
         return Err(AssertionFailure::Refused);
     };
-    if rt.is_passkey_session(&who.session.id, now) {
+    if rt.is_passkey_session(&who.session.id, now).await {
         tracing::info!(user = %user, "WebAuthn assertion refused: a passkey session needs its password as the second factor");
         return Err(AssertionFailure::Refused);
     }
@@ -353,7 +353,7 @@ async fn sign_in(State(state): State<AppState>, request: Request) -> Response {
         .unwrap_or_default();
     let Some(body) = json_object::<SignInBody>(&bytes) else {
         tracing::info!("WebAuthn assertion refused: malformed body");
-        rt.take_ceremony(false, &who.session.id, state.now());
+        rt.take_ceremony(false, &who.session.id, state.now()).await;
         return ko(StatusCode::BAD_REQUEST, MFA_FAILED);
     };
     match sign_in_with(&state, &rt, &who, body.response).await {
@@ -440,7 +440,7 @@ pub(crate) async fn begin_registration(
         expires: now + config.timeout,
         description: Some(description.to_owned()),
     };
-    if !rt.set_ceremony(true, &who.session.id, ceremony, now) {
+    if !rt.set_ceremony(true, &who.session.id, ceremony, now).await {
         return Err((StatusCode::FORBIDDEN, REGISTER_FAILED));
     }
     Ok(options)
@@ -494,7 +494,7 @@ pub(crate) async fn finish_registration(
     let now = state.now();
     let user = &who.session.identity.username;
     // The pending ceremony is used once, whatever the outcome.
-    let Some(ceremony) = rt.take_ceremony(true, &who.session.id, now) else {
+    let Some(ceremony) = rt.take_ceremony(true, &who.session.id, now).await else {
         tracing::info!(user = %user, "WebAuthn registration refused: none pending (or it expired)");
         return Err(StatusCode::FORBIDDEN);
     };
@@ -594,7 +594,7 @@ async fn cancel(State(state): State<AppState>, request: Request) -> Response {
         Ok(x) => x,
         Err(r) => return r,
     };
-    rt.take_ceremony(true, &who.session.id, state.now());
+    rt.take_ceremony(true, &who.session.id, state.now()).await;
     ok(None)
 }
 
