@@ -6,7 +6,8 @@
 //! - [`encryption`]: Authelia's storage encryption, both schemes, so an Authelia database keeps
 //!   working; [`signature`]: the keyed signatures of used TOTP windows and one-time codes.
 //! - [`one_time_code`]: the codes that elevate a session; [`redact`]: email addresses as the user
-//!   info shows them; [`datetime`]: times as Authelia's rows and API write them.
+//!   info shows them; [`datetime`]: times as Authelia's rows and API write them; [`uuid`]: UUIDs
+//!   as its rows write them.
 //! - `sqlite` (feature `sqlite`): the second factors in Authelia's own tables.
 //!
 //! The reference is docs/reference/second-factor.md.
@@ -35,5 +36,6 @@ pub mod signature;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 pub mod totp;
+pub mod uuid;
 
 pub use error::SecondFactorError;

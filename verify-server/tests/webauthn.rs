@@ -70,6 +70,34 @@ async fn register(
     handle
 }
 
+/// Begin a registration named `name` for the (elevated) user of `cookie`; its challenge.
+async fn begin(t: &TwoFactor, cookie: &str, name: &str) -> String {
+    let r = t
+        .call(
+            "PUT",
+            "/api/secondfactor/webauthn/credential/register",
+            cookie,
+            Some(json!({"description": name})),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    data(&r)["publicKey"]["challenge"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Send a registration answer.
+async fn finish(t: &TwoFactor, cookie: &str, answer: Value) -> Reply {
+    t.call(
+        "POST",
+        "/api/secondfactor/webauthn/credential/register",
+        cookie,
+        Some(answer),
+    )
+    .await
+}
+
 /// The second-factor assertion by `authenticator` for `cookie`; the reply.
 async fn sign_in(t: &TwoFactor, cookie: &str, authenticator: &mut SoftwareAuthenticator) -> Reply {
     let r = t
@@ -155,14 +183,7 @@ async fn a_security_key_registers_behind_elevation_and_is_the_second_factor() {
     assert_eq!(options["extensions"], json!({"credProps": true}));
     let mut yubikey = key(11, b"yubikey-credential-1");
     let answer = yubikey.register(RP, ORIGIN, options["challenge"].as_str().unwrap(), false);
-    let r = t
-        .call(
-            "POST",
-            "/api/secondfactor/webauthn/credential/register",
-            &cookie,
-            Some(answer),
-        )
-        .await;
+    let r = finish(&t, &cookie, answer).await;
     assert_eq!(
         (r.status, r.body.as_str()),
         (StatusCode::CREATED, r#"{"status":"OK"}"#)
@@ -289,14 +310,7 @@ async fn registration_failures_have_authelias_statuses_and_messages() {
     // No ceremony pending.
     let a = key(12, b"first");
     let stray = a.register(RP, ORIGIN, "AAAA", false);
-    let r = t
-        .call(
-            "POST",
-            "/api/secondfactor/webauthn/credential/register",
-            &cookie,
-            Some(stray),
-        )
-        .await;
+    let r = finish(&t, &cookie, stray).await;
     assert_eq!((r.status, r.body.as_str()), (StatusCode::FORBIDDEN, failed));
     register(&t, &cookie, &a, "Desk key", false).await;
     // The same name, in another case, is a conflict.
@@ -330,45 +344,20 @@ async fn registration_failures_have_authelias_statuses_and_messages() {
         portcullis_webauthn::encoding::base64url(b"first")
     );
     // A malformed answer is 400 and ends the ceremony; a wrong challenge is 403.
-    let r = t
-        .call(
-            "POST",
-            "/api/secondfactor/webauthn/credential/register",
-            &cookie,
-            Some(json!({"id": 1})),
-        )
-        .await;
+    let r = finish(&t, &cookie, json!({"id": 1})).await;
     assert_eq!(
         (r.status, r.body.as_str()),
         (StatusCode::BAD_REQUEST, failed)
     );
     let b = key(13, b"second");
     let good = b.register(RP, ORIGIN, options["challenge"].as_str().unwrap(), false);
-    let r = t
-        .call(
-            "POST",
-            "/api/secondfactor/webauthn/credential/register",
-            &cookie,
-            Some(good),
-        )
-        .await;
+    let r = finish(&t, &cookie, good).await;
     assert_eq!(
         r.status,
         StatusCode::FORBIDDEN,
         "the ceremony was used up by the malformed answer"
     );
-    let r = t
-        .call(
-            "PUT",
-            "/api/secondfactor/webauthn/credential/register",
-            &cookie,
-            Some(json!({"description": "Spare"})),
-        )
-        .await;
-    let challenge = data(&r)["publicKey"]["challenge"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let challenge = begin(&t, &cookie, "Spare").await;
     for forged in [
         b.register(RP, "http://evil.example.com", &challenge, false),
         b.register("evil.example.com", ORIGIN, &challenge, false),
@@ -397,40 +386,11 @@ async fn registration_failures_have_authelias_statuses_and_messages() {
         assert_eq!((r.status, r.body.as_str()), (StatusCode::FORBIDDEN, failed));
     }
     // The same credential id twice is refused (the kid is unique).
-    let r = t
-        .call(
-            "PUT",
-            "/api/secondfactor/webauthn/credential/register",
-            &cookie,
-            Some(json!({"description": "Again"})),
-        )
-        .await;
-    let challenge = data(&r)["publicKey"]["challenge"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = t
-        .call(
-            "POST",
-            "/api/secondfactor/webauthn/credential/register",
-            &cookie,
-            Some(a.register(RP, ORIGIN, &challenge, false)),
-        )
-        .await;
+    let challenge = begin(&t, &cookie, "Again").await;
+    let r = finish(&t, &cookie, a.register(RP, ORIGIN, &challenge, false)).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     // DELETE cancels a pending ceremony.
-    let r = t
-        .call(
-            "PUT",
-            "/api/secondfactor/webauthn/credential/register",
-            &cookie,
-            Some(json!({"description": "Spare"})),
-        )
-        .await;
-    let challenge = data(&r)["publicKey"]["challenge"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let challenge = begin(&t, &cookie, "Spare").await;
     let r = t
         .call(
             "DELETE",
@@ -440,38 +400,13 @@ async fn registration_failures_have_authelias_statuses_and_messages() {
         )
         .await;
     assert_eq!(r.body, r#"{"status":"OK"}"#);
-    let r = t
-        .call(
-            "POST",
-            "/api/secondfactor/webauthn/credential/register",
-            &cookie,
-            Some(b.register(RP, ORIGIN, &challenge, false)),
-        )
-        .await;
+    let r = finish(&t, &cookie, b.register(RP, ORIGIN, &challenge, false)).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     // A ceremony older than webauthn.timeout (60 s) is refused.
-    let r = t
-        .call(
-            "PUT",
-            "/api/secondfactor/webauthn/credential/register",
-            &cookie,
-            Some(json!({"description": "Spare"})),
-        )
-        .await;
-    let challenge = data(&r)["publicKey"]["challenge"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let challenge = begin(&t, &cookie, "Spare").await;
     t.h.advance(61);
     t.elevate(&cookie).await;
-    let r = t
-        .call(
-            "POST",
-            "/api/secondfactor/webauthn/credential/register",
-            &cookie,
-            Some(b.register(RP, ORIGIN, &challenge, false)),
-        )
-        .await;
+    let r = finish(&t, &cookie, b.register(RP, ORIGIN, &challenge, false)).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let r = t
         .call(
@@ -495,27 +430,9 @@ async fn filtering_refuses_prohibited_models_and_backup_eligible_credentials() {
     );
     let cookie = t.h.login("auth.example.com", "alice", ALICE_PASSWORD).await;
     t.elevate(&cookie).await;
-    let r = t
-        .call(
-            "PUT",
-            "/api/secondfactor/webauthn/credential/register",
-            &cookie,
-            Some(json!({"description": "Soft"})),
-        )
-        .await;
-    let challenge = data(&r)["publicKey"]["challenge"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let challenge = begin(&t, &cookie, "Soft").await;
     let answer = key(14, b"soft").register(RP, ORIGIN, &challenge, false);
-    let r = t
-        .call(
-            "POST",
-            "/api/secondfactor/webauthn/credential/register",
-            &cookie,
-            Some(answer),
-        )
-        .await;
+    let r = finish(&t, &cookie, answer).await;
     assert_eq!(
         r.status,
         StatusCode::FORBIDDEN,
@@ -527,26 +444,8 @@ async fn filtering_refuses_prohibited_models_and_backup_eligible_credentials() {
     t.elevate(&cookie).await;
     let mut synced = key(15, b"synced");
     synced.flags |= 0x08;
-    let r = t
-        .call(
-            "PUT",
-            "/api/secondfactor/webauthn/credential/register",
-            &cookie,
-            Some(json!({"description": "Synced"})),
-        )
-        .await;
-    let challenge = data(&r)["publicKey"]["challenge"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let r = t
-        .call(
-            "POST",
-            "/api/secondfactor/webauthn/credential/register",
-            &cookie,
-            Some(synced.register(RP, ORIGIN, &challenge, true)),
-        )
-        .await;
+    let challenge = begin(&t, &cookie, "Synced").await;
+    let r = finish(&t, &cookie, synced.register(RP, ORIGIN, &challenge, true)).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     let plain = key(16, b"plain");
     register(&t, &cookie, &plain, "Plain", false).await;

@@ -16,6 +16,7 @@ use crate::SecondFactorError;
 use crate::encryption::{Location, Scheme, StorageCipher};
 use crate::signature::{OTC_KEY_LENGTH, OTP_KEY_LENGTH};
 use crate::totp::{TotpParameters, TotpSecret};
+use crate::uuid::{parse_uuid, random_uuid, uuid_text};
 
 /// The tables a fresh file gets: the layout of Authelia's schema 24 for the ones Portcullis uses.
 const FRESH_SCHEMA: &str = "
@@ -169,31 +170,6 @@ impl std::fmt::Debug for HmacKey {
 
 fn storage(e: rusqlite::Error) -> SecondFactorError {
     SecondFactorError::Storage(e.to_string())
-}
-
-fn uuid_text(bytes: [u8; 16]) -> String {
-    let h = hex::encode(bytes);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
-fn parse_uuid(text: &str) -> Option<[u8; 16]> {
-    let compact: String = text.chars().filter(|c| *c != '-').collect();
-    hex::decode(compact).ok()?.try_into().ok()
-}
-
-/// A random version-4 UUID.
-fn random_uuid(rng: &mut impl Rng) -> [u8; 16] {
-    let mut bytes: [u8; 16] = rng.random();
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    bytes
 }
 
 fn table_exists(conn: &Connection, name: &str) -> Result<bool, SecondFactorError> {

@@ -14,6 +14,22 @@ impl RedisStore {
         format!("{}-ceremony:{kind}:{hash}", self.key_prefix())
     }
 
+    /// `GET` or `GETDEL` the value of (`kind`, `key`), opened.
+    async fn fetch_ceremony(
+        &self,
+        command: &'static str,
+        kind: &str,
+        key: &str,
+        now: u64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let redis_key = self.ceremony_key(kind, key);
+        let k = redis_key.clone();
+        let data: Option<Vec<u8>> = self
+            .run(|mut c| async move { redis::cmd(command).arg(&k).query_async(&mut c).await })
+            .await?;
+        Ok(data.and_then(|d| self.open_ceremony(&redis_key, &d, now)))
+    }
+
     fn open_ceremony(&self, redis_key: &str, data: &[u8], now: u64) -> Option<Vec<u8>> {
         // A value we cannot authenticate is treated as absent, as a session record is.
         let plain = self.sealer.open(redis_key.as_bytes(), data).ok()?;
@@ -61,12 +77,7 @@ impl CeremonyStore for RedisStore {
         key: &str,
         now: u64,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let redis_key = self.ceremony_key(kind, key);
-        let k = redis_key.clone();
-        let data: Option<Vec<u8>> = self
-            .run(|mut c| async move { redis::cmd("GET").arg(&k).query_async(&mut c).await })
-            .await?;
-        Ok(data.and_then(|d| self.open_ceremony(&redis_key, &d, now)))
+        self.fetch_ceremony("GET", kind, key, now).await
     }
 
     async fn take_ceremony(
@@ -75,12 +86,7 @@ impl CeremonyStore for RedisStore {
         key: &str,
         now: u64,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let redis_key = self.ceremony_key(kind, key);
-        let k = redis_key.clone();
-        let data: Option<Vec<u8>> = self
-            .run(|mut c| async move { redis::cmd("GETDEL").arg(&k).query_async(&mut c).await })
-            .await?;
-        Ok(data.and_then(|d| self.open_ceremony(&redis_key, &d, now)))
+        self.fetch_ceremony("GETDEL", kind, key, now).await
     }
 
     async fn delete_ceremony(&self, kind: &str, key: &str) -> Result<(), StoreError> {

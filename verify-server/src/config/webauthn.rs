@@ -71,23 +71,8 @@ pub struct WebAuthnConfig {
 
 /// A UUID in its canonical lower-case form.
 fn canonical_uuid(text: &str) -> Option<String> {
-    let hex: String = text.chars().filter(|c| *c != '-').collect();
-    if hex.len() != 32 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return None;
-    }
-    let groups = [text.split('-').count(), 5];
-    if text.contains('-') && groups[0] != groups[1] {
-        return None;
-    }
-    let h = hex.to_ascii_lowercase();
-    Some(format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    ))
+    use portcullis_second_factor::uuid::{parse_uuid, uuid_text};
+    parse_uuid(text).map(uuid_text)
 }
 
 impl Validator<'_> {

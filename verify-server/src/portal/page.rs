@@ -433,18 +433,7 @@ pub(crate) async fn totp_form(State(state): State<AppState>, request: Request) -
     let domains = all_domains(&state);
     let safe_rd = is_safe_redirect(&rd, &domains).then_some(rd.as_str());
     match crate::second_factor::totp_sign_in(&state, &rt, &who, &code).await {
-        Ok(session) => {
-            let cookie = &state.config().cookies[who.index];
-            let next = safe_rd
-                .map(str::to_owned)
-                .or_else(|| cookie.default_redirection_url.clone())
-                .unwrap_or_else(|| "/".to_owned());
-            let mut response = see_other(&next);
-            if let Some(v) = session_cookie_header(cookie, &session) {
-                response.headers_mut().append(SET_COOKIE, v);
-            }
-            response
-        }
+        Ok(session) => continue_at_two_factors(&state, who.index, &session, safe_rd),
         Err(_) => {
             let page = Page {
                 identity: &who.session.identity,
@@ -491,18 +480,7 @@ pub(crate) async fn password_form(State(state): State<AppState>, request: Reques
     };
     let safe_rd = is_safe_redirect(&rd, &all_domains(&state)).then_some(rd.as_str());
     match crate::second_factor::password_second_factor(&state, &rt, &who, &password).await {
-        Ok(session) => {
-            let cookie = &state.config().cookies[who.index];
-            let next = safe_rd
-                .map(str::to_owned)
-                .or_else(|| cookie.default_redirection_url.clone())
-                .unwrap_or_else(|| "/".to_owned());
-            let mut response = see_other(&next);
-            if let Some(v) = session_cookie_header(cookie, &session) {
-                response.headers_mut().append(SET_COOKIE, v);
-            }
-            response
-        }
+        Ok(session) => continue_at_two_factors(&state, who.index, &session, safe_rd),
         Err(_) => {
             let page = Page {
                 identity: &who.session.identity,
@@ -519,6 +497,26 @@ pub(crate) async fn password_form(State(state): State<AppState>, request: Reques
             render_page(&state, &parts.headers, StatusCode::UNAUTHORIZED, page)
         }
     }
+}
+
+/// After a second factor from a page's form: to the (safe) target, else the cookie domain's
+/// default, else the portal, with the session cookie of the two-factor session.
+fn continue_at_two_factors(
+    state: &AppState,
+    index: usize,
+    session: &portcullis_session::Session,
+    safe_rd: Option<&str>,
+) -> Response {
+    let cookie = &state.config().cookies[index];
+    let next = safe_rd
+        .map(str::to_owned)
+        .or_else(|| cookie.default_redirection_url.clone())
+        .unwrap_or_else(|| "/".to_owned());
+    let mut response = see_other(&next);
+    if let Some(v) = session_cookie_header(cookie, session) {
+        response.headers_mut().append(SET_COOKIE, v);
+    }
+    response
 }
 
 fn see_other(location: &str) -> Response {

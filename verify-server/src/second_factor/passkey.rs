@@ -21,7 +21,7 @@ use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::totp::{raise_to_two_factor, two_factor_response};
+use super::totp::{Continuation, raise_to_two_factor, two_factor_response};
 use super::webauthn::{
     AssertionFailure, MAX_BODY, blocking, check_assertion, parse_assertion, request_origin,
 };
@@ -89,14 +89,10 @@ struct PasskeyBody {
     response: Value,
     #[serde(rename = "keepMeLoggedIn", default)]
     keep_me_logged_in: Option<bool>,
-    #[serde(rename = "targetURL", default)]
-    target_url: Option<String>,
     #[serde(rename = "requestMethod", default)]
     request_method: Option<String>,
-    #[serde(default)]
-    flow: Option<String>,
-    #[serde(rename = "flowID", default)]
-    flow_id: Option<String>,
+    #[serde(flatten)]
+    next: Continuation,
 }
 
 /// Why a passkey login failed: the status.
@@ -233,18 +229,13 @@ async fn sign_in(State(state): State<AppState>, request: Request) -> Response {
     }
     state.0.metrics.login("success");
     tracing::info!(user = %username, level = ?level, "login with a passkey succeeded");
-    let openid = body
-        .flow
-        .as_deref()
-        .filter(|f| *f == "openid_connect")
-        .and(body.flow_id.as_deref());
-    let redirect = match openid {
+    let redirect = match body.next.openid_flow() {
         Some(flow_id) => crate::oidc::flow_redirect_after_login(&state, flow_id).await,
         None => redirect_after_login(
             &state,
             cookie,
             &session.identity,
-            body.target_url.as_deref(),
+            body.next.target_url.as_deref(),
             body.request_method.as_deref(),
             client,
         ),
@@ -259,12 +250,8 @@ async fn sign_in(State(state): State<AppState>, request: Request) -> Response {
 #[derive(Deserialize)]
 struct PasswordBody {
     password: String,
-    #[serde(rename = "targetURL", default)]
-    target_url: Option<String>,
-    #[serde(default)]
-    flow: Option<String>,
-    #[serde(rename = "flowID", default)]
-    flow_id: Option<String>,
+    #[serde(flatten)]
+    next: Continuation,
 }
 
 /// The password as the second factor of `who`'s passkey login: the session at two factors, or
@@ -321,12 +308,7 @@ async fn password(State(state): State<AppState>, request: Request) -> Response {
         Ok(s) => s,
         Err(status) => return ko(status, PASSWORD_FAILED),
     };
-    let flow = body
-        .flow
-        .as_deref()
-        .filter(|f| *f == "openid_connect")
-        .and(body.flow_id.as_deref());
-    two_factor_response(&state, &who, &session, body.target_url.as_deref(), flow).await
+    two_factor_response(&state, &who, &session, &body.next).await
 }
 
 /// The passkey routes (present when `webauthn.enable_passkey_login` is on).

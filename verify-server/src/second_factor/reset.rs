@@ -6,8 +6,10 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Response};
 use base64::Engine;
 use http::header::SET_COOKIE;
@@ -49,18 +51,8 @@ fn algorithm(config: &ResetConfig) -> Algorithm {
 }
 
 fn uuid_v4() -> String {
-    let mut b: [u8; 16] = rand::random();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    use portcullis_second_factor::uuid::{random_uuid, uuid_text};
+    uuid_text(random_uuid(&mut rand::rng()))
 }
 
 fn issuer_of(state: &AppState, parts: &http::request::Parts, peer: IpAddr) -> Option<String> {
@@ -274,25 +266,37 @@ async fn use_link(
     Ok(key)
 }
 
-/// `POST /api/reset-password/identity/finish`.
-pub(super) async fn finish(State(state): State<AppState>, request: Request) -> Response {
+/// What `identity/finish` and the revocation share: the runtime, the `reset_password_finish`
+/// limit, the request and its token body (Authelia answers 200 KO to anything else).
+async fn token_request(
+    state: &AppState,
+    request: Request,
+) -> Result<(Arc<SecondFactorRuntime>, Parts, IpAddr, TokenBody), Response> {
     let peer = peer_of(&request);
     let (parts, body) = request.into_parts();
-    let Some(rt) = runtime(&state).cloned() else {
-        return ko(StatusCode::OK, OPERATION_FAILED);
+    let Some(rt) = runtime(state).cloned() else {
+        return Err(ko(StatusCode::OK, OPERATION_FAILED));
     };
     if let Some(r) = rate_limited(
         &rt.reset_finish_limit,
-        client_of(&state, &parts, peer).addr(),
+        client_of(state, &parts, peer).addr(),
         state.now(),
     ) {
-        return r;
+        return Err(r);
     }
     let bytes = axum::body::to_bytes(body, 16 * 1024)
         .await
         .unwrap_or_default();
-    let Some(body) = json_object::<TokenBody>(&bytes) else {
-        return ko(StatusCode::OK, OPERATION_FAILED);
+    let body =
+        json_object::<TokenBody>(&bytes).ok_or_else(|| ko(StatusCode::OK, OPERATION_FAILED))?;
+    Ok((rt, parts, peer, body))
+}
+
+/// `POST /api/reset-password/identity/finish`.
+pub(super) async fn finish(State(state): State<AppState>, request: Request) -> Response {
+    let (rt, parts, peer, body) = match token_request(&state, request).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
     match use_link(&state, &rt, &parts, peer, &body.token).await {
         Ok(key) => {
@@ -365,26 +369,11 @@ pub(super) async fn reset(State(state): State<AppState>, request: Request) -> Re
 
 /// `DELETE /api/reset-password`: revoke a link.
 pub(super) async fn revoke(State(state): State<AppState>, request: Request) -> Response {
-    let peer = peer_of(&request);
-    let (parts, body) = request.into_parts();
-    let Some(rt) = runtime(&state).cloned() else {
-        return ko(StatusCode::OK, OPERATION_FAILED);
+    let (rt, parts, peer, body) = match token_request(&state, request).await {
+        Ok(x) => x,
+        Err(r) => return r,
     };
-    if let Some(r) = rate_limited(
-        &rt.reset_finish_limit,
-        client_of(&state, &parts, peer).addr(),
-        state.now(),
-    ) {
-        return r;
-    }
-    let bytes = axum::body::to_bytes(body, 16 * 1024)
-        .await
-        .unwrap_or_default();
-    let (Some(body), Some(config), Some(issuer)) = (
-        json_object::<TokenBody>(&bytes),
-        rt.reset.as_ref(),
-        issuer_of(&state, &parts, peer),
-    ) else {
+    let (Some(config), Some(issuer)) = (rt.reset.as_ref(), issuer_of(&state, &parts, peer)) else {
         return ko(StatusCode::OK, OPERATION_FAILED);
     };
     let claims = match check_token(config, &body.token, &issuer, state.now()) {

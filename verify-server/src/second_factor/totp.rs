@@ -86,15 +86,33 @@ pub(super) async fn configuration(State(state): State<AppState>, request: Reques
     }
 }
 
-#[derive(Deserialize)]
-struct SignInBody {
-    token: String,
+/// Where a second-factor answer continues: the portal's `targetURL`, or an OpenID Connect flow
+/// (`flow: "openid_connect"` with its `flowID`).
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct Continuation {
     #[serde(rename = "targetURL", default)]
-    target_url: Option<String>,
+    pub(super) target_url: Option<String>,
     #[serde(default)]
     flow: Option<String>,
     #[serde(rename = "flowID", default)]
     flow_id: Option<String>,
+}
+
+impl Continuation {
+    /// The OpenID Connect flow id, when the body names one.
+    pub(super) fn openid_flow(&self) -> Option<&str> {
+        self.flow
+            .as_deref()
+            .filter(|f| *f == "openid_connect")
+            .and(self.flow_id.as_deref())
+    }
+}
+
+#[derive(Deserialize)]
+struct SignInBody {
+    token: String,
+    #[serde(flatten)]
+    next: Continuation,
 }
 
 fn too_many_requests(retry_after: u64, now: u64) -> Response {
@@ -162,9 +180,9 @@ pub(super) async fn two_factor_response(
     state: &AppState,
     who: &Authenticated,
     session: &Session,
-    target_url: Option<&str>,
-    openid_flow: Option<&str>,
+    next: &Continuation,
 ) -> Response {
+    let (target_url, openid_flow) = (next.target_url.as_deref(), next.openid_flow());
     let cookie = &state.config().cookies[who.index];
     let mut response = if let Some(flow_id) = openid_flow {
         ok(crate::oidc::flow_redirect_after_login(state, flow_id)
@@ -346,12 +364,7 @@ pub(super) async fn sign_in(State(state): State<AppState>, request: Request) -> 
         Ok(s) => s,
         Err(failure) => return ko(failure.status(), MFA_FAILED),
     };
-    let flow = body
-        .flow
-        .as_deref()
-        .filter(|f| *f == "openid_connect")
-        .and(body.flow_id.as_deref());
-    two_factor_response(&state, &who, &session, body.target_url.as_deref(), flow).await
+    two_factor_response(&state, &who, &session, &body.next).await
 }
 
 /// Remove the TOTP registration of `who` (the caller checked the elevation); the error is the

@@ -28,7 +28,7 @@ use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::totp::{notify_event, raise_to_two_factor, two_factor_response};
+use super::totp::{Continuation, notify_event, raise_to_two_factor, two_factor_response};
 use super::{
     Authenticated, Ceremony, MFA_FAILED, OPERATION_FAILED, SecondFactorRuntime, require_elevated,
     require_one_factor, runtime,
@@ -202,12 +202,8 @@ async fn assertion_options(State(state): State<AppState>, request: Request) -> R
 #[derive(Deserialize)]
 struct SignInBody {
     response: Value,
-    #[serde(rename = "targetURL", default)]
-    target_url: Option<String>,
-    #[serde(default)]
-    flow: Option<String>,
-    #[serde(rename = "flowID", default)]
-    flow_id: Option<String>,
+    #[serde(flatten)]
+    next: Continuation,
 }
 
 /// Why an assertion by a stored credential was refused.
@@ -357,14 +353,7 @@ async fn sign_in(State(state): State<AppState>, request: Request) -> Response {
         return ko(StatusCode::BAD_REQUEST, MFA_FAILED);
     };
     match sign_in_with(&state, &rt, &who, body.response).await {
-        Ok(session) => {
-            let flow = body
-                .flow
-                .as_deref()
-                .filter(|f| *f == "openid_connect")
-                .and(body.flow_id.as_deref());
-            two_factor_response(&state, &who, &session, body.target_url.as_deref(), flow).await
-        }
+        Ok(session) => two_factor_response(&state, &who, &session, &body.next).await,
         Err(AssertionFailure::Malformed) => ko(StatusCode::BAD_REQUEST, MFA_FAILED),
         Err(AssertionFailure::Refused) => ko(StatusCode::FORBIDDEN, MFA_FAILED),
     }
@@ -469,18 +458,6 @@ async fn begin(State(state): State<AppState>, request: Request) -> Response {
     }
 }
 
-fn aaguid_text(bytes: [u8; 16]) -> String {
-    let h: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
 /// Finish the registration of `who` with the browser's `response`: 201 when stored.
 pub(crate) async fn finish_registration(
     state: &AppState,
@@ -515,7 +492,7 @@ pub(crate) async fn finish_registration(
             return Err(StatusCode::FORBIDDEN);
         }
     };
-    let aaguid = aaguid_text(credential.aaguid);
+    let aaguid = portcullis_second_factor::uuid::uuid_text(credential.aaguid);
     if (!config.permitted_aaguids.is_empty() && !config.permitted_aaguids.contains(&aaguid))
         || config.prohibited_aaguids.contains(&aaguid)
     {
