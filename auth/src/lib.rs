@@ -26,6 +26,8 @@ mod basic_cache;
 mod delay;
 mod error;
 mod hasher;
+#[cfg(feature = "ldap")]
+pub mod ldap;
 #[cfg(feature = "redis")]
 mod oidc_redis;
 mod password;

@@ -1,0 +1,11 @@
+//! Users in a directory (`authentication_backend.ldap`, docs/reference/ldap.md): the settings
+//! and each implementation's defaults (`config`), the search filters with their placeholders
+//! (`filter`, pure), TLS towards the directory (`tls`) and the directory client (`client`: the
+//! user search, the bind, the groups, password changes).
+
+mod client;
+pub mod config;
+pub mod filter;
+mod tls;
+
+pub use client::{DirectoryUser, LdapDirectory, LdapError};

@@ -1,0 +1,334 @@
+//! The directory client of `portcullis-auth` (feature `ldap`) against a real OpenLDAP
+//! (`tests/src/ldap.rs`): login by username and by email with the canonical username from the
+//! entry, groups through both search modes, wrong password, unknown user, duplicate entries,
+//! filter injection, LDAPS and StartTLS with the per-run CA and `tls.server_name`, password
+//! reset and change through the Password Modify operation, and the directory killed and frozen
+//! (SIGSTOP): an error within the timeout, never an answer, and recovery by itself.
+// Tests wait for real processes and sockets on the wall clock; the clock rule is for the servers.
+#![allow(clippy::disallowed_methods)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::{Duration, Instant};
+
+use portcullis_auth::ldap::config::{
+    Attributes, GroupSearchMode, Implementation, LdapConfig, LdapTls,
+};
+use portcullis_auth::ldap::filter::{AttributeNames, with_attribute_names};
+use portcullis_auth::ldap::{LdapDirectory, LdapError};
+use portcullis_core::Secret;
+use portcullis_tests::ldap::{
+    BASE_DN, JOHN_DN, PASSWORD, PROGRAMS, SERVICE_DN, SERVICE_PASSWORD, Slapd,
+};
+use portcullis_tests::process::require;
+
+const NOW: u64 = 1_800_000_000;
+
+fn names() -> AttributeNames {
+    AttributeNames {
+        distinguished_name: "distinguishedName".into(),
+        username: "uid".into(),
+        display_name: "displayName".into(),
+        mail: "mail".into(),
+        member_of: "memberOf".into(),
+    }
+}
+
+fn config(url: String, mode: GroupSearchMode, tls: LdapTls) -> LdapConfig {
+    let names = names();
+    let groups_filter = match mode {
+        GroupSearchMode::Filter => "(&(member={dn})(objectClass=groupOfNames))",
+        GroupSearchMode::MemberOf => "(&(|{memberof:rdn})(objectClass=groupOfNames))",
+    };
+    LdapConfig {
+        url,
+        implementation: Implementation::Custom,
+        timeout: Duration::from_secs(2),
+        start_tls: false,
+        tls,
+        pool_size: 2,
+        users_base: format!("ou=users,{BASE_DN}"),
+        users_filter: with_attribute_names(
+            "(&(|({username_attribute}={input})({mail_attribute}={input}))(objectClass=inetOrgPerson))",
+            &names,
+        ),
+        groups_base: format!("ou=groups,{BASE_DN}"),
+        groups_filter: with_attribute_names(groups_filter, &names),
+        group_search_mode: mode,
+        attributes: Attributes {
+            names,
+            distinguished_name: None,
+            member_of: Some("memberOf".into()),
+            group_name: "cn".into(),
+        },
+        permit_referrals: false,
+        user: Some(SERVICE_DN.into()),
+        password: Some(Secret::new(SERVICE_PASSWORD.to_owned())),
+    }
+}
+
+fn plain(slapd: &Slapd, mode: GroupSearchMode) -> LdapDirectory {
+    LdapDirectory::new(config(
+        format!("ldap://127.0.0.1:{}", slapd.port),
+        mode,
+        LdapTls::default(),
+    ))
+    .unwrap()
+}
+
+fn test_ca(slapd: &Slapd) -> LdapTls {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let pem = std::fs::read(&slapd.ca).unwrap();
+    LdapTls {
+        server_name: Some("ldap.example.com".into()),
+        roots: CertificateDer::pem_slice_iter(&pem)
+            .map(|c| c.unwrap().into_owned())
+            .collect(),
+        ..LdapTls::default()
+    }
+}
+
+fn sorted(mut groups: Vec<String>) -> Vec<String> {
+    groups.sort();
+    groups
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_by_username_and_email_give_the_canonical_user_and_groups_in_both_modes() {
+    if !require(PROGRAMS) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    for mode in [GroupSearchMode::Filter, GroupSearchMode::MemberOf] {
+        let ldap = plain(&slapd, mode);
+        for input in ["john", "JOHN", "john.doe@authelia.com"] {
+            let user = ldap
+                .authenticate(input, PASSWORD, NOW)
+                .await
+                .unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(
+                user.username, "john",
+                "{input}: the canonical username is the entry's"
+            );
+            assert_eq!(user.dn, JOHN_DN);
+            assert_eq!(user.display_name, "John Doe");
+            assert_eq!(user.emails, ["john.doe@authelia.com"]);
+            assert_eq!(sorted(user.groups), ["admins", "dev"], "{mode:?}");
+        }
+        let harry = ldap.find("harry", NOW).await.unwrap();
+        assert_eq!(harry.groups, ["dev"], "{mode:?}");
+        // No displayName: the username stands in.
+        let bob = ldap.find("bob", NOW).await.unwrap();
+        assert_eq!((bob.display_name.as_str(), bob.groups.len()), ("bob", 0));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_unknown_users_duplicates_and_injection_are_refused() {
+    if !require(PROGRAMS) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    let ldap = plain(&slapd, GroupSearchMode::Filter);
+    assert_eq!(
+        ldap.authenticate("john", "wrong", NOW).await,
+        Err(LdapError::InvalidCredentials)
+    );
+    assert_eq!(
+        ldap.authenticate("john", "", NOW).await,
+        Err(LdapError::EmptyPassword)
+    );
+    assert_eq!(
+        ldap.authenticate("nobody", PASSWORD, NOW).await,
+        Err(LdapError::NotFound)
+    );
+    assert_eq!(
+        ldap.authenticate("dup", PASSWORD, NOW).await,
+        Err(LdapError::Ambiguous)
+    );
+    for injection in [
+        "*",
+        "jo*",
+        "john)(uid=*",
+        "*)(objectClass=*",
+        "john\0",
+        "jöhn",
+        "\\2a",
+        "john)(|(uid=*",
+    ] {
+        let found = ldap.authenticate(injection, PASSWORD, NOW).await;
+        assert_eq!(
+            found,
+            Err(LdapError::NotFound),
+            "{injection:?} must match nothing"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ldaps_and_starttls_verify_the_directory_certificate() {
+    if !require(PROGRAMS) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    let ldaps = format!("ldaps://127.0.0.1:{}", slapd.tls_port);
+    let ldap = LdapDirectory::new(config(
+        ldaps.clone(),
+        GroupSearchMode::Filter,
+        test_ca(&slapd),
+    ))
+    .unwrap();
+    assert_eq!(
+        ldap.authenticate("john", PASSWORD, NOW)
+            .await
+            .unwrap()
+            .username,
+        "john"
+    );
+    let mut starttls = config(
+        format!("ldap://127.0.0.1:{}", slapd.port),
+        GroupSearchMode::Filter,
+        test_ca(&slapd),
+    );
+    starttls.start_tls = true;
+    let ldap = LdapDirectory::new(starttls).unwrap();
+    assert_eq!(
+        ldap.authenticate("john", PASSWORD, NOW)
+            .await
+            .unwrap()
+            .username,
+        "john"
+    );
+    // Without the CA, or with another name, the connection is refused.
+    let untrusted = LdapTls {
+        server_name: Some("ldap.example.com".into()),
+        ..LdapTls::default()
+    };
+    let ldap =
+        LdapDirectory::new(config(ldaps.clone(), GroupSearchMode::Filter, untrusted)).unwrap();
+    assert!(matches!(
+        ldap.authenticate("john", PASSWORD, NOW).await,
+        Err(LdapError::Unavailable(_))
+    ));
+    let mut other_name = test_ca(&slapd);
+    other_name.server_name = Some("ldap.example.org".into());
+    let ldap = LdapDirectory::new(config(ldaps, GroupSearchMode::Filter, other_name)).unwrap();
+    assert!(matches!(
+        ldap.authenticate("john", PASSWORD, NOW).await,
+        Err(LdapError::Unavailable(_))
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passwords_are_reset_and_changed_through_password_modify() {
+    if !require(PROGRAMS) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    let ldap = plain(&slapd, GroupSearchMode::Filter);
+    let harry = ldap.find("harry", NOW).await.unwrap();
+    // A reset by the service account.
+    ldap.set_password(&harry.dn, None, "reset-by-the-service")
+        .await
+        .unwrap();
+    assert_eq!(
+        ldap.authenticate("harry", PASSWORD, NOW).await,
+        Err(LdapError::InvalidCredentials)
+    );
+    ldap.authenticate("harry", "reset-by-the-service", NOW)
+        .await
+        .unwrap();
+    // A change needs the old password.
+    assert_eq!(
+        ldap.set_password(&harry.dn, Some("not-it"), "changed-by-harry")
+            .await,
+        Err(LdapError::InvalidCredentials)
+    );
+    assert!(matches!(
+        ldap.set_password(
+            &harry.dn,
+            Some("reset-by-the-service"),
+            "reset-by-the-service"
+        )
+        .await,
+        Err(LdapError::PasswordRefused(_))
+    ));
+    ldap.set_password(&harry.dn, Some("reset-by-the-service"), "changed-by-harry")
+        .await
+        .unwrap();
+    ldap.authenticate("harry", "changed-by-harry", NOW)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_change_shows_at_the_next_lookup() {
+    if !require(PROGRAMS) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    let ldap = plain(&slapd, GroupSearchMode::Filter);
+    assert_eq!(
+        sorted(ldap.find("john", NOW).await.unwrap().groups),
+        ["admins", "dev"]
+    );
+    slapd.ldapmodify(&format!(
+        "dn: cn=dev,ou=groups,{BASE_DN}\nchangetype: modify\ndelete: member\nmember: {JOHN_DN}\n\n"
+    ));
+    assert_eq!(ldap.find("john", NOW).await.unwrap().groups, ["admins"]);
+    slapd.ldapmodify(&format!(
+        "dn: cn=Bob Dylan,ou=users,{BASE_DN}\nchangetype: delete\n\n"
+    ));
+    assert_eq!(ldap.find("bob", NOW).await, Err(LdapError::NotFound));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_or_frozen_directory_fails_within_the_timeout_and_recovers_by_itself() {
+    if !require(PROGRAMS) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut slapd = Slapd::start(dir.path());
+    let ldap = plain(&slapd, GroupSearchMode::Filter);
+    ldap.authenticate("john", PASSWORD, NOW).await.unwrap();
+    // Frozen: connections hang; every answer is an error within the 2 s timeout (plus margin).
+    slapd.freeze(true);
+    for _ in 0..3 {
+        let started = Instant::now();
+        let answer = ldap.authenticate("john", PASSWORD, NOW).await;
+        assert!(
+            matches!(answer, Err(LdapError::Unavailable(_))),
+            "{answer:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    slapd.freeze(false);
+    ldap.authenticate("john", PASSWORD, NOW)
+        .await
+        .expect("recovered after SIGCONT");
+    // Killed: refused at once; back when slapd is back, without a new client.
+    slapd.kill();
+    let started = Instant::now();
+    assert!(matches!(
+        ldap.authenticate("john", PASSWORD, NOW).await,
+        Err(LdapError::Unavailable(_))
+    ));
+    assert!(matches!(
+        ldap.find("john", NOW).await,
+        Err(LdapError::Unavailable(_))
+    ));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    slapd.restart();
+    ldap.authenticate("john", PASSWORD, NOW)
+        .await
+        .expect("recovered after a restart");
+}
