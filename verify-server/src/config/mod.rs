@@ -7,6 +7,7 @@
 //! - `unimplemented` — the table of Authelia keys that are read but not acted on;
 //! - `secrets` — secrets from `…_FILE` environment variables; `model` — the validated types.
 
+mod ldap;
 mod model;
 mod notifier;
 mod oidc;

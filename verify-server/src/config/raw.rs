@@ -167,7 +167,7 @@ pub(super) struct RawLog {
 pub(super) struct RawAuthBackend {
     pub refresh_interval: Option<RawDuration>,
     pub file: Option<RawFileBackend>,
-    pub ldap: Option<IgnoredAny>,
+    pub ldap: Option<super::ldap::RawLdap>,
     pub password_reset: Option<super::passwords::RawPasswordReset>,
     pub password_change: Option<super::passwords::RawPasswordChange>,
 }

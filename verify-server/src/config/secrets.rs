@@ -34,6 +34,10 @@ const SMTP_PASSWORD: [&str; 2] = [
     "PORTCULLIS_NOTIFIER_SMTP_PASSWORD_FILE",
     "AUTHELIA_NOTIFIER_SMTP_PASSWORD_FILE",
 ];
+const LDAP_PASSWORD: [&str; 2] = [
+    "PORTCULLIS_AUTHENTICATION_BACKEND_LDAP_PASSWORD_FILE",
+    "AUTHELIA_AUTHENTICATION_BACKEND_LDAP_PASSWORD_FILE",
+];
 const STORAGE_ENCRYPTION_KEY: [&str; 2] = [
     "PORTCULLIS_STORAGE_ENCRYPTION_KEY_FILE",
     "AUTHELIA_STORAGE_ENCRYPTION_KEY_FILE",
@@ -56,11 +60,13 @@ pub struct SecretSources {
     pub storage_encryption_key: Option<SecretFile>,
     /// `…_NOTIFIER_SMTP_PASSWORD_FILE`.
     pub smtp_password: Option<SecretFile>,
+    /// `…_AUTHENTICATION_BACKEND_LDAP_PASSWORD_FILE`.
+    pub ldap_password: Option<SecretFile>,
 }
 
 impl SecretSources {
     /// Every variable these secrets are read from.
-    pub const VARIABLES: [&'static str; 14] = [
+    pub const VARIABLES: [&'static str; 16] = [
         SESSION_SECRET[0],
         SESSION_SECRET[1],
         REDIS_PASSWORD[0],
@@ -75,6 +81,8 @@ impl SecretSources {
         STORAGE_ENCRYPTION_KEY[1],
         SMTP_PASSWORD[0],
         SMTP_PASSWORD[1],
+        LDAP_PASSWORD[0],
+        LDAP_PASSWORD[1],
     ];
 
     /// Read the secret files named by the process environment.
@@ -93,6 +101,7 @@ impl SecretSources {
             oidc_issuer_private_key: SecretFile::find(&OIDC_ISSUER_PRIVATE_KEY, &lookup)?,
             storage_encryption_key: SecretFile::find(&STORAGE_ENCRYPTION_KEY, &lookup)?,
             smtp_password: SecretFile::find(&SMTP_PASSWORD, &lookup)?,
+            ldap_password: SecretFile::find(&LDAP_PASSWORD, &lookup)?,
         })
     }
 }

@@ -360,9 +360,9 @@ fn validation_errors() {
         ),
         (BASE.replace("default_policy: one_factor", "default_policy: allow"), "access_control", ""),
         (
-            BASE.replace("authentication_backend:\n  file:\n    path: users.yml", "authentication_backend:\n  ldap:\n    address: ldap://x"),
+            BASE.replace("authentication_backend:\n  file:\n    path: users.yml", "authentication_backend:\n  ldap:\n    address: ldap://x\n    implementation: rfc2307bis\n    user: cn=admin\n    password: secret"),
             "authentication_backend.ldap",
-            "not supported",
+            "cannot serve users from a directory yet",
         ),
         (
             BASE.replace("session:", "server:\n  endpoints:\n    authz:\n      x:\n        implementation: Magic\nsession:"),
@@ -669,4 +669,166 @@ fn the_zxcvbn_policy_has_authelias_default_score_and_excludes_the_standard_one()
         "{BASE}password_policy:\n  zxcvbn:\n    enabled: true\n  standard:\n    enabled: true\n"
     ));
     assert_eq!(e.key, "password_policy");
+}
+
+/// `authentication_backend.ldap` from `yaml` (its keys, indented by four), validated alone.
+fn ldap(yaml: &str) -> Result<portcullis_auth::ldap::config::LdapConfig, ConfigError> {
+    let text = format!("ldap:\n{yaml}");
+    #[derive(serde::Deserialize)]
+    struct Wrapper {
+        ldap: super::ldap::RawLdap,
+    }
+    let raw: Wrapper = serde_yaml_ng::from_str(&text).unwrap();
+    let mut v = super::validate::Validator::new(Path::new("/srv/configuration.yml"), &text);
+    v.ldap(&raw.ldap, None, &[], false)
+}
+
+#[test]
+fn ldap_implementations_fill_what_is_left_empty_with_authelias_defaults() {
+    use portcullis_auth::ldap::config::{GroupSearchMode, Implementation};
+    let c = ldap("    address: ldap://127.0.0.1\n    implementation: rfc2307bis\n    base_dn: dc=example,dc=com\n    additional_users_dn: ou=users\n    user: cn=admin,dc=example,dc=com\n    password: secret\n").unwrap();
+    assert_eq!(c.url, "ldap://127.0.0.1:389");
+    assert_eq!(c.implementation, Implementation::Rfc2307bis);
+    assert_eq!(c.timeout.as_secs(), 5);
+    assert_eq!(c.users_base, "ou=users,dc=example,dc=com");
+    assert_eq!(c.groups_base, "dc=example,dc=com");
+    assert_eq!(
+        c.users_filter,
+        "(&(|(uid={input})(mail={input}))(|(objectClass=inetOrgPerson)(objectClass=organizationalPerson)))"
+    );
+    assert_eq!(c.group_search_mode, GroupSearchMode::Filter);
+    assert_eq!(c.attributes.group_name, "cn");
+    assert_eq!(c.tls.server_name.as_deref(), Some("127.0.0.1"));
+    assert_eq!(c.pool_size, 1);
+    let ad = ldap("    address: ldaps://dc.example.com\n    implementation: activedirectory\n    user: CN=svc\n    password: secret\n    pooling:\n      enable: true\n").unwrap();
+    assert_eq!(ad.url, "ldaps://dc.example.com:636");
+    assert!(
+        ad.users_filter
+            .starts_with("(&(|(sAMAccountName={input})(mail={input}))(sAMAccountType=805306368)")
+    );
+    assert!(ad.users_filter.contains("{date-time:microsoft-nt}"));
+    assert_eq!(
+        ad.attributes.distinguished_name.as_deref(),
+        Some("distinguishedName")
+    );
+    assert_eq!(ad.pool_size, 5);
+    let lldap = ldap("    address: ldap://lldap:3890\n    implementation: lldap\n    base_dn: dc=example,dc=com\n    user: uid=admin,ou=people,dc=example,dc=com\n    password: secret\n").unwrap();
+    assert_eq!(lldap.users_base, "OU=people,dc=example,dc=com");
+    assert_eq!(lldap.groups_base, "OU=groups,dc=example,dc=com");
+    assert_eq!(lldap.attributes.names.display_name, "cn");
+    let glauth = ldap("    address: ldap://glauth\n    implementation: glauth\n    user: cn=svc\n    password: secret\n").unwrap();
+    assert_eq!(
+        (
+            glauth.attributes.names.username.as_str(),
+            glauth.attributes.names.display_name.as_str()
+        ),
+        ("cn", "description")
+    );
+    let custom = ldap("    address: ldap://x\n    users_filter: '(&({username_attribute}={input})(objectClass=person))'\n    groups_filter: '(member={dn})'\n    user: cn=svc\n    password: secret\n    timeout: 0s\n").unwrap();
+    assert_eq!(custom.timeout.as_secs(), 20, "custom's default");
+    // A bare host is ldaps; an absolute path is ldapi.
+    assert_eq!(ldap("    address: dir.example.com\n    implementation: freeipa\n    user: x\n    password: y\n").unwrap().url, "ldaps://dir.example.com:636");
+    assert!(ldap("    address: /run/slapd/ldapi\n    implementation: freeipa\n    user: x\n    password: y\n").unwrap().url.starts_with("ldapi://"));
+}
+
+#[test]
+fn ldap_validation_errors_name_their_key() {
+    let ok = "    address: ldap://x\n    implementation: rfc2307bis\n    user: cn=svc\n    password: secret\n";
+    assert!(ldap(ok).is_ok());
+    for (yaml, key) in [
+        (
+            "    implementation: rfc2307bis\n    user: a\n    password: b\n",
+            "authentication_backend.ldap.address",
+        ),
+        (
+            "    address: http://x\n    implementation: rfc2307bis\n    user: a\n    password: b\n",
+            "authentication_backend.ldap.address",
+        ),
+        (
+            "    address: ldap://x\n    implementation: openldap\n",
+            "authentication_backend.ldap.implementation",
+        ),
+        (
+            "    address: ldap://x\n    user: a\n    password: b\n",
+            "authentication_backend.ldap.users_filter",
+        ),
+        (
+            "    address: ldap://x\n    users_filter: '(uid={input})'\n    groups_filter: '(member={dn})'\n    user: a\n    password: b\n",
+            "authentication_backend.ldap.users_filter",
+        ),
+        (
+            "    address: ldap://x\n    users_filter: '{username_attribute}={input}'\n    groups_filter: '(member={dn})'\n    user: a\n    password: b\n",
+            "authentication_backend.ldap.users_filter",
+        ),
+        (
+            "    address: ldap://x\n    users_filter: '({username_attribute}={0})'\n    groups_filter: '(member={dn})'\n    user: a\n    password: b\n",
+            "authentication_backend.ldap.users_filter",
+        ),
+        (
+            "    address: ldap://x\n    implementation: rfc2307bis\n    groups_filter: '(member={1})'\n    user: a\n    password: b\n",
+            "authentication_backend.ldap.groups_filter",
+        ),
+        (
+            "    address: ldap://x\n    implementation: rfc2307bis\n    group_search_mode: memberof\n    user: a\n    password: b\n",
+            "authentication_backend.ldap.groups_filter",
+        ),
+        (
+            "    address: ldap://x\n    implementation: rfc2307bis\n    group_search_mode: everything\n    user: a\n    password: b\n",
+            "authentication_backend.ldap.group_search_mode",
+        ),
+        (
+            "    address: ldap://x\n    implementation: rfc2307bis\n    group_search_mode: memberof\n    groups_filter: '(|{memberof:dn})'\n    user: a\n    password: b\n",
+            "authentication_backend.ldap.attributes.distinguished_name",
+        ),
+        (
+            "    address: ldap://x\n    implementation: rfc2307bis\n    password: b\n",
+            "authentication_backend.ldap.user",
+        ),
+        (
+            "    address: ldap://x\n    implementation: rfc2307bis\n    user: a\n",
+            "authentication_backend.ldap.password",
+        ),
+        (
+            "    address: ldap://x\n    implementation: rfc2307bis\n    permit_unauthenticated_bind: true\n    password: b\n",
+            "authentication_backend.ldap.permit_unauthenticated_bind",
+        ),
+        (
+            "    address: ldap://x\n    implementation: rfc2307bis\n    user: a\n    password: b\n    tls:\n      minimum_version: TLS1.0\n",
+            "authentication_backend.ldap.tls.minimum_version",
+        ),
+        (
+            "    address: ldap://x\n    implementation: rfc2307bis\n    user: a\n    password: b\n    tls:\n      minimum_version: TLS1.3\n      maximum_version: TLS1.2\n",
+            "authentication_backend.ldap.tls.maximum_version",
+        ),
+        (
+            "    address: ldap://x\n    implementation: rfc2307bis\n    user: a\n    password: b\n    tls:\n      certificate_chain: 'x'\n",
+            "authentication_backend.ldap.tls.private_key",
+        ),
+        (
+            "    address: ldap://x\n    implementation: rfc2307bis\n    user: a\n    password: b\n    attributes:\n      extra:\n        groups:\n          value_type: string\n",
+            "authentication_backend.ldap.attributes.extra.groups",
+        ),
+        (
+            "    address: ldap://x\n    implementation: rfc2307bis\n    user: a\n    password: b\n    attributes:\n      extra:\n        employee:\n          value_type: float\n",
+            "authentication_backend.ldap.attributes.extra.employee.value_type",
+        ),
+    ] {
+        let e = ldap(yaml).expect_err(yaml);
+        assert_eq!(e.key, key, "{yaml}: {e}");
+    }
+    // Unauthenticated bind: only without a password and with password reset off.
+    let anonymous = "    address: ldap://x\n    implementation: rfc2307bis\n    permit_unauthenticated_bind: true\n";
+    assert!(ldap(anonymous).is_ok());
+    let text = format!("ldap:\n{anonymous}");
+    #[derive(serde::Deserialize)]
+    struct Wrapper {
+        ldap: super::ldap::RawLdap,
+    }
+    let raw: Wrapper = serde_yaml_ng::from_str(&text).unwrap();
+    let mut v = super::validate::Validator::new(Path::new("/srv/configuration.yml"), &text);
+    let e = v.ldap(&raw.ldap, None, &[], true).unwrap_err();
+    assert_eq!(
+        e.key,
+        "authentication_backend.ldap.permit_unauthenticated_bind"
+    );
 }

@@ -7,7 +7,7 @@ use super::validate::Validator;
 const NOT_IMPLEMENTED: &str = "not implemented by Portcullis; ignored";
 
 impl Validator<'_> {
-    fn ignored<T>(&mut self, key: &str, value: &Option<T>, note: &str) {
+    pub(super) fn ignored<T>(&mut self, key: &str, value: &Option<T>, note: &str) {
         if value.is_some() {
             let message = if note.is_empty() {
                 NOT_IMPLEMENTED.to_owned()

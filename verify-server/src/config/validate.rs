@@ -134,10 +134,22 @@ impl<'a> Validator<'a> {
         };
 
         let backend = &raw.authentication_backend;
-        if backend.ldap.is_some() && backend.file.is_none() {
+        if let (Some(ldap), None) = (&backend.ldap, &backend.file) {
+            let roots = match raw.certificates_directory.as_deref() {
+                None => Vec::new(),
+                Some(dir) => self.certificate_files(dir)?,
+            };
+            let reset = backend
+                .password_reset
+                .as_ref()
+                .is_none_or(|r| r.disable != Some(true));
+            let password = secrets.ldap_password.as_ref().map(|f| f.value.clone());
+            self.ldap(ldap, password, &roots, reset)?;
+            // The settings are valid, but the server cannot serve users from a directory yet:
+            // refuse rather than start without the users the configuration names.
             return Err(self.error(
                 "authentication_backend.ldap",
-                "the LDAP backend is not supported; use authentication_backend.file",
+                "is valid, but portcullis-verify cannot serve users from a directory yet (the LDAP client is in portcullis-auth); use authentication_backend.file",
             ));
         }
         let file = backend.file.as_ref().ok_or_else(|| {
