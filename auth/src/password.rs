@@ -8,7 +8,7 @@ use crate::AuthError;
 use crate::basic_cache::BasicCache;
 use crate::hasher::Hasher;
 use crate::regulation::Regulator;
-use crate::users::{User, UserDatabase};
+use crate::users::{Directory, User, UserDatabase};
 
 /// Why a password login was refused. Callers answer every kind alike; the kind is for logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +24,9 @@ pub enum Rejection {
     WrongPassword,
     /// No hashing slot became free in time.
     Overloaded,
+    /// The user directory did not answer (not counted for regulation: the user did nothing
+    /// wrong).
+    Unavailable,
 }
 
 impl Rejection {
@@ -35,6 +38,7 @@ impl Rejection {
             Self::UnknownUser => "unknown user",
             Self::WrongPassword => "wrong password",
             Self::Overloaded => "hashing overloaded",
+            Self::Unavailable => "user directory unavailable",
         }
     }
 }
@@ -62,6 +66,8 @@ pub struct PasswordCheck<'a> {
     pub cache: Option<(&'a BasicCache, u64)>,
     /// App passwords, accepted in place of the user's password (Basic credentials only).
     pub app_passwords: Option<&'a dyn crate::app_passwords::AppPasswordStore>,
+    /// The directory the users live in, instead of `users` (docs/reference/ldap.md §5.3).
+    pub directory: Option<&'a dyn Directory>,
 }
 
 impl PasswordCheck<'_> {
@@ -83,6 +89,11 @@ impl PasswordCheck<'_> {
         if client.is_some() && self.regulator.is_banned(None, client, now).await {
             return Err(Rejection::Banned);
         }
+        if let Some(directory) = self.directory {
+            return self
+                .check_in_directory(directory, login, password, client, now)
+                .await;
+        }
         let Some(user) = self.users.lookup(login) else {
             if let Some(dummy) = self.users.dummy_digest() {
                 let _ = self.hasher.verify(dummy, password.to_owned()).await;
@@ -99,24 +110,11 @@ impl PasswordCheck<'_> {
         }
         // An app password: a digest comparison, no hashing slot. A password that only looks like
         // one goes on to the user's digest.
-        if crate::app_passwords::looks_like(password)
-            && let Some(store) = self.app_passwords
-        {
-            match store.list(&user.username).await {
-                Ok(records) if crate::app_passwords::matches(&records, password, now) => {
-                    self.regulator
-                        .record(&user.username, client, true, now)
-                        .await;
-                    return Ok(Accepted {
-                        user,
-                        hashed: false,
-                    });
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(user = %user.username, error = %e, "app passwords unavailable: checked as a password")
-                }
-            }
+        if self.app_password(&user, password, client, now).await {
+            return Ok(Accepted {
+                user,
+                hashed: false,
+            });
         }
         if let Some((cache, _)) = self.cache.filter(|(_, lifespan)| *lifespan > 0)
             && cache.hit(&user.username, password, now)
@@ -143,6 +141,108 @@ impl PasswordCheck<'_> {
         }
         if let Some((cache, lifespan)) = self.cache.filter(|(_, lifespan)| *lifespan > 0) {
             cache.insert(&user.username, password, now.saturating_add(lifespan));
+        }
+        Ok(Accepted { user, hashed: true })
+    }
+
+    /// Whether `password` is one of `user`'s app passwords (recorded as a success when it is).
+    async fn app_password(
+        &self,
+        user: &User,
+        password: &str,
+        client: Option<IpAddr>,
+        now: u64,
+    ) -> bool {
+        let Some(store) = self.app_passwords else {
+            return false;
+        };
+        if !crate::app_passwords::looks_like(password) {
+            return false;
+        }
+        match store.list(&user.username).await {
+            Ok(records) if crate::app_passwords::matches(&records, password, now) => {
+                self.regulator
+                    .record(&user.username, client, true, now)
+                    .await;
+                true
+            }
+            Ok(_) => false,
+            Err(e) => {
+                tracing::error!(user = %user.username, error = %e, "app passwords unavailable: checked as a password");
+                false
+            }
+        }
+    }
+
+    /// The same check against a directory: a Basic cache hit answers without it; otherwise the
+    /// user is found, the ban checked on the canonical username, and the password proven by the
+    /// directory. A directory that cannot answer refuses, and is not counted for regulation.
+    async fn check_in_directory(
+        &self,
+        directory: &dyn Directory,
+        login: &str,
+        password: &str,
+        client: Option<IpAddr>,
+        now: u64,
+    ) -> Result<Accepted, Rejection> {
+        let cache = self.cache.filter(|(_, lifespan)| *lifespan > 0);
+        if let Some((cache, _)) = cache
+            && let Some(user) = cache.hit_directory(login, password, now)
+        {
+            if self
+                .regulator
+                .is_banned(Some(&user.username), client, now)
+                .await
+            {
+                return Err(Rejection::Banned);
+            }
+            return Ok(Accepted {
+                user,
+                hashed: false,
+            });
+        }
+        let user = match directory.find(login, now).await {
+            Ok(Some(user)) => Arc::new(user),
+            Ok(None) => {
+                self.regulator.record("", client, false, now).await;
+                return Err(Rejection::UnknownUser);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "login refused: the user directory is unavailable");
+                return Err(Rejection::Unavailable);
+            }
+        };
+        if self
+            .regulator
+            .is_banned(Some(&user.username), client, now)
+            .await
+        {
+            return Err(Rejection::Banned);
+        }
+        if self.app_password(&user, password, client, now).await {
+            return Ok(Accepted {
+                user,
+                hashed: false,
+            });
+        }
+        match directory.verify(&user, password).await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.regulator
+                    .record(&user.username, client, false, now)
+                    .await;
+                return Err(Rejection::WrongPassword);
+            }
+            Err(e) => {
+                tracing::warn!(user = %user.username, error = %e, "login refused: the user directory is unavailable");
+                return Err(Rejection::Unavailable);
+            }
+        }
+        self.regulator
+            .record(&user.username, client, true, now)
+            .await;
+        if let Some((cache, lifespan)) = cache {
+            cache.insert_directory(login, password, user.clone(), now.saturating_add(lifespan));
         }
         Ok(Accepted { user, hashed: true })
     }
@@ -178,6 +278,7 @@ mod tests {
         let (users, hasher) = (users(), Hasher::new(1, Duration::from_secs(30)));
         let regulator = Regulator::in_memory(regulation());
         let check = PasswordCheck {
+            directory: None,
             app_passwords: None,
             users: &users,
             hasher: &hasher,
@@ -221,6 +322,7 @@ mod tests {
         let regulator = Regulator::in_memory(regulation());
         let cache = BasicCache::new(&[1; 64]);
         let check = PasswordCheck {
+            directory: None,
             app_passwords: None,
             users: &users,
             hasher: &hasher,

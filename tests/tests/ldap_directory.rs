@@ -3,7 +3,9 @@
 //! entry, groups through both search modes, wrong password, unknown user, duplicate entries,
 //! filter injection, LDAPS and StartTLS with the per-run CA and `tls.server_name`, password
 //! reset and change through the Password Modify operation, and the directory killed and frozen
-//! (SIGSTOP): an error within the timeout, never an answer, and recovery by itself.
+//! (SIGSTOP): an error within the timeout, never an answer, and recovery by itself. Then the
+//! same `PasswordCheck` the servers use: a Basic client costs one bind per cache lifetime, a cache
+//! hit answers with the directory frozen, regulation bans as with the users file.
 // Tests wait for real processes and sockets on the wall clock; the clock rule is for the servers.
 #![allow(clippy::disallowed_methods)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -15,6 +17,9 @@ use portcullis_auth::ldap::config::{
 };
 use portcullis_auth::ldap::filter::{AttributeNames, with_attribute_names};
 use portcullis_auth::ldap::{LdapDirectory, LdapError};
+use portcullis_auth::regulation::{RegulationConfig, Regulator};
+use portcullis_auth::users::UserDatabase;
+use portcullis_auth::{BasicCache, Hasher, PasswordCheck, Rejection};
 use portcullis_core::Secret;
 use portcullis_tests::ldap::{
     BASE_DN, JOHN_DN, PASSWORD, PROGRAMS, SERVICE_DN, SERVICE_PASSWORD, Slapd,
@@ -331,4 +336,107 @@ async fn a_killed_or_frozen_directory_fails_within_the_timeout_and_recovers_by_i
     ldap.authenticate("john", PASSWORD, NOW)
         .await
         .expect("recovered after a restart");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_password_check_costs_one_bind_per_cache_lifetime_and_regulation_applies() {
+    if !require(PROGRAMS) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    let ldap = plain(&slapd, GroupSearchMode::Filter);
+    let users = UserDatabase::parse("users.yml".as_ref(), "users: {}\n", false, false).unwrap();
+    let hasher = Hasher::new(1, Duration::from_secs(30));
+    let regulator = Regulator::in_memory(RegulationConfig {
+        max_retries: 3,
+        find_time: 120,
+        ban_time: 300,
+        by_user: true,
+        by_ip: false,
+    });
+    let cache = BasicCache::new(&[3; 64]);
+    let check = PasswordCheck {
+        users: &users,
+        hasher: &hasher,
+        regulator: &regulator,
+        cache: Some((&cache, 300)),
+        app_passwords: None,
+        directory: Some(&ldap),
+    };
+    let ip = Some(std::net::IpAddr::from([203, 0, 113, 7]));
+    let first = check
+        .check("john.doe@authelia.com", PASSWORD, ip, NOW)
+        .await
+        .unwrap();
+    assert!(first.hashed, "the directory proved the password");
+    assert_eq!(first.user.username, "john");
+    assert_eq!(sorted(first.user.groups.clone()), ["admins", "dev"]);
+    // Frozen directory: the same credentials are answered from the cache, at once.
+    slapd.freeze(true);
+    let started = Instant::now();
+    let hit = check
+        .check("john.doe@authelia.com", PASSWORD, ip, NOW + 10)
+        .await
+        .unwrap();
+    assert!(!hit.hashed);
+    assert_eq!(hit.user, first.user);
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    // Anything else needs the directory: refused within the timeout, never allowed.
+    for (login, password) in [("john.doe@authelia.com", "wrong"), ("harry", PASSWORD)] {
+        let started = Instant::now();
+        assert_eq!(
+            check
+                .check(login, password, ip, NOW + 11)
+                .await
+                .unwrap_err(),
+            Rejection::Unavailable
+        );
+        assert!(started.elapsed() < Duration::from_secs(5));
+    }
+    slapd.freeze(false);
+    // After the cache lifetime the directory is asked again.
+    let again = check
+        .check("john.doe@authelia.com", PASSWORD, ip, NOW + 400)
+        .await
+        .unwrap();
+    assert!(again.hashed);
+    // Regulation: three wrong passwords ban harry, whose right password is then refused too; an
+    // outage did not count (the two refusals above).
+    for _ in 0..3 {
+        assert_eq!(
+            check
+                .check("harry", "wrong", ip, NOW + 500)
+                .await
+                .unwrap_err(),
+            Rejection::WrongPassword
+        );
+    }
+    assert_eq!(
+        check
+            .check("harry", PASSWORD, ip, NOW + 501)
+            .await
+            .unwrap_err(),
+        Rejection::Banned
+    );
+    assert_eq!(
+        check
+            .check("nobody", PASSWORD, ip, NOW + 502)
+            .await
+            .unwrap_err(),
+        Rejection::UnknownUser
+    );
+    assert_eq!(
+        check.check("john", "", ip, NOW + 503).await.unwrap_err(),
+        Rejection::Empty
+    );
+    assert_eq!(
+        hasher.verifications(),
+        0,
+        "a directory's passwords never use the hashing pool"
+    );
 }

@@ -226,6 +226,7 @@ impl AppState {
         basic_cache_lifespan: Option<u64>,
     ) -> PasswordCheck<'a> {
         PasswordCheck {
+            directory: None,
             users,
             hasher: &self.0.hasher,
             regulator: &self.0.regulator,

@@ -336,6 +336,11 @@ impl LdapDirectory {
         Ok(user)
     }
 
+    /// Prove `password` is the one of the entry at `dn`: a bind on a fresh connection.
+    pub async fn check_password(&self, dn: &str, password: &str) -> Result<(), LdapError> {
+        self.bind_as(dn, password).await
+    }
+
     async fn bind_as(&self, dn: &str, password: &str) -> Result<(), LdapError> {
         if password.is_empty() {
             return Err(LdapError::EmptyPassword);

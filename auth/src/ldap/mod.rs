@@ -5,6 +5,7 @@
 
 mod client;
 pub mod config;
+mod directory;
 pub mod filter;
 mod tls;
 

@@ -17,6 +17,9 @@ pub enum Digest {
     /// `$pbkdf2[-sha256|-sha512]$<iterations>$<salt>$<key>`, salt and key in "adapted base64"
     /// (standard alphabet with `.` for `+`, no padding).
     Pbkdf2(Pbkdf2Digest),
+    /// A directory's user: the directory checks the password (a bind); no comparison here ever
+    /// matches.
+    Directory,
 }
 
 /// The hash PBKDF2 runs on.
@@ -121,6 +124,7 @@ impl std::fmt::Debug for Digest {
             Digest::Bcrypt(_) => "bcrypt",
             Digest::Sha512Crypt(_) => "sha512crypt",
             Digest::Pbkdf2(_) => "pbkdf2",
+            Digest::Directory => "directory",
         };
         write!(f, "Digest({family})")
     }
@@ -174,6 +178,7 @@ impl Digest {
             Digest::Bcrypt(hash) => bcrypt::verify(password, hash).unwrap_or(false),
             Digest::Sha512Crypt(hash) => sha_crypt::sha512_check(password, hash).is_ok(),
             Digest::Pbkdf2(d) => d.verify(password),
+            Digest::Directory => false,
         }
     }
 }

@@ -9,9 +9,11 @@ use portcullis_core::identity::AuthLevel;
 use serde::Deserialize;
 
 mod digest;
+mod directory;
 mod password_change;
 
 pub use digest::{Digest, Pbkdf2Digest};
+pub use directory::{Directory, DirectoryError};
 pub use password_change::{argon2id_digest, change_password, replace_digest};
 
 use crate::AuthError;
@@ -32,6 +34,8 @@ pub struct User {
     /// Extra attributes (`extra:` in Authelia 4.39's users file): for the OpenID provider's
     /// `ak_proxy` claim and the identity headers.
     pub attributes: portcullis_core::Attributes,
+    /// The entry's DN, for a user found in a directory.
+    pub dn: Option<String>,
 }
 
 impl User {
@@ -186,6 +190,7 @@ impl UserDatabase {
                     groups: user.groups,
                     digest,
                     attributes: user.extra.unwrap_or_default(),
+                    dn: None,
                 }),
             );
         }
