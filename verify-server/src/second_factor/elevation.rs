@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::notifier::{Recipient, one_time_code_body};
-use super::totp::rate_limited;
+use super::respond::rate_limited;
 use super::{
     Authenticated, Elevation, OPERATION_FAILED, SecondFactorRuntime, require_one_factor, runtime,
 };

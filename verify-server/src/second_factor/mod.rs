@@ -1,12 +1,15 @@
 //! Second factors at the portal (docs/reference/second-factor.md): TOTP sign-in and
-//! registration (`totp`), session elevation with one-time codes (`elevation`), the user's
-//! methods and the portal configuration (`user_info`), and the notifier (`notifier`). The
+//! registration (`totp`), WebAuthn (`webauthn`: the second-factor assertion and the request's
+//! origin; `webauthn_registration`; `webauthn_credentials`), passkey login and the password as
+//! its second factor (`passkey`), what every factor answers with (`respond`), session elevation
+//! with one-time codes (`elevation`), password change and reset (`password`, `reset`), the
+//! user's methods and the portal configuration (`user_info`), and the notifier (`notifier`). The
 //! registrations live in the SQLite file, in Authelia's own tables
 //! (`portcullis_second_factor::sqlite`), so an Authelia database keeps working.
 //!
-//! A pending TOTP registration and an elevation belong to a session; they are kept in this
-//! server's memory (ten minutes at most), so behind several replicas the ceremony must finish
-//! on the replica where it began.
+//! The state of a ceremony (a pending registration, an elevation, a WebAuthn challenge) belongs
+//! to a session or a browser and lives in the `CeremonyStore` (`ceremonies`): this server's
+//! memory, or the sessions' Redis so that any replica finishes what another began.
 
 mod ceremonies;
 pub(crate) use ceremonies::{Ceremony, Elevation, PendingTotp};
@@ -15,18 +18,21 @@ pub(crate) use elevation::{confirm_code, revoke_form, revoke_page, send_code};
 pub(crate) mod notifier;
 mod password;
 mod reset;
+mod respond;
+pub(crate) use respond::rate_limited;
 mod totp;
 pub(crate) use totp::{
-    begin_registration, finish_registration, has_totp, pending_registration, rate_limited,
-    registration, remove_registration, totp_sign_in,
+    begin_registration, finish_registration, has_totp, pending_registration, registration,
+    remove_registration, totp_sign_in,
 };
 mod passkey;
 mod user_info;
 pub(crate) use passkey::password_second_factor;
 mod webauthn;
-pub(crate) use webauthn::{
-    WebOrigin, credentials_of, delete_credential, has_webauthn, request_origin,
-};
+mod webauthn_credentials;
+mod webauthn_registration;
+pub(crate) use webauthn::{WebOrigin, credentials_of, has_webauthn, request_origin};
+pub(crate) use webauthn_credentials::delete_credential;
 
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};

@@ -21,7 +21,7 @@ use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::totp::{Continuation, raise_to_two_factor, two_factor_response};
+use super::respond::{Continuation, raise_to_two_factor, two_factor_response};
 use super::webauthn::{
     AssertionFailure, MAX_BODY, blocking, check_assertion, parse_assertion, request_origin,
 };

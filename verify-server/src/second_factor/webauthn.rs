@@ -7,41 +7,37 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::request::Parts;
 use axum::response::Response;
 use axum::routing::{get, put};
 use http::StatusCode;
 use portcullis_second_factor::SecondFactorError;
-use portcullis_second_factor::datetime::rfc3339;
-use portcullis_second_factor::sqlite::{NewWebAuthnCredential, StoredWebAuthnCredential};
+use portcullis_second_factor::sqlite::StoredWebAuthnCredential;
 use portcullis_session::Session;
 use portcullis_webauthn::ceremony::{
-    AssertionResponse, Expectation, RegistrationResponse, StoredCredential, VerifiedAssertion,
-    verify_assertion, verify_registration,
+    AssertionResponse, Expectation, StoredCredential, VerifiedAssertion, verify_assertion,
 };
 use portcullis_webauthn::encoding::{Challenge, base64_standard, decode_binary};
-use portcullis_webauthn::options::{
-    CredentialDescriptor, RelyingParty, User, creation_options, request_options,
-};
+use portcullis_webauthn::options::{CredentialDescriptor, request_options};
 use rand::Rng;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::totp::{Continuation, notify_event, raise_to_two_factor, two_factor_response};
+use super::respond::{Continuation, raise_to_two_factor, two_factor_response};
 use super::{
-    Authenticated, Ceremony, MFA_FAILED, OPERATION_FAILED, SecondFactorRuntime, require_elevated,
-    require_one_factor, runtime,
+    Authenticated, Ceremony, MFA_FAILED, SecondFactorRuntime, require_one_factor, runtime,
 };
+use super::{webauthn_credentials, webauthn_registration};
 use crate::authz::peer_of;
 use crate::config::WebAuthnConfig;
 use crate::portal::{json_object, ko, ok};
 use crate::state::AppState;
 
 pub(super) const REGISTER_FAILED: &str = "Unable to register your security key.";
-const DUPLICATE_NAME: &str =
+pub(super) const DUPLICATE_NAME: &str =
     "Another one of your security keys is already registered with that display name.";
-const WEBAUTHN_METHOD: &str = "WebAuthn Credential";
+pub(super) const WEBAUTHN_METHOD: &str = "WebAuthn Credential";
 /// The largest body a ceremony answer may have.
 pub(super) const MAX_BODY: usize = 64 * 1024;
 
@@ -115,23 +111,23 @@ pub(crate) async fn has_webauthn(rt: &SecondFactorRuntime, rp_id: &str, username
             .is_ok_and(|c| !c.is_empty())
 }
 
-fn descriptor(c: &StoredWebAuthnCredential) -> Option<CredentialDescriptor> {
+pub(super) fn descriptor(c: &StoredWebAuthnCredential) -> Option<CredentialDescriptor> {
     Some(CredentialDescriptor {
         id: decode_binary("kid", &c.kid).ok()?,
         transports: c.transports.clone(),
     })
 }
 
-fn timeout_ms(config: &WebAuthnConfig) -> u64 {
+pub(super) fn timeout_ms(config: &WebAuthnConfig) -> u64 {
     config.timeout.saturating_mul(1000)
 }
 
-fn new_challenge() -> Challenge {
+pub(super) fn new_challenge() -> Challenge {
     Challenge::new(rand::rng().random())
 }
 
 /// The config and origin every WebAuthn route needs (`None`: Authelia's 403).
-fn context<'a>(
+pub(super) fn context<'a>(
     state: &AppState,
     rt: &'a SecondFactorRuntime,
     parts: &Parts,
@@ -360,395 +356,8 @@ async fn sign_in(State(state): State<AppState>, request: Request) -> Response {
 }
 
 #[derive(Deserialize)]
-struct DescriptionBody {
-    description: String,
-}
-
-/// Start a registration named `description` for `who`: the creation options, or the status and
-/// message of Authelia's refusal.
-pub(crate) async fn begin_registration(
-    state: &AppState,
-    rt: &SecondFactorRuntime,
-    who: &Authenticated,
-    origin: WebOrigin,
-    description: &str,
-) -> Result<Value, (StatusCode, &'static str)> {
-    let Some(config) = &rt.webauthn else {
-        return Err((StatusCode::FORBIDDEN, REGISTER_FAILED));
-    };
-    let length = description.chars().count();
-    if length == 0 || length > 64 {
-        return Err((StatusCode::BAD_REQUEST, REGISTER_FAILED));
-    }
-    let identity = &who.session.identity;
-    let store = rt.store.clone();
-    let (rp_id, user, name) = (
-        origin.rp_id.clone(),
-        identity.username.clone(),
-        description.to_owned(),
-    );
-    let prepared = blocking(move || {
-        if store.webauthn_description_taken(&rp_id, &user, &name)? {
-            return Ok(None);
-        }
-        let handle = store.ensure_webauthn_user(&rp_id, &user, &mut rand::rng())?;
-        let existing = store.webauthn_credentials_of(&rp_id, &user)?;
-        Ok(Some((handle, existing)))
-    })
-    .await;
-    let (handle, existing) = match prepared {
-        Ok(Some(x)) => x,
-        Ok(None) => return Err((StatusCode::CONFLICT, DUPLICATE_NAME)),
-        Err(e) => {
-            tracing::error!(user = %identity.username, error = %e, "WebAuthn registration refused: storage failed");
-            return Err((StatusCode::FORBIDDEN, REGISTER_FAILED));
-        }
-    };
-    let exclude: Vec<CredentialDescriptor> = existing.iter().filter_map(descriptor).collect();
-    let challenge = new_challenge();
-    let options = creation_options(
-        RelyingParty {
-            id: &origin.rp_id,
-            name: &config.display_name,
-        },
-        User {
-            handle: handle.as_bytes(),
-            name: &identity.username,
-            display_name: &identity.display_name,
-        },
-        &challenge,
-        timeout_ms(config),
-        &exclude,
-        config.selection,
-        config.attestation,
-    );
-    let now = state.now();
-    let ceremony = Ceremony {
-        challenge,
-        origin,
-        expires: now + config.timeout,
-        description: Some(description.to_owned()),
-    };
-    if !rt.set_ceremony(true, &who.session.id, ceremony, now).await {
-        return Err((StatusCode::FORBIDDEN, REGISTER_FAILED));
-    }
-    Ok(options)
-}
-
-/// `PUT /api/secondfactor/webauthn/credential/register`.
-async fn begin(State(state): State<AppState>, request: Request) -> Response {
-    let peer = peer_of(&request);
-    let (parts, body) = request.into_parts();
-    let (rt, who) = match require_elevated(&state, &parts, peer).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let Some((_, origin)) = context(&state, &rt, &parts, peer) else {
-        return ko(StatusCode::FORBIDDEN, REGISTER_FAILED);
-    };
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .unwrap_or_default();
-    let Some(body) = json_object::<DescriptionBody>(&bytes) else {
-        return ko(StatusCode::BAD_REQUEST, REGISTER_FAILED);
-    };
-    match begin_registration(&state, &rt, &who, origin, &body.description).await {
-        Ok(options) => ok(Some(json!({"publicKey": options}))),
-        Err((status, message)) => ko(status, message),
-    }
-}
-
-/// Finish the registration of `who` with the browser's `response`: 201 when stored.
-pub(crate) async fn finish_registration(
-    state: &AppState,
-    rt: &SecondFactorRuntime,
-    who: &Authenticated,
-    response: Option<RegistrationResponse>,
-) -> Result<(), StatusCode> {
-    let Some(config) = &rt.webauthn else {
-        return Err(StatusCode::FORBIDDEN);
-    };
-    let now = state.now();
-    let user = &who.session.identity.username;
-    // The pending ceremony is used once, whatever the outcome.
-    let Some(ceremony) = rt.take_ceremony(true, &who.session.id, now).await else {
-        tracing::info!(user = %user, "WebAuthn registration refused: none pending (or it expired)");
-        return Err(StatusCode::FORBIDDEN);
-    };
-    let Some(response) = response else {
-        tracing::info!(user = %user, "WebAuthn registration refused: malformed response");
-        return Err(StatusCode::BAD_REQUEST);
-    };
-    let expected = Expectation {
-        challenge: &ceremony.challenge,
-        rp_id: &ceremony.origin.rp_id,
-        origin: &ceremony.origin.origin,
-        user_verification: config.selection.user_verification,
-    };
-    let credential = match verify_registration(&response, &expected) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::info!(user = %user, reason = %e, "WebAuthn registration refused");
-            return Err(StatusCode::FORBIDDEN);
-        }
-    };
-    let aaguid = portcullis_second_factor::uuid::uuid_text(credential.aaguid);
-    if (!config.permitted_aaguids.is_empty() && !config.permitted_aaguids.contains(&aaguid))
-        || config.prohibited_aaguids.contains(&aaguid)
-    {
-        tracing::info!(user = %user, %aaguid, "WebAuthn registration refused by webauthn.filtering (AAGUID)");
-        return Err(StatusCode::FORBIDDEN);
-    }
-    if config.prohibit_backup_eligibility && credential.flags.backup_eligible() {
-        tracing::info!(user = %user, "WebAuthn registration refused by webauthn.filtering.prohibit_backup_eligibility");
-        return Err(StatusCode::FORBIDDEN);
-    }
-    let new = NewWebAuthnCredential {
-        rpid: ceremony.origin.rp_id.clone(),
-        username: user.clone(),
-        description: ceremony.description.clone().unwrap_or_default(),
-        kid: base64_standard(&credential.credential_id),
-        aaguid: Some(aaguid),
-        attestation_format: credential.attestation_format.clone(),
-        attestation_type: credential.attestation_type.as_str().to_owned(),
-        attachment: credential.attachment.clone(),
-        transports: credential.transports.clone(),
-        sign_count: credential.sign_count,
-        discoverable: credential.discoverable,
-        present: credential.flags.user_present(),
-        verified: credential.flags.user_verified(),
-        backup_eligible: credential.flags.backup_eligible(),
-        backup_state: credential.flags.backup_state(),
-        public_key: credential.public_key.clone(),
-        created_at: i64::try_from(now).unwrap_or(i64::MAX),
-    };
-    let store = rt.store.clone();
-    if let Err(e) = blocking(move || store.save_webauthn_credential(&new, &mut rand::rng())).await {
-        // A credential id already registered (the kid is unique) lands here too.
-        tracing::info!(user = %user, error = %e, "WebAuthn registration refused: the credential cannot be stored");
-        return Err(StatusCode::FORBIDDEN);
-    }
-    tracing::info!(user = %user, discoverable = credential.discoverable, "WebAuthn credential registered");
-    notify_event(
-        state,
-        rt,
-        who,
-        "a Second Factor Method was added to your account",
-        "Second Factor Method Added",
-        WEBAUTHN_METHOD,
-    )
-    .await;
-    Ok(())
-}
-
-/// `POST /api/secondfactor/webauthn/credential/register`: the raw registration response.
-async fn finish(State(state): State<AppState>, request: Request) -> Response {
-    let peer = peer_of(&request);
-    let (parts, body) = request.into_parts();
-    let (rt, who) = match require_elevated(&state, &parts, peer).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .unwrap_or_default();
-    let response = serde_json::from_slice::<RegistrationResponse>(&bytes).ok();
-    match finish_registration(&state, &rt, &who, response).await {
-        Ok(()) => {
-            let mut r = ok(None);
-            *r.status_mut() = StatusCode::CREATED;
-            r
-        }
-        Err(status) => ko(status, REGISTER_FAILED),
-    }
-}
-
-/// `DELETE /api/secondfactor/webauthn/credential/register`: forget a pending ceremony.
-async fn cancel(State(state): State<AppState>, request: Request) -> Response {
-    let peer = peer_of(&request);
-    let (parts, _) = request.into_parts();
-    let (rt, who) = match require_elevated(&state, &parts, peer).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    rt.take_ceremony(true, &who.session.id, state.now()).await;
-    ok(None)
-}
-
-/// One credential as Authelia's `GET …/credentials` lists it (never the key's secret parts: the
-/// public key is public).
-fn credential_json(c: &StoredWebAuthnCredential) -> Value {
-    let mut v = json!({
-        "id": c.id,
-        "created_at": rfc3339(c.created_at),
-        "rpid": c.rpid,
-        "username": c.username,
-        "description": c.description,
-        "kid": c.kid,
-        "aaguid": c.aaguid,
-        "attestation_type": c.attestation_type,
-        "attestation_format": c.attestation_format,
-        "attachment": c.attachment,
-        "transports": c.transports,
-        "sign_count": c.sign_count,
-        "clone_warning": c.clone_warning,
-        "legacy": c.legacy,
-        "discoverable": c.discoverable,
-        "present": c.present,
-        "verified": c.verified,
-        "backup_eligible": c.backup_eligible,
-        "backup_state": c.backup_state,
-        "public_key": base64_standard(&c.public_key),
-    });
-    if let Some(used) = c.last_used_at {
-        v["last_used_at"] = Value::String(rfc3339(used));
-    }
-    v
-}
-
-/// `GET /api/secondfactor/webauthn/credentials`.
-async fn list(State(state): State<AppState>, request: Request) -> Response {
-    let peer = peer_of(&request);
-    let (parts, _) = request.into_parts();
-    let who = match require_one_factor(&state, &parts, peer).await {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
-    let Some(rt) = runtime(&state).cloned() else {
-        return ko(StatusCode::FORBIDDEN, OPERATION_FAILED);
-    };
-    let Some((_, origin)) = context(&state, &rt, &parts, peer) else {
-        return ko(StatusCode::FORBIDDEN, OPERATION_FAILED);
-    };
-    match credentials_of(&rt, &origin.rp_id, &who.session.identity.username).await {
-        Ok(list) => ok(Some(Value::Array(
-            list.iter().map(credential_json).collect(),
-        ))),
-        Err(e) => {
-            tracing::error!(error = %e, "WebAuthn credentials cannot be read");
-            ko(StatusCode::FORBIDDEN, OPERATION_FAILED)
-        }
-    }
-}
-
-/// Rename `who`'s credential `id`: `Ok` or Authelia's status.
-pub(crate) async fn rename_credential(
-    rt: &SecondFactorRuntime,
-    who: &Authenticated,
-    id: i64,
-    description: &str,
-) -> Result<(), StatusCode> {
-    let length = description.chars().count();
-    if length == 0 || length > 64 {
-        return Err(StatusCode::FORBIDDEN);
-    }
-    let store = rt.store.clone();
-    let user = who.session.identity.username.clone();
-    let name = description.to_owned();
-    let outcome = blocking(move || {
-        let all = store.webauthn_credentials(Some(&user))?;
-        let Some(target) = all.iter().find(|c| c.id == id) else {
-            return Ok(Err(StatusCode::FORBIDDEN));
-        };
-        if all.iter().any(|c| {
-            c.id != id && c.rpid == target.rpid && c.description.eq_ignore_ascii_case(&name)
-        }) {
-            return Ok(Err(StatusCode::CONFLICT));
-        }
-        store.rename_webauthn_credential(&user, id, &name)?;
-        Ok(Ok(()))
-    })
-    .await;
-    match outcome {
-        Ok(result) => result,
-        Err(e) => {
-            tracing::error!(error = %e, "WebAuthn credential cannot be renamed");
-            Err(StatusCode::FORBIDDEN)
-        }
-    }
-}
-
-/// Delete `who`'s credential `id` and mail the event.
-pub(crate) async fn delete_credential(
-    state: &AppState,
-    rt: &SecondFactorRuntime,
-    who: &Authenticated,
-    id: i64,
-) -> Result<(), StatusCode> {
-    let store = rt.store.clone();
-    let user = who.session.identity.username.clone();
-    match blocking(move || store.delete_webauthn_credential_by_id(&user, id)).await {
-        Ok(Some(description)) => {
-            tracing::info!(user = %who.session.identity.username, credential = %description, "WebAuthn credential removed");
-            notify_event(
-                state,
-                rt,
-                who,
-                "a Second Factor Method was removed from your account",
-                "Second Factor Method Removed",
-                WEBAUTHN_METHOD,
-            )
-            .await;
-            Ok(())
-        }
-        Ok(None) => Err(StatusCode::FORBIDDEN),
-        Err(e) => {
-            tracing::error!(error = %e, "WebAuthn credential cannot be removed");
-            Err(StatusCode::FORBIDDEN)
-        }
-    }
-}
-
-fn credential_id(text: &str) -> Option<i64> {
-    text.parse::<i64>().ok().filter(|id| *id > 0)
-}
-
-/// `PUT /api/secondfactor/webauthn/credential/{id}`: rename.
-async fn rename(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    request: Request,
-) -> Response {
-    let peer = peer_of(&request);
-    let (parts, body) = request.into_parts();
-    let (rt, who) = match require_elevated(&state, &parts, peer).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let bytes = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .unwrap_or_default();
-    let Some(body) = json_object::<DescriptionBody>(&bytes) else {
-        return ko(StatusCode::BAD_REQUEST, OPERATION_FAILED);
-    };
-    let Some(id) = credential_id(&id) else {
-        return ko(StatusCode::BAD_REQUEST, OPERATION_FAILED);
-    };
-    match rename_credential(&rt, &who, id, &body.description).await {
-        Ok(()) => ok(None),
-        Err(status) => ko(status, OPERATION_FAILED),
-    }
-}
-
-/// `DELETE /api/secondfactor/webauthn/credential/{id}`.
-async fn delete(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    request: Request,
-) -> Response {
-    let peer = peer_of(&request);
-    let (parts, _) = request.into_parts();
-    let (rt, who) = match require_elevated(&state, &parts, peer).await {
-        Ok(x) => x,
-        Err(r) => return r,
-    };
-    let Some(id) = credential_id(&id) else {
-        return ko(StatusCode::BAD_REQUEST, OPERATION_FAILED);
-    };
-    match delete_credential(&state, &rt, &who, id).await {
-        Ok(()) => ok(None),
-        Err(status) => ko(status, OPERATION_FAILED),
-    }
+pub(super) struct DescriptionBody {
+    pub(super) description: String,
 }
 
 /// The WebAuthn routes (present when `webauthn` is on).
@@ -758,13 +367,18 @@ pub(super) fn routes() -> Router<AppState> {
             "/api/secondfactor/webauthn",
             get(assertion_options).post(sign_in),
         )
-        .route("/api/secondfactor/webauthn/credentials", get(list))
+        .route(
+            "/api/secondfactor/webauthn/credentials",
+            get(webauthn_credentials::list),
+        )
         .route(
             "/api/secondfactor/webauthn/credential/register",
-            put(begin).post(finish).delete(cancel),
+            put(webauthn_registration::begin)
+                .post(webauthn_registration::finish)
+                .delete(webauthn_registration::cancel),
         )
         .route(
             "/api/secondfactor/webauthn/credential/{id}",
-            put(rename).delete(delete),
+            put(webauthn_credentials::rename).delete(webauthn_credentials::delete),
         )
 }
