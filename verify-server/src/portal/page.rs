@@ -379,7 +379,7 @@ async fn second_factor_of(
         )
     });
     if let Some(id) = session
-        && rt.is_passkey_session(&id, state.now()).await
+        && rt.passkey_session(&id, state.now()).await == Some(true)
     {
         return ("password", false);
     }

@@ -313,11 +313,26 @@ impl SecondFactorRuntime {
             .await
     }
 
-    /// Whether `session` logged in with a passkey (and has not reached two factors since).
-    pub(crate) async fn is_passkey_session(&self, session: &SessionId, now: u64) -> bool {
-        self.read::<bool>(PASSKEY_SESSION, session.as_str(), now, false)
+    /// Whether `session` logged in with a passkey (and has not reached two factors since);
+    /// `None` when the store cannot say, which every caller treats as a refusal.
+    pub(crate) async fn passkey_session(&self, session: &SessionId, now: u64) -> Option<bool> {
+        match self
+            .ceremonies()
+            .get_ceremony(PASSKEY_SESSION, session.as_str(), now)
             .await
-            .unwrap_or(false)
+        {
+            Ok(found) => Some(found.is_some()),
+            Err(e) => {
+                tracing::warn!(error = %e, "whether the session logged in with a passkey cannot be read: refused");
+                None
+            }
+        }
+    }
+
+    /// True unless `session` is known to have logged in with a password: a possession factor
+    /// (TOTP, WebAuthn) may then not be its second factor.
+    pub(crate) async fn is_passkey_session(&self, session: &SessionId, now: u64) -> bool {
+        self.passkey_session(session, now).await != Some(false)
     }
 
     /// Allow the browser holding the reset cookie `key` to set `username`'s password until
@@ -366,5 +381,92 @@ impl SecondFactorRuntime {
             }
         }
         self.forget(PASSKEY_SESSION, old.as_str()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+
+    use portcullis_session::{CeremonyStore, SessionId, StoreError};
+
+    use super::{Elevation, SecondFactorRuntime};
+    use crate::config::{SecretSources, parse};
+
+    /// A ceremony store that cannot answer (Redis down).
+    #[derive(Debug)]
+    struct Down;
+
+    #[async_trait::async_trait]
+    impl CeremonyStore for Down {
+        async fn put_ceremony(
+            &self,
+            _: &str,
+            _: &str,
+            _: &[u8],
+            _: u64,
+            _: u64,
+        ) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn get_ceremony(
+            &self,
+            _: &str,
+            _: &str,
+            _: u64,
+        ) -> Result<Option<Vec<u8>>, StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn take_ceremony(
+            &self,
+            _: &str,
+            _: &str,
+            _: u64,
+        ) -> Result<Option<Vec<u8>>, StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+        async fn delete_ceremony(&self, _: &str, _: &str) -> Result<(), StoreError> {
+            Err(StoreError::Unavailable("down".into()))
+        }
+    }
+
+    fn runtime(dir: &std::path::Path) -> SecondFactorRuntime {
+        let yaml = "authentication_backend:\n  file:\n    path: users.yml\naccess_control:\n  default_policy: one_factor\nsession:\n  secret: a-test-session-secret-0123456789\n  cookies:\n    - domain: example.com\n      authelia_url: https://auth.example.com\nstorage:\n  encryption_key: a_not_so_secure_encryption_key\n";
+        let path = dir.join("configuration.yml");
+        let (config, _) = parse(&path, yaml, &SecretSources::default()).unwrap();
+        SecondFactorRuntime::open(&config.second_factor, &dir.join("db.sqlite3"))
+            .unwrap()
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_ceremony_store_that_cannot_answer_refuses_every_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = SessionId::generate(&mut rand::rng());
+        let ip = std::net::IpAddr::from([127, 0, 0, 1]);
+        // In memory: a password session is known as one, and an elevation is kept.
+        let rt = runtime(dir.path());
+        assert_eq!(rt.passkey_session(&id, 10).await, Some(false));
+        assert!(!rt.is_passkey_session(&id, 10).await);
+        assert!(
+            rt.set_elevation(&id, Elevation { expires: 100, ip }, 10)
+                .await
+        );
+        assert!(rt.elevation_of(&id, Some(ip), 10).await.is_some());
+        // Down: nothing is kept, nothing is found, and a session's kind is unknown — which bars
+        // a possession factor as its second factor and the password route alike.
+        let rt = runtime(dir.path());
+        assert!(rt.attach_ceremonies(Arc::new(Down)));
+        assert_eq!(rt.passkey_session(&id, 10).await, None);
+        assert!(rt.is_passkey_session(&id, 10).await);
+        assert!(
+            !rt.set_elevation(&id, Elevation { expires: 100, ip }, 10)
+                .await
+        );
+        assert!(rt.elevation_of(&id, Some(ip), 10).await.is_none());
+        assert!(rt.take_ceremony(true, &id, 10).await.is_none());
+        assert!(rt.reset_permit("cookie", 10).await.is_none());
     }
 }

@@ -264,7 +264,7 @@ pub(crate) async fn password_second_factor(
 ) -> Result<Session, StatusCode> {
     let now = state.now();
     let user = &who.session.identity.username;
-    if !rt.is_passkey_session(&who.session.id, now).await {
+    if rt.passkey_session(&who.session.id, now).await != Some(true) {
         tracing::info!(user = %user, "password as second factor refused: the session did not log in with a passkey");
         return Err(StatusCode::FORBIDDEN);
     }
