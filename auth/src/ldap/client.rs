@@ -158,8 +158,13 @@ impl LdapDirectory {
                     .success()
                     .map_err(|e| unavailable(format!("the service account was refused: {e}")))?;
             }
-            // Unauthenticated bind: permitted by the configuration (validated at start).
-            _ => {}
+            // Unauthenticated bind: no service account at all (the configuration permits it).
+            (None, _) => {}
+            // A service account without a password would be an anonymous bind under its name:
+            // refused, never sent.
+            (Some(_), _) => {
+                return Err(unavailable("the service account has no password"));
+            }
         }
         *guard = Some(ldap.clone());
         Ok((slot, ldap))

@@ -132,6 +132,11 @@ pub(crate) async fn finish_registration(
         tracing::info!(user = %user, "WebAuthn registration refused: none pending (or it expired)");
         return Err(StatusCode::FORBIDDEN);
     };
+    // A registration ceremony always carries its description; one without is refused.
+    let Some(description) = ceremony.description.as_ref() else {
+        tracing::warn!(user = %user, "WebAuthn registration refused: the ceremony has no description");
+        return Err(StatusCode::FORBIDDEN);
+    };
     let Some(response) = response else {
         tracing::info!(user = %user, "WebAuthn registration refused: malformed response");
         return Err(StatusCode::BAD_REQUEST);
@@ -163,7 +168,7 @@ pub(crate) async fn finish_registration(
     let new = NewWebAuthnCredential {
         rpid: ceremony.origin.rp_id.clone(),
         username: user.clone(),
-        description: ceremony.description.clone().unwrap_or_default(),
+        description: description.clone(),
         kid: base64_standard(&credential.credential_id),
         aaguid: Some(aaguid),
         attestation_format: credential.attestation_format.clone(),
