@@ -23,16 +23,10 @@ where
     Fut: Future<Output = Result<T, CliError>>,
 {
     let (config, _warnings) = load_config(config_path)?;
-    let users = portcullis_auth::users::UserDatabase::load(
-        &config.users_path,
-        config.case_insensitive,
-        config.search_email,
-    )
-    .map_err(|e| CliError::invalid(e.to_string()))?;
-    let Some(user) = users.lookup(username) else {
+    let Some(user) = crate::users::find(&config, username, unix_now())? else {
         return Err(CliError::invalid(format!(
             "no user {username:?} in {}",
-            config.users_path.display()
+            crate::users::source_name(&config)
         )));
     };
     let selection = StoreSelection {

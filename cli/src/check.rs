@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use portcullis_auth::users::UserDatabase;
 use portcullis_server_core::tls_acceptor;
 use portcullis_verify_server::config::{Config, ConfigWarning};
 
@@ -27,12 +26,8 @@ pub(crate) fn check_config(path: &Path, io: &mut Io<'_>) -> Result<u8, CliError>
     for warning in &warnings {
         writeln!(io.err, "warning: {}", warning_line(path, warning))?;
     }
-    let users = UserDatabase::load(
-        &config.users_path,
-        config.case_insensitive,
-        config.search_email,
-    )
-    .map_err(|e| CliError::invalid(e.to_string()))?;
+    // A directory is not asked: the check reads files only, as Authelia's validate-config.
+    let users = crate::users::load_file(&config)?;
     if let Some((certificate, key)) = &config.tls {
         tls_acceptor(certificate, key).map_err(|e| {
             CliError::invalid(format!("{}: server.tls: {e}", config.file.display()))
@@ -54,7 +49,10 @@ pub(crate) fn check_config(path: &Path, io: &mut Io<'_>) -> Result<u8, CliError>
         "{}: valid ({}, {}, {}{clients}, {})",
         path.display(),
         plural(config.policy.rule_count(), "access rule"),
-        plural(users.len(), "user"),
+        users.map_or_else(
+            || format!("users in {}", crate::users::source_name(&config)),
+            |u| plural(u.len(), "user")
+        ),
         plural(config.cookies.len(), "cookie domain"),
         plural(warnings.len(), "warning"),
     )?;
@@ -110,7 +108,7 @@ fn migration_report(config: &Config, warnings: &[ConfigWarning]) -> Vec<String> 
     }
     out.push(format!(
         "- relative paths are taken from the configuration's folder: users {}, storage {}.",
-        config.users_path.display(),
+        crate::users::source_name(config),
         config.storage_path.display()
     ));
     out.push(

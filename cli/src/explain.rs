@@ -1,7 +1,6 @@
 //! `explain` / `access-control check-policy`: the policy's rule-by-rule account of one request, and
 //! the answer for one identity.
 
-use portcullis_auth::users::UserDatabase;
 use portcullis_core::{
     AuthLevel, AuthOutcome, ClientIp, Decision, Identity, Target, TargetUrl, checked_method, decide,
 };
@@ -102,13 +101,7 @@ pub(crate) fn explain(args: &ExplainArgs, io: &mut Io<'_>) -> Result<u8, CliErro
     let (groups, groups_from) = match (&args.groups, &args.username) {
         (Some(groups), _) => (groups.clone(), GroupsFrom::Flag),
         (None, Some(login)) => {
-            let users = UserDatabase::load(
-                &config.users_path,
-                config.case_insensitive,
-                config.search_email,
-            )
-            .map_err(|e| CliError::invalid(e.to_string()))?;
-            match users.lookup(login) {
+            match crate::users::find(&config, login, portcullis_server_core::clock::unix_now())? {
                 Some(user) => {
                     // As the server would: the canonical name, whatever was typed.
                     username = Some(user.username.clone());

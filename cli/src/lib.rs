@@ -40,6 +40,7 @@ mod input;
 mod man;
 mod sessions;
 mod storage;
+mod users;
 
 use std::fmt;
 use std::io::Write;

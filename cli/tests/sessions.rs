@@ -70,7 +70,7 @@ fn setup_with(dir: &Path, config: &str) -> PathBuf {
 async fn start_server(config_path: &Path) -> (SocketAddr, tokio::sync::watch::Sender<bool>) {
     let (config, _) = load(config_path, &SecretSources::default()).unwrap();
     let users = UserDatabase::load(
-        &config.users_path,
+        config.users.file().expect("a users file"),
         config.case_insensitive,
         config.search_email,
     )

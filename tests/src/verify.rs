@@ -137,7 +137,7 @@ impl Verify {
             tracing::warn!("{w}");
         }
         let users = UserDatabase::load(
-            &config.users_path,
+            config.users.file().expect("a users file"),
             config.case_insensitive,
             config.search_email,
         )

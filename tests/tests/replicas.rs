@@ -88,7 +88,7 @@ struct World {
 fn replica_state(dir: &Path, yaml: &str) -> AppState {
     let path = dir.join("configuration.yml");
     let (config, _): (Config, _) = parse(&path, yaml, &SecretSources::default()).unwrap();
-    let users = UserDatabase::load(&config.users_path, true, true).unwrap();
+    let users = UserDatabase::load(config.users.file().expect("a users file"), true, true).unwrap();
     let redis = config.redis.clone().expect("session.redis");
     let store = Arc::new(
         RedisStore::new(

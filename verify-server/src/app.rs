@@ -12,7 +12,7 @@ use portcullis_server_core::{Limits, Shutdown, ShutdownTrigger, bind, serve, tls
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
-use crate::config::Config;
+use crate::config::{Config, UserSource};
 use crate::error::StartError;
 use crate::state::{AppState, Tuning};
 use crate::{metrics_router, reload, router};
@@ -50,12 +50,14 @@ impl App {
         let started = Stopwatch::start();
         let clock = system_clock();
         let now = clock();
-        let users = UserDatabase::load(
-            &config.users_path,
-            config.case_insensitive,
-            config.search_email,
-        )
-        .map_err(StartError::Users)?;
+        // Users in a directory are attached once the state exists (below).
+        let users = match &config.users {
+            UserSource::File { path, .. } => {
+                UserDatabase::load(path, config.case_insensitive, config.search_email)
+                    .map_err(StartError::Users)?
+            }
+            UserSource::Ldap(_) => UserDatabase::default(),
+        };
         let selection = StoreSelection {
             redis: config.redis.clone(),
             sqlite_path: config.storage_path.clone(),
@@ -110,6 +112,7 @@ impl App {
             rt.check_notifier(notifier_check).await?;
         }
         state.attach_app_passwords(backend.app_passwords()?)?;
+        crate::directory::attach_configured_directory(&state).await?;
         if let Some(provider) = oidc {
             let runtime =
                 crate::oidc::OidcRuntime::build(provider, backend.oidc_store(&storage_path)?, now)
@@ -182,7 +185,7 @@ impl Handle {
         #[cfg(unix)]
         on_hangup(state.clone());
         let config = state.config();
-        if config.users_watch {
+        if matches!(config.users, UserSource::File { watch: true, .. }) {
             reload::watch_users(state.clone());
         }
         crate::oidc::purge_expired(state.clone());
@@ -205,7 +208,10 @@ impl Handle {
             %address,
             path = config.listen.path(),
             tls = tls.is_some(),
-            users = state.users().len(),
+            users = match config.users {
+                UserSource::File { .. } => state.users().len().to_string(),
+                UserSource::Ldap(ref ldap) => ldap.url.clone(),
+            },
             rules = config.policy.rule_count(),
             startup_ms = started.elapsed().as_millis() as u64,
             "portcullis-verify ready"

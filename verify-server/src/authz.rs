@@ -578,9 +578,14 @@ pub(crate) async fn cookie_session(
         Refresh::Every(_) => (false, false),
     };
     if refresh && !session.identity.username.is_empty() {
-        match state.users().get(&session.identity.username) {
-            None => return destroy("user removed or disabled").await,
-            Some(user) => {
+        match state.user_named(&session.identity.username).await {
+            // Fail closed, but keep the session: the directory may be back at the next check.
+            Err(e) => {
+                tracing::error!(error = %e, user = %session.identity.username, "the user's details cannot be refreshed: treating the request as anonymous");
+                return CookieResult::Absent;
+            }
+            Ok(None) => return destroy("user removed or disabled").await,
+            Ok(Some(user)) => {
                 let identity = &mut session.identity;
                 if identity.groups != user.groups
                     || identity.emails != user.emails

@@ -49,6 +49,10 @@ pub enum StartError {
     /// database newer than Portcullis knows, an unwritable notification file).
     #[error("error: second factors: {0}")]
     SecondFactor(String),
+    /// The users' directory (`authentication_backend.ldap`) cannot be used: unreachable at start,
+    /// the service account refused, or its TLS settings unusable.
+    #[error("error: authentication_backend.ldap: {0}")]
+    Directory(String),
 }
 
 impl StartError {

@@ -29,6 +29,7 @@ mod app;
 mod args;
 pub mod authz;
 pub mod config;
+mod directory;
 mod error;
 mod metrics;
 pub mod oidc;
@@ -46,6 +47,7 @@ use axum::routing::{MethodRouter, any, get, post};
 use http::{HeaderValue, StatusCode};
 
 pub use crate::app::{App, Handle};
+pub use crate::directory::attach_configured_directory;
 pub use crate::args::{Args, VERSION};
 use crate::config::Implementation;
 pub use crate::error::{EdgeError, StartError};

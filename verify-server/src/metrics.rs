@@ -1,5 +1,6 @@
 //! Prometheus metrics: checks by endpoint and decision, check latency, logins by outcome, active
-//! bans, sessions.
+//! bans, sessions, and the users' directory (operations by kind and outcome, their latency, open
+//! service connections).
 
 use std::sync::{PoisonError, RwLock};
 
@@ -23,6 +24,27 @@ pub(crate) struct Metrics {
     oidc: Family<Labels, Counter>,
     bans: Gauge,
     sessions: Gauge,
+    ldap: LdapMetrics,
+}
+
+/// The directory's metrics, shared with the directory wrapper that records them.
+#[derive(Clone, Debug)]
+pub(crate) struct LdapMetrics {
+    operations: Family<Labels, Counter>,
+    latency: Family<Labels, Histogram>,
+    pub(crate) pool: Gauge,
+}
+
+impl LdapMetrics {
+    /// One directory operation of `kind` (`find`, `bind`, `password`) that ended in `outcome`.
+    pub(crate) fn record(&self, kind: &'static str, outcome: &'static str, seconds: f64) {
+        self.operations
+            .get_or_create(&vec![("kind", kind.to_owned()), ("outcome", outcome.to_owned())])
+            .inc();
+        self.latency
+            .get_or_create(&vec![("kind", kind.to_owned())])
+            .observe(seconds);
+    }
 }
 
 impl Metrics {
@@ -56,6 +78,28 @@ impl Metrics {
         );
         let sessions = Gauge::default();
         registry.register("sessions", "Sessions stored", sessions.clone());
+        let ldap = LdapMetrics {
+            operations: Family::default(),
+            latency: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.000_1, 2.0, 16))
+            }),
+            pool: Gauge::default(),
+        };
+        registry.register(
+            "ldap_operations",
+            "Operations on the users' directory by kind and outcome",
+            ldap.operations.clone(),
+        );
+        registry.register(
+            "ldap_operation_duration_seconds",
+            "Time the users' directory took to answer, by kind of operation",
+            ldap.latency.clone(),
+        );
+        registry.register(
+            "ldap_pool_connections",
+            "Service connections to the users' directory open now",
+            ldap.pool.clone(),
+        );
         Self {
             registry,
             checks,
@@ -65,7 +109,12 @@ impl Metrics {
             oidc,
             bans,
             sessions,
+            ldap,
         }
+    }
+
+    pub(crate) fn ldap(&self) -> LdapMetrics {
+        self.ldap.clone()
     }
 
     pub(crate) fn check(&self, endpoint: &str, decision: &'static str, seconds: f64) {

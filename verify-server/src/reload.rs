@@ -14,9 +14,12 @@ fn fingerprint(path: &Path) -> Option<(SystemTime, u64)> {
     Some((meta.modified().ok()?, meta.len()))
 }
 
-/// Load the users file again now; an invalid file keeps the previous users.
+/// Load the users file again now; an invalid file keeps the previous users. Users in a
+/// directory are read from it at every refresh instead: nothing to do.
 async fn reload_users(state: &AppState, why: &'static str) {
-    let path = state.config().users_path.clone();
+    let Some(path) = state.config().users.file().map(Path::to_path_buf) else {
+        return;
+    };
     let (ci, email) = (state.config().case_insensitive, state.config().search_email);
     let p = path.clone();
     match tokio::task::spawn_blocking(move || UserDatabase::load(&p, ci, email)).await {
@@ -94,7 +97,9 @@ pub fn reload_on_hangup() -> std::io::Result<impl FnOnce(AppState)> {
 /// Reload the users file whenever its modification time or size changes. An invalid new file keeps
 /// the old users and logs the error.
 pub fn watch_users(state: AppState) {
-    let path = state.config().users_path.clone();
+    let Some(path) = state.config().users.file().map(Path::to_path_buf) else {
+        return;
+    };
     let interval = state.tuning().users_poll_interval;
     tokio::spawn(async move {
         let mut last = fingerprint(&path);

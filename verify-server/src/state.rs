@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use hkdf::Hkdf;
 use portcullis_auth::regulation::Regulator;
-use portcullis_auth::users::UserDatabase;
+use portcullis_auth::users::{Directory, DirectoryError, User, UserDatabase};
 use portcullis_auth::{BasicCache, FailureDelay, Hasher, PasswordCheck};
 use portcullis_session::SessionStore;
 use rand::RngCore;
@@ -89,6 +89,9 @@ pub(crate) struct Inner {
     /// App passwords (`portcullis app-password`), attached once at start-up.
     pub(crate) app_passwords:
         std::sync::OnceLock<Arc<dyn portcullis_auth::app_passwords::AppPasswordStore>>,
+    /// The users' directory (`authentication_backend.ldap`), attached once at start-up; the
+    /// users file is then empty and never read.
+    pub(crate) directory: std::sync::OnceLock<Arc<dyn Directory>>,
 }
 
 /// Derive a 64-byte key for `purpose` from the session secret (HKDF-SHA256). 64 bytes is far
@@ -155,6 +158,7 @@ impl AppState {
             oidc: std::sync::OnceLock::new(),
             second_factor,
             app_passwords: std::sync::OnceLock::new(),
+            directory: std::sync::OnceLock::new(),
         })))
     }
 
@@ -177,6 +181,55 @@ impl AppState {
             .app_passwords
             .set(store)
             .map_err(|_| StartError::Oidc("app passwords are already attached".into()))
+    }
+
+    /// Attach the users' directory (once, before serving): logins, Basic credentials, refreshes
+    /// and password changes then go to it instead of the users file.
+    pub fn attach_directory(&self, directory: Arc<dyn Directory>) -> Result<(), StartError> {
+        self.0
+            .directory
+            .set(directory)
+            .map_err(|_| StartError::Directory("a user directory is already attached".into()))
+    }
+
+    /// The handles a directory wrapper records its operations with.
+    pub(crate) fn ldap_metrics(&self) -> crate::metrics::LdapMetrics {
+        self.0.metrics.ldap()
+    }
+
+    /// The users' directory, when the users live in one.
+    pub(crate) fn directory(&self) -> Option<&Arc<dyn Directory>> {
+        self.0.directory.get()
+    }
+
+    /// The user `login` names (a username, or an email address where the backend allows it),
+    /// from the directory or the users file. An error means the directory could not answer:
+    /// whoever asked refuses.
+    pub(crate) async fn find_user(
+        &self,
+        login: &str,
+    ) -> Result<Option<Arc<User>>, DirectoryError> {
+        match self.directory() {
+            Some(directory) => Ok(directory.find(login, self.now()).await?.map(Arc::new)),
+            None => Ok(self.users().lookup(login)),
+        }
+    }
+
+    /// The user whose canonical username is `username` (a session's, a grant's), or `None`
+    /// when they are gone. A directory entry that answers to the name but is another user (its
+    /// email address is that name) is not them.
+    pub(crate) async fn user_named(
+        &self,
+        username: &str,
+    ) -> Result<Option<Arc<User>>, DirectoryError> {
+        match self.directory() {
+            Some(directory) => Ok(directory
+                .find(username, self.now())
+                .await?
+                .filter(|u| u.username.eq_ignore_ascii_case(username))
+                .map(Arc::new)),
+            None => Ok(self.users().get(username)),
+        }
     }
 
     /// The configuration.
@@ -204,6 +257,11 @@ impl AppState {
         self.0.basic_cache.clear();
     }
 
+    /// Forget every cached Basic credential (a password changed in the directory).
+    pub(crate) fn forget_cached_credentials(&self) {
+        self.0.basic_cache.clear();
+    }
+
     /// The session store.
     pub fn sessions(&self) -> &Arc<dyn SessionStore> {
         &self.0.sessions
@@ -226,7 +284,7 @@ impl AppState {
         basic_cache_lifespan: Option<u64>,
     ) -> PasswordCheck<'a> {
         PasswordCheck {
-            directory: None,
+            directory: self.directory().map(|d| d.as_ref() as &dyn Directory),
             users,
             hasher: &self.0.hasher,
             regulator: &self.0.regulator,

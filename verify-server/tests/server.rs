@@ -274,7 +274,7 @@ fn quickstart_configuration_is_valid() {
     .unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     let users = UserDatabase::load(
-        &config.users_path,
+        config.users.file().expect("a users file"),
         config.case_insensitive,
         config.search_email,
     )

@@ -69,6 +69,17 @@ pub struct DirectoryUser {
     pub groups: Vec<String>,
 }
 
+/// How the directory is asked to change a password (docs/reference/ldap.md §5.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordChangeMethod {
+    /// Active Directory's `unicodePwd`.
+    UnicodePwd,
+    /// The Password Modify extended operation (RFC 3062): the directory hashes.
+    PasswordModify,
+    /// A plain `userPassword` replacement: the directory may store it unhashed.
+    PlaintextUserPassword,
+}
+
 /// The directory: its settings and its service connections.
 pub struct LdapDirectory {
     config: Arc<LdapConfig>,
@@ -122,6 +133,32 @@ impl LdapDirectory {
     /// The settings.
     pub fn config(&self) -> &LdapConfig {
         &self.config
+    }
+
+    /// Service connections open now (of `pooling.count`, or one without pooling).
+    pub fn open_connections(&self) -> usize {
+        self.service
+            .iter()
+            .filter(|slot| {
+                slot.try_lock()
+                    .is_ok_and(|mut c| c.as_mut().is_some_and(|l| !l.is_closed()))
+            })
+            .count()
+    }
+
+    /// What a server checks before it serves (Authelia's start-up check): the service account
+    /// binds and the root DSE can be read. Answers how passwords will be changed.
+    pub async fn startup_check(&self) -> Result<PasswordChangeMethod, LdapError> {
+        if self.config.implementation == Implementation::ActiveDirectory {
+            // The service bind alone: Active Directory changes passwords through `unicodePwd`.
+            let (_, _) = self.service().await?;
+            return Ok(PasswordChangeMethod::UnicodePwd);
+        }
+        Ok(if self.supports_password_modify().await? {
+            PasswordChangeMethod::PasswordModify
+        } else {
+            PasswordChangeMethod::PlaintextUserPassword
+        })
     }
 
     /// A new connection (TLS per the URL and `start_tls`), not bound.

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 
 use super::{DirectoryUser, LdapDirectory, LdapError};
-use crate::users::{Digest, Directory, DirectoryError, User};
+use crate::users::{Digest, Directory, DirectoryError, PasswordChangeError, User};
 
 impl From<DirectoryUser> for User {
     fn from(d: DirectoryUser) -> Self {
@@ -44,6 +44,27 @@ impl Directory for LdapDirectory {
             Ok(()) => Ok(true),
             Err(LdapError::InvalidCredentials | LdapError::EmptyPassword) => Ok(false),
             Err(e) => Err(DirectoryError(e.to_string())),
+        }
+    }
+
+    async fn set_password(
+        &self,
+        user: &User,
+        old: Option<&str>,
+        new: &str,
+    ) -> Result<(), PasswordChangeError> {
+        let Some(dn) = &user.dn else {
+            return Err(PasswordChangeError::Refused(
+                "the user has no entry in the directory".into(),
+            ));
+        };
+        match LdapDirectory::set_password(self, dn, old, new).await {
+            Ok(()) => Ok(()),
+            Err(LdapError::InvalidCredentials | LdapError::EmptyPassword) => {
+                Err(PasswordChangeError::WrongPassword)
+            }
+            Err(LdapError::PasswordRefused(reason)) => Err(PasswordChangeError::Refused(reason)),
+            Err(e) => Err(DirectoryError(e.to_string()).into()),
         }
     }
 }

@@ -9,4 +9,4 @@ mod directory;
 pub mod filter;
 mod tls;
 
-pub use client::{DirectoryUser, LdapDirectory, LdapError};
+pub use client::{DirectoryUser, LdapDirectory, LdapError, PasswordChangeMethod};

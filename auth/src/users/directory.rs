@@ -22,4 +22,27 @@ pub trait Directory: Send + Sync + std::fmt::Debug {
 
     /// Whether `password` is `user`'s (found by [`Directory::find`]).
     async fn verify(&self, user: &User, password: &str) -> Result<bool, DirectoryError>;
+
+    /// Give `user` the password `new`: a change proven by `old`, or a reset (`old` is `None`)
+    /// done by the service account.
+    async fn set_password(
+        &self,
+        user: &User,
+        old: Option<&str>,
+        new: &str,
+    ) -> Result<(), PasswordChangeError>;
+}
+
+/// Why the directory did not take a new password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PasswordChangeError {
+    /// The old password does not bind.
+    #[error("the old password is wrong")]
+    WrongPassword,
+    /// The directory refused the new password (its policy, or the old one again).
+    #[error("the directory refused the new password: {0}")]
+    Refused(String),
+    /// The directory could not answer.
+    #[error(transparent)]
+    Unavailable(#[from] DirectoryError),
 }

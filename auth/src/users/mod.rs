@@ -13,7 +13,7 @@ mod directory;
 mod password_change;
 
 pub use digest::{Digest, Pbkdf2Digest};
-pub use directory::{Directory, DirectoryError};
+pub use directory::{Directory, DirectoryError, PasswordChangeError};
 pub use password_change::{argon2id_digest, change_password, replace_digest};
 
 use crate::AuthError;

@@ -27,7 +27,9 @@ use std::path::{Path, PathBuf};
 
 use portcullis_config::ProcessInputs;
 
-pub use model::{Config, CookieDomain, Endpoint, Implementation, Refresh, Strategy, StrategyKind};
+pub use model::{
+    Config, CookieDomain, Endpoint, Implementation, Refresh, Strategy, StrategyKind, UserSource,
+};
 pub use notifier::{NotifierConfig, SmtpConfig, SmtpSecurity};
 pub use oidc::{
     AuthorizationPolicy, AuthorizationRule, ClientSecret, Cors, Lifespans, OidcClient,

@@ -89,6 +89,30 @@ pub enum Refresh {
     Every(u64),
 }
 
+/// Where the users live (`authentication_backend`).
+#[derive(Debug)]
+pub enum UserSource {
+    /// `authentication_backend.file`.
+    File {
+        /// The users file.
+        path: PathBuf,
+        /// Reload it when it changes.
+        watch: bool,
+    },
+    /// `authentication_backend.ldap`.
+    Ldap(Box<portcullis_auth::ldap::config::LdapConfig>),
+}
+
+impl UserSource {
+    /// The users file, when the users are in one.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        match self {
+            Self::File { path, .. } => Some(path),
+            Self::Ldap(_) => None,
+        }
+    }
+}
+
 /// The validated configuration.
 #[derive(Debug)]
 pub struct Config {
@@ -107,10 +131,8 @@ pub struct Config {
     pub log_level: LogLevel,
     /// `log.format`.
     pub log_format: LogFormat,
-    /// Users file.
-    pub users_path: PathBuf,
-    /// Reload the users file when it changes.
-    pub users_watch: bool,
+    /// Where the users are: a file or a directory.
+    pub users: UserSource,
     /// Allow login by email.
     pub search_email: bool,
     /// Case-insensitive usernames.

@@ -59,7 +59,7 @@ fn minimal_file_gets_authelia_defaults() {
         ]
     );
     assert_eq!(
-        c.users_path,
+        c.users.file().expect("a users file"),
         PathBuf::from("/srv/users.yml"),
         "relative to the configuration file"
     );
@@ -360,9 +360,9 @@ fn validation_errors() {
         ),
         (BASE.replace("default_policy: one_factor", "default_policy: allow"), "access_control", ""),
         (
-            BASE.replace("authentication_backend:\n  file:\n    path: users.yml", "authentication_backend:\n  ldap:\n    address: ldap://x\n    implementation: rfc2307bis\n    user: cn=admin\n    password: secret"),
-            "authentication_backend.ldap",
-            "cannot serve users from a directory yet",
+            BASE.replace("authentication_backend:\n  file:\n    path: users.yml", "authentication_backend:\n  file:\n    path: users.yml\n  ldap:\n    address: ldap://x\n    implementation: rfc2307bis\n    user: cn=admin\n    password: secret"),
+            "authentication_backend",
+            "file and ldap are both set",
         ),
         (
             BASE.replace("session:", "server:\n  endpoints:\n    authz:\n      x:\n        implementation: Magic\nsession:"),
@@ -487,7 +487,7 @@ fn short_and_empty_session_secrets_are_refused() {
 #[test]
 fn relative_paths_and_the_default_storage_path_follow_the_configuration_folder() {
     let (c, _) = load(BASE).unwrap();
-    assert_eq!(c.users_path, PathBuf::from("/srv/users.yml"));
+    assert_eq!(c.users.file().expect("a users file"), PathBuf::from("/srv/users.yml"));
     assert_eq!(
         c.storage_path,
         PathBuf::from("/srv/data/portcullis.sqlite3")

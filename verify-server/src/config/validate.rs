@@ -8,7 +8,7 @@ use portcullis_core::{Secret, TrustedProxies};
 use portcullis_policy::Policy;
 use portcullis_server_core::telemetry::{LogFormat, LogLevel};
 
-use super::model::{Config, Refresh};
+use super::model::{Config, Refresh, UserSource};
 use super::raw;
 use super::second_factor::RawSecondFactor;
 use super::secrets::{MIN_SESSION_SECRET_LENGTH, SecretSources};
@@ -134,35 +134,50 @@ impl<'a> Validator<'a> {
         };
 
         let backend = &raw.authentication_backend;
-        if let (Some(ldap), None) = (&backend.ldap, &backend.file) {
-            let roots = match raw.certificates_directory.as_deref() {
-                None => Vec::new(),
-                Some(dir) => self.certificate_files(dir)?,
-            };
-            let reset = backend
-                .password_reset
-                .as_ref()
-                .is_none_or(|r| r.disable != Some(true));
-            let password = secrets.ldap_password.as_ref().map(|f| f.value.clone());
-            self.ldap(ldap, password, &roots, reset)?;
-            // The settings are valid, but the server cannot serve users from a directory yet:
-            // refuse rather than start without the users the configuration names.
-            return Err(self.error(
-                "authentication_backend.ldap",
-                "is valid, but portcullis-verify cannot serve users from a directory yet (the LDAP client is in portcullis-auth); use authentication_backend.file",
-            ));
-        }
-        let file = backend.file.as_ref().ok_or_else(|| {
-            self.error(
-                "authentication_backend",
-                "authentication_backend.file is required",
-            )
-        })?;
-        let users_path = file
-            .path
-            .as_deref()
-            .ok_or_else(|| self.error("authentication_backend.file", "path is required"))?;
+        let (users, search) = match (&backend.ldap, &backend.file) {
+            (Some(ldap), None) => {
+                let roots = match raw.certificates_directory.as_deref() {
+                    None => Vec::new(),
+                    Some(dir) => self.certificate_files(dir)?,
+                };
+                let reset = backend
+                    .password_reset
+                    .as_ref()
+                    .is_none_or(|r| r.disable != Some(true));
+                let password = secrets.ldap_password.as_ref().map(|f| f.value.clone());
+                let ldap = self.ldap(ldap, password, &roots, reset)?;
+                (UserSource::Ldap(Box::new(ldap)), None)
+            }
+            (None, Some(file)) => {
+                let path = file.path.as_deref().ok_or_else(|| {
+                    self.error("authentication_backend.file", "path is required")
+                })?;
+                (
+                    UserSource::File {
+                        path: self.path(path),
+                        watch: file.watch,
+                    },
+                    Some(&file.search),
+                )
+            }
+            (Some(_), Some(_)) => {
+                return Err(self.error(
+                    "authentication_backend",
+                    "file and ldap are both set: choose one",
+                ));
+            }
+            (None, None) => {
+                return Err(self.error(
+                    "authentication_backend",
+                    "authentication_backend.file or authentication_backend.ldap is required",
+                ));
+            }
+        };
+        let is_ldap = matches!(users, UserSource::Ldap(_));
         let refresh = match backend.refresh_interval.as_ref().map(|d| d.0.as_str()) {
+            // A directory is asked again every five minutes (Authelia's default); a file is
+            // in memory, so "always" costs nothing.
+            None if is_ldap => Refresh::Every(300),
             None | Some("always") => Refresh::Always,
             Some("never") => Refresh::Never,
             Some(text) => match parse_duration(text) {
@@ -351,10 +366,9 @@ impl<'a> Validator<'a> {
             endpoints,
             log_level,
             log_format,
-            users_path: self.path(users_path),
-            users_watch: file.watch,
-            search_email: file.search.email,
-            case_insensitive: file.search.case_insensitive,
+            users,
+            search_email: search.is_some_and(|s| s.email),
+            case_insensitive: search.is_some_and(|s| s.case_insensitive),
             refresh,
             policy,
             session_secret,

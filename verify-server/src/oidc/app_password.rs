@@ -61,8 +61,18 @@ pub(super) async fn app_password_grant(
             "The resource owner credentials are not valid.",
         ));
     }
-    let users = state.users();
-    let Some(user) = users.lookup(login) else {
+    let user = match state.find_user(login).await {
+        Ok(user) => user,
+        Err(e) => {
+            tracing::error!(error = %e, "client credentials refused: the user directory is unavailable");
+            return Err(err(
+                ErrorCode::TemporarilyUnavailable,
+                "The user directory is unavailable; retry later.",
+            )
+            .into());
+        }
+    };
+    let Some(user) = user else {
         regulator.record("", Some(ip), false, now).await;
         return Err(invalid_grant(
             "The resource owner credentials are not valid.",

@@ -321,8 +321,18 @@ pub(super) async fn grant(
                     ));
                 }
             }
-            let Some(user) = state.users().get(&username) else {
-                return Err(err(ErrorCode::InvalidGrant, "The user no longer exists."));
+            let user = match state.user_named(&username).await {
+                Ok(Some(user)) => user,
+                Ok(None) => {
+                    return Err(err(ErrorCode::InvalidGrant, "The user no longer exists."));
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "device code refused: the user directory is unavailable");
+                    return Err(err(
+                        ErrorCode::TemporarilyUnavailable,
+                        "The user directory is unavailable; retry later.",
+                    ));
+                }
             };
             let grant = super::records::GrantRecord {
                 client_id: client.client.id.clone(),

@@ -166,12 +166,27 @@ async fn userinfo_unlimited(State(state): State<AppState>, request: Request) -> 
             "The client of this access token no longer exists.",
         );
     };
-    let Some(user) = grant.username.as_deref().and_then(|u| state.users().get(u)) else {
-        return bearer_error(
-            StatusCode::UNAUTHORIZED,
-            ErrorCode::InvalidToken,
-            "The user of this access token no longer exists.",
-        );
+    let found = match grant.username.as_deref() {
+        Some(username) => state.user_named(username).await,
+        None => Ok(None),
+    };
+    let user = match found {
+        Ok(Some(user)) => user,
+        Err(e) => {
+            tracing::error!(error = %e, "userinfo refused: the user directory is unavailable");
+            return bearer_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::TemporarilyUnavailable,
+                "The user directory is unavailable; retry later.",
+            );
+        }
+        Ok(None) => {
+            return bearer_error(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::InvalidToken,
+                "The user of this access token no longer exists.",
+            );
+        }
     };
     let profile = super::profile_of(&rt, &user);
     let mut claims = released_claims(&profile, &grant.scopes);

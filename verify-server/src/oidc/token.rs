@@ -236,18 +236,32 @@ async fn authorization_code(
         }
     }
     let profile = user_profile(state, rt, &grant)
+        .await?
         .ok_or_else(|| invalid_grant("The user of this code no longer exists."))?;
     issue(rt, client, &grant, &record.family, now, Some(profile)).await
 }
 
-/// The user's current profile (the users file may have changed since the login).
-fn user_profile(
+/// The user's current profile (the users may have changed since the login); `None` when the
+/// user is gone. When the directory cannot say, the request is refused and nothing is revoked.
+async fn user_profile(
     state: &AppState,
     rt: &OidcRuntime,
     grant: &GrantRecord,
-) -> Option<portcullis_oidc::claims::UserProfile> {
-    let user = state.users().get(grant.username.as_deref()?)?;
-    Some(super::profile_of(rt, &user))
+) -> Result<Option<portcullis_oidc::claims::UserProfile>, Refusal> {
+    let Some(username) = grant.username.as_deref() else {
+        return Ok(None);
+    };
+    match state.user_named(username).await {
+        Ok(user) => Ok(user.map(|u| super::profile_of(rt, &u))),
+        Err(e) => {
+            tracing::error!(error = %e, "the user's profile cannot be read: no token issued");
+            Err(err(
+                ErrorCode::TemporarilyUnavailable,
+                "The user directory is unavailable; retry later.",
+            )
+            .into())
+        }
+    }
 }
 
 async fn refresh(
@@ -339,7 +353,7 @@ async fn refresh(
         .into());
     }
     // The user must still exist.
-    let Some(profile) = user_profile(state, rt, &grant) else {
+    let Some(profile) = user_profile(state, rt, &grant).await? else {
         rt.store
             .revoke_family(&record.family)
             .await

@@ -171,10 +171,16 @@ async fn sign_in(State(state): State<AppState>, request: Request) -> Response {
         tracing::info!(user = %username, "passkey login refused: the credential is not discoverable");
         return refused();
     }
-    let users = state.users();
-    let Some(user) = users.get(&username) else {
-        tracing::info!(user = %username, "passkey login refused: the user is not in the backend");
-        return refused();
+    let user = match state.user_named(&username).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            tracing::info!(user = %username, "passkey login refused: the user is not in the backend");
+            return refused();
+        }
+        Err(e) => {
+            tracing::error!(user = %username, error = %e, "passkey login refused: the user directory is unavailable");
+            return refused();
+        }
     };
     if state
         .0

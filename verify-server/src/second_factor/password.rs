@@ -7,6 +7,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use http::StatusCode;
 use portcullis_auth::Rejection;
+use portcullis_auth::users::PasswordChangeError;
 use serde::Deserialize;
 
 use super::notifier::{Recipient, event_body};
@@ -70,11 +71,11 @@ pub(super) async fn change(State(state): State<AppState>, request: Request) -> R
     if body.new_password == body.old_password || !rt.password_policy.accepts(&body.new_password) {
         return ko(StatusCode::BAD_REQUEST, WEAK);
     }
-    if write_password(&state, &user, &body.new_password)
-        .await
-        .is_err()
-    {
-        return ko(StatusCode::INTERNAL_SERVER_ERROR, UNABLE);
+    match write_password(&state, &user, Some(&body.old_password), &body.new_password).await {
+        Ok(()) => {}
+        Err(WriteFailure::Weak) => return ko(StatusCode::BAD_REQUEST, WEAK),
+        Err(WriteFailure::WrongOld) => return ko(StatusCode::UNAUTHORIZED, "Incorrect Password"),
+        Err(WriteFailure::Failed) => return ko(StatusCode::INTERNAL_SERVER_ERROR, UNABLE),
     }
     notify_changed(
         &state,
@@ -86,11 +87,55 @@ pub(super) async fn change(State(state): State<AppState>, request: Request) -> R
     ok(None)
 }
 
-/// Write `password` for `user` into the users file and load the result (the caller checked the
-/// policy). An error has been logged.
-pub(super) async fn write_password(state: &AppState, user: &str, password: &str) -> Result<(), ()> {
+/// Why a new password was not written (each has been logged).
+pub(super) enum WriteFailure {
+    /// The directory's policy refused it.
+    Weak,
+    /// The directory did not take the old password.
+    WrongOld,
+    /// The users file or the directory could not be written.
+    Failed,
+}
+
+/// Write `password` for `user` (the caller checked the policy and, for a change, the old
+/// password): into the directory, or into the users file, which is then loaded. Basic
+/// credentials cached with the old password stop counting either way.
+pub(super) async fn write_password(
+    state: &AppState,
+    user: &str,
+    old: Option<&str>,
+    password: &str,
+) -> Result<(), WriteFailure> {
+    if let Some(directory) = state.directory() {
+        let written = match state.user_named(user).await {
+            Ok(Some(entry)) => directory
+                .set_password(&entry, old, password)
+                .await
+                .map_err(|e| match e {
+                    PasswordChangeError::WrongPassword => (WriteFailure::WrongOld, e.to_string()),
+                    PasswordChangeError::Refused(_) => (WriteFailure::Weak, e.to_string()),
+                    PasswordChangeError::Unavailable(_) => (WriteFailure::Failed, e.to_string()),
+                }),
+            Ok(None) => Err((WriteFailure::Failed, "the user is not in the directory".into())),
+            Err(e) => Err((WriteFailure::Failed, e.to_string())),
+        };
+        state.forget_cached_credentials();
+        return match written {
+            Ok(()) => {
+                tracing::info!(user = %user, "password changed in the directory");
+                Ok(())
+            }
+            Err((failure, reason)) => {
+                tracing::warn!(user = %user, reason = %reason, "the password was not changed in the directory");
+                Err(failure)
+            }
+        };
+    }
     let config = state.config();
-    let path = config.users_path.clone();
+    let Some(path) = config.users.file().map(std::path::Path::to_path_buf) else {
+        tracing::error!(user = %user, "the password was not changed: there is no users file");
+        return Err(WriteFailure::Failed);
+    };
     let (case_insensitive, search_email) = (config.case_insensitive, config.search_email);
     let (name, new) = (user.to_owned(), password.to_owned());
     let salt: [u8; 16] = rand::random();
@@ -113,11 +158,11 @@ pub(super) async fn write_password(state: &AppState, user: &str, password: &str)
         }
         Ok(Err(e)) => {
             tracing::error!(user = %user, error = %e, "the password was not changed: the users file is as it was");
-            Err(())
+            Err(WriteFailure::Failed)
         }
         Err(e) => {
             tracing::error!(user = %user, error = %e, "the password was not changed: the users file is as it was");
-            Err(())
+            Err(WriteFailure::Failed)
         }
     }
 }

@@ -126,10 +126,16 @@ async fn send_link(
     let (Some(config), Some(notifier)) = (&rt.reset, &rt.notifier) else {
         return;
     };
-    let users = state.users();
-    let Some(user) = users.lookup(username) else {
-        tracing::info!("password reset asked for an unknown user");
-        return;
+    let user = match state.find_user(username).await {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            tracing::info!("password reset asked for an unknown user");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "password reset link not sent: the user directory is unavailable");
+            return;
+        }
     };
     let Some(address) = user.emails.first() else {
         tracing::info!(user = %user.username, "password reset asked for a user without an email address");
@@ -326,12 +332,15 @@ async fn set_password(
     if !rt.password_policy.accepts(password) {
         return Err(WEAK);
     }
-    super::password::write_password(state, &user, password)
+    super::password::write_password(state, &user, None, password)
         .await
-        .map_err(|()| UNABLE)?;
+        .map_err(|failure| match failure {
+            super::password::WriteFailure::Weak => WEAK,
+            _ => UNABLE,
+        })?;
     rt.end_reset(&key).await;
     tracing::info!(user = %user, "password reset");
-    if let Some(account) = state.users().lookup(&user) {
+    if let Ok(Some(account)) = state.user_named(&user).await {
         super::password::notify_changed(state, rt, &account.display_name, account.emails.first())
             .await;
     }

@@ -48,7 +48,7 @@ fn later_files_win_and_folders_load_in_name_order() {
         portcullis_core::RequiredLevel::TwoFactor
     );
     assert_eq!(
-        c.users_path,
+        c.users.file().expect("a users file"),
         dir.path().join("users.yml"),
         "paths from the first file's folder"
     );
