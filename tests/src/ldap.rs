@@ -2,7 +2,8 @@
 //! by a `slapd.conf` written here, on free loopback ports for `ldap://` and `ldaps://` (the
 //! per-run certificate, which names `*.example.com`), with the memberOf overlay and Authelia's
 //! access rules; users loaded offline with `slapadd`, groups added online so that memberOf is
-//! filled.
+//! filled. A small schema (`FREEIPA_SCHEMA`) gives the attributes FreeIPA's users filter reads,
+//! so that locked and expired accounts can be told apart as `implementation: freeipa` does.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,12 +17,38 @@ pub const BASE_DN: &str = "dc=example,dc=com";
 /// The password manager account (Authelia's fixture: it may read everything and write
 /// passwords).
 pub const SERVICE_DN: &str = "cn=pwmanager,dc=example,dc=com";
-/// Its password.
-pub const SERVICE_PASSWORD: &str = "pwmanager-secret";
+/// Its password (the one Authelia's LDAP suite configuration gives it).
+pub const SERVICE_PASSWORD: &str = "password";
 /// john's DN (a DN that needs escaping in a filter).
 pub const JOHN_DN: &str = "cn=John Doe (external),ou=users,dc=example,dc=com";
 /// The users' password.
 pub const PASSWORD: &str = "password";
+
+/// FreeIPA's account attributes (`nsAccountLock`, `krbPasswordExpiration`,
+/// `krbPrincipalExpiration`) under a private test arc, on an auxiliary class.
+const FREEIPA_SCHEMA: &str = "attributetype ( 1.3.6.1.4.1.55555.1.1 NAME 'nsAccountLock' EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 SINGLE-VALUE )
+attributetype ( 1.3.6.1.4.1.55555.1.2 NAME 'krbPasswordExpiration' EQUALITY generalizedTimeMatch ORDERING generalizedTimeOrderingMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.24 SINGLE-VALUE )
+attributetype ( 1.3.6.1.4.1.55555.1.3 NAME 'krbPrincipalExpiration' EQUALITY generalizedTimeMatch ORDERING generalizedTimeOrderingMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.24 SINGLE-VALUE )
+objectclass ( 1.3.6.1.4.1.55555.2.1 NAME 'portcullisIpaAccount' AUXILIARY MAY ( nsAccountLock $ krbPasswordExpiration $ krbPrincipalExpiration ) )
+";
+
+/// The FreeIPA-style users: `(uid, what their entry says)`. Only `ipa-active` may log in under
+/// FreeIPA's filter.
+pub const IPA_USERS: [(&str, &str); 4] = [
+    ("ipa-active", "krbPasswordExpiration: 20990101000000Z\n"),
+    (
+        "ipa-locked",
+        "krbPasswordExpiration: 20990101000000Z\nnsAccountLock: TRUE\n",
+    ),
+    (
+        "ipa-password-expired",
+        "krbPasswordExpiration: 20200101000000Z\n",
+    ),
+    (
+        "ipa-principal-expired",
+        "krbPasswordExpiration: 20990101000000Z\nkrbPrincipalExpiration: 20200101000000Z\n",
+    ),
+];
 
 /// Programs the LDAP tests need.
 pub const PROGRAMS: &[&str] = &[
@@ -91,7 +118,12 @@ dn: {JOHN_DN}\nobjectClass: inetOrgPerson\ncn: John Doe (external)\nsn: Doe\nuid
 dn: cn=Harry Potter,ou=users,{BASE_DN}\nobjectClass: inetOrgPerson\ncn: Harry Potter\nsn: Potter\nuid: harry\nmail: harry.potter@authelia.com\ndisplayName: Harry Potter\nuserPassword: {pw}\n\n\
 dn: cn=Bob Dylan,ou=users,{BASE_DN}\nobjectClass: inetOrgPerson\ncn: Bob Dylan\nsn: Dylan\nuid: bob\nmail: bob.dylan@authelia.com\nuserPassword: {pw}\n\n\
 dn: cn=Dup One,ou=users,{BASE_DN}\nobjectClass: inetOrgPerson\ncn: Dup One\nsn: One\nuid: dup\nmail: dup1@authelia.com\nuserPassword: {pw}\n\n\
-dn: cn=Dup Two,ou=users,{BASE_DN}\nobjectClass: inetOrgPerson\ncn: Dup Two\nsn: Two\nuid: dup\nmail: dup2@authelia.com\nuserPassword: {pw}\n\n"
+dn: cn=Dup Two,ou=users,{BASE_DN}\nobjectClass: inetOrgPerson\ncn: Dup Two\nsn: Two\nuid: dup\nmail: dup2@authelia.com\nuserPassword: {pw}\n\n{ipa}"
+    ,
+        ipa = IPA_USERS
+            .iter()
+            .map(|(uid, extra)| format!("dn: uid={uid},ou=users,{BASE_DN}\nobjectClass: inetOrgPerson\nobjectClass: portcullisIpaAccount\ncn: {uid}\nsn: {uid}\nuid: {uid}\nmail: {uid}@authelia.com\nuserPassword: {pw}\n{extra}\n"))
+            .collect::<String>()
     )
 }
 
@@ -110,6 +142,8 @@ impl Slapd {
         std::fs::create_dir_all(&data).expect("slapd folder");
         let certs = tls::write(&dir);
         let config = dir.join("slapd.conf");
+        let schema = dir.join("freeipa.schema");
+        std::fs::write(&schema, FREEIPA_SCHEMA).expect("freeipa.schema");
         std::fs::write(
             &config,
             format!(
@@ -117,6 +151,7 @@ impl Slapd {
 include /etc/ldap/schema/cosine.schema\n\
 include /etc/ldap/schema/inetorgperson.schema\n\
 include /etc/ldap/schema/nis.schema\n\
+include {schema}\n\
 pidfile {dir}/slapd.pid\n\
 modulepath /usr/lib/ldap\n\
 moduleload back_mdb\n\
@@ -138,6 +173,7 @@ memberof-refint TRUE\n\
 access to attrs=userPassword by self write by dn.exact=\"{SERVICE_DN}\" write by anonymous auth by * none\n\
 access to * by self read by dn.exact=\"{SERVICE_DN}\" read by * none\n",
                 dir = dir.display(),
+                schema = schema.display(),
                 chain = certs.chain.display(),
                 key = certs.key.display(),
                 data = data.display(),
@@ -226,6 +262,16 @@ access to * by self read by dn.exact=\"{SERVICE_DN}\" read by * none\n",
     /// Add entries as the directory's administrator.
     pub fn ldapadd(&self, ldif: &str) {
         self.admin("ldapadd", ldif);
+    }
+
+    /// `authentication_backend.ldap`'s keys for this directory, indented by four: plain
+    /// `ldap://`, Authelia's LDAP suite filters, the password manager as the service account,
+    /// a 2-second timeout.
+    pub fn verify_keys(&self) -> String {
+        format!(
+            "    address: 'ldap://127.0.0.1:{port}'\n    implementation: custom\n    timeout: 2s\n    base_dn: '{BASE_DN}'\n    additional_users_dn: 'ou=users'\n    users_filter: '(&(|({{username_attribute}}={{input}})({{mail_attribute}}={{input}}))(objectClass=person)(objectClass=inetOrgPerson))'\n    additional_groups_dn: 'ou=groups'\n    groups_filter: '(&(member={{dn}})(objectClass=groupOfNames))'\n    user: '{SERVICE_DN}'\n    password: '{SERVICE_PASSWORD}'\n    attributes:\n      username: uid\n      display_name: displayName\n      mail: mail\n      member_of: memberOf\n      group_name: cn\n",
+            port = self.port
+        )
     }
 
     /// Modify entries as the directory's administrator.

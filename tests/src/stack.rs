@@ -19,6 +19,8 @@ pub struct StackOptions {
     pub also_needs: Vec<&'static str>,
     /// Second factors on (see `VerifyConfig::second_factor`).
     pub second_factor: bool,
+    /// Users in a directory (see `VerifyConfig::ldap`).
+    pub ldap: Option<String>,
 }
 
 impl Default for StackOptions {
@@ -27,6 +29,7 @@ impl Default for StackOptions {
             expiration: "1h".to_owned(),
             also_needs: Vec::new(),
             second_factor: false,
+            ldap: None,
         }
     }
 }
@@ -90,6 +93,7 @@ impl Stack {
                 expiration: options.expiration.clone(),
                 inactivity: "5m".to_owned(),
                 second_factor: options.second_factor,
+                ldap: options.ldap.clone(),
             },
         )
         .await;

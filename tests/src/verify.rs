@@ -12,7 +12,9 @@ use portcullis_auth::users::UserDatabase;
 use portcullis_server_core::{Limits, Shutdown};
 use portcullis_session::MemoryStore;
 use portcullis_verify_server::config::{SecretSources, parse};
-use portcullis_verify_server::{AppState, Tuning, router, system_clock};
+use portcullis_verify_server::{
+    AppState, Tuning, attach_configured_directory, router, system_clock,
+};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -35,6 +37,9 @@ pub struct VerifyConfig {
     /// (`notification.txt` beside the configuration), passkey login, and
     /// `app.example.com/secure` at two factors.
     pub second_factor: bool,
+    /// The users in this directory (`authentication_backend.ldap`'s keys, indented by four)
+    /// instead of the quickstart's users file.
+    pub ldap: Option<String>,
 }
 
 impl VerifyConfig {
@@ -49,13 +54,7 @@ server:
 log:
   level: debug
 authentication_backend:
-  refresh_interval: always
-  file:
-    path: users_database.yml
-    search:
-      email: true
-      case_insensitive: true
-access_control:
+{users}access_control:
   default_policy: deny
   networks:
     - name: office
@@ -97,6 +96,10 @@ regulation:
 portcullis:
   trusted_proxies: ['127.0.0.0/8', '::1/128']
 {second_factor}"#,
+            users = match &self.ldap {
+                Some(keys) => format!("  refresh_interval: 5m\n  ldap:\n{keys}"),
+                None => "  refresh_interval: always\n  file:\n    path: users_database.yml\n    search:\n      email: true\n      case_insensitive: true\n".to_owned(),
+            },
             expiration = self.expiration,
             inactivity = self.inactivity,
             two_factor_rule = if self.second_factor {
@@ -126,39 +129,49 @@ pub struct Verify {
 impl Verify {
     /// Write the configuration and the quickstart users into `dir` and start the server.
     pub async fn start(dir: &Path, config: &VerifyConfig) -> Self {
+        Self::start_yaml(dir, &config.yaml()).await
+    }
+
+    /// [`Verify::start`] with the configuration's text.
+    pub async fn start_yaml(dir: &Path, yaml: &str) -> Self {
+        let state = Self::state(dir, yaml);
+        attach_configured_directory(&state)
+            .await
+            .unwrap_or_else(|e| panic!("the test directory: {e}"));
+        Self::serve(state).await
+    }
+
+    /// The state `yaml` (written into `dir` with the quickstart users) describes, before its
+    /// directory, if any, is attached.
+    pub fn state(dir: &Path, yaml: &str) -> AppState {
         let path = dir.join("configuration.yml");
-        let yaml = config.yaml();
-        std::fs::write(&path, &yaml).expect("write configuration.yml");
+        std::fs::write(&path, yaml).expect("write configuration.yml");
         std::fs::copy(QUICKSTART_USERS, dir.join("users_database.yml"))
             .expect("copy the quickstart users");
-        let (config, warnings) = parse(&path, &yaml, &SecretSources::default())
+        let (config, warnings) = parse(&path, yaml, &SecretSources::default())
             .unwrap_or_else(|e| panic!("test configuration: {e}"));
         for w in warnings {
             tracing::warn!("{w}");
         }
-        let users = UserDatabase::load(
-            config.users.file().expect("a users file"),
-            config.case_insensitive,
-            config.search_email,
-        )
-        .unwrap_or_else(|e| panic!("users: {e}"));
+        let users = match config.users.file() {
+            Some(file) => UserDatabase::load(file, config.case_insensitive, config.search_email)
+                .unwrap_or_else(|e| panic!("users: {e}")),
+            None => UserDatabase::default(),
+        };
         let regulator = Regulator::in_memory(config.regulation);
-        Self::serve(
-            AppState::new(
-                config,
-                users,
-                Arc::new(MemoryStore::new()),
-                regulator,
-                system_clock(),
-                Tuning {
-                    failure_delay: Duration::from_millis(20),
-                    failure_jitter_ms: 0,
-                    ..Tuning::default()
-                },
-            )
-            .expect("state"),
+        AppState::new(
+            config,
+            users,
+            Arc::new(MemoryStore::new()),
+            regulator,
+            system_clock(),
+            Tuning {
+                failure_delay: Duration::from_millis(20),
+                failure_jitter_ms: 0,
+                ..Tuning::default()
+            },
         )
-        .await
+        .expect("state")
     }
 
     /// Serve a state built by the caller (another session store, a shared regulator) on a free

@@ -129,6 +129,7 @@ impl World {
             expiration: "1h".into(),
             inactivity: "5m".into(),
             second_factor,
+            ldap: None,
         }
         .yaml();
         let yaml = base.replacen(

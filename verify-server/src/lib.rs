@@ -47,9 +47,9 @@ use axum::routing::{MethodRouter, any, get, post};
 use http::{HeaderValue, StatusCode};
 
 pub use crate::app::{App, Handle};
-pub use crate::directory::attach_configured_directory;
 pub use crate::args::{Args, VERSION};
 use crate::config::Implementation;
+pub use crate::directory::attach_configured_directory;
 pub use crate::error::{EdgeError, StartError};
 pub use crate::state::{AppState, Clock, Tuning, system_clock};
 

@@ -39,7 +39,10 @@ impl LdapMetrics {
     /// One directory operation of `kind` (`find`, `bind`, `password`) that ended in `outcome`.
     pub(crate) fn record(&self, kind: &'static str, outcome: &'static str, seconds: f64) {
         self.operations
-            .get_or_create(&vec![("kind", kind.to_owned()), ("outcome", outcome.to_owned())])
+            .get_or_create(&vec![
+                ("kind", kind.to_owned()),
+                ("outcome", outcome.to_owned()),
+            ])
             .inc();
         self.latency
             .get_or_create(&vec![("kind", kind.to_owned())])

@@ -205,10 +205,7 @@ impl AppState {
     /// The user `login` names (a username, or an email address where the backend allows it),
     /// from the directory or the users file. An error means the directory could not answer:
     /// whoever asked refuses.
-    pub(crate) async fn find_user(
-        &self,
-        login: &str,
-    ) -> Result<Option<Arc<User>>, DirectoryError> {
+    pub(crate) async fn find_user(&self, login: &str) -> Result<Option<Arc<User>>, DirectoryError> {
         match self.directory() {
             Some(directory) => Ok(directory.find(login, self.now()).await?.map(Arc::new)),
             None => Ok(self.users().lookup(login)),

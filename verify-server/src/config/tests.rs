@@ -487,7 +487,10 @@ fn short_and_empty_session_secrets_are_refused() {
 #[test]
 fn relative_paths_and_the_default_storage_path_follow_the_configuration_folder() {
     let (c, _) = load(BASE).unwrap();
-    assert_eq!(c.users.file().expect("a users file"), PathBuf::from("/srv/users.yml"));
+    assert_eq!(
+        c.users.file().expect("a users file"),
+        PathBuf::from("/srv/users.yml")
+    );
     assert_eq!(
         c.storage_path,
         PathBuf::from("/srv/data/portcullis.sqlite3")

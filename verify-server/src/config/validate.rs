@@ -149,9 +149,10 @@ impl<'a> Validator<'a> {
                 (UserSource::Ldap(Box::new(ldap)), None)
             }
             (None, Some(file)) => {
-                let path = file.path.as_deref().ok_or_else(|| {
-                    self.error("authentication_backend.file", "path is required")
-                })?;
+                let path = file
+                    .path
+                    .as_deref()
+                    .ok_or_else(|| self.error("authentication_backend.file", "path is required"))?;
                 (
                     UserSource::File {
                         path: self.path(path),

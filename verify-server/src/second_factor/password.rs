@@ -116,7 +116,10 @@ pub(super) async fn write_password(
                     PasswordChangeError::Refused(_) => (WriteFailure::Weak, e.to_string()),
                     PasswordChangeError::Unavailable(_) => (WriteFailure::Failed, e.to_string()),
                 }),
-            Ok(None) => Err((WriteFailure::Failed, "the user is not in the directory".into())),
+            Ok(None) => Err((
+                WriteFailure::Failed,
+                "the user is not in the directory".into(),
+            )),
             Err(e) => Err((WriteFailure::Failed, e.to_string())),
         };
         state.forget_cached_credentials();
