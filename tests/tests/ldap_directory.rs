@@ -51,6 +51,7 @@ fn config(url: String, mode: GroupSearchMode, tls: LdapTls) -> LdapConfig {
         start_tls: false,
         tls,
         pool_size: 2,
+        pool_acquire: None,
         users_base: format!("ou=users,{BASE_DN}"),
         users_filter: with_attribute_names(
             "(&(|({username_attribute}={input})({mail_attribute}={input}))(objectClass=inetOrgPerson))",
@@ -290,6 +291,55 @@ async fn a_directory_change_shows_at_the_next_lookup() {
         "dn: cn=Bob Dylan,ou=users,{BASE_DN}\nchangetype: delete\n\n"
     ));
     assert_eq!(ldap.find("bob", NOW).await, Err(LdapError::NotFound));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_retries_within_pooling_timeout_as_authelias_does() {
+    use portcullis_auth::ldap::config::PoolAcquire;
+    if !require(PROGRAMS) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut slapd = Slapd::start(dir.path());
+    let pooled = |timeout: Duration| {
+        let mut c = config(
+            format!("ldap://127.0.0.1:{}", slapd.port),
+            GroupSearchMode::Filter,
+            LdapTls::default(),
+        );
+        c.pool_acquire = Some(PoolAcquire {
+            timeout,
+            retries: 10,
+        });
+        std::sync::Arc::new(LdapDirectory::new(c).unwrap())
+    };
+    let patient = pooled(Duration::from_secs(4));
+    let hasty = pooled(Duration::from_millis(600));
+    slapd.kill();
+    // Down for longer than pooling.timeout: an error, after about that long, not before.
+    let started = Instant::now();
+    assert!(matches!(
+        hasty.find("john", NOW).await,
+        Err(LdapError::Unavailable(_))
+    ));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(500) && waited < Duration::from_secs(3),
+        "{waited:?}"
+    );
+    // Back within pooling.timeout: the waiting operation succeeds.
+    let waiting = tokio::spawn({
+        let patient = patient.clone();
+        async move { patient.find("john", NOW).await }
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(!waiting.is_finished(), "it kept trying");
+    slapd.restart();
+    let found = waiting
+        .await
+        .unwrap()
+        .expect("found once the directory was back");
+    assert_eq!(found.username, "john");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -177,8 +177,36 @@ impl LdapDirectory {
         Ok(ldap)
     }
 
-    /// A bound service connection, from the pool or made now.
+    /// A bound service connection, from the pool or made now. With pooling, a connection
+    /// that cannot be made is tried again until `pooling.timeout` (Authelia's pool).
     async fn service(&self) -> Result<(usize, Ldap), LdapError> {
+        let Some(acquire) = self.config.pool_acquire else {
+            return self.service_once().await;
+        };
+        let pause = acquire.timeout / acquire.retries.max(1);
+        // The deadline is a timer, not a clock reading: this crate reads no clock.
+        let deadline = tokio::time::sleep(acquire.timeout);
+        tokio::pin!(deadline);
+        let mut last = None;
+        let expired = |last: Option<LdapError>| {
+            last.unwrap_or_else(|| unavailable("no service connection within pooling.timeout"))
+        };
+        loop {
+            tokio::select! {
+                () = &mut deadline => return Err(expired(last)),
+                result = self.service_once() => match result {
+                    Ok(connection) => return Ok(connection),
+                    Err(e) => last = Some(e),
+                },
+            }
+            tokio::select! {
+                () = &mut deadline => return Err(expired(last)),
+                () = tokio::time::sleep(pause) => {}
+            }
+        }
+    }
+
+    async fn service_once(&self) -> Result<(usize, Ldap), LdapError> {
         let slot = self.next.fetch_add(1, Ordering::Relaxed) % self.service.len();
         let mut guard = self.service[slot].lock().await;
         if let Some(ldap) = guard.as_mut()

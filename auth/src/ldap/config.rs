@@ -188,6 +188,16 @@ impl std::fmt::Debug for LdapTls {
     }
 }
 
+/// `authentication_backend.ldap.pooling.{timeout,retries}`: a pooled service connection that
+/// cannot be (re)made is tried again, `timeout / retries` apart, until `timeout` has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolAcquire {
+    /// How long an operation waits for a service connection.
+    pub timeout: Duration,
+    /// How many tries that time is divided into (at least 1).
+    pub retries: u32,
+}
+
 /// `authentication_backend.ldap`, validated.
 #[derive(Debug, Clone)]
 pub struct LdapConfig {
@@ -203,6 +213,9 @@ pub struct LdapConfig {
     pub tls: LdapTls,
     /// Service connections kept open (1 when pooling is off).
     pub pool_size: usize,
+    /// With pooling on, how a service connection is acquired: redial for up to `timeout`,
+    /// `retries` times.
+    pub pool_acquire: Option<PoolAcquire>,
     /// Where users are searched (`additional_users_dn,base_dn`).
     pub users_base: String,
     /// The users filter, attribute placeholders already replaced.

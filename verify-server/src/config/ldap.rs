@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use portcullis_auth::ldap::config::{
-    Attributes, GroupSearchMode, Implementation, LdapConfig, LdapTls,
+    Attributes, GroupSearchMode, Implementation, LdapConfig, LdapTls, PoolAcquire,
 };
 use portcullis_auth::ldap::filter::{AttributeNames, with_attribute_names};
 use portcullis_config::ConfigError;
@@ -59,10 +59,8 @@ pub(super) struct RawLdapTls {
 pub(super) struct RawPooling {
     pub enable: Option<bool>,
     pub count: Option<i64>,
-    /// Accepted as Authelia's; a failed pooled connection is replaced at its next use instead.
-    pub retries: Option<IgnoredAny>,
-    /// Accepted as Authelia's; every operation is bounded by `timeout` instead.
-    pub timeout: Option<IgnoredAny>,
+    pub retries: Option<i64>,
+    pub timeout: Option<RawDuration>,
 }
 
 /// The extended profile attributes (`family_name` … `country`) are accepted as Authelia's; the
@@ -293,18 +291,20 @@ impl Validator<'_> {
             },
             _ => 1,
         };
-        if let Some(p) = &raw.pooling {
-            self.ignored(
-                &format!("{K}.pooling.retries"),
-                &p.retries,
-                "a failed pooled connection is replaced at its next use",
-            );
-            self.ignored(
-                &format!("{K}.pooling.timeout"),
-                &p.timeout,
-                "every operation is bounded by authentication_backend.ldap.timeout",
-            );
-        }
+        // Authelia's defaults: two tries within ten seconds.
+        let pool_acquire = match &raw.pooling {
+            Some(p) if p.enable == Some(true) => Some(PoolAcquire {
+                timeout: match self.duration(&format!("{K}.pooling.timeout"), &p.timeout, 10)? {
+                    0 => Duration::from_secs(10),
+                    s => Duration::from_secs(s),
+                },
+                retries: match p.retries {
+                    None | Some(..=0) => 2,
+                    Some(n) => u32::try_from(n.min(100)).unwrap_or(2),
+                },
+            }),
+            _ => None,
+        };
         if let Some(a) = &raw.attributes {
             for (name, value) in [
                 ("family_name", &a.family_name),
@@ -505,6 +505,7 @@ impl Validator<'_> {
             start_tls: raw.start_tls.unwrap_or(false),
             tls,
             pool_size,
+            pool_acquire,
             users_base,
             users_filter: with_attribute_names(&users_filter, &names),
             groups_base,

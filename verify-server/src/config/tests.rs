@@ -703,6 +703,7 @@ fn ldap_implementations_fill_what_is_left_empty_with_authelias_defaults() {
     assert_eq!(c.attributes.group_name, "cn");
     assert_eq!(c.tls.server_name.as_deref(), Some("127.0.0.1"));
     assert_eq!(c.pool_size, 1);
+    assert_eq!(c.pool_acquire, None, "no pooling, no pooled retries");
     let ad = ldap("    address: ldaps://dc.example.com\n    implementation: activedirectory\n    user: CN=svc\n    password: secret\n    pooling:\n      enable: true\n").unwrap();
     assert_eq!(ad.url, "ldaps://dc.example.com:636");
     assert!(
@@ -715,6 +716,26 @@ fn ldap_implementations_fill_what_is_left_empty_with_authelias_defaults() {
         Some("distinguishedName")
     );
     assert_eq!(ad.pool_size, 5);
+    use portcullis_auth::ldap::config::PoolAcquire;
+    assert_eq!(
+        ad.pool_acquire,
+        Some(PoolAcquire {
+            timeout: std::time::Duration::from_secs(10),
+            retries: 2
+        }),
+        "Authelia's pool defaults"
+    );
+    let pooled = ldap("    address: ldap://x\n    implementation: rfc2307bis\n    user: cn=svc\n    password: secret\n    pooling:\n      enable: true\n      count: 4\n      retries: 3\n      timeout: 2s\n").unwrap();
+    assert_eq!(
+        (pooled.pool_size, pooled.pool_acquire),
+        (
+            4,
+            Some(PoolAcquire {
+                timeout: std::time::Duration::from_secs(2),
+                retries: 3
+            })
+        )
+    );
     let lldap = ldap("    address: ldap://lldap:3890\n    implementation: lldap\n    base_dn: dc=example,dc=com\n    user: uid=admin,ou=people,dc=example,dc=com\n    password: secret\n").unwrap();
     assert_eq!(lldap.users_base, "OU=people,dc=example,dc=com");
     assert_eq!(lldap.groups_base, "OU=groups,dc=example,dc=com");
