@@ -11,17 +11,21 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod browser;
+mod directory;
 mod scenarios;
 
 /// One `#[tokio::test]` per scenario and proxy. Current-thread runtime: portcullis-verify runs on
 /// the test's thread, so its logs are the test's own.
 macro_rules! per_proxy {
     ($module:ident, $proxy:expr, [$($scenario:ident),* $(,)?]) => {
+        per_proxy!($module, $proxy, scenarios, [$($scenario),*]);
+    };
+    ($module:ident, $proxy:expr, $file:ident, [$($scenario:ident),* $(,)?]) => {
         mod $module {
             $(
                 #[tokio::test]
                 async fn $scenario() {
-                    crate::scenarios::$scenario($proxy).await;
+                    crate::$file::$scenario($proxy).await;
                 }
             )*
         }
@@ -56,3 +60,11 @@ all_scenarios!(caddy, portcullis_tests::Proxy::Caddy);
 all_scenarios!(caddy_current, portcullis_tests::Proxy::CaddyCurrent);
 all_scenarios!(traefik, portcullis_tests::Proxy::Traefik);
 all_scenarios!(haproxy, portcullis_tests::Proxy::Haproxy);
+
+// Users in a directory: behind nginx, the proxy most Authelia users run.
+per_proxy!(
+    nginx_directory,
+    portcullis_tests::Proxy::Nginx,
+    directory,
+    [directory_users_log_in_at_the_portal_and_with_basic]
+);
