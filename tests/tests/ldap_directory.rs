@@ -65,6 +65,7 @@ fn config(url: String, mode: GroupSearchMode, tls: LdapTls) -> LdapConfig {
             distinguished_name: None,
             member_of: Some("memberOf".into()),
             group_name: "cn".into(),
+            profile: Vec::new(),
         },
         permit_referrals: false,
         user: Some(SERVICE_DN.into()),
@@ -291,6 +292,61 @@ async fn a_directory_change_shows_at_the_next_lookup() {
         "dn: cn=Bob Dylan,ou=users,{BASE_DN}\nchangetype: delete\n\n"
     ));
     assert_eq!(ldap.find("bob", NOW).await, Err(LdapError::NotFound));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_and_extra_attributes_are_read_as_their_types() {
+    use portcullis_auth::ldap::config::{ProfileAttribute, ValueType};
+    use portcullis_core::AttributeValue;
+    if !require(PROGRAMS) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    slapd.ldapmodify(&format!(
+        "dn: {JOHN_DN}\nchangetype: modify\nadd: employeeNumber\nemployeeNumber: 4711\n-\nadd: employeeType\nemployeeType: not-a-number\n-\nadd: givenName\ngivenName: John\n-\nadd: description\ndescription: TRUE\n-\nadd: cn\ncn: Johnny\n"
+    ));
+    let mut c = config(
+        format!("ldap://127.0.0.1:{}", slapd.port),
+        GroupSearchMode::Filter,
+        LdapTls::default(),
+    );
+    let attribute =
+        |ldap: &str, name: &str, multi_valued: bool, value_type: ValueType| ProfileAttribute {
+            ldap: ldap.into(),
+            name: name.into(),
+            multi_valued,
+            value_type,
+        };
+    c.attributes.profile = vec![
+        attribute("sn", "family_name", false, ValueType::String),
+        attribute("givenName", "given_name", false, ValueType::String),
+        attribute("employeeNumber", "employee", false, ValueType::Integer),
+        attribute("employeeType", "kind", false, ValueType::Integer),
+        attribute("description", "active", false, ValueType::Boolean),
+        attribute("cn", "names", true, ValueType::String),
+        attribute("street", "street_address", false, ValueType::String),
+    ];
+    let ldap = LdapDirectory::new(c).unwrap();
+    let john = ldap.authenticate("john", PASSWORD, NOW).await.unwrap();
+    let a = &john.attributes;
+    assert_eq!(
+        a.get("family_name"),
+        Some(&AttributeValue::String("Doe".into()))
+    );
+    assert_eq!(
+        a.get("given_name"),
+        Some(&AttributeValue::String("John".into()))
+    );
+    assert_eq!(a.get("employee"), Some(&AttributeValue::Integer(4711)));
+    assert_eq!(a.get("active"), Some(&AttributeValue::Bool(true)));
+    let Some(AttributeValue::List(names)) = a.get("names") else {
+        panic!("{a:?}");
+    };
+    assert_eq!(sorted(names.clone()), ["John Doe (external)", "Johnny"]);
+    assert_eq!(a.get("kind"), None, "not an integer: left out, not guessed");
+    assert_eq!(a.get("street_address"), None, "john has no street");
+    assert_eq!(a.len(), 5, "{a:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

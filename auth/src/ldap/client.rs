@@ -14,7 +14,7 @@ use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry, Sear
 use tokio::sync::Mutex;
 use tokio_rustls::rustls;
 
-use super::config::{GroupSearchMode, Implementation, LdapConfig};
+use super::config::{GroupSearchMode, Implementation, LdapConfig, ProfileAttribute, ValueType};
 use super::filter::{GroupQuery, groups_filter, users_filter};
 use super::tls::client_config;
 
@@ -67,6 +67,8 @@ pub struct DirectoryUser {
     pub emails: Vec<String>,
     /// The names of the user's groups.
     pub groups: Vec<String>,
+    /// The profile and `extra` attributes the entry has (docs/reference/ldap.md §5.1).
+    pub attributes: portcullis_core::Attributes,
 }
 
 /// How the directory is asked to change a password (docs/reference/ldap.md §5.3).
@@ -113,6 +115,40 @@ fn all(entry: &SearchEntry, attribute: &str) -> Vec<String> {
         .find(|(k, _)| k.eq_ignore_ascii_case(attribute))
         .map(|(_, v)| v.clone())
         .unwrap_or_default()
+}
+
+/// The profile attributes `entry` has, read as configured. A value that is not of its type is
+/// left out (and logged), never guessed.
+fn profile(entry: &SearchEntry, wanted: &[ProfileAttribute]) -> portcullis_core::Attributes {
+    use portcullis_core::AttributeValue;
+    let mut out = portcullis_core::Attributes::new();
+    for attribute in wanted {
+        let values = all(entry, &attribute.ldap);
+        let read = |text: &str| match attribute.value_type {
+            ValueType::String => Some(AttributeValue::String(text.to_owned())),
+            ValueType::Integer => text.trim().parse().ok().map(AttributeValue::Integer),
+            ValueType::Boolean => match text.trim().to_ascii_lowercase().as_str() {
+                "true" => Some(AttributeValue::Bool(true)),
+                "false" => Some(AttributeValue::Bool(false)),
+                _ => None,
+            },
+        };
+        let value = if attribute.multi_valued {
+            (!values.is_empty()).then(|| AttributeValue::List(values.clone()))
+        } else {
+            values.first().and_then(|v| {
+                let read = read(v);
+                if read.is_none() {
+                    tracing::warn!(dn = %entry.dn, attribute = %attribute.ldap, "a directory attribute is not of its configured type: left out");
+                }
+                read
+            })
+        };
+        if let Some(value) = value {
+            out.insert(attribute.name.clone(), value);
+        }
+    }
+    out
 }
 
 impl LdapDirectory {
@@ -301,6 +337,7 @@ impl LdapDirectory {
         if let Some(d) = &c.attributes.distinguished_name {
             wanted.push(d);
         }
+        wanted.extend(c.attributes.profile.iter().map(|p| p.ldap.as_str()));
         let filter = users_filter(&c.users_filter, input, now);
         let mut entries = self.search(&c.users_base, &filter, &wanted, 1).await?;
         let entry = match entries.len() {
@@ -339,6 +376,7 @@ impl LdapDirectory {
             display_name,
             emails: all(&entry, &names.mail),
             groups,
+            attributes: profile(&entry, &c.attributes.profile),
         })
     }
 

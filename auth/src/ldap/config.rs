@@ -156,6 +156,33 @@ pub struct Attributes {
     pub member_of: Option<String>,
     /// `attributes.group_name`.
     pub group_name: String,
+    /// The extended profile attributes and `attributes.extra`: read from the user's entry into
+    /// the user's attributes.
+    pub profile: Vec<ProfileAttribute>,
+}
+
+/// A directory attribute carried into the user's attributes (the OpenID claims' source).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileAttribute {
+    /// The directory's attribute name.
+    pub ldap: String,
+    /// The name it is known by (a claim name, or `extra.*.name`).
+    pub name: String,
+    /// Every value as a list, instead of the first.
+    pub multi_valued: bool,
+    /// How each value is read.
+    pub value_type: ValueType,
+}
+
+/// How an `extra` attribute's values are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    /// As text.
+    String,
+    /// As a signed 64-bit integer.
+    Integer,
+    /// `TRUE` or `FALSE`, in any case.
+    Boolean,
 }
 
 /// TLS towards the directory.

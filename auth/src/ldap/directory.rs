@@ -14,7 +14,7 @@ impl From<DirectoryUser> for User {
             emails: d.emails,
             groups: d.groups,
             digest: Digest::Directory,
-            attributes: portcullis_core::Attributes::default(),
+            attributes: d.attributes,
             dn: Some(d.dn),
         }
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use portcullis_auth::ldap::config::{
     Attributes, GroupSearchMode, Implementation, LdapConfig, LdapTls, PoolAcquire,
+    ProfileAttribute, ValueType,
 };
 use portcullis_auth::ldap::filter::{AttributeNames, with_attribute_names};
 use portcullis_config::ConfigError;
@@ -63,32 +64,32 @@ pub(super) struct RawPooling {
     pub timeout: Option<RawDuration>,
 }
 
-/// The extended profile attributes (`family_name` … `country`) are accepted as Authelia's; the
-/// directory client does not read them yet (docs/reference/ldap.md §5.1).
+/// The extended profile attributes (`family_name` … `country`) name the directory attributes
+/// read into the user's attributes under the claim's name (docs/reference/ldap.md §5.1).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAttributes {
     pub distinguished_name: Option<String>,
     pub username: Option<String>,
     pub display_name: Option<String>,
-    pub family_name: Option<IgnoredAny>,
-    pub given_name: Option<IgnoredAny>,
-    pub middle_name: Option<IgnoredAny>,
-    pub nickname: Option<IgnoredAny>,
-    pub gender: Option<IgnoredAny>,
-    pub birthdate: Option<IgnoredAny>,
-    pub website: Option<IgnoredAny>,
-    pub profile: Option<IgnoredAny>,
-    pub picture: Option<IgnoredAny>,
-    pub zoneinfo: Option<IgnoredAny>,
-    pub locale: Option<IgnoredAny>,
-    pub phone_number: Option<IgnoredAny>,
-    pub phone_extension: Option<IgnoredAny>,
-    pub street_address: Option<IgnoredAny>,
-    pub locality: Option<IgnoredAny>,
-    pub region: Option<IgnoredAny>,
-    pub postal_code: Option<IgnoredAny>,
-    pub country: Option<IgnoredAny>,
+    pub family_name: Option<String>,
+    pub given_name: Option<String>,
+    pub middle_name: Option<String>,
+    pub nickname: Option<String>,
+    pub gender: Option<String>,
+    pub birthdate: Option<String>,
+    pub website: Option<String>,
+    pub profile: Option<String>,
+    pub picture: Option<String>,
+    pub zoneinfo: Option<String>,
+    pub locale: Option<String>,
+    pub phone_number: Option<String>,
+    pub phone_extension: Option<String>,
+    pub street_address: Option<String>,
+    pub locality: Option<String>,
+    pub region: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
     pub mail: Option<String>,
     pub member_of: Option<String>,
     pub group_name: Option<String>,
@@ -99,7 +100,7 @@ pub(super) struct RawAttributes {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawExtraAttribute {
     pub name: Option<String>,
-    pub multi_valued: Option<IgnoredAny>,
+    pub multi_valued: Option<bool>,
     pub value_type: Option<String>,
 }
 
@@ -305,41 +306,6 @@ impl Validator<'_> {
             }),
             _ => None,
         };
-        if let Some(a) = &raw.attributes {
-            for (name, value) in [
-                ("family_name", &a.family_name),
-                ("given_name", &a.given_name),
-                ("middle_name", &a.middle_name),
-                ("nickname", &a.nickname),
-                ("gender", &a.gender),
-                ("birthdate", &a.birthdate),
-                ("website", &a.website),
-                ("profile", &a.profile),
-                ("picture", &a.picture),
-                ("zoneinfo", &a.zoneinfo),
-                ("locale", &a.locale),
-                ("phone_number", &a.phone_number),
-                ("phone_extension", &a.phone_extension),
-                ("street_address", &a.street_address),
-                ("locality", &a.locality),
-                ("region", &a.region),
-                ("postal_code", &a.postal_code),
-                ("country", &a.country),
-            ] {
-                self.ignored(
-                    &format!("{K}.attributes.{name}"),
-                    value,
-                    "the extended profile attributes are not read from the directory yet",
-                );
-            }
-            for (name, extra) in a.extra.iter().flatten() {
-                self.ignored(
-                    &format!("{K}.attributes.extra.{name}.multi_valued"),
-                    &extra.multi_valued,
-                    "every value is read",
-                );
-            }
-        }
         if raw.permit_feature_detection_failure.is_some() {
             self.warn(
                 &format!("{K}.permit_feature_detection_failure"),
@@ -366,6 +332,38 @@ impl Validator<'_> {
                 defaults.member_of.unwrap_or(""),
             ),
         };
+        let mut profile: Vec<ProfileAttribute> = Vec::new();
+        if let Some(a) = attrs {
+            for (claim, ldap) in [
+                ("family_name", &a.family_name),
+                ("given_name", &a.given_name),
+                ("middle_name", &a.middle_name),
+                ("nickname", &a.nickname),
+                ("gender", &a.gender),
+                ("birthdate", &a.birthdate),
+                ("website", &a.website),
+                ("profile", &a.profile),
+                ("picture", &a.picture),
+                ("zoneinfo", &a.zoneinfo),
+                ("locale", &a.locale),
+                ("phone_number", &a.phone_number),
+                ("phone_extension", &a.phone_extension),
+                ("street_address", &a.street_address),
+                ("locality", &a.locality),
+                ("region", &a.region),
+                ("postal_code", &a.postal_code),
+                ("country", &a.country),
+            ] {
+                if let Some(ldap) = non_empty(ldap.as_ref()) {
+                    profile.push(ProfileAttribute {
+                        ldap,
+                        name: claim.to_owned(),
+                        multi_valued: false,
+                        value_type: ValueType::String,
+                    });
+                }
+            }
+        }
         if let Some(extra) = attrs.and_then(|a| a.extra.as_ref()) {
             for (name, attribute) in extra {
                 let key = format!("{K}.attributes.extra.{name}");
@@ -377,8 +375,10 @@ impl Validator<'_> {
                 {
                     return Err(self.error(&key, format!("the name {name:?} is reserved")));
                 }
-                match attribute.value_type.as_deref() {
-                    Some("string" | "integer" | "boolean") => {}
+                let value_type = match attribute.value_type.as_deref() {
+                    Some("string") => ValueType::String,
+                    Some("integer") => ValueType::Integer,
+                    Some("boolean") => ValueType::Boolean,
                     None => return Err(self.error(&format!("{key}.value_type"), "is required")),
                     Some(other) => {
                         return Err(self.error(
@@ -386,7 +386,13 @@ impl Validator<'_> {
                             format!("must be one of string, integer or boolean, not {other:?}"),
                         ));
                     }
-                }
+                };
+                profile.push(ProfileAttribute {
+                    ldap: name.clone(),
+                    name: non_empty(attribute.name.as_ref()).unwrap_or_else(|| name.clone()),
+                    multi_valued: attribute.multi_valued.unwrap_or(false),
+                    value_type,
+                });
             }
         }
         let users_filter = non_empty(raw.users_filter.as_ref())
@@ -519,6 +525,7 @@ impl Validator<'_> {
                 names,
                 distinguished_name,
                 member_of,
+                profile,
             },
             permit_referrals: raw.permit_referrals.unwrap_or(false),
             user,

@@ -756,6 +756,28 @@ fn ldap_implementations_fill_what_is_left_empty_with_authelias_defaults() {
 }
 
 #[test]
+fn ldap_profile_and_extra_attributes_name_what_is_read_and_as_what() {
+    use portcullis_auth::ldap::config::{ProfileAttribute, ValueType};
+    let c = ldap("    address: ldap://x\n    implementation: rfc2307bis\n    user: cn=svc\n    password: secret\n    attributes:\n      given_name: givenName\n      family_name: ''\n      extra:\n        employeeNumber:\n          name: employee\n          value_type: integer\n        memberUid:\n          multi_valued: true\n          value_type: string\n").unwrap();
+    let attribute =
+        |ldap: &str, name: &str, multi_valued: bool, value_type: ValueType| ProfileAttribute {
+            ldap: ldap.into(),
+            name: name.into(),
+            multi_valued,
+            value_type,
+        };
+    assert_eq!(
+        c.attributes.profile,
+        [
+            attribute("givenName", "given_name", false, ValueType::String),
+            attribute("employeeNumber", "employee", false, ValueType::Integer),
+            attribute("memberUid", "memberUid", true, ValueType::String),
+        ],
+        "an empty attribute name reads nothing"
+    );
+}
+
+#[test]
 fn ldap_validation_errors_name_their_key() {
     let ok = "    address: ldap://x\n    implementation: rfc2307bis\n    user: cn=svc\n    password: secret\n";
     assert!(ldap(ok).is_ok());
