@@ -209,8 +209,10 @@ access to * by self read by dn.exact=\"{SERVICE_DN}\" read by * none\n",
         command.arg("-f").arg(&self.config).args([
             "-h",
             &format!(
-                "ldap://127.0.0.1:{}/ ldaps://127.0.0.1:{}/",
-                self.port, self.tls_port
+                "ldap://127.0.0.1:{}/ ldaps://127.0.0.1:{}/ {}",
+                self.port,
+                self.tls_port,
+                self.ldapi_url()
             ),
             "-d",
             "0",
@@ -224,6 +226,18 @@ access to * by self read by dn.exact=\"{SERVICE_DN}\" read by * none\n",
             assert!(Instant::now() < deadline, "slapd did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The `ldapi://` URL of its Unix socket (the path percent-encoded in the host's place).
+    pub fn ldapi_url(&self) -> String {
+        format!(
+            "ldapi://{}",
+            self.dir
+                .join("ldapi")
+                .display()
+                .to_string()
+                .replace('/', "%2F")
+        )
     }
 
     /// Kill it (the data stays).

@@ -350,6 +350,27 @@ async fn profile_and_extra_attributes_are_read_as_their_types() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ldapi_address_reaches_the_directory_over_its_unix_socket() {
+    if !require(PROGRAMS) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let slapd = Slapd::start(dir.path());
+    let ldap = LdapDirectory::new(config(
+        slapd.ldapi_url(),
+        GroupSearchMode::Filter,
+        LdapTls::default(),
+    ))
+    .unwrap();
+    let john = ldap.authenticate("john", PASSWORD, NOW).await.unwrap();
+    assert_eq!(john.dn, JOHN_DN);
+    assert!(matches!(
+        ldap.authenticate("john", "wrong", NOW).await,
+        Err(LdapError::InvalidCredentials)
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pool_retries_within_pooling_timeout_as_authelias_does() {
     use portcullis_auth::ldap::config::PoolAcquire;
     if !require(PROGRAMS) {

@@ -152,7 +152,18 @@ impl Validator<'_> {
                     Some(host.trim_matches(['[', ']']).to_owned()),
                 ))
             }
-            "ldapi" => Ok((with_scheme, None)),
+            // Authelia writes the socket as the path (`ldapi:///run/slapd/ldapi`); the client
+            // wants it percent-encoded in the host's place.
+            "ldapi" if url.host_str().is_none_or(str::is_empty) && url.path().len() > 1 => {
+                Ok((format!("ldapi://{}", url.path().replace('/', "%2F")), None))
+            }
+            "ldapi" if url.host_str().is_some_and(|h| h.starts_with("%2F")) => {
+                Ok((with_scheme, None))
+            }
+            "ldapi" => Err(self.error(
+                &key,
+                format!("{address:?} names no socket: use ldapi:///absolute/path"),
+            )),
             other => Err(self.error(
                 &key,
                 format!("scheme {other:?} is not one of ldap, ldaps or ldapi"),

@@ -752,7 +752,17 @@ fn ldap_implementations_fill_what_is_left_empty_with_authelias_defaults() {
     assert_eq!(custom.timeout.as_secs(), 20, "custom's default");
     // A bare host is ldaps; an absolute path is ldapi.
     assert_eq!(ldap("    address: dir.example.com\n    implementation: freeipa\n    user: x\n    password: y\n").unwrap().url, "ldaps://dir.example.com:636");
-    assert!(ldap("    address: /run/slapd/ldapi\n    implementation: freeipa\n    user: x\n    password: y\n").unwrap().url.starts_with("ldapi://"));
+    for address in [
+        "/run/slapd/ldapi",
+        "ldapi:///run/slapd/ldapi",
+        "ldapi://%2Frun%2Fslapd%2Fldapi",
+    ] {
+        assert_eq!(
+            ldap(&format!("    address: '{address}'\n    implementation: freeipa\n    user: x\n    password: y\n")).unwrap().url,
+            "ldapi://%2Frun%2Fslapd%2Fldapi",
+            "{address}"
+        );
+    }
 }
 
 #[test]
