@@ -17,7 +17,9 @@ enum GroupsFrom {
     Flag,
     /// The users file, for `--username`.
     UsersFile,
-    /// Nowhere: anonymous, or a user the users file does not know.
+    /// The users' directory, for `--username`.
+    Directory,
+    /// Nowhere: anonymous, or a user the users file or directory does not know.
     None,
 }
 
@@ -105,7 +107,12 @@ pub(crate) fn explain(args: &ExplainArgs, io: &mut Io<'_>) -> Result<u8, CliErro
                 Some(user) => {
                     // As the server would: the canonical name, whatever was typed.
                     username = Some(user.username.clone());
-                    (user.groups.clone(), GroupsFrom::UsersFile)
+                    let from = if config.users.file().is_some() {
+                        GroupsFrom::UsersFile
+                    } else {
+                        GroupsFrom::Directory
+                    };
+                    (user.groups.clone(), from)
                 }
                 None => (Vec::new(), GroupsFrom::None),
             }
@@ -185,7 +192,8 @@ fn describe_identity(identity: &Identity, username: Option<&str>, from: GroupsFr
     };
     let source = match from {
         GroupsFrom::UsersFile => " (from the users file)",
-        GroupsFrom::None if username.is_some() => " (not in the users file)",
+        GroupsFrom::Directory => " (from the directory)",
+        GroupsFrom::None if username.is_some() => " (not a known user)",
         _ => "",
     };
     let level = match identity.level {

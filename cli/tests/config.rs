@@ -483,3 +483,46 @@ fn check_config_reports_what_differs_for_an_authelia_file() {
     assert!(out.contains("session.secret is not set"), "{out}");
     assert!(out.lines().last().unwrap().contains(": valid ("), "{out}");
 }
+
+/// The quickstart with its users in a directory nobody answers at.
+fn quickstart_with_directory(dir: &Path) -> (PathBuf, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let path = quickstart_copy(dir, |text| {
+        text.replace(
+            "  file:\n    path: users_database.yml\n    watch: true\n    search:\n      email: true\n      case_insensitive: true\n",
+            &format!("  ldap:\n    address: 'ldap://127.0.0.1:{port}'\n    implementation: rfc2307bis\n    timeout: 1s\n    base_dn: 'dc=example,dc=com'\n    user: 'cn=svc,dc=example,dc=com'\n    password: 'secret'\n"),
+        )
+    });
+    (path, port)
+}
+
+#[test]
+fn with_users_in_a_directory_check_config_reads_files_only_and_explain_fails_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, port) = quickstart_with_directory(dir.path());
+    let (out, _) = output(
+        portcullis().arg("check-config").arg("--config").arg(&path),
+        0,
+    );
+    assert!(
+        out.contains(&format!(
+            "valid (6 access rules, users in ldap://127.0.0.1:{port}, 1 cookie domain"
+        )),
+        "{out}"
+    );
+    // Who john is cannot be told without the directory: an error, never "not a user".
+    let (_, err) = output(
+        portcullis()
+            .arg("explain")
+            .arg("--config")
+            .arg(&path)
+            .args(["--url", "https://app.example.com/", "--username", "john"]),
+        1,
+    );
+    assert!(err.contains(&format!("ldap://127.0.0.1:{port}")), "{err}");
+    assert!(err.contains("unavailable"), "{err}");
+}
