@@ -421,6 +421,50 @@ async fn before_the_refresh_is_due_sessions_and_cached_basic_credentials_outlive
             "{outage}: {:?}",
             started.elapsed()
         );
+        // Under load: 32 sessions and 32 Basic credentials the cache has not seen (the cache
+        // keeps logins as typed, so each spelling is new) at once. The sessions pass; no new
+        // credential passes; none waits behind the others for longer than the timeout allows.
+        let spellings: Vec<String> = (0..32u32)
+            .map(|i| {
+                "bob.dylan@authelia.com"
+                    .chars()
+                    .enumerate()
+                    .map(|(n, ch)| {
+                        if n < 5 && i & (1 << n) != 0 {
+                            ch.to_ascii_uppercase()
+                        } else {
+                            ch
+                        }
+                    })
+                    .collect::<String>()
+            })
+            .map(|login| basic(&login, PASSWORD))
+            .collect();
+        let started = Instant::now();
+        let sessions = futures_util::future::join_all(
+            (0..32).map(|_| w.check("https://app.example.com/", ("cookie", &john))),
+        );
+        let credentials = futures_util::future::join_all(
+            spellings
+                .iter()
+                .map(|h| w.check("https://app.example.com/", ("authorization", h))),
+        );
+        let (sessions, credentials) = tokio::join!(sessions, credentials);
+        let elapsed = started.elapsed();
+        assert!(
+            sessions
+                .iter()
+                .all(|r| r.0 == 200 && r.1.as_deref() == Some("john")),
+            "{outage}: {sessions:?}"
+        );
+        assert!(
+            credentials.iter().all(|r| r.0 == 401 && r.1.is_none()),
+            "{outage}: {credentials:?}"
+        );
+        assert!(
+            elapsed < Duration::from_secs(7),
+            "{outage}: {elapsed:?} under load"
+        );
         if outage == "frozen" {
             w.slapd.freeze(false);
         } else {

@@ -219,6 +219,7 @@ impl LdapDirectory {
         let Some(acquire) = self.config.pool_acquire else {
             return self.service_once().await;
         };
+
         let pause = acquire.timeout / acquire.retries.max(1);
         // The deadline is a timer, not a clock reading: this crate reads no clock.
         let deadline = tokio::time::sleep(acquire.timeout);
@@ -242,7 +243,17 @@ impl LdapDirectory {
         }
     }
 
+    /// One try at a service connection, bounded by `timeout` as a whole: waiting for the slot
+    /// that another operation is reconnecting counts, so that under load an unanswering
+    /// directory fails each operation within its timeout instead of queueing them one timeout
+    /// after another.
     async fn service_once(&self) -> Result<(usize, Ldap), LdapError> {
+        tokio::time::timeout(self.config.timeout, self.service_slot())
+            .await
+            .map_err(|_| unavailable("no service connection within the timeout"))?
+    }
+
+    async fn service_slot(&self) -> Result<(usize, Ldap), LdapError> {
         let slot = self.next.fetch_add(1, Ordering::Relaxed) % self.service.len();
         let mut guard = self.service[slot].lock().await;
         if let Some(ldap) = guard.as_mut()
