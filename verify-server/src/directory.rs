@@ -15,7 +15,8 @@ use crate::error::StartError;
 use crate::metrics::LdapMetrics;
 use crate::state::AppState;
 
-/// When the configuration keeps the users in a directory: connect to it (see [`open`]) and
+/// When the configuration keeps the users in a directory: connect to it (the service account
+/// binds and the root DSE is read, or the server does not start) and
 /// attach it, counted and timed, to `state`. Nothing to do for a users file.
 pub async fn attach_configured_directory(state: &AppState) -> Result<(), StartError> {
     let UserSource::Ldap(config) = &state.config().users else {
