@@ -94,6 +94,27 @@ fn hex(b: u8) -> Option<u8> {
 
 /// Steps 3 to 6 on an already decoded path.
 pub(crate) fn finish(decoded: &str) -> String {
+    // Most paths are already canonical: one copy, no segment list.
+    if is_canonical(decoded) {
+        return decoded.to_owned();
+    }
+    finish_slowly(decoded)
+}
+
+/// Whether `finish` would give `decoded` back unchanged: rooted, no `%`, and, but for one
+/// trailing `/`, no empty, `.` or `..` segment.
+fn is_canonical(decoded: &str) -> bool {
+    if decoded == "/" {
+        return true;
+    }
+    let Some(rest) = decoded.strip_prefix('/') else {
+        return false;
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    !decoded.contains('%') && rest.split('/').all(|s| !matches!(s, "" | "." | ".."))
+}
+
+fn finish_slowly(decoded: &str) -> String {
     let mut cleaned = clean(decoded);
     if decoded.len() > 1 && decoded.ends_with('/') && cleaned != "/" {
         cleaned.push('/');
@@ -315,6 +336,15 @@ mod tests {
         fn canonical_path_is_idempotent_on_any_string(raw in any::<String>()) {
             if let Ok(once) = canonical_path(&raw) {
                 prop_assert_eq!(canonical_path(&once), Ok(once.clone()));
+            }
+        }
+
+        #[test]
+        fn the_fast_path_gives_what_the_full_cleaning_gives(raw in raw_path()) {
+            for candidate in [raw.clone(), format!("/{raw}")] {
+                if let Ok(decoded) = decode(&candidate) {
+                    prop_assert_eq!(finish(&decoded), finish_slowly(&decoded), "{:?}", decoded);
+                }
             }
         }
 

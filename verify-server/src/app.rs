@@ -208,9 +208,10 @@ impl Handle {
             %address,
             path = config.listen.path(),
             tls = tls.is_some(),
-            users = match config.users {
-                UserSource::File { .. } => state.users().len().to_string(),
-                UserSource::Ldap(ref ldap) => ldap.url.clone(),
+            users = config.users.file().map(|_| state.users().len()),
+            directory = match &config.users {
+                UserSource::Ldap(ldap) => Some(ldap.url.as_str()),
+                UserSource::File { .. } => None,
             },
             rules = config.policy.rule_count(),
             startup_ms = started.elapsed().as_millis() as u64,

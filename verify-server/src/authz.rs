@@ -1,6 +1,7 @@
 //! The forward-auth endpoints (docs/reference/forward-auth.md §1–§6): resolve the target,
 //! authenticate, evaluate the policy, decide, respond.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -327,13 +328,13 @@ pub(crate) fn query_value(query: &[(String, String)], key: &str) -> Option<Strin
 
 /// docs/reference/forward-auth.md §3.4: the override (validated against the matched cookie domain) or the cookie's
 /// portal URL; `Ok(None)` only on Legacy.
-fn portal_url(
+fn portal_url<'a>(
     implementation: Implementation,
     query: &[(String, String)],
     headers: &HeaderMap,
     peer_trusted: bool,
-    cookie: &CookieDomain,
-) -> Result<Option<String>, &'static str> {
+    cookie: &'a CookieDomain,
+) -> Result<Option<Cow<'a, str>>, &'static str> {
     let header_override = || -> Result<Option<String>, &'static str> {
         if !peer_trusted {
             return Ok(None);
@@ -366,13 +367,14 @@ fn portal_url(
             if !host_is_under(url.host(), &cookie.domain) {
                 return Err("portal URL override is outside the cookie domain");
             }
-            Ok(Some(value))
+            Ok(Some(Cow::Owned(value)))
         }
         None if implementation == Implementation::Legacy => Ok(None),
+        // Borrowed: an allowed check never copies the portal URL it does not send.
         None => cookie
             .authelia_url
-            .clone()
-            .map(Some)
+            .as_deref()
+            .map(|url| Some(Cow::Borrowed(url)))
             .ok_or("no portal URL is configured for the cookie domain"),
     }
 }
