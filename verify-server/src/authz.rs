@@ -429,7 +429,9 @@ async fn authenticate(
                     return failed(false, set_cookie);
                 }
                 Credential::Basic { username, password } => {
-                    return match basic(
+                    // Boxed: the password check's future is large, and kept inline it would make
+                    // every check's future (cookie checks too) that much larger to allocate and move.
+                    return match Box::pin(basic(
                         state,
                         endpoint,
                         strategy,
@@ -437,7 +439,7 @@ async fn authenticate(
                         password.expose(),
                         target,
                         now,
-                    )
+                    ))
                     .await
                     {
                         Some(identity) => Authn {
