@@ -258,19 +258,21 @@ access to * by self read by dn.exact=\"{SERVICE_DN}\" read by * none\n",
     }
 
     fn admin(&self, program: &str, ldif: &str) -> String {
-        run(
-            program,
-            &[
-                "-x",
-                "-H",
-                &format!("ldap://127.0.0.1:{}", self.port),
-                "-D",
-                &format!("cn=admin,{BASE_DN}"),
-                "-w",
-                "adminpass",
-            ],
-            Some(ldif),
-        )
+        self.admin_with(program, &[], ldif)
+    }
+
+    fn admin_with(&self, program: &str, options: &[&str], ldif: &str) -> String {
+        let url = format!("ldap://127.0.0.1:{}", self.port);
+        let admin = format!("cn=admin,{BASE_DN}");
+        let mut args = options.to_vec();
+        args.extend(["-x", "-H", &url, "-D", &admin, "-w", "adminpass"]);
+        run(program, &args, Some(ldif))
+    }
+
+    /// Add entries with the ManageDsaIT control, so that `referral` objects are stored as
+    /// entries instead of followed.
+    pub fn ldapadd_referrals(&self, ldif: &str) {
+        self.admin_with("ldapadd", &["-M"], ldif);
     }
 
     /// Add entries as the directory's administrator.

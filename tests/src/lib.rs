@@ -38,6 +38,7 @@
 
 pub mod browser;
 pub mod client;
+pub mod fake_directory;
 pub mod ldap;
 pub mod outpost;
 pub mod outpost_support;

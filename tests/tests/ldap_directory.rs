@@ -567,3 +567,220 @@ async fn the_password_check_costs_one_bind_per_cache_lifetime_and_regulation_app
         "a directory's passwords never use the hashing pool"
     );
 }
+
+/// Two directories: `a`, the configured one, refers `ou=partners,ou=users` and `ou=partnergroups`
+/// to `b`, which holds remy (in partners), a second harry, and the group partners (john, remy);
+/// `b` refers `ou=loop,ou=partners,ou=users` back to `a`.
+fn referring_directories(root: &std::path::Path) -> (Slapd, Slapd) {
+    let a = Slapd::start(&root.join("a"));
+    let b = Slapd::start(&root.join("b"));
+    b.ldapadd(&format!(
+        "dn: ou=partners,ou=users,{BASE_DN}\nobjectClass: organizationalUnit\nou: partners\n\n\
+dn: {REMY_DN}\nobjectClass: inetOrgPerson\ncn: Remy\nsn: Remy\nuid: remy\nmail: remy@partner.example\nuserPassword: {PASSWORD}\n\n\
+dn: uid=harry,ou=partners,ou=users,{BASE_DN}\nobjectClass: inetOrgPerson\ncn: Harry Other\nsn: Other\nuid: harry\nuserPassword: {PASSWORD}\n\n\
+dn: ou=partnergroups,{BASE_DN}\nobjectClass: organizationalUnit\nou: partnergroups\n\n\
+dn: cn=partners,ou=partnergroups,{BASE_DN}\nobjectClass: groupOfNames\ncn: partners\nmember: {JOHN_DN}\nmember: {REMY_DN}\n\n"
+    ));
+    a.ldapadd_referrals(&format!(
+        "dn: ou=partners,ou=users,{BASE_DN}\nobjectClass: referral\nobjectClass: extensibleObject\nou: partners\nref: ldap://127.0.0.1:{port}/ou=partners,ou=users,{BASE_DN}\n\n\
+dn: ou=partnergroups,{BASE_DN}\nobjectClass: referral\nobjectClass: extensibleObject\nou: partnergroups\nref: ldap://127.0.0.1:{port}/ou=partnergroups,{BASE_DN}\n\n",
+        port = b.port
+    ));
+    // And b refers a subtree back to a: followed, this would loop.
+    b.ldapadd_referrals(&format!(
+        "dn: ou=loop,ou=partners,ou=users,{BASE_DN}\nobjectClass: referral\nobjectClass: extensibleObject\nou: loop\nref: ldap://127.0.0.1:{port}/ou=users,{BASE_DN}\n\n",
+        port = a.port
+    ));
+    (a, b)
+}
+
+const REMY_DN: &str = "uid=remy,ou=partners,ou=users,dc=example,dc=com";
+
+fn referring(a: &Slapd, permit: bool, groups_base: &str) -> LdapDirectory {
+    let mut c = config(
+        format!("ldap://127.0.0.1:{}", a.port),
+        GroupSearchMode::Filter,
+        LdapTls::default(),
+    );
+    c.permit_referrals = permit;
+    c.groups_base = groups_base.to_owned();
+    LdapDirectory::new(c).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn referrals_are_followed_one_hop_only_with_permit_referrals() {
+    if !require(PROGRAMS) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (a, _b) = referring_directories(dir.path());
+    let partner_groups = format!("ou=partnergroups,{BASE_DN}");
+
+    // Without permit_referrals: continuation references are ignored (the referred subtree's
+    // users and groups do not exist), and a base held elsewhere is an error, never "no groups".
+    let closed = referring(&a, false, BASE_DN);
+    assert_eq!(
+        closed.find("remy", NOW).await.unwrap_err(),
+        LdapError::NotFound
+    );
+    let john = closed.authenticate("john", PASSWORD, NOW).await.unwrap();
+    assert_eq!(sorted(john.groups), ["admins", "dev"]);
+    assert_eq!(
+        closed.find("harry", NOW).await.unwrap().dn,
+        format!("cn=Harry Potter,ou=users,{BASE_DN}")
+    );
+    let refused = referring(&a, false, &partner_groups);
+    assert!(
+        matches!(refused.find("john", NOW).await, Err(LdapError::Protocol(ref m)) if m.contains("permit_referrals")),
+        "{:?}",
+        refused.find("john", NOW).await
+    );
+
+    // With it: the references are searched on the server they name, at the entry they name.
+    let open = referring(&a, true, BASE_DN);
+    let john = open.authenticate("john", PASSWORD, NOW).await.unwrap();
+    assert_eq!(sorted(john.groups), ["admins", "dev", "partners"]);
+    let remy = open.authenticate("remy", PASSWORD, NOW).await.unwrap();
+    assert_eq!(
+        (remy.username.as_str(), remy.dn.as_str()),
+        ("remy", REMY_DN)
+    );
+    assert_eq!(remy.groups, ["partners"]);
+    assert_eq!(
+        open.authenticate("remy", "wrong", NOW).await.unwrap_err(),
+        LdapError::InvalidCredentials
+    );
+    // One harry here and one there: two entries, so no one logs in as harry.
+    assert_eq!(
+        open.find("harry", NOW).await.unwrap_err(),
+        LdapError::Ambiguous
+    );
+    // A base held elsewhere (result 10, referral) is searched there.
+    let referred_base = referring(&a, true, &partner_groups);
+    assert_eq!(
+        referred_base.find("john", NOW).await.unwrap().groups,
+        ["partners"]
+    );
+
+    // A reset by the service account is sent where the entry is held.
+    open.set_password(REMY_DN, None, "partner-new")
+        .await
+        .unwrap();
+    open.authenticate("remy", "partner-new", NOW).await.unwrap();
+    assert_eq!(
+        open.authenticate("remy", PASSWORD, NOW).await.unwrap_err(),
+        LdapError::InvalidCredentials
+    );
+    // A change by the user: the old password binds there, and the new one is written there.
+    assert_eq!(
+        open.set_password(REMY_DN, Some("wrong"), "partner-third")
+            .await
+            .unwrap_err(),
+        LdapError::InvalidCredentials
+    );
+    open.set_password(REMY_DN, Some("partner-new"), "partner-third")
+        .await
+        .unwrap();
+    open.authenticate("remy", "partner-third", NOW)
+        .await
+        .unwrap();
+}
+
+/// What is written to an Active Directory, and to a directory without Password Modify: the
+/// bytes as the in-process fake received them (slapd is neither).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unicode_pwd_userpassword_and_the_policy_hints_control_are_sent_as_specified() {
+    use portcullis_auth::ldap::PasswordChangeMethod;
+    use portcullis_tests::fake_directory::{FakeDirectory, SentChange, SentControl};
+    const HINTS: &str = "1.2.840.113556.1.4.2239";
+    const HINTS_DEPRECATED: &str = "1.2.840.113556.1.4.2066";
+    const PASSWORD_MODIFY: &str = "1.3.6.1.4.1.4203.1.11.1";
+    // MS-ADTS 3.1.1.3.4.1.41: PolicyHintsRequestValue ::= SEQUENCE { Flags INTEGER } with
+    // flags 1, critical.
+    let hints = |oid: &str| SentControl {
+        oid: oid.to_owned(),
+        critical: true,
+        value: Some(vec![0x30, 0x03, 0x02, 0x01, 0x01]),
+    };
+    let dn = "CN=Jürgen,CN=Users,DC=example,DC=com";
+    let new = "Nouveau-é1";
+
+    let directory = |fake: &FakeDirectory, implementation: Implementation| {
+        let mut c = config(
+            fake.url.clone(),
+            GroupSearchMode::Filter,
+            LdapTls::default(),
+        );
+        c.implementation = implementation;
+        LdapDirectory::new(c).unwrap()
+    };
+
+    // Active Directory advertising both OIDs: unicodePwd (MS-ADTS 3.1.1.3.1.5.1: the quoted
+    // password in UTF-16LE), replaced, with the current hints OID.
+    let ad = FakeDirectory::start(&[HINTS_DEPRECATED, HINTS], &[]).await;
+    let client = directory(&ad, Implementation::ActiveDirectory);
+    assert_eq!(
+        client.startup_check().await.unwrap(),
+        PasswordChangeMethod::UnicodePwd
+    );
+    client.set_password(dn, None, new).await.unwrap();
+    let quoted_utf16: Vec<u8> = "\"Nouveau-é1\""
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    assert_eq!(quoted_utf16[..4], [0x22, 0x00, 0x4E, 0x00]);
+    let [sent] = ad.modifies().try_into().unwrap();
+    assert_eq!(sent.dn, dn);
+    assert_eq!(
+        sent.changes,
+        [SentChange {
+            operation: 2,
+            attribute: "unicodePwd".into(),
+            values: vec![quoted_utf16],
+        }]
+    );
+    assert_eq!(sent.controls, [hints(HINTS)]);
+
+    // An older domain controller knows only the deprecated OID.
+    let old_ad = FakeDirectory::start(&[HINTS_DEPRECATED], &[]).await;
+    directory(&old_ad, Implementation::ActiveDirectory)
+        .set_password(dn, None, new)
+        .await
+        .unwrap();
+    let [sent] = old_ad.modifies().try_into().unwrap();
+    assert_eq!(sent.controls, [hints(HINTS_DEPRECATED)]);
+
+    // Neither Active Directory nor Password Modify: userPassword replaced with the password
+    // itself, and no control the directory did not advertise.
+    let plain = FakeDirectory::start(&[], &[]).await;
+    let client = directory(&plain, Implementation::Custom);
+    assert_eq!(
+        client.startup_check().await.unwrap(),
+        PasswordChangeMethod::PlaintextUserPassword
+    );
+    client.set_password(dn, None, new).await.unwrap();
+    let [sent] = plain.modifies().try_into().unwrap();
+    assert_eq!(
+        sent.changes,
+        [SentChange {
+            operation: 2,
+            attribute: "userPassword".into(),
+            values: vec![new.as_bytes().to_vec()],
+        }]
+    );
+    assert!(sent.controls.is_empty(), "{:?}", sent.controls);
+
+    // Password Modify advertised: the extended operation, never a modify (the fake refuses
+    // the operation with 53, which reads as a refused password).
+    let modern = FakeDirectory::start(&[HINTS], &[PASSWORD_MODIFY]).await;
+    let client = directory(&modern, Implementation::Custom);
+    assert_eq!(
+        client.startup_check().await.unwrap(),
+        PasswordChangeMethod::PasswordModify
+    );
+    assert!(matches!(
+        client.set_password(dn, None, new).await,
+        Err(LdapError::PasswordRefused(_))
+    ));
+    assert!(modern.modifies().is_empty());
+}

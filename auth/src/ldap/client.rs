@@ -2,24 +2,75 @@
 //! themselves, the user search (size limit 1, the canonical username from the entry), the group
 //! search in both modes, the password proven by binding as the user's DN on a fresh connection,
 //! and password changes (Password Modify when advertised, `unicodePwd` for Active Directory,
-//! `userPassword` as the last resort). Every operation is bounded by `timeout`; every failure is
-//! an error, never an empty answer that a caller could take for "no groups".
+//! `userPassword` as the last resort; the policy hints control when advertised), and referrals
+//! with `permit_referrals` (§5.7 item 12). Every operation is bounded by `timeout`; every failure
+//! is an error, never an empty answer that a caller could take for "no groups".
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ldap3::exop::PasswordModify;
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry, SearchOptions};
+use ldap3::{
+    Ldap, LdapConnAsync, LdapConnSettings, LdapResult, ResultEntry, Scope, SearchEntry,
+    SearchOptions,
+};
 use tokio::sync::Mutex;
 use tokio_rustls::rustls;
 
 use super::config::{GroupSearchMode, Implementation, LdapConfig, ProfileAttribute, ValueType};
 use super::filter::{GroupQuery, groups_filter, users_filter};
+use super::referral::{self, Referral};
 use super::tls::client_config;
+
+mod password;
+use password::POLICY_HINTS_OIDS;
 
 /// The Password Modify extended operation (RFC 3062).
 const PASSWORD_MODIFY_OID: &str = "1.3.6.1.4.1.4203.1.11.1";
+
+/// LDAP result codes this client tells apart (RFC 4511 appendix A).
+mod rc {
+    pub(super) const SUCCESS: u32 = 0;
+    pub(super) const SIZE_LIMIT_EXCEEDED: u32 = 4;
+    pub(super) const REFERRAL: u32 = 10;
+    pub(super) const CONSTRAINT_VIOLATION: u32 = 19;
+    pub(super) const NO_SUCH_OBJECT: u32 = 32;
+    pub(super) const INAPPROPRIATE_AUTHENTICATION: u32 = 48;
+    pub(super) const INVALID_CREDENTIALS: u32 = 49;
+    pub(super) const UNWILLING_TO_PERFORM: u32 = 53;
+    pub(super) const OBJECT_CLASS_VIOLATION: u32 = 65;
+}
+
+/// What the root DSE says the directory can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Discovery {
+    password_modify: bool,
+    /// The policy hints control's OID, when the directory knows one.
+    policy_hints: Option<&'static str>,
+}
+
+impl Discovery {
+    fn read(root: &[SearchEntry]) -> Self {
+        let listed = |attribute: &str, oid: &str| {
+            root.iter()
+                .any(|e| all(e, attribute).iter().any(|value| value == oid))
+        };
+        Self {
+            password_modify: listed("supportedExtension", PASSWORD_MODIFY_OID),
+            policy_hints: POLICY_HINTS_OIDS
+                .into_iter()
+                .find(|oid| listed("supportedControl", oid)),
+        }
+    }
+}
+
+/// One search's answer as the directory gave it. The result's `refs` hold both the referral of
+/// a result 10 and the URLs of the search result references (continuation references) that
+/// came with the entries.
+struct SearchAnswer {
+    entries: Vec<SearchEntry>,
+    result: LdapResult,
+}
 
 /// Why a directory operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -88,8 +139,16 @@ pub struct LdapDirectory {
     tls: Arc<rustls::ClientConfig>,
     service: Vec<Mutex<Option<Ldap>>>,
     next: AtomicUsize,
-    password_modify: Mutex<Option<bool>>,
+    discovery: Mutex<Option<Discovery>>,
+    /// The servers that hold the entries found through referrals (lowercased DN → address),
+    /// so that a user found there binds there: slapd answers a bind beneath a referral object
+    /// with result 49, not with the referral.
+    homes: std::sync::Mutex<HashMap<String, String>>,
 }
+
+/// At most this many entries found through referrals are remembered; past it, the memory starts
+/// again (a user found again is remembered again).
+const MAX_HOMES: usize = 4096;
 
 impl std::fmt::Debug for LdapDirectory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -151,6 +210,41 @@ fn profile(entry: &SearchEntry, wanted: &[ProfileAttribute]) -> portcullis_core:
     out
 }
 
+/// Whether `entry` has the shape `SearchEntry::construct` expects (RFC 4511 §4.5.2: a DN, then
+/// attributes, each a type and a set of values): that function panics on anything else, and a
+/// directory's bytes must never panic the server.
+fn well_formed(entry: &ResultEntry) -> bool {
+    use ldap3::asn1::{PL, StructureTag};
+    fn primitive_utf8(tag: &StructureTag) -> bool {
+        matches!(&tag.payload, PL::P(bytes) if std::str::from_utf8(bytes).is_ok())
+    }
+    fn primitive(tag: &StructureTag) -> bool {
+        matches!(&tag.payload, PL::P(_))
+    }
+    let tag = &entry.0;
+    let PL::C(parts) = &tag.payload else {
+        return false;
+    };
+    let [dn, attributes] = parts.as_slice() else {
+        return false;
+    };
+    let PL::C(attributes) = &attributes.payload else {
+        return false;
+    };
+    tag.id == 4
+        && primitive_utf8(dn)
+        && attributes.iter().all(|attribute| match &attribute.payload {
+            PL::C(pair) => match pair.as_slice() {
+                [name, values] => {
+                    primitive_utf8(name)
+                        && matches!(&values.payload, PL::C(v) if v.iter().all(primitive))
+                }
+                _ => false,
+            },
+            PL::P(_) => false,
+        })
+}
+
 impl LdapDirectory {
     /// The directory of `config`. Connects lazily: a directory that is down at start is not an
     /// error here (checks that need it fail until it is back).
@@ -162,7 +256,8 @@ impl LdapDirectory {
             tls,
             service: (0..pool).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
-            password_modify: Mutex::new(None),
+            discovery: Mutex::new(None),
+            homes: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -185,25 +280,30 @@ impl LdapDirectory {
     /// What a server checks before it serves (Authelia's start-up check): the service account
     /// binds and the root DSE can be read. Answers how passwords will be changed.
     pub async fn startup_check(&self) -> Result<PasswordChangeMethod, LdapError> {
-        if self.config.implementation == Implementation::ActiveDirectory {
-            // The service bind alone: Active Directory changes passwords through `unicodePwd`.
-            let (_, _) = self.service().await?;
-            return Ok(PasswordChangeMethod::UnicodePwd);
-        }
-        Ok(if self.supports_password_modify().await? {
-            PasswordChangeMethod::PasswordModify
-        } else {
-            PasswordChangeMethod::PlaintextUserPassword
-        })
+        let discovery = self.discovery().await?;
+        Ok(
+            if self.config.implementation == Implementation::ActiveDirectory {
+                PasswordChangeMethod::UnicodePwd
+            } else if discovery.password_modify {
+                PasswordChangeMethod::PasswordModify
+            } else {
+                PasswordChangeMethod::PlaintextUserPassword
+            },
+        )
     }
 
-    /// A new connection (TLS per the URL and `start_tls`), not bound.
+    /// A new connection to the configured directory (TLS per the URL and `start_tls`), not bound.
     async fn connect(&self) -> Result<Ldap, LdapError> {
+        self.connect_to(&self.config.url).await
+    }
+
+    /// A new connection to `address`, not bound.
+    async fn connect_to(&self, address: &str) -> Result<Ldap, LdapError> {
         let settings = LdapConnSettings::new()
             .set_conn_timeout(self.config.timeout)
             .set_config(self.tls.clone())
-            .set_starttls(self.config.start_tls && self.config.url.starts_with("ldap://"));
-        let dial = LdapConnAsync::with_settings(settings, &self.config.url);
+            .set_starttls(self.config.start_tls && address.starts_with("ldap://"));
+        let dial = LdapConnAsync::with_settings(settings, address);
         let (conn, mut ldap) = tokio::time::timeout(self.config.timeout, dial)
             .await
             .map_err(|_| unavailable("connecting timed out"))?
@@ -262,6 +362,14 @@ impl LdapDirectory {
             return Ok((slot, ldap.clone()));
         }
         let mut ldap = self.connect().await?;
+        self.bind_service(&mut ldap).await?;
+        *guard = Some(ldap.clone());
+        Ok((slot, ldap))
+    }
+
+    /// Bind `ldap` as the service account (or not at all, when unauthenticated binds are
+    /// permitted).
+    async fn bind_service(&self, ldap: &mut Ldap) -> Result<(), LdapError> {
         match (&self.config.user, &self.config.password) {
             (Some(user), Some(password)) if !password.expose().is_empty() => {
                 ldap.simple_bind(user, password.expose())
@@ -269,17 +377,58 @@ impl LdapDirectory {
                     .map_err(unavailable)?
                     .success()
                     .map_err(|e| unavailable(format!("the service account was refused: {e}")))?;
+                Ok(())
             }
             // Unauthenticated bind: no service account at all (the configuration permits it).
-            (None, _) => {}
+            (None, _) => Ok(()),
             // A service account without a password would be an anonymous bind under its name:
             // refused, never sent.
-            (Some(_), _) => {
-                return Err(unavailable("the service account has no password"));
-            }
+            (Some(_), _) => Err(unavailable("the service account has no password")),
         }
-        *guard = Some(ldap.clone());
-        Ok((slot, ldap))
+    }
+
+    /// A service connection to the server `referral` names, made for one operation and not
+    /// pooled, as Authelia does.
+    async fn referred(&self, referral: &Referral) -> Result<Ldap, LdapError> {
+        let mut ldap = self.connect_to(&referral.address).await.map_err(|e| {
+            unavailable(format!("the referred directory {}: {e}", referral.address))
+        })?;
+        self.bind_service(&mut ldap).await?;
+        Ok(ldap)
+    }
+
+    fn remember_home(&self, dn: &str, address: &str) {
+        let mut homes = self
+            .homes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if homes.len() >= MAX_HOMES {
+            homes.clear();
+        }
+        homes.insert(dn.to_lowercase(), address.to_owned());
+    }
+
+    /// The server that holds the entry at `dn`: the one a referral named when it was found
+    /// there, otherwise the configured one.
+    fn home_of(&self, dn: &str) -> String {
+        self.homes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&dn.to_lowercase())
+            .cloned()
+            .unwrap_or_else(|| self.config.url.clone())
+    }
+
+    /// The first followable referral of `urls`, when referrals may be followed.
+    fn followable(&self, urls: &[String]) -> Option<Referral> {
+        if !self.config.permit_referrals {
+            return None;
+        }
+        let referral = urls.iter().find_map(|u| referral::parse(u));
+        if referral.is_none() {
+            tracing::warn!(?urls, "a referral names no server that can be followed");
+        }
+        referral
     }
 
     /// Forget a service connection that failed, so the next operation reconnects.
@@ -287,6 +436,8 @@ impl LdapDirectory {
         *self.service[slot].lock().await = None;
     }
 
+    /// The entries under `base` that match `filter`, on the configured directory and, with
+    /// `permit_referrals`, on the servers its referrals name (one hop, entries merged by DN).
     async fn search(
         &self,
         base: &str,
@@ -295,6 +446,73 @@ impl LdapDirectory {
         size_limit: i32,
     ) -> Result<Vec<SearchEntry>, LdapError> {
         let (slot, mut ldap) = self.service().await?;
+        let answer = match self
+            .search_on(&mut ldap, base, filter, attributes, size_limit)
+            .await
+        {
+            Ok(answer) => answer,
+            Err(e) => {
+                self.drop_service(slot).await;
+                return Err(e);
+            }
+        };
+        let (mut entries, to_follow) = self.classify(answer)?;
+        for url in to_follow {
+            let Some(referral) = referral::parse(&url) else {
+                tracing::warn!(%url, "a search reference names no server that can be followed: skipped");
+                continue;
+            };
+            let more = self
+                .search_referred(&referral, base, filter, attributes, size_limit)
+                .await?;
+            for entry in more {
+                if !entries.iter().any(|e| e.dn.eq_ignore_ascii_case(&entry.dn)) {
+                    self.remember_home(&entry.dn, &referral.address);
+                    entries.push(entry);
+                }
+            }
+        }
+        Ok(entries)
+    }
+
+    /// The same search on the server `referral` names, based at the entry it names. Referrals
+    /// it answers with in turn are not followed: one hop, so that two directories referring to
+    /// each other cannot loop.
+    async fn search_referred(
+        &self,
+        referral: &Referral,
+        base: &str,
+        filter: &str,
+        attributes: &[&str],
+        size_limit: i32,
+    ) -> Result<Vec<SearchEntry>, LdapError> {
+        tracing::debug!(address = %referral.address, "following a referral");
+        let mut ldap = self.referred(referral).await?;
+        let base = referral.dn.as_deref().unwrap_or(base);
+        let answer = self
+            .search_on(&mut ldap, base, filter, attributes, size_limit)
+            .await;
+        let _ = ldap.unbind().await;
+        let answer = answer?;
+        if answer.result.rc == rc::REFERRAL {
+            return Err(LdapError::Protocol(format!(
+                "the referred directory {} referred again (not followed)",
+                referral.address
+            )));
+        }
+        Ok(self.classify(answer)?.0)
+    }
+
+    /// One search on `ldap`, bounded by the timeout. Only a failure to get an answer is an
+    /// error here; the answer's result code is the caller's to read.
+    async fn search_on(
+        &self,
+        ldap: &mut Ldap,
+        base: &str,
+        filter: &str,
+        attributes: &[&str],
+        size_limit: i32,
+    ) -> Result<SearchAnswer, LdapError> {
         let mut options = SearchOptions::new();
         if size_limit > 0 {
             options = options.sizelimit(size_limit);
@@ -308,27 +526,46 @@ impl LdapDirectory {
                 attributes.to_vec(),
             ),
         )
-        .await;
-        let result = match answer {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => {
-                self.drop_service(slot).await;
-                return Err(unavailable(e));
-            }
-            Err(_) => {
-                self.drop_service(slot).await;
-                return Err(unavailable("the search timed out"));
-            }
-        };
-        match result.1.rc {
-            0 => Ok(result.0.into_iter().map(SearchEntry::construct).collect()),
-            // Size limit exceeded: more than one entry matched.
-            4 => Err(LdapError::Ambiguous),
-            // No such object: the base does not exist, so nothing matches.
-            32 => Ok(Vec::new()),
-            rc => Err(LdapError::Protocol(format!(
-                "search result {rc}: {}",
-                result.1.text
+        .await
+        .map_err(|_| unavailable("the search timed out"))?
+        .map_err(unavailable)?;
+        let entries: Vec<ResultEntry> = answer
+            .0
+            .into_iter()
+            .filter(|e| !e.is_ref() && !e.is_intermediate())
+            .collect();
+        if !entries.iter().all(well_formed) {
+            return Err(LdapError::Protocol(
+                "the directory sent a malformed search entry".into(),
+            ));
+        }
+        Ok(SearchAnswer {
+            entries: entries.into_iter().map(SearchEntry::construct).collect(),
+            result: answer.1,
+        })
+    }
+
+    /// The entries of an answer, and the referrals to follow for the rest of them.
+    fn classify(&self, answer: SearchAnswer) -> Result<(Vec<SearchEntry>, Vec<String>), LdapError> {
+        let SearchAnswer { entries, result } = answer;
+        match result.rc {
+            // Continuation references are ignored without `permit_referrals`, as Authelia does:
+            // the entries this directory holds are the answer.
+            rc::SUCCESS if self.config.permit_referrals => Ok((entries, result.refs)),
+            rc::SUCCESS => Ok((entries, Vec::new())),
+            // More than one entry matched a search limited to one.
+            rc::SIZE_LIMIT_EXCEEDED => Err(LdapError::Ambiguous),
+            // The base does not exist, so nothing matches.
+            rc::NO_SUCH_OBJECT => Ok((Vec::new(), Vec::new())),
+            // The base itself is held elsewhere.
+            rc::REFERRAL if self.config.permit_referrals => Ok((entries, result.refs)),
+            rc::REFERRAL => Err(LdapError::Protocol(format!(
+                "the directory referred the search to {:?}, and permit_referrals is off",
+                result.refs
+            ))),
+            code => Err(LdapError::Protocol(format!(
+                "search result {code}: {}",
+                result.text
             ))),
         }
     }
@@ -464,25 +701,44 @@ impl LdapDirectory {
         if password.is_empty() {
             return Err(LdapError::EmptyPassword);
         }
-        let mut ldap = self.connect().await?;
-        let bound = tokio::time::timeout(self.config.timeout, ldap.simple_bind(dn, password))
-            .await
-            .map_err(|_| unavailable("the bind timed out"))?
-            .map_err(unavailable)?;
-        let _ = ldap.unbind().await;
+        let bound = self.bind_on(&self.home_of(dn), dn, password).await?;
+        let bound = match (bound.rc, self.followable(&bound.refs)) {
+            // The entry is held by another server: the bind is repeated there, once.
+            (rc::REFERRAL, Some(referral)) => {
+                tracing::debug!(address = %referral.address, "following a bind referral");
+                self.bind_on(&referral.address, dn, password).await?
+            }
+            _ => bound,
+        };
         match bound.rc {
-            0 => Ok(()),
-            49 => Err(LdapError::InvalidCredentials),
-            rc => Err(LdapError::Protocol(format!(
-                "bind result {rc}: {}",
+            rc::SUCCESS => Ok(()),
+            rc::INVALID_CREDENTIALS => Err(LdapError::InvalidCredentials),
+            code => Err(LdapError::Protocol(format!(
+                "bind result {code}: {}",
                 bound.text
             ))),
         }
     }
 
-    /// Whether the directory advertises Password Modify (read once from the root DSE).
-    async fn supports_password_modify(&self) -> Result<bool, LdapError> {
-        let mut known = self.password_modify.lock().await;
+    /// A bind as `dn` on a fresh connection to `address`, closed afterwards.
+    async fn bind_on(
+        &self,
+        address: &str,
+        dn: &str,
+        password: &str,
+    ) -> Result<LdapResult, LdapError> {
+        let mut ldap = self.connect_to(address).await?;
+        let bound = tokio::time::timeout(self.config.timeout, ldap.simple_bind(dn, password))
+            .await
+            .map_err(|_| unavailable("the bind timed out"))?
+            .map_err(unavailable)?;
+        let _ = ldap.unbind().await;
+        Ok(bound)
+    }
+
+    /// What the directory can do, read once from its root DSE.
+    async fn discovery(&self) -> Result<Discovery, LdapError> {
+        let mut known = self.discovery.lock().await;
         if let Some(k) = *known {
             return Ok(k);
         }
@@ -493,93 +749,49 @@ impl LdapDirectory {
                 "",
                 Scope::Base,
                 "(objectClass=*)",
-                vec!["supportedExtension"],
+                vec!["supportedExtension", "supportedControl"],
             ),
         )
         .await;
-        let result = match answer {
-            Ok(Ok(r)) => r,
+        let entries = match answer {
+            Ok(Ok(r)) if r.0.iter().all(well_formed) => r.0,
             _ => {
                 self.drop_service(slot).await;
                 return Err(unavailable("the root DSE cannot be read"));
             }
         };
-        let supported = result.0.into_iter().map(SearchEntry::construct).any(|e| {
-            all(&e, "supportedExtension")
-                .iter()
-                .any(|oid| oid == PASSWORD_MODIFY_OID)
-        });
-        *known = Some(supported);
-        Ok(supported)
+        let root: Vec<SearchEntry> = entries.into_iter().map(SearchEntry::construct).collect();
+        let discovery = Discovery::read(&root);
+        *known = Some(discovery);
+        Ok(discovery)
     }
+}
 
-    /// Set the password of the user at `dn`: a reset by the service account (`old` is `None`)
-    /// or a change after the old password binds.
-    pub async fn set_password(
-        &self,
-        dn: &str,
-        old: Option<&str>,
-        new: &str,
-    ) -> Result<(), LdapError> {
-        if new.is_empty() {
-            return Err(LdapError::PasswordRefused("empty".into()));
-        }
-        if let Some(old) = old {
-            if old == new {
-                return Err(LdapError::PasswordRefused(
-                    "the new password is the old one".into(),
-                ));
-            }
-            self.bind_as(dn, old).await?;
-        }
-        let (slot, mut ldap) = self.service().await?;
-        let result = if self.config.implementation == Implementation::ActiveDirectory {
-            let quoted: Vec<u8> = format!("\"{new}\"")
-                .encode_utf16()
-                .flat_map(u16::to_le_bytes)
-                .collect();
-            let mods = vec![Mod::Replace(
-                b"unicodePwd".to_vec(),
-                HashSet::from([quoted]),
-            )];
-            tokio::time::timeout(self.config.timeout, ldap.modify(dn, mods))
-                .await
-                .map(|r| r.map(|l| (l.rc, l.text)))
-        } else if self.supports_password_modify().await? {
-            let exop = PasswordModify {
-                user_id: Some(dn),
-                old_pass: old,
-                new_pass: Some(new),
-            };
-            tokio::time::timeout(self.config.timeout, ldap.extended(exop))
-                .await
-                .map(|r| r.map(|e| (e.1.rc, e.1.text)))
-        } else {
-            let mods = vec![Mod::Replace(
-                b"userPassword".to_vec(),
-                HashSet::from([new.as_bytes().to_vec()]),
-            )];
-            tokio::time::timeout(self.config.timeout, ldap.modify(dn, mods))
-                .await
-                .map(|r| r.map(|l| (l.rc, l.text)))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn discovery_prefers_the_current_policy_hints_oid() {
+        let root = |controls: &[&str]| SearchEntry {
+            dn: String::new(),
+            attrs: HashMap::from([
+                (
+                    "supportedControl".to_owned(),
+                    controls.iter().map(|c| (*c).to_owned()).collect(),
+                ),
+                (
+                    "supportedExtension".to_owned(),
+                    vec![PASSWORD_MODIFY_OID.to_owned()],
+                ),
+            ]),
+            bin_attrs: HashMap::new(),
         };
-        match result {
-            Ok(Ok((0, _))) => Ok(()),
-            // Constraint violation, object class violation, unwilling to perform: a weak or
-            // refused password (docs/reference/ldap.md §5.4).
-            Ok(Ok((rc @ (19 | 53 | 65), text))) => {
-                Err(LdapError::PasswordRefused(format!("result {rc}: {text}")))
-            }
-            Ok(Ok((49 | 48, _))) => Err(LdapError::InvalidCredentials),
-            Ok(Ok((rc, text))) => Err(LdapError::Protocol(format!("result {rc}: {text}"))),
-            Ok(Err(e)) => {
-                self.drop_service(slot).await;
-                Err(unavailable(e))
-            }
-            Err(_) => {
-                self.drop_service(slot).await;
-                Err(unavailable("the password change timed out"))
-            }
-        }
+        let both = Discovery::read(&[root(&POLICY_HINTS_OIDS)]);
+        assert_eq!(both.policy_hints, Some(POLICY_HINTS_OIDS[0]));
+        assert!(both.password_modify);
+        let old = Discovery::read(&[root(&[POLICY_HINTS_OIDS[1], "1.2.3"])]);
+        assert_eq!(old.policy_hints, Some(POLICY_HINTS_OIDS[1]));
+        assert_eq!(Discovery::read(&[root(&["1.2.3"])]).policy_hints, None);
     }
 }

@@ -7,6 +7,7 @@ mod client;
 pub mod config;
 mod directory;
 pub mod filter;
+mod referral;
 mod tls;
 
 pub use client::{DirectoryUser, LdapDirectory, LdapError, PasswordChangeMethod};
