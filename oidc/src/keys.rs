@@ -22,6 +22,9 @@ pub struct SigningKey {
     kid: String,
     alg: Algorithm,
     encoding: EncodingKey,
+    /// The same RSA key for ring, which signs it several times faster; `None` for other keys,
+    /// and for an RSA key ring does not take (they sign through `encoding`).
+    rsa: Option<ring::signature::RsaKeyPair>,
     decoding: DecodingKey,
     jwk: Jwk,
     /// The validity window (unix seconds) of every certificate of its chain, when it has one.
@@ -88,10 +91,12 @@ impl SigningKey {
         jwk.common.key_id = Some(kid.clone());
         jwk.common.public_key_use = Some(PublicKeyUse::Signature);
         jwk.common.key_algorithm = Some(key_algorithm(alg)?);
+        let rsa = rsa_padding(alg).and_then(|_| ring_rsa(pem));
         Ok(Self {
             kid,
             alg,
             encoding,
+            rsa,
             decoding,
             jwk,
             validity: None,
@@ -229,14 +234,70 @@ impl SigningKey {
         let mut header = Header::new(self.alg);
         header.kid = Some(self.kid.clone());
         header.typ = Some(typ.unwrap_or("JWT").to_owned());
-        jsonwebtoken::encode(&header, claims, &self.encoding)
-            .map_err(|e| OidcError::Jwt(e.to_string()))
+        match (&self.rsa, rsa_padding(self.alg)) {
+            (Some(pair), Some(padding)) => sign_rsa(pair, padding, &header, claims),
+            _ => jsonwebtoken::encode(&header, claims, &self.encoding)
+                .map_err(|e| OidcError::Jwt(e.to_string())),
+        }
     }
 
     /// The public key for verification.
     pub fn decoding_key(&self) -> &DecodingKey {
         &self.decoding
     }
+}
+
+/// ring's padding and hash for an RSA JWS algorithm (RFC 7518 §3.3, §3.5).
+fn rsa_padding(alg: Algorithm) -> Option<&'static dyn ring::signature::RsaEncoding> {
+    use ring::signature;
+    Some(match alg {
+        Algorithm::RS256 => &signature::RSA_PKCS1_SHA256,
+        Algorithm::RS384 => &signature::RSA_PKCS1_SHA384,
+        Algorithm::RS512 => &signature::RSA_PKCS1_SHA512,
+        Algorithm::PS256 => &signature::RSA_PSS_SHA256,
+        Algorithm::PS384 => &signature::RSA_PSS_SHA384,
+        Algorithm::PS512 => &signature::RSA_PSS_SHA512,
+        _ => return None,
+    })
+}
+
+/// The RSA private key of `pem` (PKCS#1 or PKCS#8) as ring reads it, when it does.
+fn ring_rsa(pem: &str) -> Option<ring::signature::RsaKeyPair> {
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+    use rsa::pkcs8::DecodePrivateKey;
+    let key = rsa::PrivateKey::from_pkcs8_pem(pem)
+        .or_else(|_| rsa::PrivateKey::from_pkcs1_pem(pem))
+        .ok()?;
+    let der = key.to_pkcs8_der().ok()?;
+    ring::signature::RsaKeyPair::from_pkcs8(der.as_bytes()).ok()
+}
+
+/// A compact JWS (RFC 7515 §7.1) of `header` and `claims`, signed by ring.
+fn sign_rsa<T: Serialize>(
+    pair: &ring::signature::RsaKeyPair,
+    padding: &'static dyn ring::signature::RsaEncoding,
+    header: &Header,
+    claims: &T,
+) -> Result<String, OidcError> {
+    fn part<V: Serialize + ?Sized>(value: &V) -> Result<String, OidcError> {
+        serde_json::to_vec(value)
+            .map(|json| URL_SAFE_NO_PAD.encode(json))
+            .map_err(|e| OidcError::Jwt(e.to_string()))
+    }
+    let mut jws = part(header)?;
+    jws.push('.');
+    jws.push_str(&part(claims)?);
+    let mut signature = vec![0; pair.public().modulus_len()];
+    pair.sign(
+        padding,
+        &ring::rand::SystemRandom::new(),
+        jws.as_bytes(),
+        &mut signature,
+    )
+    .map_err(|_| OidcError::Jwt("the RSA signature failed".into()))?;
+    jws.push('.');
+    jws.push_str(&URL_SAFE_NO_PAD.encode(signature));
+    Ok(jws)
 }
 
 fn key_algorithm(alg: Algorithm) -> Result<KeyAlgorithm, OidcError> {
@@ -396,6 +457,53 @@ impl KeySet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// ring signs RSA keys; its RS* signatures (PKCS#1 v1.5, deterministic) must be the very bytes
+    /// the rsa crate makes through jsonwebtoken, and its PS* ones must verify there.
+    #[test]
+    fn rsa_signatures_by_ring_equal_or_verify_against_the_rsa_crates() {
+        let pem = generate_rsa_pem(&mut getrandom::SysRng).unwrap();
+        let claims =
+            serde_json::json!({"iss": "https://auth.example.com", "sub": "jürgen", "n": 1});
+        for alg in [
+            Algorithm::RS256,
+            Algorithm::RS384,
+            Algorithm::RS512,
+            Algorithm::PS256,
+            Algorithm::PS384,
+            Algorithm::PS512,
+        ] {
+            let key = SigningKey::from_pem(&pem, alg, Some("k1")).unwrap();
+            assert!(key.rsa.is_some(), "{alg:?}: ring takes the key");
+            let ours = key.sign(&claims, Some("at+jwt")).unwrap();
+            let mut header = Header::new(alg);
+            header.kid = Some("k1".into());
+            header.typ = Some("at+jwt".into());
+            let reference = jsonwebtoken::encode(&header, &claims, &key.encoding).unwrap();
+            if matches!(alg, Algorithm::RS256 | Algorithm::RS384 | Algorithm::RS512) {
+                assert_eq!(ours, reference, "{alg:?}");
+            } else {
+                assert_eq!(
+                    ours.rsplit_once('.').unwrap().0,
+                    reference.rsplit_once('.').unwrap().0,
+                    "{alg:?}: the signed part"
+                );
+            }
+            let mut validation = jsonwebtoken::Validation::new(alg);
+            validation.required_spec_claims.clear();
+            validation.validate_aud = false;
+            let read =
+                jsonwebtoken::decode::<serde_json::Value>(&ours, key.decoding_key(), &validation)
+                    .unwrap_or_else(|e| panic!("{alg:?}: {e}"));
+            assert_eq!(read.claims, claims);
+            // A changed signed part no longer verifies.
+            let forged = ours.replacen("eyJ", "eyK", 1);
+            assert!(
+                jsonwebtoken::decode::<serde_json::Value>(&forged, key.decoding_key(), &validation)
+                    .is_err()
+            );
+        }
+    }
 
     #[test]
     fn generated_rsa_key_signs_and_verifies_and_gets_authelia_style_kid() {

@@ -2,10 +2,11 @@
 //! `authentik_outpost_proxy_request_duration_seconds` and
 //! `authentik_outpost_proxy_upstream_response_duration_seconds`, with the same labels.
 
+use portcullis_server_core::metrics::LatencyHistogram;
 use portcullis_server_core::metrics::{Registry, encode};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::exponential_buckets;
 
 /// The labels authentik uses.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -20,26 +21,28 @@ pub(crate) struct Labels {
 
 pub(crate) struct Metrics {
     registry: Registry,
-    requests: Family<Labels, Histogram>,
-    upstream: Family<Labels, Histogram>,
+    requests: Family<Labels, LatencyHistogram>,
+    upstream: Family<Labels, LatencyHistogram>,
 }
 
-fn histogram() -> Histogram {
-    Histogram::new(exponential_buckets(0.000_05, 2.0, 20))
+fn histogram() -> LatencyHistogram {
+    LatencyHistogram::new(exponential_buckets(0.000_05, 2.0, 20))
 }
 
 impl Metrics {
     pub(crate) fn new() -> Self {
         let mut registry = Registry::with_prefix("portcullis_outpost_proxy");
-        let requests =
-            Family::<Labels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
+        let requests = Family::<Labels, LatencyHistogram>::new_with_constructor(
+            histogram as fn() -> LatencyHistogram,
+        );
         registry.register(
             "request_duration_seconds",
             "Time to answer a request, by outpost, method, host and type",
             requests.clone(),
         );
-        let upstream =
-            Family::<Labels, Histogram>::new_with_constructor(histogram as fn() -> Histogram);
+        let upstream = Family::<Labels, LatencyHistogram>::new_with_constructor(
+            histogram as fn() -> LatencyHistogram,
+        );
         registry.register(
             "upstream_response_duration_seconds",
             "Time the upstream took to answer a proxied request",

@@ -1,5 +1,6 @@
 //! The metrics listener: a registry of `prometheus-client` metrics, rendered in the OpenMetrics
-//! text format on one path of a separate listener.
+//! text format on one path of a separate listener; and [`LatencyHistogram`], observed without a
+//! lock.
 
 use std::future::Future;
 
@@ -9,6 +10,9 @@ use axum::routing::get;
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
 pub use prometheus_client::registry::Registry;
+
+mod latency;
+pub use latency::LatencyHistogram;
 
 /// The content type of the OpenMetrics text format.
 pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";

@@ -81,17 +81,24 @@ fn bad(endpoint: &Endpoint, reason: impl Into<std::borrow::Cow<'static, str>>) -
 }
 
 /// The handler shared by every authz endpoint.
+/// An authz endpoint as its route serves it: its settings and its own counters.
+#[derive(Debug)]
+pub(crate) struct CheckRoute {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) counters: crate::metrics::EndpointCounters,
+}
+
 pub(crate) async fn handle(
     State(state): State<AppState>,
-    endpoint: Arc<Endpoint>,
+    route: Arc<CheckRoute>,
     request: Request,
 ) -> Response {
     let started = Stopwatch::start();
-    let (response, decision) = check(&state, &endpoint, request).await;
+    let (response, decision) = check(&state, &route.endpoint, request).await;
     state
         .0
         .metrics
-        .check(&endpoint.name, decision, started.elapsed().as_secs_f64());
+        .check(&route.counters, decision, started.elapsed().as_secs_f64());
     response
 }
 

@@ -57,11 +57,14 @@ pub use crate::state::{AppState, Clock, Tuning, system_clock};
 pub fn router(state: AppState) -> Router {
     let mut router = Router::new();
     for endpoint in &state.config().endpoints {
-        let endpoint = Arc::new(endpoint.clone());
+        let route = Arc::new(authz::CheckRoute {
+            endpoint: endpoint.clone(),
+            counters: state.0.metrics.endpoint(&endpoint.name),
+        });
         let handler = {
-            let endpoint = endpoint.clone();
+            let route = route.clone();
             move |state: State<AppState>, request: Request| {
-                authz::handle(state, endpoint.clone(), request)
+                authz::handle(state, route.clone(), request)
             }
         };
         match endpoint.implementation {

@@ -2,9 +2,9 @@
 //! bans, sessions, and the users' directory (operations by kind and outcome, their latency, open
 //! service connections).
 
-use std::sync::{PoisonError, RwLock};
+use std::sync::OnceLock;
 
-use portcullis_server_core::metrics::{Registry, encode};
+use portcullis_server_core::metrics::{LatencyHistogram, Registry, encode};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -16,15 +16,49 @@ type Labels = Vec<(&'static str, String)>;
 pub(crate) struct Metrics {
     registry: Registry,
     checks: Family<Labels, Counter>,
-    /// The counters of `checks` met so far, by endpoint and decision: a check finds its counter
-    /// without building (allocating) a label set.
-    check_counters: RwLock<Vec<(String, &'static str, Counter)>>,
-    latency: Histogram,
+    latency: LatencyHistogram,
     logins: Family<Labels, Counter>,
     oidc: Family<Labels, Counter>,
     bans: Gauge,
     sessions: Gauge,
     ldap: LdapMetrics,
+}
+
+/// Every decision a check answers with (`authz.rs`).
+const DECISIONS: [&str; 6] = [
+    "allow",
+    "forbidden",
+    "challenge",
+    "unauthorized",
+    "redirect",
+    "bad_request",
+];
+
+/// One endpoint's check counters, each made at its first use, so that the exposition lists only
+/// the decisions that happened.
+#[derive(Debug)]
+pub(crate) struct EndpointCounters {
+    endpoint: String,
+    family: Family<Labels, Counter>,
+    decisions: [(&'static str, OnceLock<Counter>); DECISIONS.len()],
+}
+
+impl EndpointCounters {
+    fn count(&self, decision: &'static str) {
+        let make = || {
+            self.family
+                .get_or_create(&vec![
+                    ("endpoint", self.endpoint.clone()),
+                    ("decision", decision.to_owned()),
+                ])
+                .clone()
+        };
+        match self.decisions.iter().find(|(d, _)| *d == decision) {
+            Some((_, counter)) => counter.get_or_init(make).inc(),
+            // Not in the list: counted all the same, through the family.
+            None => make().inc(),
+        };
+    }
 }
 
 /// The directory's metrics, shared with the directory wrapper that records them.
@@ -59,7 +93,7 @@ impl Metrics {
             "Forward-auth checks by endpoint and decision",
             checks.clone(),
         );
-        let latency = Histogram::new(exponential_buckets(0.000_05, 2.0, 18));
+        let latency = LatencyHistogram::new(exponential_buckets(0.000_05, 2.0, 18));
         registry.register(
             "authz_check_duration_seconds",
             "Time to answer a forward-auth check",
@@ -106,7 +140,6 @@ impl Metrics {
         Self {
             registry,
             checks,
-            check_counters: RwLock::new(Vec::new()),
             latency,
             logins,
             oidc,
@@ -120,39 +153,20 @@ impl Metrics {
         self.ldap.clone()
     }
 
-    pub(crate) fn check(&self, endpoint: &str, decision: &'static str, seconds: f64) {
+    /// The counters of the endpoint `name`, for its route to keep.
+    pub(crate) fn endpoint(&self, name: &str) -> EndpointCounters {
+        EndpointCounters {
+            endpoint: name.to_owned(),
+            family: self.checks.clone(),
+            decisions: DECISIONS.map(|d| (d, OnceLock::new())),
+        }
+    }
+
+    /// One check answered with `decision` in `seconds`: a lookup in the endpoint's own counters
+    /// and two atomic additions in the histogram, no lock the workers share.
+    pub(crate) fn check(&self, counters: &EndpointCounters, decision: &'static str, seconds: f64) {
         self.latency.observe(seconds);
-        {
-            let known = self
-                .check_counters
-                .read()
-                .unwrap_or_else(PoisonError::into_inner);
-            if let Some((_, _, counter)) = known
-                .iter()
-                .find(|(e, d, _)| *d == decision && e == endpoint)
-            {
-                counter.inc();
-                return;
-            }
-        }
-        let counter = self
-            .checks
-            .get_or_create(&vec![
-                ("endpoint", endpoint.to_owned()),
-                ("decision", decision.to_owned()),
-            ])
-            .clone();
-        counter.inc();
-        let mut known = self
-            .check_counters
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
-        if !known
-            .iter()
-            .any(|(e, d, _)| *d == decision && e == endpoint)
-        {
-            known.push((endpoint.to_owned(), decision, counter));
-        }
+        counters.count(decision);
     }
 
     pub(crate) fn login(&self, outcome: &'static str) {

@@ -24,9 +24,14 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 ///   file never holds a usable cookie value), `provider`, `sub`, `sid` (nullable), `expires_at`
 ///   and `data`. Indexes on `(provider, sub)`, `(provider, sid)` and `expires_at`, so logouts and
 ///   purges do not scan.
-/// - **Reads and writes go to the file**, on a blocking thread (`spawn_blocking`; in place outside
-///   a tokio runtime), the one connection behind a mutex. Every process using the file sees the
-///   others' writes at once (WAL mode, a busy timeout of 5 s).
+/// - **Reads and writes go to the file**: writes on a blocking thread (`spawn_blocking`; in place
+///   outside a tokio runtime), the one writing connection behind a mutex. Every process using the
+///   file sees the others' writes at once (WAL mode, a busy timeout of 5 s).
+/// - **A session lookup** (`get`, the check's one query) runs in place on one of four
+///   read-only connections: a point read by primary key, which in WAL mode never waits
+///   for a writer, so it costs the query instead of a hand-off to a blocking thread and back. When
+///   every reader is in use, or the file answers busy (it is being recovered), the lookup takes
+///   the blocking path instead, and never waits in place.
 /// - **Expiry.** A row expired at the caller's `now` is never returned or counted;
 ///   [`SqliteClaimsStore::purge_expired`] deletes such rows.
 /// - **Safety of existing files.** A file that is not a healthy SQLite database is refused with
@@ -35,7 +40,11 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct SqliteClaimsStore {
     path: PathBuf,
     conn: Arc<Mutex<Connection>>,
+    readers: Vec<Mutex<Connection>>,
 }
+
+/// Read-only connections for lookups in place: one per worker thread of a small machine.
+const READERS: usize = 4;
 
 impl fmt::Debug for SqliteClaimsStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -63,9 +72,22 @@ impl SqliteClaimsStore {
             .map_err(|e| sql_error(path, e))?;
         quick_check(&conn, path)?;
         init_schema(&conn).map_err(|e| sql_error(path, e))?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let reader = Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                // Busy means "take the blocking path", never "wait on a worker thread".
+                reader.busy_timeout(Duration::ZERO)?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| sql_error(path, e))?;
         Ok(SqliteClaimsStore {
             path: path.to_owned(),
             conn: Arc::new(Mutex::new(conn)),
+            readers,
         })
     }
 
@@ -127,6 +149,30 @@ fn init_schema(conn: &Connection) -> rusqlite::Result<()> {
     ))
 }
 
+/// The live session whose primary key is `key`.
+fn lookup(
+    conn: &Connection,
+    key: &[u8],
+    id: &SessionId,
+    now: u64,
+) -> rusqlite::Result<Option<ClaimsSession>> {
+    conn.prepare_cached(&format!(
+        "SELECT provider, sub, sid, expires_at, data FROM {TABLE} \
+         WHERE id_hash = ?1 AND expires_at > ?2"
+    ))?
+    .query_row(params![key, to_sql_int(now)], |row| {
+        Ok(ClaimsSession {
+            id: id.clone(),
+            provider: row.get(0)?,
+            sub: row.get(1)?,
+            sid: row.get(2)?,
+            expires_at: from_sql_int(row.get(3)?),
+            data: row.get(4)?,
+        })
+    })
+    .optional()
+}
+
 /// The primary key of a session: SHA-256 of its id (256 random bits, so the hash cannot be
 /// reversed to a cookie value).
 fn id_hash(id: &SessionId) -> Vec<u8> {
@@ -137,25 +183,25 @@ fn id_hash(id: &SessionId) -> Vec<u8> {
 impl ClaimsStore for SqliteClaimsStore {
     async fn get(&self, id: &SessionId, now: u64) -> Result<Option<ClaimsSession>, StoreError> {
         let key = id_hash(id);
+        for reader in &self.readers {
+            let Ok(reader) = reader.try_lock() else {
+                continue;
+            };
+            match lookup(&reader, &key, id, now) {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if matches!(
+                        e.code,
+                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                    ) =>
+                {
+                    break;
+                }
+                answer => return answer.map_err(|e| sql_error(&self.path, e)),
+            }
+        }
         let id = id.clone();
-        self.blocking(move |conn| {
-            conn.prepare_cached(&format!(
-                "SELECT provider, sub, sid, expires_at, data FROM {TABLE} \
-                 WHERE id_hash = ?1 AND expires_at > ?2"
-            ))?
-            .query_row(params![key, to_sql_int(now)], |row| {
-                Ok(ClaimsSession {
-                    id,
-                    provider: row.get(0)?,
-                    sub: row.get(1)?,
-                    sid: row.get(2)?,
-                    expires_at: from_sql_int(row.get(3)?),
-                    data: row.get(4)?,
-                })
-            })
-            .optional()
-        })
-        .await
+        self.blocking(move |conn| lookup(conn, &key, &id, now))
+            .await
     }
 
     async fn put(&self, session: &ClaimsSession, now: u64) -> Result<(), StoreError> {

@@ -185,6 +185,46 @@ async fn two_handles_on_one_file_see_each_other_at_once() {
     assert_eq!(a.get(&s.id, T0).await.unwrap(), None);
 }
 
+/// A lookup runs in place on a read-only connection: it must answer while another process holds
+/// the file's write lock (WAL readers do not wait for writers), see that process's commit at
+/// once, and never hang a worker thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lookups_answer_during_another_writer_and_see_its_commit_at_once() {
+    let dir = Scratch::new("claims-readers");
+    let path = dir.path("outpost.sqlite3");
+    let store = std::sync::Arc::new(SqliteClaimsStore::open(&path).unwrap());
+    let s = session(1, "grafana", "alice", None, T0 + 3600);
+    store.put(&s, T0).await.unwrap();
+    let mut other = Connection::open(&path).unwrap();
+    let writing = other
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Exclusive)
+        .unwrap();
+    writing.execute("DELETE FROM outpost_sessions", []).unwrap();
+    // Uncommitted: still there, and answered without waiting for the lock.
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(1), store.get(&s.id, T0))
+        .await
+        .expect("a lookup never waits for a writer");
+    assert_eq!(answered.unwrap(), Some(s.clone()));
+    writing.commit().unwrap();
+    assert_eq!(store.get(&s.id, T0).await.unwrap(), None);
+    // Lookups on four threads at once, 64 each: readers are sometimes all taken, and those
+    // lookups take the blocking path; every one answers the same.
+    store.put(&s, T0).await.unwrap();
+    let tasks: Vec<_> = (0..4)
+        .map(|_| {
+            let (store, s) = (store.clone(), s.clone());
+            tokio::spawn(async move {
+                for _ in 0..64 {
+                    assert_eq!(store.get(&s.id, T0).await.unwrap(), Some(s.clone()));
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
 #[cfg(unix)]
 #[test]
 fn a_new_file_is_private() {
