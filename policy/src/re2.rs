@@ -15,7 +15,8 @@
 //! Only those constructs are touched, so non-ASCII literals and the Unicode meaning of `.` and `\pL`
 //! stay as Go has them.
 
-use regex::{Regex, RegexBuilder};
+use regex_automata::meta;
+use regex_automata::{Input, MatchKind, PatternID, PatternSet};
 use regex_syntax::hir::Look;
 
 /// Rewrite a Go RE2 pattern into a Rust `regex` pattern with the same meaning.
@@ -44,7 +45,7 @@ pub(crate) fn translate(pattern: &str) -> String {
                             literal.push(chars[i]);
                             i += 1;
                         }
-                        out.push_str(&regex::escape(&literal));
+                        out.push_str(&regex_syntax::escape(&literal));
                     }
                     'b' => out.push_str(r"(?-u:\b)"),
                     'B' => out.push_str(r"(?-u:\B)"),
@@ -205,14 +206,98 @@ fn find_posix_end(chars: &[char], start: usize) -> Option<usize> {
     None
 }
 
+/// A compiled pattern and the (translated) text it was compiled from.
+///
+/// Built on `regex_automata`'s meta engine rather than `regex::Regex` so that the fully compiled
+/// DFA can be switched off: another dependency turns that engine on for every regex in the binary,
+/// and building it for each of a thousand access rules made start-up several times slower
+/// (BENCHMARKS.md, "Start to ready"), while the lazy DFA that remains searches these short
+/// hosts, paths and query values as fast.
+#[derive(Debug, Clone)]
+pub(crate) struct Regex {
+    regex: meta::Regex,
+    source: String,
+}
+
+/// The meta engine configured as `regex::Regex` is, without the fully compiled DFA.
+fn config(kind: MatchKind) -> meta::Config {
+    meta::Config::new().match_kind(kind).dfa(false)
+}
+
+/// The parser's message for a pattern that does not compile.
+fn message(error: &meta::BuildError) -> String {
+    error
+        .syntax_error()
+        .map_or_else(|| error.to_string(), ToString::to_string)
+}
+
 /// Compile a Go RE2 pattern with Go's meaning; the error is the parser's message.
 pub(crate) fn compile(pattern: &str) -> Result<Regex, String> {
-    RegexBuilder::new(&translate(pattern))
-        .build()
-        .map_err(|e| match e {
-            regex::Error::Syntax(message) => message,
-            other => other.to_string(),
+    let source = translate(pattern);
+    let regex = meta::Builder::new()
+        .configure(config(MatchKind::LeftmostFirst))
+        .build(&source)
+        .map_err(|e| message(&e))?;
+    Ok(Regex { regex, source })
+}
+
+impl Regex {
+    /// The translated pattern this was compiled from.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    /// True when the pattern matches anywhere in `haystack`.
+    pub(crate) fn is_match(&self, haystack: &str) -> bool {
+        self.regex.is_match(haystack)
+    }
+
+    /// The names of the capture groups in order, `None` for an unnamed one (group 0 first).
+    pub(crate) fn capture_names(&self) -> impl Iterator<Item = Option<&str>> {
+        self.regex.group_info().pattern_names(PatternID::ZERO)
+    }
+
+    /// True when some successive non-overlapping match of the pattern in `haystack` satisfies
+    /// `accept`, which is given the text of a capture group by its index (empty when the group
+    /// did not take part).
+    pub(crate) fn any_match<'h>(
+        &self,
+        haystack: &'h str,
+        mut accept: impl FnMut(&dyn Fn(usize) -> &'h str) -> bool,
+    ) -> bool {
+        self.regex.captures_iter(haystack).any(|caps| {
+            let group = |i: usize| caps.get_group(i).map_or("", |span| &haystack[span.range()]);
+            accept(&group)
         })
+    }
+}
+
+/// Several compiled patterns run together: which of them match a haystack.
+#[derive(Debug, Clone)]
+pub(crate) struct RegexSet {
+    set: meta::Regex,
+}
+
+impl RegexSet {
+    /// Combine already compiled patterns; fails only on size limits.
+    pub(crate) fn new(patterns: &[&str]) -> Result<RegexSet, String> {
+        let set = meta::Builder::new()
+            .configure(config(MatchKind::All))
+            .build_many(patterns)
+            .map_err(|e| message(&e))?;
+        Ok(RegexSet { set })
+    }
+
+    /// The indices of the patterns that match `haystack`, ascending.
+    pub(crate) fn matches(&self, haystack: &str) -> Vec<usize> {
+        if !self.set.is_match(haystack) {
+            return Vec::new();
+        }
+        let mut matched = PatternSet::new(self.set.pattern_len());
+        self.set
+            .which_overlapping_matches(&Input::new(haystack), &mut matched);
+        matched.iter().map(|id| id.as_usize()).collect()
+    }
 }
 
 /// True when every match of the pattern must start at the beginning of the haystack (`^` or `\A`

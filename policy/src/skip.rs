@@ -2,11 +2,10 @@
 //! §14 item 6).
 
 use portcullis_core::TargetUrl;
-use regex::Regex;
 
 use crate::error::PolicyError;
 use crate::path::PathForms;
-use crate::re2;
+use crate::re2::{self, Regex};
 
 /// Compiled unauthenticated-path patterns: one RE2 pattern per line, matched unanchored.
 ///

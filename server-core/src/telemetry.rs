@@ -124,19 +124,53 @@ pub fn redact_query(url: &str) -> std::borrow::Cow<'_, str> {
 /// Text logs are coloured only on a terminal without `NO_COLOR` ([`colours`]).
 pub fn init(level: LogLevel, format: LogFormat, crates: &[&str]) {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(directive(level, crates)));
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = filter(
+        std::env::var("RUST_LOG").ok().as_deref(),
+        &directive(level, crates),
+    );
     let ansi = colours(
         std::io::stdout().is_terminal(),
         std::env::var_os("NO_COLOR").as_deref(),
     );
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi);
+    let registry = tracing_subscriber::registry().with(filter);
     let _ = match format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => registry
+            .with(tracing_subscriber::fmt::layer().json().with_ansi(ansi))
+            .try_init(),
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().with_ansi(ansi))
+            .try_init(),
     };
+}
+
+/// The log filter: `RUST_LOG` when it is set and parses as `target=level` directives, otherwise
+/// the configured level for Portcullis's crates.
+///
+/// Targets only, not `EnvFilter`: span and field directives would pull in a regex engine that
+/// builds full DFAs, which is feature-unified into the access rules' regexes and multiplies the
+/// time to compile them at start (BENCHMARKS.md, "Start to ready").
+///
+/// ```
+/// use portcullis_server_core::telemetry::filter;
+/// use tracing::Level;
+/// use tracing_subscriber::filter::Targets;
+///
+/// let configured = "portcullis=info";
+/// let from_env = filter(Some("warn,portcullis_policy=trace"), configured);
+/// assert!(from_env.would_enable("portcullis_policy::rules", &Level::TRACE));
+/// assert!(!from_env.would_enable("hyper", &Level::INFO));
+/// let fallback = filter(Some("portcullis=[span{x=1}]"), configured);
+/// assert!(fallback.would_enable("portcullis", &Level::INFO));
+/// assert!(!fallback.would_enable("portcullis", &Level::DEBUG));
+/// ```
+pub fn filter(from_env: Option<&str>, configured: &str) -> tracing_subscriber::filter::Targets {
+    from_env
+        .filter(|value| !value.trim().is_empty())
+        .and_then(|value| value.parse().ok())
+        .or_else(|| configured.parse().ok())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

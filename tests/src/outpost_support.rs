@@ -80,9 +80,15 @@ pub fn require_idp(others: &[&str]) -> bool {
 /// Log the servers' tracing output when `RUST_LOG` is set (printed with the failing test).
 pub fn init_logs() {
     if std::env::var_os("RUST_LOG").is_some() {
-        let _ = tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let filter = portcullis_server_core::telemetry::filter(
+            std::env::var("RUST_LOG").ok().as_deref(),
+            "info",
+        );
+        let _ = tracing_subscriber::registry()
+            .with(filter)
+            .with(tracing_subscriber::fmt::layer().with_test_writer())
             .try_init();
     }
 }

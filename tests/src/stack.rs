@@ -76,10 +76,15 @@ impl Stack {
         let subscriber = tracing_subscriber::fmt()
             .with_writer(Mutex::new(file))
             .with_ansi(false)
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "portcullis_verify_server=debug,portcullis=debug,info",
-            ))
+            .with_max_level(tracing::Level::TRACE)
             .finish();
+        let subscriber = tracing_subscriber::layer::SubscriberExt::with(
+            subscriber,
+            portcullis_server_core::telemetry::filter(
+                None,
+                "portcullis_verify_server=debug,portcullis=debug,info",
+            ),
+        );
         let tracing = tracing::subscriber::set_default(subscriber);
         logs.files.push(verify_log);
 

@@ -3,6 +3,7 @@
 //! serves until shutdown.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::Router;
 use portcullis_auth::users::UserDatabase;
@@ -68,6 +69,9 @@ impl App {
             && let Err(e) = portcullis_session::SessionStore::health(redis.as_ref()).await
         {
             tracing::warn!(error = %e, "Redis is not reachable yet: session checks fail closed until it is");
+        }
+        if let SessionBackend::Sqlite(sqlite) = &backend {
+            report_load(Arc::clone(sqlite), clock.clone());
         }
         if config.session_secret.is_none() {
             let (secret, origin) =
@@ -219,4 +223,32 @@ impl Handle {
         );
         serve(listener, app, tls, Limits::default(), shutdown.signalled()).await;
     }
+}
+
+/// Log the end of the background session load: sessions are served while it runs.
+fn report_load(
+    store: Arc<portcullis_session::SqliteStore>,
+    clock: portcullis_server_core::clock::Clock,
+) {
+    let loading = Stopwatch::start();
+    tokio::spawn(async move {
+        match store.loaded().await {
+            Ok(skipped) => {
+                let sessions = portcullis_session::SessionStore::count(store.as_ref(), clock())
+                    .await
+                    .ok();
+                tracing::info!(
+                    sessions,
+                    load_ms = loading.elapsed().as_millis() as u64,
+                    "sessions loaded"
+                );
+                if skipped > 0 {
+                    tracing::warn!(skipped, path = %store.path().display(), "session records that do not decode were skipped and left in the file");
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "sessions could not be loaded: every lookup reads the file and the health check fails")
+            }
+        }
+    });
 }

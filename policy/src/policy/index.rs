@@ -3,17 +3,16 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use regex::RegexSet;
-
 use super::Rule;
 use super::matchers::DomainMatcher;
+use crate::re2::RegexSet;
 
 /// The rules whose domain criteria a host can satisfy, built at compile time.
 ///
 /// Domain criteria are checked first and a rule whose domain does not match cannot match at all, so
 /// evaluating only the candidate rules (in order) gives the same answer as scanning every rule.
 /// Exact names and `*.` suffixes are looked up by hash, `domain_regex` patterns are run together as
-/// one [`RegexSet`] (a set match only makes the rule a candidate: the rule's own check still decides,
+/// one `RegexSet` (a set match only makes the rule a candidate: the rule's own check still decides,
 /// including `User`/`Group` captures), and rules with `{user}`/`{group}` forms are always candidates.
 #[derive(Debug, Clone, Default)]
 pub(super) struct DomainIndex {
@@ -93,9 +92,9 @@ impl DomainIndex {
             }
         }
         let by_regex = match &self.regexes {
-            Some((set, owners)) if set.is_match(host) => set
+            Some((set, owners)) => set
                 .matches(host)
-                .iter()
+                .into_iter()
                 .filter_map(|p| owners.get(p).copied())
                 .collect(),
             _ => Vec::new(),

@@ -3,11 +3,10 @@
 
 use portcullis_core::Identity;
 use portcullis_core::domain::canonical_host;
-use regex::Regex;
 
 use crate::config::QueryItemConfig;
 use crate::error::PolicyError;
-use crate::re2;
+use crate::re2::{self, Regex};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum DomainMatcher {
@@ -147,8 +146,7 @@ impl Pattern {
         if !self.has_identity_groups() || anonymous {
             return self.regex.is_match(input);
         }
-        self.regex.captures_iter(input).any(|caps| {
-            let text = |i: usize| caps.get(i).map_or("", |m| m.as_str());
+        self.regex.any_match(input, |text| {
             self.user.is_none_or(|i| {
                 !identity.username.is_empty() && fold_eq(text(i), &identity.username)
             }) && self

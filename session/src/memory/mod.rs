@@ -432,6 +432,38 @@ impl MemoryStore {
         evicted
     }
 
+    /// Insert a session read from a persistent layer, unless one with its id is held already (that
+    /// one is as new or newer). When the store is full, the session is kept only if it expires
+    /// later than the soonest-expiring one held, which is evicted; so whatever the order sessions
+    /// are loaded in, the latest-expiring ones stay. Returns the ids left out: evicted ones, or
+    /// this session's own when it does not fit.
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    pub(crate) fn insert_loaded(
+        &self,
+        session: Session,
+        persisted_activity: u64,
+    ) -> Vec<SessionId> {
+        let Some(key) = Key::of(&session.id) else {
+            return Vec::new();
+        };
+        let mut inner = self.lock();
+        if inner.sessions.contains_key(&key) {
+            return Vec::new();
+        }
+        let mut evicted = Vec::new();
+        while inner.sessions.len() >= self.max_entries {
+            match inner.by_expiry.first().copied() {
+                Some((expires_at, victim)) if expires_at < session.expires_at => {
+                    inner.unlink(&victim);
+                    evicted.push(victim.id());
+                }
+                _ => return vec![session.id],
+            }
+        }
+        inner.link(key, Entry::pack(session, persisted_activity));
+        evicted
+    }
+
     /// Raise `last_activity` to `at`. With `persist_after: Some(interval)`, returns the value to
     /// write to the persistent layer when it is at least `interval` seconds newer than what was last
     /// written (and records it as written).

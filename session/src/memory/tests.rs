@@ -168,3 +168,37 @@ fn debug_does_not_print_sessions() {
         "{shown}"
     );
 }
+
+/// Loading in any order keeps exactly the latest-expiring sessions within the bound, reports
+/// every one left out, and never replaces a session already held.
+#[test]
+fn loading_in_any_order_keeps_the_latest_expiring() {
+    let mut rng = StdRng::seed_from_u64(21);
+    let sessions: Vec<Session> = (0..40).map(|i| make(&mut rng, "u", T0, 100 + i)).collect();
+    let mut order: Vec<usize> = (0..40).collect();
+    rand::seq::SliceRandom::shuffle(order.as_mut_slice(), &mut rng);
+    let store = MemoryStore::with_max_entries(10);
+    let mut left_out = Vec::new();
+    for &i in &order {
+        left_out.extend(store.insert_loaded(sessions[i].clone(), T0));
+    }
+    let mut kept: Vec<u64> = store
+        .sessions(None, T0)
+        .iter()
+        .map(|s| s.expires_at)
+        .collect();
+    kept.sort_unstable();
+    assert_eq!(kept, (30..40).map(|i| T0 + 100 + i).collect::<Vec<_>>());
+    assert_eq!(left_out.len(), 30);
+    assert!(sessions[..30].iter().all(|s| left_out.contains(&s.id)));
+
+    let mut newer = sessions[35].clone();
+    newer.last_activity = T0 + 50;
+    store.insert(newer.clone(), T0);
+    assert!(store.insert_loaded(sessions[35].clone(), T0).is_empty());
+    assert_eq!(
+        store.fetch(&newer.id, T0),
+        Some(newer),
+        "the held session stays"
+    );
+}

@@ -12,6 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
+mod load;
+
 use crate::memory::DEFAULT_MAX_ENTRIES;
 use crate::{MemoryStore, Session, SessionId, SessionStore, StoreError};
 
@@ -53,8 +55,12 @@ impl Default for SqliteOptions {
 
 /// Sessions persisted in a SQLite file (`storage.local.path`), so they survive a restart.
 ///
-/// - **Reads never touch the disk.** Opening loads every unexpired session into a [`MemoryStore`];
-///   `get`, `list` and `count` are served from it.
+/// - **Reads are served from memory.** Every unexpired session is loaded into a [`MemoryStore`]
+///   by a thread that opening starts, in batches, so the store answers at once (a server with
+///   100,000 sessions is ready in milliseconds, not the best part of a second). Until the load
+///   has finished, a `get` that misses memory reads the file (and keeps what it read); `list`,
+///   `count` and `delete_user` wait for the load. A load that fails leaves every miss to the file
+///   and makes [`health`](SessionStore::health) fail.
 /// - **Writes go through.** `put`, `delete` and `delete_user` update the file (on a blocking thread,
 ///   the connection behind a mutex) and the memory layer together. `touch` updates memory at once
 ///   and writes `last_activity` to the file only when it moved by at least
@@ -78,11 +84,17 @@ pub struct SqliteStore {
     memory: Arc<MemoryStore>,
     conn: Arc<Mutex<Connection>>,
     activity_persist_interval: u64,
-    skipped_on_load: usize,
+    loading: Arc<load::Loading>,
     /// `PRAGMA data_version` and the generation as last seen; used under the connection lock.
     seen: Arc<Mutex<Seen>>,
     /// The `now` of the last external-change check.
     last_check: AtomicU64,
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.loading.cancel();
+    }
 }
 
 impl fmt::Debug for SqliteStore {
@@ -106,9 +118,9 @@ impl SqliteStore {
     ///
     /// Creates the parent folder and the file (mode `0600` on Unix) when missing, runs
     /// `PRAGMA quick_check` before anything is written, switches the file to WAL, creates the table,
-    /// deletes expired records, and loads the rest into memory (the latest-expiring
+    /// deletes expired records, and starts loading the rest into memory (the latest-expiring
     /// `options.max_entries` of them). A record that does not decode is skipped and left in place
-    /// (see [`SqliteStore::skipped_on_load`]).
+    /// (see [`SqliteStore::wait_loaded`]).
     pub fn open_with(
         path: &Path,
         options: SqliteOptions,
@@ -122,24 +134,43 @@ impl SqliteStore {
         .map_err(|e| sql_error(path, e))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| sql_error(path, e))?;
-        quick_check(&conn, path)?;
-        init_schema(&conn).map_err(|e| sql_error(path, e))?;
-
-        let memory = MemoryStore::with_max_entries(options.max_entries);
-        let skipped = load(&conn, &memory, now).map_err(|e| sql_error(path, e))?;
-        let seen = Seen {
-            data_version: data_version(&conn).map_err(|e| sql_error(path, e))?,
-            generation: generation(&conn).map_err(|e| sql_error(path, e))?,
-        };
-        Ok(SqliteStore {
+        // The sessions table, the large part of the file, is checked by the loader before the
+        // store writes anything; the rest of the file now, so that a file that is not a database,
+        // or whose other tables (written by the stores that share it) are damaged, is refused at
+        // once.
+        quick_check_except(&conn, path, TABLE)?;
+        let store = SqliteStore {
             path: path.to_owned(),
-            memory: Arc::new(memory),
+            memory: Arc::new(MemoryStore::with_max_entries(options.max_entries)),
             conn: Arc::new(Mutex::new(conn)),
             activity_persist_interval: options.activity_persist_interval,
-            skipped_on_load: skipped,
-            seen: Arc::new(Mutex::new(seen)),
+            loading: Arc::default(),
+            // Set by the opening step below, before any operation can reach `refresh`.
+            seen: Arc::new(Mutex::new(Seen {
+                data_version: 0,
+                generation: 0,
+            })),
             last_check: AtomicU64::new(now),
-        })
+        };
+        let opening_path = path.to_owned();
+        let memory = Arc::clone(&store.memory);
+        load::spawn(
+            &store,
+            Box::new(move |conn| {
+                quick_check(conn, &opening_path)?;
+                let sql = |e| sql_error(&opening_path, e);
+                init_schema(conn).map_err(sql)?;
+                prepare_load(conn, &memory, now).map_err(sql)?;
+                // Read before the rows, so that a change another process commits while they load
+                // is reconciled by the next check.
+                Ok(Seen {
+                    data_version: data_version(conn).map_err(sql)?,
+                    generation: generation(conn).map_err(sql)?,
+                })
+            }),
+            now,
+        );
+        Ok(store)
     }
 
     /// The file this store writes.
@@ -147,10 +178,41 @@ impl SqliteStore {
         &self.path
     }
 
-    /// How many records could not be decoded when the store was opened (left in the file; worth a
-    /// warning in the log).
-    pub fn skipped_on_load(&self) -> usize {
-        self.skipped_on_load
+    /// Wait until the file is loaded into memory; returns how many records could not be decoded
+    /// (left in the file; worth a warning in the log). Blocks: see [`loaded`](Self::loaded).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Unavailable`] when the load stopped on an error; lookups then keep reading
+    /// the file for what memory lacks.
+    pub fn wait_loaded(&self) -> Result<usize, StoreError> {
+        self.loading
+            .wait()
+            .map_err(|failure| failure.to_error(&self.path))
+    }
+
+    /// [`wait_loaded`](Self::wait_loaded) without blocking the async runtime.
+    ///
+    /// # Errors
+    ///
+    /// As [`wait_loaded`](Self::wait_loaded).
+    pub async fn loaded(&self) -> Result<usize, StoreError> {
+        let outcome = match self.loading.outcome() {
+            Some(outcome) => outcome,
+            None => {
+                let loading = Arc::clone(&self.loading);
+                match tokio::runtime::Handle::try_current() {
+                    Ok(handle) => handle
+                        .spawn_blocking(move || loading.wait())
+                        .await
+                        .map_err(|e| {
+                            StoreError::Unavailable(format!("session store task failed: {e}"))
+                        })?,
+                    Err(_) => loading.wait(),
+                }
+            }
+        };
+        outcome.map_err(|failure| failure.to_error(&self.path))
     }
 
     /// The `touch` persistence threshold in seconds.
@@ -179,6 +241,7 @@ impl SqliteStore {
     /// once per [`EXTERNAL_CHANGE_CHECK_INTERVAL`].
     pub async fn refresh(&self, now: u64) -> Result<usize, StoreError> {
         let seen = Arc::clone(&self.seen);
+        let loading = Arc::clone(&self.loading);
         self.blocking(move |conn, memory| {
             let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
             let version = data_version(conn)?;
@@ -192,7 +255,7 @@ impl SqliteStore {
                 return Ok(0);
             }
             seen.generation = current;
-            reconcile(conn, memory, now)
+            reconcile(conn, memory, now, loading.finished())
         })
         .await
     }
@@ -222,7 +285,11 @@ impl SqliteStore {
         let conn = Arc::clone(&self.conn);
         let memory = Arc::clone(&self.memory);
         let path = self.path.clone();
+        let loading = Arc::clone(&self.loading);
         let run = move || {
+            loading
+                .wait_open()
+                .map_err(|failure| failure.to_error(&path))?;
             let mut guard = lock(&conn);
             work(&mut guard, &memory).map_err(|e| sql_error(&path, e))
         };
@@ -240,7 +307,16 @@ impl SqliteStore {
 impl SessionStore for SqliteStore {
     async fn get(&self, id: &SessionId, now: u64) -> Result<Option<Session>, StoreError> {
         self.refresh_throttled(now).await?;
-        Ok(self.memory.fetch(id, now))
+        if let Some(session) = self.memory.fetch(id, now) {
+            return Ok(Some(session));
+        }
+        if self.loading.complete() {
+            return Ok(None);
+        }
+        // Not loaded yet (or the load failed): the file decides.
+        let id = id.clone();
+        self.blocking(move |conn, memory| load::lookup(conn, memory, &id, now))
+            .await
     }
 
     async fn put(&self, session: &Session) -> Result<(), StoreError> {
@@ -306,6 +382,9 @@ impl SessionStore for SqliteStore {
     }
 
     async fn delete_user(&self, username: &str) -> Result<usize, StoreError> {
+        // The count is of sessions in memory, so it waits for them; the deletes do not depend on
+        // the load having succeeded.
+        let _ = self.loaded().await;
         let first = self.memory.remove_user(username).len();
         let key = username.to_lowercase();
         let username = username.to_owned();
@@ -323,16 +402,21 @@ impl SessionStore for SqliteStore {
     }
 
     async fn list(&self, username: Option<&str>, now: u64) -> Result<Vec<Session>, StoreError> {
+        self.loaded().await?;
         self.refresh_throttled(now).await?;
         Ok(self.memory.sessions(username, now))
     }
 
     async fn count(&self, now: u64) -> Result<usize, StoreError> {
+        self.loaded().await?;
         self.refresh_throttled(now).await?;
         Ok(self.memory.live_count(now))
     }
 
     async fn health(&self) -> Result<(), StoreError> {
+        if let Some(Err(failure)) = self.loading.outcome() {
+            return Err(failure.to_error(&self.path));
+        }
         self.blocking(|conn, _| {
             conn.query_row(&format!("SELECT 1 FROM {TABLE} LIMIT 1"), [], |_| Ok(()))
                 .optional()
@@ -396,13 +480,16 @@ pub(crate) fn prepare_file(path: &Path) -> Result<(), StoreError> {
 
 /// `PRAGMA quick_check`, before anything is written to the file.
 pub(crate) fn quick_check(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    check_rows(conn, path, "PRAGMA quick_check")
+}
+
+/// Run an integrity check `pragma`: one row `ok`, or the problems it lists.
+fn check_rows(conn: &Connection, path: &Path, pragma: &str) -> Result<(), StoreError> {
     let corrupt = |detail: String| StoreError::Corrupt {
         path: path.to_owned(),
         detail,
     };
-    let mut stmt = conn
-        .prepare("PRAGMA quick_check")
-        .map_err(|e| sql_error(path, e))?;
+    let mut stmt = conn.prepare(pragma).map_err(|e| sql_error(path, e))?;
     let rows: Vec<String> = stmt
         .query_map([], |row| row.get::<_, String>(0))
         .and_then(|rows| rows.collect())
@@ -412,6 +499,22 @@ pub(crate) fn quick_check(conn: &Connection, path: &Path) -> Result<(), StoreErr
         [] => Err(corrupt("quick_check returned nothing".into())),
         problems => Err(corrupt(problems.join("; "))),
     }
+}
+
+/// `PRAGMA quick_check` of every table of the file but `skipped` (and of their indexes).
+fn quick_check_except(conn: &Connection, path: &Path, skipped: &str) -> Result<(), StoreError> {
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name <> ?1")
+        .and_then(|mut stmt| {
+            stmt.query_map([skipped], |row| row.get::<_, String>(0))?
+                .collect()
+        })
+        .map_err(|e| sql_error(path, e))?;
+    for table in tables {
+        let pragma = format!("PRAGMA quick_check(\"{}\")", table.replace('"', "\"\""));
+        check_rows(conn, path, &pragma)?;
+    }
+    Ok(())
 }
 
 fn init_schema(conn: &Connection) -> rusqlite::Result<()> {
@@ -440,9 +543,8 @@ fn init_schema(conn: &Connection) -> rusqlite::Result<()> {
     ))
 }
 
-/// Delete expired rows, then load the rest into `memory`, soonest-expiring first so that the bound
-/// keeps the latest-expiring ones. Returns the number of undecodable rows.
-fn load(conn: &Connection, memory: &MemoryStore, now: u64) -> rusqlite::Result<usize> {
+/// Delete expired rows and size the memory layer for the rest, which [`load`] then reads.
+fn prepare_load(conn: &Connection, memory: &MemoryStore, now: u64) -> rusqlite::Result<()> {
     conn.execute(
         &format!("DELETE FROM {TABLE} WHERE expires_at <= ?1"),
         params![to_sql_int(now)],
@@ -450,30 +552,8 @@ fn load(conn: &Connection, memory: &MemoryStore, now: u64) -> rusqlite::Result<u
     let rows: i64 = conn.query_row(&format!("SELECT COUNT(*) FROM {TABLE}"), [], |row| {
         row.get(0)
     })?;
-    memory.reserve(usize::try_from(rows).unwrap_or(0));
-    let mut stmt = conn.prepare(&format!(
-        "SELECT id, last_activity, data FROM {TABLE} ORDER BY expires_at ASC, id ASC"
-    ))?;
-    let mut rows = stmt.query([])?;
-    let mut skipped = 0;
-    let mut evicted = Vec::new();
-    while let Some(row) = rows.next()? {
-        let id: String = row.get(0)?;
-        let column_activity = from_sql_int(row.get(1)?);
-        let data: String = row.get(2)?;
-        match serde_json::from_str::<Session>(&data) {
-            Ok(mut session) if session.id.as_str() == id => {
-                session.touch(column_activity);
-                let persisted = session.last_activity;
-                evicted.extend(memory.insert(session, persisted));
-            }
-            _ => skipped += 1,
-        }
-    }
-    drop(rows);
-    drop(stmt);
-    delete_ids(conn, &evicted)?;
-    Ok(skipped)
+    memory.reserve(usize::try_from(rows).unwrap_or(0).min(memory.max_entries()));
+    Ok(())
 }
 
 /// The insert/delete counter of the sessions table.
@@ -495,7 +575,12 @@ fn data_version(conn: &Connection) -> rusqlite::Result<i64> {
 /// dropped. Runs under the connection lock, so this store's own writes are not interleaved.
 ///
 /// The ids are read from the primary-key index alone; only rows memory lacks are read in full.
-fn reconcile(conn: &Connection, memory: &MemoryStore, now: u64) -> rusqlite::Result<usize> {
+fn reconcile(
+    conn: &Connection,
+    memory: &MemoryStore,
+    now: u64,
+    load_missing: bool,
+) -> rusqlite::Result<usize> {
     let mut stmt = conn.prepare_cached(&format!("SELECT id FROM {TABLE}"))?;
     let mut rows = stmt.query([])?;
     let mut ids = HashSet::new();
@@ -507,6 +592,10 @@ fn reconcile(conn: &Connection, memory: &MemoryStore, now: u64) -> rusqlite::Res
     drop(rows);
     drop(stmt);
     let (dropped, missing) = memory.sync_ids(&ids);
+    if !load_missing {
+        // The running load reads them.
+        return Ok(dropped);
+    }
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT last_activity, data FROM {TABLE} WHERE id = ?1 AND expires_at > ?2"
     ))?;
@@ -517,15 +606,11 @@ fn reconcile(conn: &Connection, memory: &MemoryStore, now: u64) -> rusqlite::Res
                 Ok((from_sql_int(row.get(0)?), row.get::<_, String>(1)?))
             })
             .optional()?;
-        let Some((activity, data)) = row else {
-            continue;
-        };
-        if let Ok(mut session) = serde_json::from_str::<Session>(&data)
-            && session.id == id
+        if let Some(session) =
+            row.and_then(|(activity, data)| load::decode(id.as_str(), &data, activity))
         {
-            session.touch(activity);
             let persisted = session.last_activity;
-            evicted.extend(memory.insert(session, persisted));
+            evicted.extend(memory.insert_loaded(session, persisted));
         }
     }
     drop(stmt);
