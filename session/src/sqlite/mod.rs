@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior, params};
 
 mod load;
 
@@ -117,10 +117,12 @@ impl SqliteStore {
     /// Open (or create) the store at `path`, treating records expired at `now` as gone.
     ///
     /// Creates the parent folder and the file (mode `0600` on Unix) when missing, runs
-    /// `PRAGMA quick_check` before anything is written, switches the file to WAL, creates the table,
-    /// deletes expired records, and starts loading the rest into memory (the latest-expiring
-    /// `options.max_entries` of them). A record that does not decode is skipped and left in place
-    /// (see [`SqliteStore::wait_loaded`]).
+    /// `PRAGMA quick_check` before anything is written, switches the file to WAL, creates the table
+    /// (it exists when this returns), deletes expired records, and starts loading the rest into
+    /// memory (the latest-expiring `options.max_entries` of them). For a file that already holds
+    /// sessions, the check of the sessions table, the expiry and the load run on the loader thread,
+    /// and the store's operations wait for the check. A record that does not decode is skipped and
+    /// left in place (see [`SqliteStore::wait_loaded`]).
     pub fn open_with(
         path: &Path,
         options: SqliteOptions,
@@ -134,11 +136,18 @@ impl SqliteStore {
         .map_err(|e| sql_error(path, e))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| sql_error(path, e))?;
-        // The sessions table, the large part of the file, is checked by the loader before the
-        // store writes anything; the rest of the file now, so that a file that is not a database,
-        // or whose other tables (written by the stores that share it) are damaged, is refused at
-        // once.
-        quick_check_except(&conn, path, TABLE)?;
+        // A file that holds sessions already: its sessions table, the large part of it, is checked
+        // by the loader before the store writes anything, the rest of the file now, so that a file
+        // that is not a database, or whose other tables (written by the stores that share it) are
+        // damaged, is refused at once. Any other file is checked whole and given the table now,
+        // so that the table exists when this returns.
+        let holds_sessions = table_exists(&conn, TABLE).map_err(|e| sql_error(path, e))?;
+        if holds_sessions {
+            quick_check_except(&conn, path, TABLE)?;
+        } else {
+            quick_check(&conn, path)?;
+            init_schema(&conn).map_err(|e| sql_error(path, e))?;
+        }
         let store = SqliteStore {
             path: path.to_owned(),
             memory: Arc::new(MemoryStore::with_max_entries(options.max_entries)),
@@ -157,7 +166,9 @@ impl SqliteStore {
         load::spawn(
             &store,
             Box::new(move |conn| {
-                quick_check(conn, &opening_path)?;
+                if holds_sessions {
+                    quick_check(conn, &opening_path)?;
+                }
                 let sql = |e| sql_error(&opening_path, e);
                 init_schema(conn).map_err(sql)?;
                 prepare_load(conn, &memory, now).map_err(sql)?;
@@ -224,7 +235,7 @@ impl SqliteStore {
     /// dropped from memory.
     pub async fn purge_expired(&self, now: u64) -> Result<usize, StoreError> {
         let purged = self.memory.purge_expired_ids(now).len();
-        self.blocking(move |conn, _| {
+        self.blocking_write(move |conn, _| {
             conn.execute(
                 &format!("DELETE FROM {TABLE} WHERE expires_at <= ?1"),
                 params![to_sql_int(now)],
@@ -301,6 +312,32 @@ impl SqliteStore {
             Err(_) => run(),
         }
     }
+
+    /// [`blocking`](Self::blocking) for work that inserts or deletes sessions. It runs in one
+    /// immediate transaction with the generation read before and after, so that when nobody else
+    /// changed sessions since this store last looked, the generation's move is known to be this
+    /// store's own (a login, a logout) and the next check does not reconcile: a reconcile reads
+    /// every id and, with a million sessions, holds the memory layer for the best part of a second.
+    async fn blocking_write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, &MemoryStore) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let seen = Arc::clone(&self.seen);
+        self.blocking(move |conn, memory| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let before = generation(&tx)?;
+            let done = work(&tx, memory)?;
+            let after = generation(&tx)?;
+            tx.commit()?;
+            let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+            if seen.generation == before {
+                seen.generation = after;
+            }
+            Ok(done)
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -322,7 +359,7 @@ impl SessionStore for SqliteStore {
     async fn put(&self, session: &Session) -> Result<(), StoreError> {
         let data = serde_json::to_string(session).map_err(|e| StoreError::Codec(e.to_string()))?;
         let session = session.clone();
-        self.blocking(move |conn, memory| {
+        self.blocking_write(move |conn, memory| {
             conn.execute(
                 &format!(
                     "INSERT OR REPLACE INTO {TABLE} (id, username, expires_at, last_activity, data) \
@@ -370,7 +407,7 @@ impl SessionStore for SqliteStore {
         // `put` of the same id cannot bring it back.
         self.memory.remove(id);
         let id = id.clone();
-        self.blocking(move |conn, memory| {
+        self.blocking_write(move |conn, memory| {
             memory.remove(&id);
             conn.execute(
                 &format!("DELETE FROM {TABLE} WHERE id = ?1"),
@@ -389,7 +426,7 @@ impl SessionStore for SqliteStore {
         let key = username.to_lowercase();
         let username = username.to_owned();
         let second = self
-            .blocking(move |conn, memory| {
+            .blocking_write(move |conn, memory| {
                 let removed = memory.remove_user(&username).len();
                 conn.execute(
                     &format!("DELETE FROM {TABLE} WHERE username = ?1"),
@@ -499,6 +536,15 @@ fn check_rows(conn: &Connection, path: &Path, pragma: &str) -> Result<(), StoreE
         [] => Err(corrupt("quick_check returned nothing".into())),
         problems => Err(corrupt(problems.join("; "))),
     }
+}
+
+/// Whether the file has a table named `name`.
+fn table_exists(conn: &Connection, name: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        [name],
+        |row| row.get(0),
+    )
 }
 
 /// `PRAGMA quick_check` of every table of the file but `skipped` (and of their indexes).

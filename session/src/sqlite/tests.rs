@@ -672,3 +672,49 @@ async fn a_damaged_sessions_table_is_refused_before_anything_is_written() {
     drop(store);
     assert_eq!(std::fs::read(&path).unwrap(), bytes, "file unchanged");
 }
+
+/// A login followed by another connection's write to another table (the regulator recording it)
+/// costs no reconcile: the generation moved by this store's own insert. When another connection
+/// also inserted a session, the next check still reconciles.
+#[tokio::test]
+async fn own_writes_followed_by_others_writes_elsewhere_cause_no_reconcile() {
+    let dir = Scratch::new("own-writes");
+    let path = dir.path("db.sqlite3");
+    let mut rng = StdRng::seed_from_u64(16);
+    let server = open(&path, T0);
+    let ghost = make(&mut rng, "ghost", T0, 3600);
+    server.memory.insert(ghost.clone(), T0);
+    let raw = Connection::open(&path).unwrap();
+    raw.execute_batch("CREATE TABLE regulation (x INTEGER);")
+        .unwrap();
+    assert_eq!(server.refresh(T0).await.unwrap(), 0);
+
+    let login = make(&mut rng, "alice", T0, 3600);
+    server.put(&login).await.unwrap();
+    raw.execute("INSERT INTO regulation VALUES (1)", [])
+        .unwrap();
+    assert_eq!(server.refresh(T0 + 1).await.unwrap(), 0, "no reconcile");
+    assert_eq!(
+        server.get(&ghost.id, T0 + 1).await.unwrap().as_ref(),
+        Some(&ghost)
+    );
+
+    // Another connection's session between this store's write and the next check.
+    let other = make(&mut rng, "bob", T0, 3600);
+    server.delete(&login.id).await.unwrap();
+    open(&path, T0).put(&other).await.unwrap();
+    server.put(&login).await.unwrap();
+    assert_eq!(
+        server.refresh(T0 + 2).await.unwrap(),
+        1,
+        "the ghost is dropped"
+    );
+    assert_eq!(
+        server.get(&other.id, T0 + 2).await.unwrap().as_ref(),
+        Some(&other)
+    );
+    assert_eq!(
+        server.get(&login.id, T0 + 2).await.unwrap().as_ref(),
+        Some(&login)
+    );
+}
