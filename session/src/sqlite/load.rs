@@ -8,7 +8,7 @@
 //! already holds (a `put` or a lookup got there first with the same or newer data).
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use rusqlite::{Connection, OptionalExtension, params};
@@ -59,6 +59,9 @@ pub(super) struct Loading {
     ended: AtomicBool,
     /// Set when the store is dropped: the loader stops at its next batch.
     cancelled: AtomicBool,
+    /// Operations waiting for the connection lock: the loader lets them go first between batches,
+    /// since a `std` mutex does not queue and the loader would otherwise take it back at once.
+    waiting: AtomicUsize,
     state: Mutex<State>,
     changed: Condvar,
 }
@@ -81,6 +84,27 @@ impl Loading {
     /// the file.
     pub(super) fn finished(&self) -> bool {
         self.ended.load(Ordering::Acquire)
+    }
+
+    /// Take the connection lock for an operation, ahead of the loader's next batch.
+    pub(super) fn lock_ahead<'a>(
+        &self,
+        conn: &'a Mutex<Connection>,
+    ) -> std::sync::MutexGuard<'a, Connection> {
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        let guard = lock(conn);
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        guard
+    }
+
+    /// Between batches: let the operations waiting for the lock take it first.
+    fn give_way(&self) {
+        for _ in 0..10_000 {
+            if self.waiting.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            std::thread::yield_now();
+        }
     }
 
     pub(super) fn cancel(&self) {
@@ -210,6 +234,7 @@ fn run(
         *seen.lock().unwrap_or_else(PoisonError::into_inner) = opened;
         loading.open();
     }
+    loading.give_way();
     let mut after = 0_i64;
     let mut skipped = 0;
     loop {
@@ -227,7 +252,7 @@ fn run(
             Some(last) => after = last,
             None => return Ok(skipped),
         }
-        std::thread::yield_now();
+        loading.give_way();
     }
 }
 

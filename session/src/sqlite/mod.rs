@@ -301,7 +301,7 @@ impl SqliteStore {
             loading
                 .wait_open()
                 .map_err(|failure| failure.to_error(&path))?;
-            let mut guard = lock(&conn);
+            let mut guard = loading.lock_ahead(&conn);
             work(&mut guard, &memory).map_err(|e| sql_error(&path, e))
         };
         match tokio::runtime::Handle::try_current() {
