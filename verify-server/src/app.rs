@@ -71,7 +71,7 @@ impl App {
             tracing::warn!(error = %e, "Redis is not reachable yet: session checks fail closed until it is");
         }
         if let SessionBackend::Sqlite(sqlite) = &backend {
-            report_load(Arc::clone(sqlite), clock.clone());
+            report_load(Arc::clone(sqlite));
         }
         if config.session_secret.is_none() {
             let (secret, origin) =
@@ -226,19 +226,13 @@ impl Handle {
 }
 
 /// Log the end of the background session load: sessions are served while it runs.
-fn report_load(
-    store: Arc<portcullis_session::SqliteStore>,
-    clock: portcullis_server_core::clock::Clock,
-) {
+fn report_load(store: Arc<portcullis_session::SqliteStore>) {
     let loading = Stopwatch::start();
     tokio::spawn(async move {
         match store.loaded().await {
             Ok(skipped) => {
-                let sessions = portcullis_session::SessionStore::count(store.as_ref(), clock())
-                    .await
-                    .ok();
                 tracing::info!(
-                    sessions,
+                    sessions = store.held(),
                     load_ms = loading.elapsed().as_millis() as u64,
                     "sessions loaded"
                 );
@@ -247,7 +241,7 @@ fn report_load(
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "sessions could not be loaded: every lookup reads the file and the health check fails")
+                tracing::error!(error = %e, "sessions could not be loaded: checks read them from the file, or refuse if it is damaged; the health check fails")
             }
         }
     });

@@ -204,6 +204,12 @@ impl SqliteStore {
             .map_err(|failure| failure.to_error(&self.path))
     }
 
+    /// How many sessions memory holds now (all of them once loaded); O(1), unlike
+    /// [`count`](SessionStore::count), which judges each one's expiry.
+    pub fn held(&self) -> usize {
+        self.memory.len()
+    }
+
     /// [`wait_loaded`](Self::wait_loaded) without blocking the async runtime.
     ///
     /// # Errors
