@@ -209,15 +209,23 @@ fn starts_stops_on_sigterm_and_refuses_a_corrupt_database() {
         .spawn()
         .unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut ready = None;
+    // The sessions load in the background, so the end of the load is logged before or after the
+    // ready line; both must come.
+    let (mut ready, mut loaded) = (None, None);
     for line in stdout.lines() {
         let line = line.unwrap();
         if line.contains("portcullis-verify ready") {
             ready = Some(line);
+        } else if line.contains("sessions loaded") {
+            loaded = Some(line);
+        }
+        if ready.is_some() && loaded.is_some() {
             break;
         }
     }
     let ready = ready.expect("ready line");
+    let loaded = loaded.expect("sessions loaded line");
+    assert!(loaded.contains("load_ms"), "{loaded}");
     assert!(
         ready.contains("users=2") || ready.contains("users\u{1b}[0m\u{1b}[2m=\u{1b}[0m2"),
         "{ready}"
