@@ -23,10 +23,12 @@ mod proxy_protocol;
 mod serve;
 mod shutdown;
 pub mod telemetry;
+mod timer;
 mod tls;
 
 pub use portcullis_config as config;
 pub use proxy_protocol::ProxyProtocolPeers;
 pub use serve::{Limits, ServeError, bind, serve, serve_with_proxy_protocol};
 pub use shutdown::{Shutdown, ShutdownTrigger};
+pub use timer::ConnectionTimer;
 pub use tls::tls_acceptor;

@@ -8,13 +8,14 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
 
 use crate::proxy_protocol::ProxyProtocolPeers;
+use crate::timer::ConnectionTimer;
 use tower::ServiceExt;
 
 /// Why a server could not start.
@@ -159,7 +160,7 @@ async fn serve_inner(
         let router = router.clone();
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
-            .timer(TokioTimer::new())
+            .timer(ConnectionTimer::new())
             .header_read_timeout(limits.header_read_timeout)
             .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES))
             .max_headers(limits.max_headers);
@@ -302,6 +303,81 @@ mod tests {
             tokio::net::TcpStream::connect(addr).await.is_err(),
             "listener closed"
         );
+    }
+
+    /// Reads one answer to `GET /peer` (its body is the peer's address, 127.0.0.1).
+    async fn read_peer_answer(stream: &mut tokio::net::TcpStream) -> String {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !String::from_utf8_lossy(&out).ends_with("\r\n\r\n127.0.0.1") {
+            let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+                .await
+                .expect("an answer in time")
+                .unwrap();
+            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&out));
+            out.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[tokio::test]
+    async fn the_header_read_timeout_closes_slow_heads_and_spares_quick_ones() {
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = Router::new().route(
+            "/peer",
+            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
+        );
+        let (trigger, shutdown) = Shutdown::manual();
+        let timeout = Duration::from_millis(300);
+        let limits = Limits {
+            header_read_timeout: timeout,
+            ..Limits::default()
+        };
+        let server = tokio::spawn(serve(listener, app, None, limits, shutdown.signalled()));
+
+        // A head that never finishes: the connection is closed once the timeout has passed.
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let started = std::time::Instant::now();
+        slow.write_all(b"GET /peer HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest))
+            .await
+            .expect("the slow head is cut off")
+            .ok();
+        let waited = started.elapsed();
+        assert!(waited >= timeout - Duration::from_millis(20), "{waited:?}");
+        assert!(!String::from_utf8_lossy(&rest).contains("200 OK"));
+
+        // Quick heads on one keep-alive connection, for longer than several timeouts in all: every
+        // one is answered (each head's deadline is its own, not the first one's).
+        let mut quick = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let started = std::time::Instant::now();
+        for _ in 0..8 {
+            quick
+                .write_all(b"GET /peer HTTP/1.1\r\nHost: x\r\n\r\n")
+                .await
+                .unwrap();
+            let answer = read_peer_answer(&mut quick).await;
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            tokio::time::sleep(Duration::from_millis(120)).await;
+        }
+        assert!(started.elapsed() > timeout * 3);
+        // Then idle: the wait for the next head times out too, and the connection closes.
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(5), quick.read(&mut buf))
+            .await
+            .expect("the idle connection is closed")
+            .unwrap_or(0);
+        assert_eq!(n, 0, "{}", String::from_utf8_lossy(&buf[..n]));
+
+        trigger.trigger();
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("serve returns after shutdown")
+            .unwrap();
     }
 
     #[tokio::test]
