@@ -38,6 +38,13 @@ impl Stopwatch {
     }
 }
 
+/// Now on tokio's clock, which a runtime with paused time (tests) controls: for timers handed to
+/// hyper ([`ConnectionTimer`](crate::ConnectionTimer)).
+#[allow(clippy::disallowed_methods)] // the one clock function
+pub(crate) fn runtime_instant() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -338,7 +338,7 @@ mod tests {
 
         // A head that never finishes: the connection is closed once the timeout has passed.
         let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let started = std::time::Instant::now();
+        let started = crate::clock::Stopwatch::start();
         slow.write_all(b"GET /peer HTTP/1.1\r\nHost: x\r\n")
             .await
             .unwrap();
@@ -354,7 +354,7 @@ mod tests {
         // Quick heads on one keep-alive connection, for longer than several timeouts in all: every
         // one is answered (each head's deadline is its own, not the first one's).
         let mut quick = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let started = std::time::Instant::now();
+        let started = crate::clock::Stopwatch::start();
         for _ in 0..8 {
             quick
                 .write_all(b"GET /peer HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -48,7 +48,7 @@ impl Timer for ConnectionTimer {
 
     /// tokio's clock, as `TokioTimer`'s, so that a runtime with paused time (tests) is obeyed.
     fn now(&self) -> Instant {
-        tokio::time::Instant::now().into_std()
+        crate::clock::runtime_instant()
     }
 }
 
@@ -106,9 +106,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_deadline_is_ready_at_its_time_and_not_before() {
         let timer = ConnectionTimer::new();
-        let start = tokio::time::Instant::now();
+        let start = crate::clock::runtime_instant();
         timer.sleep(Duration::from_secs(5)).await;
-        assert_eq!(start.elapsed(), Duration::from_secs(5));
+        assert_eq!(
+            crate::clock::runtime_instant() - start,
+            Duration::from_secs(5)
+        );
 
         let mut pending = timer.sleep(Duration::from_secs(5));
         tokio::time::advance(Duration::from_millis(4999)).await;
@@ -120,7 +123,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_later_deadline_outlives_the_registration_an_earlier_one_left() {
         let timer = ConnectionTimer::new();
-        let start = tokio::time::Instant::now();
+        let start = crate::clock::runtime_instant();
         // The first request's head arrives after 1 s; its deadline (5 s) stays registered.
         let mut first = timer.sleep(Duration::from_secs(5));
         assert!(poll_now(&mut first).is_pending());
@@ -128,18 +131,24 @@ mod tests {
         drop(first);
         // The second head's deadline is 6 s: the registration fires at 5 s and must not end it.
         timer.sleep(Duration::from_secs(5)).await;
-        assert_eq!(start.elapsed(), Duration::from_secs(6));
+        assert_eq!(
+            crate::clock::runtime_instant() - start,
+            Duration::from_secs(6)
+        );
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_earlier_deadline_moves_the_registration_forward() {
         let timer = ConnectionTimer::new();
-        let start = tokio::time::Instant::now();
+        let start = crate::clock::runtime_instant();
         let mut late = timer.sleep(Duration::from_secs(30));
         assert!(poll_now(&mut late).is_pending());
         drop(late);
         timer.sleep(Duration::from_secs(2)).await;
-        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        assert_eq!(
+            crate::clock::runtime_instant() - start,
+            Duration::from_secs(2)
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -151,8 +160,11 @@ mod tests {
             tokio::time::advance(Duration::from_millis(700)).await;
             assert!(poll_now(&mut head).is_pending());
         }
-        let start = tokio::time::Instant::now();
+        let start = crate::clock::runtime_instant();
         timer.sleep(Duration::from_secs(5)).await;
-        assert_eq!(start.elapsed(), Duration::from_secs(5));
+        assert_eq!(
+            crate::clock::runtime_instant() - start,
+            Duration::from_secs(5)
+        );
     }
 }
