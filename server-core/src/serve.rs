@@ -248,6 +248,14 @@ mod tests {
     use axum::routing::get;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    /// `GET /peer` answers the connection's peer address.
+    fn peer_app() -> Router {
+        Router::new().route(
+            "/peer",
+            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
+        )
+    }
+
     async fn exchange(addr: SocketAddr, request: &[u8]) -> String {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         stream.write_all(request).await.unwrap();
@@ -260,10 +268,7 @@ mod tests {
     async fn limits_peer_address_and_graceful_shutdown() {
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = Router::new().route(
-            "/peer",
-            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
-        );
+        let app = peer_app();
         let (trigger, shutdown) = Shutdown::manual();
         let limits = Limits {
             max_header_bytes: 1024, // raised to the 8 KiB floor, not a panic
@@ -324,10 +329,7 @@ mod tests {
     async fn the_header_read_timeout_closes_slow_heads_and_spares_quick_ones() {
         let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = Router::new().route(
-            "/peer",
-            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.ip().to_string() }),
-        );
+        let app = peer_app();
         let (trigger, shutdown) = Shutdown::manual();
         let timeout = Duration::from_millis(300);
         let limits = Limits {
