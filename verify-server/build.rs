@@ -1,4 +1,9 @@
-//! The version string `--version` prints: the crate version and the git commit it was built from.
+//! Build-time settings of the `portcullis-verify` binary:
+//!
+//! - the version string `--version` prints: the crate version and the git commit it was built from;
+//! - the function order the linker lays the binary out in (`link-order.txt`, written by
+//!   `scripts/link-order`): what start-up and the request paths run sits together, so the pages the
+//!   kernel maps around them are few (BENCHMARKS.md "Fifth round").
 
 fn main() {
     let commit = std::process::Command::new("git")
@@ -16,4 +21,35 @@ fn main() {
     );
     println!("cargo:rerun-if-changed=../.git/HEAD");
     println!("cargo:rerun-if-changed=../.git/refs/heads");
+    link_order();
+}
+
+/// Pass `link-order.txt` to the linker when the linker is the one that reads it: rustc's own lld,
+/// the default for x86_64 Linux since Rust 1.90. A configured linker (`-C linker`, a
+/// `CARGO_TARGET_*_LINKER`) may be GNU ld, which has no `--symbol-ordering-file`, so it gets the
+/// default layout. `PORTCULLIS_LINK_ORDER=0` turns the order off.
+fn link_order() {
+    println!("cargo:rerun-if-changed=link-order.txt");
+    println!("cargo:rerun-if-env-changed=PORTCULLIS_LINK_ORDER");
+    println!("cargo:rerun-if-env-changed=CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER");
+    let env = |key: &str| std::env::var(key).unwrap_or_default();
+    let default_lld = env("TARGET") == "x86_64-unknown-linux-gnu"
+        && env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER").is_empty()
+        && !env("CARGO_ENCODED_RUSTFLAGS").contains("linker");
+    let order = std::path::PathBuf::from(env("CARGO_MANIFEST_DIR")).join("link-order.txt");
+    let used = default_lld && env("PORTCULLIS_LINK_ORDER") != "0" && order.is_file();
+    // tests/link_order.rs checks the layout only when the order was passed.
+    println!(
+        "cargo:rustc-env=PORTCULLIS_LINK_ORDER_USED={}",
+        if used { "1" } else { "0" }
+    );
+    if !used {
+        return;
+    }
+    println!(
+        "cargo:rustc-link-arg-bin=portcullis-verify=-Wl,--symbol-ordering-file={}",
+        order.display()
+    );
+    // The file names functions by their mangled names; one that no longer exists is skipped.
+    println!("cargo:rustc-link-arg-bin=portcullis-verify=-Wl,--no-warn-symbol-ordering");
 }
