@@ -38,7 +38,7 @@ fn link_order() {
         && !env("CARGO_ENCODED_RUSTFLAGS").contains("linker");
     let order = std::path::PathBuf::from(env("CARGO_MANIFEST_DIR")).join("link-order.txt");
     let used = default_lld && env("PORTCULLIS_LINK_ORDER") != "0" && order.is_file();
-    // tests/link_order.rs checks the layout only when the order was passed.
+    // tests/link_order.rs checks the layout, and fails when the order was not passed.
     println!(
         "cargo:rustc-env=PORTCULLIS_LINK_ORDER_USED={}",
         if used { "1" } else { "0" }

@@ -5,6 +5,8 @@
 //!
 //! Reads the symbol table with `nm` (binutils, which the C toolchain Rust links with brings).
 
+#![allow(clippy::expect_used)]
+
 use std::collections::HashMap;
 use std::process::Command;
 
@@ -14,7 +16,11 @@ fn functions(binary: &str) -> HashMap<String, u64> {
         .args(["--defined-only", binary])
         .output()
         .expect("nm (binutils) must be installed to check the layout");
-    assert!(out.status.success(), "nm failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "nm failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .expect("nm prints UTF-8")
         .lines()
@@ -38,7 +44,11 @@ fn listed_functions_come_first_in_the_files_order() {
     );
     let order = include_str!("../link-order.txt");
     let listed: Vec<&str> = order.lines().filter(|l| !l.is_empty()).collect();
-    assert!(listed.len() > 1000, "link-order.txt lists {} functions", listed.len());
+    assert!(
+        listed.len() > 1000,
+        "link-order.txt lists {} functions",
+        listed.len()
+    );
 
     let functions = functions(env!("CARGO_BIN_EXE_portcullis-verify"));
     let placed: Vec<u64> = listed
@@ -62,7 +72,9 @@ fn listed_functions_come_first_in_the_files_order() {
     // The listed functions lead the text: few unlisted ones sit below the last listed one.
     let last_listed = placed.iter().copied().max().unwrap_or(0);
     let listed_names: std::collections::HashSet<&str> = listed.iter().copied().collect();
-    let unlisted = functions.iter().filter(|(name, _)| !listed_names.contains(name.as_str()));
+    let unlisted = functions
+        .iter()
+        .filter(|(name, _)| !listed_names.contains(name.as_str()));
     let (below, total) = unlisted.fold((0usize, 0usize), |(below, total), (_, &address)| {
         (below + usize::from(address < last_listed), total + 1)
     });
