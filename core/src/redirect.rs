@@ -1,10 +1,13 @@
 //! Where to send the browser: the portal redirection URL, the status to use, the anchor body, and the
 //! post-login safe-redirect test (docs/reference/forward-auth.md §6.2–§6.5 and §7, docs/reference/security.md §1).
 
-use http::{HeaderMap, Method, StatusCode};
+use http::{HeaderMap, HeaderName, Method, StatusCode};
 
 use crate::domain::host_is_under;
 use crate::target::TargetUrl;
+
+// Made once: a lookup by `&str` parses the name each time.
+static X_REQUESTED_WITH: HeaderName = HeaderName::from_static("x-requested-with");
 
 /// Percent-encode like Go's `url.QueryEscape`: every byte outside `A–Z a–z 0–9 - _ . ~` becomes `%XX`,
 /// and space becomes `+`.
@@ -98,7 +101,7 @@ pub fn accepts_html(headers: &HeaderMap) -> bool {
 /// ```
 pub fn redirect_status(headers: &HeaderMap, target_method: &Method) -> StatusCode {
     let xhr = headers
-        .get("x-requested-with")
+        .get(&X_REQUESTED_WITH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("XMLHttpRequest"));
     if xhr || !accepts_html(headers) {

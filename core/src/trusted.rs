@@ -4,8 +4,12 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
+
 use ipnet::IpNet;
+
+// Made once: a lookup by `&str` parses the name each time.
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 
 /// The default trusted set: loopback and the private ranges (authentik's documented default).
 pub const DEFAULT_TRUSTED_PROXIES: [&str; 5] = [
@@ -155,7 +159,7 @@ pub fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted: &TrustedProxies) ->
     let mut saw_entry = false;
     // Header lines are in arrival order; entries within a line are left to right. Walk all of them
     // from the right.
-    for line in headers.get_all("x-forwarded-for").iter().rev() {
+    for line in headers.get_all(&X_FORWARDED_FOR).iter().rev() {
         let Ok(text) = line.to_str() else {
             return ClientIp::Unknown;
         };

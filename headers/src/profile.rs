@@ -251,17 +251,19 @@ impl TryFrom<ProfileConfig> for Profile {
     }
 }
 
+// Statics, so the names are checked once at compile time and not on every call.
 fn authelia_names() -> [HeaderName; 4] {
-    [
+    static NAMES: [HeaderName; 4] = [
         HeaderName::from_static("remote-user"),
         HeaderName::from_static("remote-groups"),
         HeaderName::from_static("remote-name"),
         HeaderName::from_static("remote-email"),
-    ]
+    ];
+    NAMES.clone()
 }
 
 fn authentik_names() -> [HeaderName; 12] {
-    [
+    static NAMES: [HeaderName; 12] = [
         HeaderName::from_static("x-authentik-username"),
         HeaderName::from_static("x-authentik-groups"),
         HeaderName::from_static("x-authentik-entitlements"),
@@ -274,7 +276,8 @@ fn authentik_names() -> [HeaderName; 12] {
         HeaderName::from_static("x-authentik-meta-provider"),
         HeaderName::from_static("x-authentik-meta-app"),
         HeaderName::from_static("x-authentik-meta-version"),
-    ]
+    ];
+    NAMES.clone()
 }
 
 impl Profile {

@@ -156,7 +156,13 @@ impl<'a> IntoIterator for &'a HeaderSet {
 
 /// True when `value` may be emitted: no control character (C0, DEL or C1; tab included).
 pub(crate) fn is_clean(value: &str) -> bool {
-    !value.chars().any(char::is_control)
+    // ASCII (nearly every identity value) is checked byte by byte without decoding characters:
+    // every allowed check runs this on each value it emits.
+    if value.is_ascii() {
+        !value.bytes().any(|byte| byte < 0x20 || byte == 0x7f)
+    } else {
+        !value.chars().any(char::is_control)
+    }
 }
 
 /// `value` as a header value when it is clean. Non-ASCII UTF-8 is kept as opaque bytes
@@ -225,6 +231,46 @@ pub(crate) fn parse_name(name: &str) -> Result<HeaderName, NameProblem> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn clean_values_have_no_c0_del_or_c1_control() {
+        for clean in [
+            "",
+            "alice",
+            "Zoë Ünïcødé",
+            "a b",
+            "\u{a0}\u{c2}x",
+            "😀",
+            "\u{7e}",
+        ] {
+            assert!(is_clean(clean), "{clean:?}");
+        }
+        for dirty in [
+            "a\tb",
+            "a\r\nb",
+            "\0",
+            "x\u{7f}",
+            "\u{80}",
+            "é\u{9f}",
+            "\u{1b}[0m",
+        ] {
+            assert!(!is_clean(dirty), "{dirty:?}");
+        }
+    }
+
+    proptest! {
+        /// The byte scan says what `char::is_control` says, for any string.
+        #[test]
+        fn the_byte_scan_agrees_with_char_is_control(value in any::<String>()) {
+            prop_assert_eq!(is_clean(&value), !value.chars().any(char::is_control));
+        }
+
+        #[test]
+        fn the_byte_scan_agrees_near_c1(value in "[a\u{7f}-\u{a1}\u{c2}\u{100}-\u{101}\u{1f}]{0,8}") {
+            prop_assert_eq!(is_clean(&value), !value.chars().any(char::is_control));
+        }
+    }
 
     #[test]
     fn canonical_form_is_go_style() {

@@ -28,6 +28,9 @@ use crate::state::AppState;
 pub(crate) const TEXT_PLAIN: &str = "text/plain; charset=utf-8";
 const TEXT_HTML: &str = "text/html; charset=utf-8";
 const BASIC_REALM: &str = "Basic realm=\"Authorization Required\"";
+// Made once: a lookup by `&str` parses the name each time.
+static X_AUTHELIA_URL: http::HeaderName = http::HeaderName::from_static("x-authelia-url");
+static SESSION_USERNAME: http::HeaderName = http::HeaderName::from_static("session-username");
 
 /// An address nobody trusts, used when the router runs without connection info.
 pub(crate) const UNKNOWN_PEER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::BROADCAST);
@@ -346,7 +349,7 @@ fn portal_url<'a>(
         if !peer_trusted {
             return Ok(None);
         }
-        match headers.get("x-authelia-url") {
+        match headers.get(&X_AUTHELIA_URL) {
             None => Ok(None),
             Some(v) => v
                 .to_str()
@@ -610,7 +613,7 @@ pub(crate) async fn cookie_session(
             }
         }
     }
-    if let Some(claimed) = headers.get("session-username") {
+    if let Some(claimed) = headers.get(&SESSION_USERNAME) {
         let same = claimed
             .to_str()
             .is_ok_and(|c| c.eq_ignore_ascii_case(&session.identity.username));

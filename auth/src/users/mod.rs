@@ -85,7 +85,9 @@ enum OneOrMany {
 /// The loaded users file.
 #[derive(Debug, Default)]
 pub struct UserDatabase {
-    users: HashMap<String, Arc<User>>,
+    /// foldhash: the keys come from the users file, and a check that refreshes the user's details
+    /// looks one up.
+    users: HashMap<String, Arc<User>, foldhash::fast::RandomState>,
     by_email: HashMap<String, String>,
     case_insensitive: bool,
     search_email: bool,

@@ -604,3 +604,98 @@ proptest! {
         }
     }
 }
+
+/// The `str`-based splitting `TargetUrl::parse` used before its byte scans (BENCHMARKS.md, sixth
+/// round), kept as the reference the scans must agree with: (scheme, authority, path, query, host,
+/// port) or the error.
+type Parts = (String, String, String, Option<String>, String, Option<u16>);
+
+fn reference_parse(input: &str) -> Result<Parts, UrlError> {
+    if input
+        .bytes()
+        .any(|b| b <= b' ' || b == 0x7f || b == b'\\' || !b.is_ascii())
+    {
+        return Err(UrlError::ForbiddenCharacter);
+    }
+    let input = input.split_once('#').map_or(input, |(before, _)| before);
+    let (scheme, rest) = input.split_once("://").ok_or(UrlError::NotAbsolute)?;
+    if !super::is_scheme(scheme) {
+        return Err(UrlError::InvalidScheme);
+    }
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path_and_query) = rest.split_at(authority_end);
+    let (path, query) = match path_and_query.split_once('?') {
+        Some((p, q)) => (p, Some(q.to_owned())),
+        None => (path_and_query, None),
+    };
+    let (host, port) = super::parse_authority(authority)?;
+    super::check_percent_encoding(path)?;
+    let host = match host {
+        super::Host::Received(len) => authority[..len].to_owned(),
+        super::Host::Canonical(owned) => owned,
+    };
+    Ok((
+        scheme.to_ascii_lowercase(),
+        authority.to_owned(),
+        path.to_owned(),
+        query,
+        host,
+        port,
+    ))
+}
+
+fn parts_of(url: &TargetUrl) -> Parts {
+    (
+        url.scheme().to_owned(),
+        url.authority().to_owned(),
+        url.path().to_owned(),
+        url.query().map(str::to_owned),
+        url.host().to_owned(),
+        url.port(),
+    )
+}
+
+#[test]
+fn byte_scans_agree_with_the_reference_table() {
+    for input in [
+        "https://app.example.com/dashboard?tab=1",
+        "HTTPS://App.Example.com./a/../b?x=1#frag",
+        "https://a.example.com#x://y",
+        "https:/x://y",
+        "a:b://c",
+        "https//x",
+        "://x",
+        "https:",
+        "https://",
+        "https://x:8443?q",
+        "https://x?q/z",
+        "https://[::1]:9091/x",
+        "https://user@x/",
+        "https://x/%zz",
+        "https://x/a#b%zz",
+        "ht tps://x",
+        "https://x/\\",
+        "https://x#\u{e9}",
+    ] {
+        let ours = TargetUrl::parse(input).map(|u| parts_of(&u));
+        assert_eq!(ours, reference_parse(input), "{input}");
+    }
+}
+
+proptest! {
+    #[test]
+    fn byte_scans_agree_with_the_reference(input in "[a-zA-Z0-9:/?#@.%\\[\\]\\\\ é-]{0,40}") {
+        let ours = TargetUrl::parse(&input).map(|u| parts_of(&u));
+        prop_assert_eq!(ours, reference_parse(&input));
+    }
+
+    #[test]
+    fn byte_scans_agree_on_url_shaped_input(
+        scheme in "[a-zA-Z:]{0,6}", sep in "(://|:/|//|:)", authority in "[a-zA-Z0-9.:@\\[\\]%-]{0,16}",
+        tail in "[a-z0-9/?#%:.-]{0,16}",
+    ) {
+        let input = format!("{scheme}{sep}{authority}{tail}");
+        let ours = TargetUrl::parse(&input).map(|u| parts_of(&u));
+        prop_assert_eq!(ours, reference_parse(&input));
+    }
+}

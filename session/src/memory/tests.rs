@@ -202,3 +202,37 @@ fn loading_in_any_order_keeps_the_latest_expiring() {
         "the held session stays"
     );
 }
+
+#[test]
+fn packed_numbers_read_digits_up_to_their_end_mark() {
+    let read = |text: &str, end: u8| {
+        let mut reader = Text { rest: text };
+        (reader.number(end), reader.rest.to_owned())
+    };
+    assert_eq!(read("12:abc", b':'), (Some(12), "abc".to_owned()));
+    assert_eq!(read("0#", b'#'), (Some(0), String::new()));
+    assert_eq!(read("7:x", b'#').0, None, "another end mark");
+    assert_eq!(read(":x", b':').0, None, "no digits");
+    assert_eq!(read("+1:x", b':').0, None, "a sign is not a digit");
+    assert_eq!(read("1a:x", b':').0, None);
+    assert_eq!(read("12", b':').0, None, "no end mark");
+    assert_eq!(read("99999999999999999999999:x", b':').0, None, "overflow");
+}
+
+#[test]
+fn sessions_round_trip_through_the_packed_text() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut session = make(&mut rng, "Zoë", 1_000, 3_600);
+    session.identity.display_name = "Zoë: 12#3".to_owned();
+    session.identity.emails = vec!["a@example.com".to_owned(), String::new(), "1:2#".to_owned()];
+    session.identity.groups = (0..12).map(|i| format!("g{i}:#")).collect();
+    let unpacked = Entry::pack(session.clone(), 0).unpack_as(session.id.clone());
+    assert_eq!(unpacked.identity.username, session.identity.username);
+    assert_eq!(
+        unpacked.identity.display_name,
+        session.identity.display_name
+    );
+    assert_eq!(unpacked.identity.emails, session.identity.emails);
+    assert_eq!(unpacked.identity.groups, session.identity.groups);
+    assert_eq!(unpacked.cookie_domain, session.cookie_domain);
+}
