@@ -46,14 +46,11 @@ impl SessionId {
     /// Parse the textual form. Anything but exactly 43 base64url characters that decode canonically to
     /// 32 bytes is `None` (so a malformed cookie is treated as absent).
     pub fn parse(value: &str) -> Option<Self> {
-        if value.len() != SESSION_ID_LEN
-            || !value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+        if value.len() != SESSION_ID_LEN {
             return None;
         }
-        // Reject non-canonical encodings (stray bits in the last character), so one id has one form.
+        // The decoder refuses every byte outside the base64url alphabet (padding included) and
+        // non-canonical encodings (stray bits in the last character), so one id has one form.
         let mut bytes = [0u8; SESSION_ID_BYTES];
         match URL_SAFE_NO_PAD.decode_slice(value, &mut bytes) {
             Ok(SESSION_ID_BYTES) => Some(Self {

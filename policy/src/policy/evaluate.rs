@@ -1,6 +1,7 @@
 //! Evaluation: the first matching rule for each reading of the path, the strictest answer across
 //! readings, and the fail-closed answer when the path cannot be normalised.
 
+use std::cell::OnceCell;
 use std::net::IpAddr;
 
 use portcullis_core::{ClientIp, Identity, RequiredLevel, Requirement, Target};
@@ -17,7 +18,17 @@ pub(super) struct Facts<'a> {
     ip: Option<IpAddr>,
     identity: &'a Identity,
     pub(super) anonymous: bool,
-    query: Vec<(String, String)>,
+    /// The raw query, parsed on first use: most checks reach no rule with `query` criteria, and
+    /// the parse (a string per key and value) was a sixth of an evaluation.
+    raw_query: Option<&'a str>,
+    query: OnceCell<Vec<(String, String)>>,
+}
+
+impl Facts<'_> {
+    fn query(&self) -> &[(String, String)] {
+        self.query
+            .get_or_init(|| self.raw_query.map(query::parse).unwrap_or_default())
+    }
 }
 
 /// How one rule fares.
@@ -72,10 +83,8 @@ impl Policy {
             },
             identity,
             anonymous: identity.is_anonymous(),
-            query: match raw_query {
-                Some(q) if self.uses_query => query::parse(q),
-                _ => Vec::new(),
-            },
+            raw_query: raw_query.filter(|_| self.uses_query),
+            query: OnceCell::new(),
         };
         let candidates = match &self.index {
             Some(index) if indexed => index.candidates(facts.host),
@@ -267,7 +276,7 @@ impl Rule {
             && !self
                 .query
                 .iter()
-                .any(|group| group.iter().all(|m| m.matches(&facts.query)))
+                .any(|group| group.iter().all(|m| m.matches(facts.query())))
         {
             return Check::NoMatch(Criterion::Query);
         }

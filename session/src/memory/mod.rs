@@ -123,9 +123,13 @@ impl<'a> Text<'a> {
 
     fn list(&mut self) -> Option<Vec<String>> {
         let count = self.number(b'#')?;
-        (0..count)
-            .map(|_| self.string().map(str::to_owned))
-            .collect()
+        // Sized once (each string takes at least two bytes of the text, so a damaged count
+        // cannot reserve more than the text could hold).
+        let mut list = Vec::with_capacity(count.min(self.rest.len() / 2));
+        for _ in 0..count {
+            list.push(self.string()?.to_owned());
+        }
+        Some(list)
     }
 }
 
