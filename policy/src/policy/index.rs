@@ -17,7 +17,7 @@ use crate::re2::RegexSet;
 #[derive(Debug, Clone, Default)]
 pub(super) struct DomainIndex {
     /// Canonical host → rules with that exact name, ascending. foldhash: the keys come from the
-    /// configuration, and a lookup (up to one per label of the host) costs a fifth of SipHash's.
+    /// configuration, and a check looks up to one per label of its host.
     exact: HashMap<String, Vec<usize>, foldhash::fast::RandomState>,
     /// `.suffix` of a `*.suffix` form → rules with it, ascending.
     wildcard: HashMap<String, Vec<usize>, foldhash::fast::RandomState>,

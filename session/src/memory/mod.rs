@@ -284,7 +284,7 @@ impl fmt::Debug for Key {
 #[derive(Debug, Default)]
 struct Inner {
     /// foldhash, not SipHash: keys are 32 random bytes the server drew, so nobody can pick keys
-    /// that collide, and a lookup costs a fifth of SipHash's.
+    /// that collide, and the check path looks one up every time (BENCHMARKS.md, sixth round).
     sessions: HashMap<Key, Entry, foldhash::fast::RandomState>,
     /// Lower-cased username → that user's sessions.
     by_user: HashMap<Box<str>, Ids>,
