@@ -61,7 +61,7 @@ impl SessionId {
         }
     }
 
-    /// The 32 bytes the id encodes (`None` cannot happen: an id is only built in its canonical form).
+    /// The 32 bytes the id encodes, decoded when it was made.
     pub(crate) fn to_bytes(&self) -> [u8; SESSION_ID_BYTES] {
         self.bytes
     }
