@@ -9,8 +9,6 @@ mod absolute_url;
 
 use crate::trusted::{ClientIp, TrustedProxies, client_ip};
 use absolute_url::is_scheme;
-#[cfg(test)]
-use absolute_url::{Host, check_percent_encoding, parse_authority, plain_domain};
 pub use absolute_url::{TargetUrl, UrlError};
 
 // The headers resolution reads, as names made once: a lookup by `&str` parses the name each time.

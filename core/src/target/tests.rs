@@ -581,7 +581,7 @@ fn plain_domain_shortcut_table() {
         ("", None),
     ];
     for (host, expected) in cases {
-        assert_eq!(super::plain_domain(host), expected, "{host}");
+        assert_eq!(super::absolute_url::plain_domain(host), expected, "{host}");
         if let Some(name) = expected {
             assert_eq!(
                 whatwg_host(host).as_deref(),
@@ -595,7 +595,7 @@ fn plain_domain_shortcut_table() {
 proptest! {
     #[test]
     fn plain_domain_shortcut_agrees_with_whatwg(host in "[A-Za-z0-9.-]{1,24}") {
-        if let Some(name) = super::plain_domain(&host) {
+        if let Some(name) = super::absolute_url::plain_domain(&host) {
             prop_assert_eq!(whatwg_host(&host), Some(name.to_ascii_lowercase()));
         }
         // And a URL built on it parses to the same host either way.
@@ -619,7 +619,7 @@ fn reference_parse(input: &str) -> Result<Parts, UrlError> {
     }
     let input = input.split_once('#').map_or(input, |(before, _)| before);
     let (scheme, rest) = input.split_once("://").ok_or(UrlError::NotAbsolute)?;
-    if !super::is_scheme(scheme) {
+    if !super::absolute_url::is_scheme(scheme) {
         return Err(UrlError::InvalidScheme);
     }
     let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -628,11 +628,11 @@ fn reference_parse(input: &str) -> Result<Parts, UrlError> {
         Some((p, q)) => (p, Some(q.to_owned())),
         None => (path_and_query, None),
     };
-    let (host, port) = super::parse_authority(authority)?;
-    super::check_percent_encoding(path)?;
+    let (host, port) = super::absolute_url::parse_authority(authority)?;
+    super::absolute_url::check_percent_encoding(path)?;
     let host = match host {
-        super::Host::Received(len) => authority[..len].to_owned(),
-        super::Host::Canonical(owned) => owned,
+        super::absolute_url::Host::Received(len) => authority[..len].to_owned(),
+        super::absolute_url::Host::Canonical(owned) => owned,
     };
     Ok((
         scheme.to_ascii_lowercase(),
