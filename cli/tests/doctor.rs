@@ -110,5 +110,5 @@ async fn doctor_checks_portals_proxies_health_clock_and_certificate() {
     assert_eq!(code, Some(0), "{out}");
 
     stop.trigger();
-    served.await.unwrap();
+    served.await.unwrap().unwrap();
 }

@@ -25,10 +25,12 @@ mod shutdown;
 pub mod telemetry;
 mod timer;
 mod tls;
+mod workers;
 
 pub use portcullis_config as config;
 pub use proxy_protocol::ProxyProtocolPeers;
-pub use serve::{Limits, ServeError, bind, serve, serve_with_proxy_protocol};
+pub use serve::{Limits, ServeError, bind, serve, serve_on, serve_with_proxy_protocol};
 pub use shutdown::{Shutdown, ShutdownTrigger};
 pub use timer::ConnectionTimer;
 pub use tls::tls_acceptor;
+pub use workers::Workers;

@@ -11,11 +11,16 @@ use axum::extract::ConnectInfo;
 use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::runtime::Handle;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_rustls::TlsAcceptor;
+
+mod placement;
 
 use crate::proxy_protocol::ProxyProtocolPeers;
 use crate::timer::ConnectionTimer;
+use crate::workers::Workers;
+use placement::Placement;
 use tower::ServiceExt;
 
 /// Why a server could not start.
@@ -41,6 +46,9 @@ pub enum ServeError {
     /// The certificate and key do not form a usable TLS configuration.
     #[error("TLS: {0}")]
     Tls(#[from] tokio_rustls::rustls::Error),
+    /// The listening socket could not be handed to the connection workers.
+    #[error("cannot hand the listening socket to the connection workers: {0}")]
+    Workers(std::io::Error),
     /// The signal handlers could not be registered.
     #[error("cannot listen for SIGTERM/SIGINT: {0}")]
     Signals(std::io::Error),
@@ -100,7 +108,31 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send,
 ) {
-    serve_inner(listener, router, tls, limits, None, shutdown).await;
+    serve_inner(
+        Accepting::Here(listener),
+        router,
+        tls,
+        limits,
+        None,
+        shutdown,
+    )
+    .await;
+}
+
+/// [`serve`], with every connection accepted and served on one of `workers`' threads instead of
+/// the caller's runtime; the caller's runtime only waits for `shutdown` and the drain. Fails,
+/// before serving anything, when the listening socket cannot be given to every worker.
+pub async fn serve_on(
+    workers: &Workers,
+    listener: TcpListener,
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let accepting = Accepting::on_workers(listener, workers).map_err(ServeError::Workers)?;
+    serve_inner(accepting, router, tls, limits, None, shutdown).await;
+    Ok(())
 }
 
 /// [`serve`], and a connection from a peer `proxy_protocol` trusts may start with a PROXY
@@ -115,7 +147,7 @@ pub async fn serve_with_proxy_protocol(
     shutdown: impl Future<Output = ()> + Send,
 ) {
     serve_inner(
-        listener,
+        Accepting::Here(listener),
         router,
         tls,
         limits,
@@ -125,8 +157,72 @@ pub async fn serve_with_proxy_protocol(
     .await;
 }
 
+/// Everything a connection is served with, shared by the accept loops.
+struct Serving {
+    router: Router,
+    tls: Option<TlsAcceptor>,
+    limits: Limits,
+    proxy_protocol: Option<ProxyProtocolPeers>,
+    /// Open connections each hold one; all free again means every connection has drained.
+    slots: Arc<Semaphore>,
+    /// Says stop to the accept loops and to open connections.
+    stop: watch::Receiver<bool>,
+    /// Which worker serves a new connection.
+    placement: Placement,
+}
+
+/// A connection's place: a connection slot and one open connection on its worker, both given
+/// back when it is dropped.
+struct Seat {
+    serving: Arc<Serving>,
+    worker: usize,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl Seat {
+    fn take(serving: &Arc<Serving>, worker: usize, slot: OwnedSemaphorePermit) -> Self {
+        serving.placement.opened(worker);
+        Self {
+            serving: Arc::clone(serving),
+            worker,
+            _slot: slot,
+        }
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        self.serving.placement.closed(self.worker);
+    }
+}
+
+/// Where connections are accepted, and so served.
+enum Accepting {
+    /// On the listener, in the runtime `serve` runs in.
+    Here(TcpListener),
+    /// On duplicates of the listening socket, each registered with one worker's runtime.
+    OnWorkers(Vec<(Handle, TcpListener)>),
+}
+
+impl Accepting {
+    /// A duplicate of `listener`'s socket for each worker, registered with that worker's
+    /// reactor, so that every worker accepts (and serves) on its own thread.
+    fn on_workers(listener: TcpListener, workers: &Workers) -> std::io::Result<Self> {
+        let socket = listener.into_std()?;
+        let listeners = workers
+            .handles()
+            .iter()
+            .map(|handle| {
+                let _runtime = handle.enter();
+                Ok((handle.clone(), TcpListener::from_std(socket.try_clone()?)?))
+            })
+            .collect::<std::io::Result<_>>()?;
+        Ok(Self::OnWorkers(listeners))
+    }
+}
+
 async fn serve_inner(
-    listener: TcpListener,
+    accepting: Accepting,
     router: Router,
     tls: Option<TlsAcceptor>,
     limits: Limits,
@@ -134,15 +230,62 @@ async fn serve_inner(
     shutdown: impl Future<Output = ()> + Send,
 ) {
     let total = limits.max_connections.clamp(1, u32::MAX as usize);
-    let slots = Arc::new(Semaphore::new(total));
-    // Open connections are told to finish through this; each holds a slot until it ends, so all
-    // slots free again means every connection has drained.
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut shutdown = std::pin::pin!(shutdown);
+    let workers = match &accepting {
+        Accepting::Here(_) => Vec::new(),
+        Accepting::OnWorkers(listeners) => listeners.iter().map(|(h, _)| h.clone()).collect(),
+    };
+    let serving = Arc::new(Serving {
+        router,
+        tls,
+        limits,
+        proxy_protocol,
+        slots: Arc::new(Semaphore::new(total)),
+        stop: stop_rx,
+        placement: Placement::new(workers),
+    });
+    let mut accepting_on_workers = Vec::new();
+    match accepting {
+        Accepting::Here(listener) => {
+            tokio::select! {
+                () = accept_loop(listener, Arc::clone(&serving), 0) => {}
+                () = shutdown => {}
+            }
+        }
+        Accepting::OnWorkers(listeners) => {
+            for (worker, (handle, listener)) in listeners.into_iter().enumerate() {
+                accepting_on_workers.push(handle.spawn(accept_loop(
+                    listener,
+                    Arc::clone(&serving),
+                    worker,
+                )));
+            }
+            shutdown.await;
+        }
+    }
+    let _ = stop_tx.send(true);
+    // Every worker's duplicate of the socket is closed before this returns: nothing is accepted
+    // after shutdown.
+    for accept_loop in accepting_on_workers {
+        let _ = accept_loop.await;
+    }
+    let all = u32::try_from(total).unwrap_or(u32::MAX);
+    tokio::select! {
+        _ = serving.slots.acquire_many(all) => {}
+        () = tokio::time::sleep(limits.drain_timeout) => {
+            tracing::warn!(seconds = limits.drain_timeout.as_secs(), "connections still open after the drain timeout; closing");
+        }
+    }
+}
+
+/// Accept connections until told to stop, as worker `worker` (0 on the caller's runtime); each
+/// is served in a task of the worker [`Placement::choose`] picks.
+async fn accept_loop(listener: TcpListener, serving: Arc<Serving>, worker: usize) {
+    let mut stop = serving.stop.clone();
     loop {
         let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            () = &mut shutdown => break,
+            p = Arc::clone(&serving.slots).acquire_owned() => match p { Ok(p) => p, Err(_) => return },
+            () = stopped(&mut stop) => return,
         };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -153,92 +296,110 @@ async fn serve_inner(
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            () = stopped(&mut stop) => return,
         };
-        // Nagle's algorithm only delays the small answers of a forward-auth check.
-        let _ = stream.set_nodelay(true);
-        let router = router.clone();
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(ConnectionTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
-            .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES))
-            .max_headers(limits.max_headers);
-        let mut stop = stop_rx.clone();
-        let acceptor = tls.clone();
-        let proxy_protocol = proxy_protocol.clone();
-        tokio::spawn(async move {
-            let mut stream = stream;
-            let mut peer = peer;
-            if let Some(trusts) = proxy_protocol
-                && trusts(peer.ip())
-            {
-                match crate::proxy_protocol::read_header(&mut stream, limits.header_read_timeout)
-                    .await
-                {
-                    Ok(Some(client)) => peer = client,
-                    Ok(None) => {}
-                    Err(()) => {
-                        tracing::info!(%peer, "a malformed or unfinished PROXY protocol header: connection closed");
-                        drop(permit);
-                        return;
-                    }
-                }
-            }
-            let service =
-                router.map_request(move |request: http::Request<hyper::body::Incoming>| {
-                    let mut request = request.map(axum::body::Body::new);
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    request
-                });
-            let service = TowerToHyperService::new(service);
-            match acceptor {
-                None => {
-                    // Upgrades (WebSocket) are handed to the handler: the outpost's proxy mode
-                    // joins them to the upstream's.
-                    let conn = builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .with_upgrades();
-                    let mut conn = std::pin::pin!(conn);
-                    tokio::select! {
-                        _ = conn.as_mut() => {}
-                        () = stopped(&mut stop) => {
-                            conn.as_mut().graceful_shutdown();
-                            let _ = conn.await;
-                        }
-                    }
-                }
-                Some(acceptor) => {
-                    let handshake = acceptor.accept(stream);
-                    let Ok(Ok(stream)) =
-                        tokio::time::timeout(limits.header_read_timeout, handshake).await
-                    else {
-                        return;
-                    };
-                    let conn = builder
-                        .serve_connection(TokioIo::new(stream), service)
-                        .with_upgrades();
-                    let mut conn = std::pin::pin!(conn);
-                    tokio::select! {
-                        _ = conn.as_mut() => {}
-                        () = stopped(&mut stop) => {
-                            conn.as_mut().graceful_shutdown();
-                            let _ = conn.await;
-                        }
-                    }
-                }
-            }
-            drop(permit);
+        let chosen = serving.placement.choose(worker);
+        let seat = Seat::take(&serving, chosen, permit);
+        if chosen == worker {
+            tokio::spawn(serve_connection(stream, peer, seat));
+            continue;
+        }
+        let Some(handle) = serving.placement.worker(chosen) else {
+            // `choose` only picks another worker when there are workers.
+            tracing::error!(
+                worker = chosen,
+                "no such connection worker; connection closed"
+            );
+            continue;
+        };
+        // Registered with the chosen worker's reactor from here, so a failure closes the
+        // connection now instead of inside the worker.
+        let moved = stream.into_std().and_then(|stream| {
+            let _runtime = handle.enter();
+            tokio::net::TcpStream::from_std(stream)
         });
-    }
-    let _ = stop_tx.send(true);
-    let all = u32::try_from(total).unwrap_or(u32::MAX);
-    tokio::select! {
-        _ = slots.acquire_many(all) => {}
-        () = tokio::time::sleep(limits.drain_timeout) => {
-            tracing::warn!(seconds = limits.drain_timeout.as_secs(), "connections still open after the drain timeout; closing");
+        match moved {
+            Ok(stream) => {
+                handle.spawn(serve_connection(stream, peer, seat));
+            }
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "cannot move a connection to another worker; connection closed");
+            }
         }
     }
+}
+
+/// One connection, from the PROXY protocol header and TLS handshake to its last response.
+async fn serve_connection(mut stream: tokio::net::TcpStream, mut peer: SocketAddr, seat: Seat) {
+    let serving = Arc::clone(&seat.serving);
+    let limits = serving.limits;
+    // Nagle's algorithm only delays the small answers of a forward-auth check.
+    let _ = stream.set_nodelay(true);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(ConnectionTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES))
+        .max_headers(limits.max_headers);
+    let mut stop = serving.stop.clone();
+    if let Some(trusts) = &serving.proxy_protocol
+        && trusts(peer.ip())
+    {
+        match crate::proxy_protocol::read_header(&mut stream, limits.header_read_timeout).await {
+            Ok(Some(client)) => peer = client,
+            Ok(None) => {}
+            Err(()) => {
+                tracing::info!(%peer, "a malformed or unfinished PROXY protocol header: connection closed");
+                return;
+            }
+        }
+    }
+    let service =
+        serving
+            .router
+            .clone()
+            .map_request(move |request: http::Request<hyper::body::Incoming>| {
+                let mut request = request.map(axum::body::Body::new);
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            });
+    let service = TowerToHyperService::new(service);
+    match &serving.tls {
+        None => {
+            // Upgrades (WebSocket) are handed to the handler: the outpost's proxy mode
+            // joins them to the upstream's.
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = stopped(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        }
+        Some(acceptor) => {
+            let handshake = acceptor.accept(stream);
+            let Ok(Ok(stream)) = tokio::time::timeout(limits.header_read_timeout, handshake).await
+            else {
+                return;
+            };
+            let conn = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                () = stopped(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        }
+    }
+    drop(seat);
 }
 
 #[cfg(test)]
@@ -323,6 +484,98 @@ mod tests {
             out.extend_from_slice(&buf[..n]);
         }
         String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// `GET /thread` answers the name of the thread that served it, then `;` and the peer address.
+    fn thread_app() -> Router {
+        Router::new().route(
+            "/thread",
+            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move {
+                let thread = std::thread::current();
+                format!("{};{}", thread.name().unwrap_or("?"), peer.ip())
+            }),
+        )
+    }
+
+    /// Sends `GET /thread` on a kept-alive connection and returns the answer's body.
+    async fn ask_thread(stream: &mut tokio::net::TcpStream) -> String {
+        stream
+            .write_all(b"GET /thread HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !String::from_utf8_lossy(&out).ends_with("127.0.0.1") {
+            let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+                .await
+                .expect("an answer in time")
+                .unwrap();
+            assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&out));
+            out.extend_from_slice(&buf[..n]);
+        }
+        let answer = String::from_utf8_lossy(&out).into_owned();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        answer.rsplit("\r\n\r\n").next().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn on_workers_connections_spread_over_the_workers_and_drain_at_shutdown() {
+        let workers = Workers::start(std::num::NonZeroUsize::new(2).unwrap()).unwrap();
+        let listener = bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (trigger, shutdown) = Shutdown::manual();
+        let server = tokio::spawn({
+            let workers = workers.clone();
+            async move {
+                serve_on(
+                    &workers,
+                    listener,
+                    thread_app(),
+                    None,
+                    Limits::default(),
+                    shutdown.signalled(),
+                )
+                .await
+            }
+        });
+
+        // Kept-alive connections opened one after another, as a reverse proxy's pool: each
+        // served on one worker for all its requests, and the second on the other worker.
+        let mut first = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let on_first = ask_thread(&mut first).await;
+        let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let on_second = ask_thread(&mut second).await;
+        for answer in [&on_first, &on_second] {
+            assert!(answer.starts_with("portcullis-worker-"), "{answer}");
+            assert!(answer.ends_with(";127.0.0.1"), "{answer}");
+        }
+        assert_ne!(on_first, on_second, "both connections on one worker");
+        for _ in 0..3 {
+            assert_eq!(ask_thread(&mut first).await, on_first);
+            assert_eq!(ask_thread(&mut second).await, on_second);
+        }
+        // Once the first has ended, the next connection goes to the worker it leaves free.
+        drop(first);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut third = tokio::net::TcpStream::connect(addr).await.unwrap();
+        assert_eq!(ask_thread(&mut third).await, on_first);
+
+        // Shutdown: kept-alive connections are closed once idle, and nothing is accepted.
+        trigger.trigger();
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("serve_on returns after shutdown")
+            .unwrap()
+            .unwrap();
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), second.read_to_end(&mut rest))
+            .await
+            .expect("the idle connection is closed");
+        assert!(read.is_ok_and(|n| n == 0), "{rest:?}");
+        assert!(
+            tokio::net::TcpStream::connect(addr).await.is_err(),
+            "listener closed on every worker"
+        );
     }
 
     #[tokio::test]

@@ -314,7 +314,11 @@ impl OutpostStack {
         .await
         .unwrap_or_else(|e| panic!("portcullis-verify does not start: {e}"));
         stack.stops.push(verify.shutdown_trigger());
-        stack.tasks.push(tokio::spawn(verify.serve()));
+        stack.tasks.push(tokio::spawn(async move {
+            if let Err(e) = verify.serve().await {
+                panic!("portcullis-verify stopped serving: {e}");
+            }
+        }));
 
         // portcullis-outpost: built (listeners bound) before the proxy starts, served once the
         // proxy answers, so discovery (through the proxy) runs against a ready chain.

@@ -9,7 +9,9 @@ use axum::Router;
 use portcullis_auth::users::UserDatabase;
 use portcullis_auth::{OpenMode, SecretOrigin, SessionBackend, StoreSelection, stored_secret};
 use portcullis_server_core::clock::{Stopwatch, system_clock};
-use portcullis_server_core::{Limits, Shutdown, ShutdownTrigger, bind, serve, tls_acceptor};
+use portcullis_server_core::{
+    Limits, Shutdown, ShutdownTrigger, Workers, bind, serve, serve_on, tls_acceptor,
+};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
@@ -29,6 +31,8 @@ pub struct Handle {
     address: SocketAddr,
     tls: Option<TlsAcceptor>,
     metrics: Option<(TcpListener, String)>,
+    /// The threads that accept and serve the listener's connections, one per core.
+    workers: Workers,
     shutdown: Shutdown,
     trigger: ShutdownTrigger,
     started: Stopwatch,
@@ -108,6 +112,7 @@ impl App {
             Some(m) => Some((bind(m.socket()).await?, m.path().to_owned())),
             None => None,
         };
+        let workers = Workers::per_core().map_err(StartError::Runtime)?;
         let oidc = config.oidc.take();
         let storage_path = config.storage_path.clone();
         let notifier_check = config.second_factor.notifier_startup_check;
@@ -130,6 +135,7 @@ impl App {
             address,
             tls,
             metrics,
+            workers,
             shutdown,
             trigger,
             started,
@@ -172,14 +178,17 @@ impl Handle {
     }
 
     /// Start the users-file watcher and the metrics listener, log the ready line, and serve until
-    /// shutdown; open connections get the drain timeout to finish.
-    pub async fn serve(self) {
+    /// shutdown; open connections get the drain timeout to finish. Connections are served on
+    /// the connection workers, one thread per core; the metrics listener and background tasks on
+    /// the caller's runtime. Fails only when the listener cannot be handed to the workers.
+    pub async fn serve(self) -> Result<(), StartError> {
         let Self {
             state,
             listener,
             address,
             tls,
             metrics,
+            workers,
             shutdown,
             started,
             #[cfg(unix)]
@@ -219,9 +228,19 @@ impl Handle {
             },
             rules = config.policy.rule_count(),
             startup_ms = started.elapsed().as_millis() as u64,
+            workers = workers.count(),
             "portcullis-verify ready"
         );
-        serve(listener, app, tls, Limits::default(), shutdown.signalled()).await;
+        serve_on(
+            &workers,
+            listener,
+            app,
+            tls,
+            Limits::default(),
+            shutdown.signalled(),
+        )
+        .await?;
+        Ok(())
     }
 }
 

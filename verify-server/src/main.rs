@@ -35,8 +35,5 @@ fn run(args: Args) -> Result<(), StartError> {
         .enable_all()
         .build()
         .map_err(StartError::Runtime)?;
-    runtime.block_on(async {
-        App::build(config).await?.serve().await;
-        Ok(())
-    })
+    runtime.block_on(async { App::build(config).await?.serve().await })
 }

@@ -101,5 +101,6 @@ async fn envoy_ext_authz_checks_for_the_root_a_sub_path_and_a_query() {
     tokio::time::timeout(Duration::from_secs(15), served)
         .await
         .unwrap()
+        .unwrap()
         .unwrap();
 }

@@ -92,5 +92,6 @@ async fn authelias_compose_example_starts_and_logs_in() {
     tokio::time::timeout(Duration::from_secs(15), served)
         .await
         .unwrap()
+        .unwrap()
         .unwrap();
 }

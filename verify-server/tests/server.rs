@@ -397,6 +397,7 @@ async fn app_serves_under_the_address_path_and_stops_on_its_trigger() {
     tokio::time::timeout(Duration::from_secs(15), served)
         .await
         .expect("serve returns after the trigger")
+        .unwrap()
         .unwrap();
 }
 
@@ -443,7 +444,7 @@ async fn without_a_session_secret_one_is_generated_and_survives_restarts() {
         .expect("csrf token")
         .to_owned();
     stop.trigger();
-    served.await.unwrap();
+    served.await.unwrap().unwrap();
 
     let (addr, stop, served) = start().await;
     let body = format!("username=alice&password={ALICE_PASSWORD}&csrf={token}");
@@ -460,7 +461,7 @@ async fn without_a_session_secret_one_is_generated_and_survives_restarts() {
         "the form from before the restart posts: {login}"
     );
     stop.trigger();
-    served.await.unwrap();
+    served.await.unwrap().unwrap();
 }
 
 /// Start the binary with `args` and `env`, wait for the ready line, ask `/api/health` and an
