@@ -365,41 +365,45 @@ async fn serve_connection(mut stream: tokio::net::TcpStream, mut peer: SocketAdd
             });
     let service = TowerToHyperService::new(service);
     match &serving.tls {
-        None => {
-            // Upgrades (WebSocket) are handed to the handler: the outpost's proxy mode
-            // joins them to the upstream's.
-            let conn = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                () = stopped(&mut stop) => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
-        }
+        None => drive(&builder, stream, service, &mut stop).await,
         Some(acceptor) => {
             let handshake = acceptor.accept(stream);
             let Ok(Ok(stream)) = tokio::time::timeout(limits.header_read_timeout, handshake).await
             else {
                 return;
             };
-            let conn = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            let mut conn = std::pin::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                () = stopped(&mut stop) => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
-            }
+            drive(&builder, stream, service, &mut stop).await;
         }
     }
     drop(seat);
+}
+
+/// Serve HTTP/1 on `io` until the peer is done or `stop` says stop; then finish the request in
+/// flight and close. Upgrades (WebSocket) are handed to the handler: the outpost's proxy mode
+/// joins them to the upstream's.
+async fn drive<I, S>(
+    builder: &hyper::server::conn::http1::Builder,
+    io: I,
+    service: S,
+    stop: &mut watch::Receiver<bool>,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::ResBody: 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let conn = builder
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        () = stopped(stop) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }
 
 #[cfg(test)]
