@@ -67,11 +67,12 @@ async fn limits_peer_address_and_graceful_shutdown() {
     );
 }
 
-/// Reads one answer to `GET /peer` (its body is the peer's address, 127.0.0.1).
-async fn read_peer_answer(stream: &mut tokio::net::TcpStream) -> String {
+/// Reads from `stream` until what it has read ends with `suffix`; fails on a close or a wait over
+/// 5 s.
+async fn read_until(stream: &mut tokio::net::TcpStream, suffix: &str) -> String {
     let mut out = Vec::new();
     let mut buf = [0u8; 1024];
-    while !String::from_utf8_lossy(&out).ends_with("\r\n\r\n127.0.0.1") {
+    while !String::from_utf8_lossy(&out).ends_with(suffix) {
         let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
             .await
             .expect("an answer in time")
@@ -80,6 +81,11 @@ async fn read_peer_answer(stream: &mut tokio::net::TcpStream) -> String {
         out.extend_from_slice(&buf[..n]);
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Reads one answer to `GET /peer` (its body is the peer's address, 127.0.0.1).
+async fn read_peer_answer(stream: &mut tokio::net::TcpStream) -> String {
+    read_until(stream, "\r\n\r\n127.0.0.1").await
 }
 
 /// `GET /thread` answers the name of the thread that served it, then `;` and the peer address.
@@ -99,17 +105,7 @@ async fn ask_thread(stream: &mut tokio::net::TcpStream) -> String {
         .write_all(b"GET /thread HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    let mut out = Vec::new();
-    let mut buf = [0u8; 1024];
-    while !String::from_utf8_lossy(&out).ends_with("127.0.0.1") {
-        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
-            .await
-            .expect("an answer in time")
-            .unwrap();
-        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&out));
-        out.extend_from_slice(&buf[..n]);
-    }
-    let answer = String::from_utf8_lossy(&out).into_owned();
+    let answer = read_until(stream, "127.0.0.1").await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     answer.rsplit("\r\n\r\n").next().unwrap().to_owned()
 }
